@@ -1,0 +1,159 @@
+/*
+ * kb_store: the knowledge base, one LMDB environment with named databases.
+ *
+ * Records are stored in kb's compact binary encoding (kb/codec.h), never as JSON. Runs are
+ * keyed by an internal sequence number assigned at insertion (big-endian, so inserts append at
+ * the end of the B-tree: ordered keys are ~30x faster to put than random ones); a separate
+ * id -> seq database answers "is this id known" for deduplication. Secondary indexes
+ * (task -> runs, space -> runs, backbone -> runs, team -> tasks) are DUPSORT databases keyed by
+ * the owner's id with the member's sequence number as the fixed-size duplicate value.
+ *
+ * Concurrency is LMDB's: any number of readers (threads or processes) with one writer at a
+ * time; a second writer blocks until the first commits. Commits are synced (durable) unless
+ * the store was opened with KB_STORE_OPEN_NOSYNC. When the map is full the store grows it and
+ * retries the transaction, so callers never see MDB_MAP_FULL.
+ *
+ * Thread-safety: one kb_store may be used from one thread at a time.
+ */
+#ifndef KB_KB_STORE_H
+#define KB_KB_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/core/error.h"
+#include "engine/core/log.h"
+#include "kb/record.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The schema version this build writes; opening a newer store fails with KB_EVERSION. */
+#define KB_STORE_SCHEMA_VERSION 1
+
+typedef struct kb_store kb_store;
+
+enum kb_store_open_flags {
+    KB_STORE_OPEN_RDONLY = 1u << 0,  /* open an existing store read-only */
+    KB_STORE_OPEN_CREATE = 1u << 1,  /* create the directory and the store if missing */
+    KB_STORE_OPEN_NOSYNC = 1u << 2   /* no fsync on commit (benchmarks, tests); not durable */
+};
+
+typedef struct kb_store_opts {
+    int version;
+    unsigned flags;        /* kb_store_open_flags */
+    size_t map_bytes;      /* initial map size; 0 = default (64 MiB); grows on demand */
+    kb_log log;            /* warnings (e.g. "map grown to 256 MiB"); zero = silent */
+} kb_store_opts;
+
+#define KB_STORE_OPTS_VERSION 1
+#define KB_STORE_OPTS_INIT {KB_STORE_OPTS_VERSION, 0, 0, {NULL, NULL}}
+
+/**
+ * Open (or with KB_STORE_OPEN_CREATE create) the store in directory `path`.
+ * Migrates an older schema in place (one write transaction) before returning.
+ * @return KB_OK; KB_ENOTFOUND if missing and not creating; KB_EVERSION for a newer schema;
+ *         KB_ESTORE (cause = MDB code) for LMDB failures.
+ * Caller owns `*out`; free with kb_store_close().
+ */
+int kb_store_open(kb_store **out, const char *path, const kb_store_opts *opts, kb_error *err);
+void kb_store_close(kb_store *store);
+/** The directory the store lives in (borrowed). */
+const char *kb_store_path(const kb_store *store);
+
+/** What happened to one record of a batch. */
+typedef enum kb_put_result {
+    KB_PUT_ADDED = 0,     /* written */
+    KB_PUT_DUPLICATE = 1, /* a record with this id and the same content exists */
+    KB_PUT_CONFLICT = 2,  /* a record with this id and different content exists: not written */
+    KB_PUT_REJECTED = 3   /* refers to a missing record (e.g. a run's task): not written */
+} kb_put_result;
+
+/**
+ * Write `n` records in one write transaction, in order (a run may refer to a task earlier in
+ * the same batch). Each record's outcome goes to `results[i]` and, for CONFLICT and REJECTED,
+ * a one-line reason to `reasons[i]` if `reasons` is not NULL (each KB_ERROR_MSG_SIZE bytes).
+ * Nothing of the batch is visible to readers until the commit; on a crash either all or none
+ * of the batch is present. Map growth retries the whole batch transparently.
+ * @return KB_OK when the batch committed (whatever the per-record results); KB_ESTORE or
+ *         KB_ENOMEM when nothing was committed.
+ */
+int kb_store_put_batch(kb_store *store, const kb_record *recs, size_t n,
+                       kb_put_result *results, char (*reasons)[KB_ERROR_MSG_SIZE],
+                       kb_error *err);
+
+/**
+ * Replace an existing run (same id), updating the indexes; used when a running trial finishes.
+ * @return KB_OK; KB_ENOTFOUND if no run has that id.
+ */
+int kb_store_update_run(kb_store *store, const kb_run *run, kb_error *err);
+
+/** Look up one record by id; the caller owns `*out` and releases it with kb_*_release. */
+int kb_store_get_task(kb_task *out, kb_store *store, const char *id, kb_error *err);
+int kb_store_get_run(kb_run *out, kb_store *store, const char *id, kb_error *err);
+int kb_store_get_backbone(kb_backbone *out, kb_store *store, const char *id, kb_error *err);
+int kb_store_get_space(kb_space *out, kb_store *store, const char *name, kb_error *err);
+/** Which kind of record has this id; KB_ENOTFOUND if none. */
+int kb_store_find_kind(kb_record_kind *out, kb_store *store, const char *id, kb_error *err);
+
+/** Filter for iteration; NULL fields match everything. */
+typedef struct kb_store_filter {
+    const char *task_id;     /* runs of this task (index scan) */
+    const char *space;       /* runs in this space (index scan) */
+    const char *backbone_id; /* runs fine-tuned from this backbone (index scan) */
+    const char *team;        /* tasks/runs of this team */
+    int status;              /* a kb_run_status, or -1 for any */
+    size_t limit;            /* stop after this many matches; 0 = no limit */
+} kb_store_filter;
+
+#define KB_STORE_FILTER_INIT {NULL, NULL, NULL, NULL, -1, 0}
+
+/**
+ * Visit records in a stable order: tasks, backbones and spaces by id; runs by insertion
+ * order (index scans visit a task's runs in insertion order too). The record passed to the
+ * callback is borrowed and valid only during the call. A non-zero callback return stops the
+ * iteration and is returned. All visits of one call see one consistent snapshot.
+ */
+typedef int (*kb_store_task_cb)(const kb_task *t, void *payload);
+typedef int (*kb_store_run_cb)(const kb_run *r, void *payload);
+typedef int (*kb_store_backbone_cb)(const kb_backbone *b, void *payload);
+typedef int (*kb_store_space_cb)(const kb_space *s, void *payload);
+
+int kb_store_foreach_task(kb_store *store, const kb_store_filter *f, kb_store_task_cb cb,
+                          void *payload, kb_error *err);
+int kb_store_foreach_run(kb_store *store, const kb_store_filter *f, kb_store_run_cb cb,
+                         void *payload, kb_error *err);
+int kb_store_foreach_backbone(kb_store *store, const kb_store_filter *f,
+                              kb_store_backbone_cb cb, void *payload, kb_error *err);
+int kb_store_foreach_space(kb_store *store, const kb_store_filter *f, kb_store_space_cb cb,
+                           void *payload, kb_error *err);
+
+typedef struct kb_store_stats {
+    size_t n_tasks, n_runs, n_backbones, n_spaces;
+    size_t n_runs_by_status[5]; /* indexed by kb_run_status */
+    size_t n_teams;
+    size_t map_bytes;   /* current map size */
+    size_t used_bytes;  /* pages in use x page size */
+    int schema_version;
+} kb_store_stats;
+
+int kb_store_stats_get(kb_store_stats *out, kb_store *store, kb_error *err);
+
+/** One inconsistency found by kb_store_check. */
+typedef void (*kb_store_problem_fn)(const char *msg, void *payload);
+
+/**
+ * Walk every record and index and check they agree: every record decodes, its key matches its
+ * id, every id map entry points at a record with that id, every index entry points at a record
+ * that has the indexed field, every record is in every index it belongs in, and the counters
+ * match. Each problem is reported through `problem` (may be NULL).
+ * @return KB_OK if consistent; KB_ECORRUPT with the count in the message otherwise.
+ */
+int kb_store_check(kb_store *store, kb_store_problem_fn problem, void *payload, kb_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

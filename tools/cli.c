@@ -1,0 +1,209 @@
+#include "tools/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tools/exit.h"
+
+volatile sig_atomic_t cli_interrupted = 0;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    cli_interrupted = 1;
+}
+
+void cli_install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static const char *standard_exit_codes =
+    "  0    success\n"
+    "  1    runtime failure (I/O, store, numeric)\n"
+    "  2    usage error\n"
+    "  3    input data rejected\n"
+    "  130  interrupted";
+
+void cli_print_help(const cli_spec *spec, FILE *f)
+{
+    fprintf(f, "usage: %s\n\n%s\n", spec->usage, spec->description);
+    fprintf(f, "\noptions:\n");
+    for (const cli_opt *o = spec->opts; o != NULL && o->name != NULL; o++) {
+        char left[64];
+        if (o->key < 256) {
+            snprintf(left, sizeof left, "-%c, --%s%s%s", o->key, o->name, o->has_arg ? " " : "",
+                     o->has_arg ? o->arg : "");
+        } else {
+            snprintf(left, sizeof left, "    --%s%s%s", o->name, o->has_arg ? " " : "",
+                     o->has_arg ? o->arg : "");
+        }
+        fprintf(f, "  %-28s %s\n", left, o->help);
+    }
+    fprintf(f, "  %-28s %s\n", "-h, --help", "show this help");
+    if (spec->examples != NULL) {
+        fprintf(f, "\nexamples:\n%s\n", spec->examples);
+    }
+    fprintf(f, "\nexit codes:\n%s\n", spec->exit_codes ? spec->exit_codes : standard_exit_codes);
+}
+
+void cli_begin(cli_parser *p, const cli_spec *spec, int argc, char **argv)
+{
+    p->spec = spec;
+    p->argc = argc;
+    p->argv = argv;
+    p->arg = NULL;
+    optind = 0; /* glibc: 0 re-initialises getopt completely */
+    opterr = 0;
+}
+
+int cli_next(cli_parser *p)
+{
+    struct option longs[96];
+    char shorts[200];
+    size_t nl = 0, ns = 0;
+    shorts[ns++] = ':';
+    for (const cli_opt *o = p->spec->opts; o && o->name && nl < 94; o++) {
+        longs[nl].name = o->name;
+        longs[nl].has_arg = o->has_arg ? required_argument : no_argument;
+        longs[nl].flag = NULL;
+        longs[nl].val = o->key;
+        nl++;
+        if (o->key < 256 && ns < sizeof shorts - 3) {
+            shorts[ns++] = (char)o->key;
+            if (o->has_arg) {
+                shorts[ns++] = ':';
+            }
+        }
+    }
+    longs[nl++] = (struct option){"help", no_argument, NULL, CLI_HELP_KEY};
+    longs[nl] = (struct option){NULL, 0, NULL, 0};
+    shorts[ns++] = 'h';
+    shorts[ns] = '\0';
+
+    int c = getopt_long(p->argc, p->argv, shorts, longs, NULL);
+    p->arg = optarg;
+    if (c == CLI_HELP_KEY) {
+        cli_print_help(p->spec, stdout);
+        return CLI_HELP_KEY;
+    }
+    if (c == '?' || c == ':') {
+        const char *bad = p->argv[optind - 1];
+        if (c == ':') {
+            fprintf(stderr, "kb %s: option '%s' needs an argument\n", p->spec->name, bad);
+        } else {
+            fprintf(stderr, "kb %s: unknown option '%s'\n", p->spec->name, bad);
+        }
+        fprintf(stderr, "usage: %s\nsee 'kb %s --help'\n", p->spec->usage, p->spec->name);
+        return '?';
+    }
+    return c;
+}
+
+int cli_rest(const cli_parser *p)
+{
+    (void)p;
+    return optind;
+}
+
+int cli_error(const char *cmd, int code, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "kb %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+int cli_fail(const char *cmd, const kb_error *err)
+{
+    fprintf(stderr, "kb %s: %s\n", cmd, err->msg[0] ? err->msg : kb_strerror(err->code));
+    if (err->code == KB_ECANCELED) {
+        return KB_EXIT_INTERRUPTED;
+    }
+    return err->code == KB_EFORMAT ? KB_EXIT_DATA : KB_EXIT_FAILURE;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "kb %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nsee 'kb %s --help'\n", cmd);
+    return KB_EXIT_USAGE;
+}
+
+const char *cli_store_path(const char *opt_kb)
+{
+    if (opt_kb != NULL && opt_kb[0] != '\0') {
+        return opt_kb;
+    }
+    const char *env = getenv("KB_PATH");
+    if (env != NULL && env[0] != '\0') {
+        return env;
+    }
+    return "kb.lmdb";
+}
+
+int cli_parse_size(const char *cmd, const char *opt, const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-') {
+        cli_usage(cmd, "option '--%s': expected a non-negative integer, got '%s'", opt, s);
+        return -1;
+    }
+    *out = (size_t)v;
+    return 0;
+}
+
+int cli_parse_u64(const char *cmd, const char *opt, const char *s, unsigned long long *out)
+{
+    size_t v;
+    if (cli_parse_size(cmd, opt, s, &v) != 0) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_double(const char *cmd, const char *opt, const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0') {
+        cli_usage(cmd, "option '--%s': expected a number, got '%s'", opt, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+void cli_log_stderr(kb_log_level level, const char *msg, void *payload)
+{
+    const cli_log_opts *o = payload;
+    if (level == KB_LOG_LEVEL_WARNING) {
+        if (o == NULL || !o->quiet) {
+            fprintf(stderr, "kb %s: warning: %s\n", o ? o->cmd : "", msg);
+        }
+    } else if (level == KB_LOG_LEVEL_INFO) {
+        if (o != NULL && o->progress) {
+            fprintf(stderr, "kb %s: %s\n", o->cmd, msg);
+        }
+    }
+}
