@@ -1,0 +1,666 @@
+#include "engine/gp.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <string.h>
+
+#include "engine/core/alloc.h"
+#include "engine/core/rng.h"
+#include "engine/linalg.h"
+
+#define LBFGS_MEMORY 10
+#define LN_2PI 1.8378770664093453
+
+struct kb_gp {
+    size_t n, d;
+    kb_gp_kernel kernel;
+    double *theta;  /* d + 2 */
+    double *x;      /* n x d, ld n */
+    double *l;      /* n x n lower Cholesky factor of K + sn2 I */
+    double *alpha;  /* (K + sn2 I)^-1 z */
+    double *z;      /* standardised targets */
+    double y_mean, y_sd;
+};
+
+size_t kb_gp_n_train(const kb_gp *gp) { return gp->n; }
+size_t kb_gp_dim(const kb_gp *gp) { return gp->d; }
+const double *kb_gp_theta(const kb_gp *gp) { return gp->theta; }
+kb_gp_kernel kb_gp_kernel_of(const kb_gp *gp) { return gp->kernel; }
+
+void kb_gp_y_scale(const kb_gp *gp, double *mean_out, double *sd_out)
+{
+    *mean_out = gp->y_mean;
+    *sd_out = gp->y_sd;
+}
+
+void kb_gp_free(kb_gp *gp)
+{
+    if (gp == NULL) {
+        return;
+    }
+    kb_free(gp->theta);
+    kb_free(gp->x);
+    kb_free(gp->l);
+    kb_free(gp->alpha);
+    kb_free(gp->z);
+    kb_free(gp);
+}
+
+/* k(r^2) / sf2, and into *g the factor with dk/dlog l_k = sf2 * g * (dx_k / l_k)^2 */
+static inline double kernel_r2(kb_gp_kernel kernel, double r2, double *g)
+{
+    if (kernel == KB_GP_KERNEL_SE) {
+        double e = exp(-0.5 * r2);
+        if (g != NULL) {
+            *g = e;
+        }
+        return e;
+    }
+    double r = sqrt(r2) * 2.23606797749979;
+    double e = exp(-r);
+    if (g != NULL) {
+        *g = (5.0 / 3.0) * (1.0 + r) * e;
+    }
+    return (1.0 + r + r * r / 3.0) * e;
+}
+
+/* Point-major copy of x scaled by the lengthscales: p[i*d + k] = x_ik / l_k. */
+static void scale_points(double *p, const double *x, size_t ld_x, size_t n, size_t d,
+                         const double *theta)
+{
+    for (size_t k = 0; k < d; k++) {
+        double inv = exp(-theta[k]);
+        for (size_t i = 0; i < n; i++) {
+            p[i * d + k] = x[i + k * ld_x] * inv;
+        }
+    }
+}
+
+static inline double sqdist(const double *a, const double *b, size_t d)
+{
+    double s = 0.0;
+    for (size_t k = 0; k < d; k++) {
+        double t = a[k] - b[k];
+        s += t * t;
+    }
+    return s;
+}
+
+void kb_gp_kernel_matrix(double *k_out, size_t ld_k, const double *x1, size_t ld_1, size_t n1,
+                         const double *x2, size_t ld_2, size_t n2, size_t d, kb_gp_kernel kernel,
+                         const double *theta)
+{
+    double sf2 = exp(theta[d]);
+    double a[64], b[64];
+    for (size_t j = 0; j < n2; j++) {
+        for (size_t k = 0; k < d && k < 64; k++) {
+            b[k] = x2[j + k * ld_2] * exp(-theta[k]);
+        }
+        for (size_t i = 0; i < n1; i++) {
+            double r2 = 0.0;
+            if (d <= 64) {
+                for (size_t k = 0; k < d; k++) {
+                    a[k] = x1[i + k * ld_1] * exp(-theta[k]);
+                }
+                r2 = sqdist(a, b, d);
+            } else {
+                for (size_t k = 0; k < d; k++) {
+                    double t = (x1[i + k * ld_1] - x2[j + k * ld_2]) * exp(-theta[k]);
+                    r2 += t * t;
+                }
+            }
+            k_out[i + j * ld_k] = sf2 * kernel_r2(kernel, r2, NULL);
+        }
+    }
+}
+
+/* Workspace of one fit: allocated once, reused by every likelihood evaluation. */
+typedef struct lml_ws {
+    size_t n, d;
+    const double *x;
+    size_t ld_x;
+    const double *y;
+    kb_gp_kernel kernel;
+    double *p;     /* n x d point-major scaled inputs */
+    double *k;     /* n x n: K + sn2 I (lower) */
+    double *l;     /* n x n: L, then K^-1 (lower) */
+    double *alpha; /* n */
+} lml_ws;
+
+static void ws_release(lml_ws *w)
+{
+    kb_free(w->p);
+    kb_free(w->k);
+    kb_free(w->l);
+    kb_free(w->alpha);
+    memset(w, 0, sizeof *w);
+}
+
+static int ws_init(lml_ws *w, const double *x, size_t ld_x, size_t n, size_t d, const double *y,
+                   kb_gp_kernel kernel, kb_error *err)
+{
+    memset(w, 0, sizeof *w);
+    if (!kb_linalg_size_ok(n, n) || !kb_linalg_size_ok(n, d)) {
+        return kb_error_set(err, KB_EINVAL, "gp: %zu points are too many", n);
+    }
+    w->n = n;
+    w->d = d;
+    w->x = x;
+    w->ld_x = ld_x;
+    w->y = y;
+    w->kernel = kernel;
+    size_t nn = n * n > 0 ? n * n : 1;
+    w->p = kb_malloc_array(n * d + 1, sizeof(double));
+    w->k = kb_malloc_array(nn, sizeof(double));
+    w->l = kb_malloc_array(nn, sizeof(double));
+    w->alpha = kb_malloc_array(n + 1, sizeof(double));
+    if (w->p == NULL || w->k == NULL || w->l == NULL || w->alpha == NULL) {
+        ws_release(w);
+        return kb_error_set(err, KB_ENOMEM, "gp: out of memory for %zu points", n);
+    }
+    return KB_OK;
+}
+
+/*
+ * lml at theta into *f (and its gradient into grad when non-NULL). Leaves L in w->l when no
+ * gradient is asked (the gradient overwrites it with K^-1).
+ */
+static int ws_eval(lml_ws *w, const double *theta, double *f, double *grad, double *jitter_out,
+                   kb_error *err)
+{
+    size_t n = w->n, d = w->d;
+    double sf2 = exp(theta[d]), sn2 = exp(theta[d + 1]);
+    scale_points(w->p, w->x, w->ld_x, n, d, theta);
+    for (size_t j = 0; j < n; j++) {
+        const double *pj = w->p + j * d;
+        w->k[j + j * n] = sf2 + sn2;
+        for (size_t i = j + 1; i < n; i++) {
+            w->k[i + j * n] = sf2 * kernel_r2(w->kernel, sqdist(w->p + i * d, pj, d), NULL);
+        }
+    }
+    double jitter = 0.0;
+    int rc = kb_linalg_cholesky(w->l, n, w->k, n, n, &jitter, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    if (jitter_out != NULL) {
+        *jitter_out = jitter;
+    }
+    memcpy(w->alpha, w->y, n * sizeof(double));
+    cblas_dtrsv(CblasColMajor, CblasLower, CblasNoTrans, CblasNonUnit, (int)n, w->l, (int)n,
+                w->alpha, 1);
+    double quad = cblas_ddot((int)n, w->alpha, 1, w->alpha, 1);
+    cblas_dtrsv(CblasColMajor, CblasLower, CblasTrans, CblasNonUnit, (int)n, w->l, (int)n,
+                w->alpha, 1);
+    double logdet = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        logdet += log(w->l[i + i * n]);
+    }
+    *f = -0.5 * quad - logdet - 0.5 * (double)n * LN_2PI;
+    if (grad == NULL) {
+        return KB_OK;
+    }
+    /* K^-1 from the factor (lower triangle), the one inverse the gradient needs */
+    lapack_int info = LAPACKE_dpotri_work(LAPACK_COL_MAJOR, 'L', (lapack_int)n, w->l,
+                                          (lapack_int)n);
+    if (info != 0) {
+        return kb_error_set_cause(err, KB_ENUMERIC, (int)info, "gp: dpotri failed (info %d)",
+                                  (int)info);
+    }
+    for (size_t k = 0; k < d + 2; k++) {
+        grad[k] = 0.0;
+    }
+    double g_sf = 0.0, g_sn = 0.0;
+    for (size_t j = 0; j < n; j++) {
+        const double *pj = w->p + j * d;
+        double aj = w->alpha[j];
+        double wjj = aj * aj - w->l[j + j * n];
+        g_sn += wjj;
+        g_sf += wjj * sf2;
+        for (size_t i = j + 1; i < n; i++) {
+            /* W_ij = alpha_i alpha_j - [K^-1]_ij; off-diagonal pairs count twice, times 1/2 */
+            double wij = w->alpha[i] * aj - w->l[i + j * n];
+            const double *pi = w->p + i * d;
+            double r2 = sqdist(pi, pj, d), g;
+            double kv = kernel_r2(w->kernel, r2, &g);
+            g_sf += 2.0 * wij * sf2 * kv;
+            double c = wij * sf2 * g;
+            for (size_t k = 0; k < d; k++) {
+                double t = pi[k] - pj[k];
+                grad[k] += c * t * t;
+            }
+        }
+    }
+    grad[d] = 0.5 * g_sf;
+    grad[d + 1] = 0.5 * sn2 * g_sn;
+    return KB_OK;
+}
+
+int kb_gp_lml(double *lml_out, double *grad_out, const double *x, size_t ld_x, size_t n,
+              size_t d, const double *y, kb_gp_kernel kernel, const double *theta,
+              double *jitter_out, kb_error *err)
+{
+    KB_CHECK_ARG(lml_out != NULL && theta != NULL && (n == 0 || (x != NULL && y != NULL)));
+    KB_CHECK_ARG(ld_x >= n && d > 0);
+    lml_ws w;
+    int rc = ws_init(&w, x, ld_x, n, d, y, kernel, err);
+    if (rc == KB_OK) {
+        rc = ws_eval(&w, theta, lml_out, grad_out, jitter_out, err);
+    }
+    ws_release(&w);
+    return rc;
+}
+
+/* ---- objective: -lml - log prior, on bounded theta ---- */
+
+typedef struct objective {
+    lml_ws *w;
+    const kb_gp_prior *priors;
+    const double *lo, *hi;
+    size_t n_theta;
+    size_t n_evals;
+} objective;
+
+static double log_prior(const kb_gp_prior *priors, const double *theta, double *grad,
+                        size_t n_theta)
+{
+    double lp = 0.0;
+    for (size_t j = 0; priors != NULL && j < n_theta; j++) {
+        const kb_gp_prior *p = &priors[j];
+        if (p->kind == KB_GP_PRIOR_LOGNORMAL && p->b > 0.0) {
+            double z = (theta[j] - p->a) / p->b;
+            lp += -0.5 * z * z;
+            if (grad != NULL) {
+                grad[j] += -z / p->b;
+            }
+        } else if (p->kind == KB_GP_PRIOR_GAMMA && p->a > 0.0 && p->b > 0.0) {
+            /* density of theta = log(param): Gamma pdf times the Jacobian exp(theta) */
+            lp += p->a * theta[j] - p->b * exp(theta[j]);
+            if (grad != NULL) {
+                grad[j] += p->a - p->b * exp(theta[j]);
+            }
+        }
+    }
+    return lp;
+}
+
+/* Objective value (+inf when the covariance cannot be factorised) and gradient. */
+static double obj_eval(objective *o, const double *theta, double *grad)
+{
+    o->n_evals++;
+    double lml;
+    if (ws_eval(o->w, theta, &lml, grad, NULL, NULL) != KB_OK || !isfinite(lml)) {
+        return INFINITY;
+    }
+    double lp = log_prior(o->priors, theta, grad, o->n_theta);
+    for (size_t j = 0; j < o->n_theta; j++) {
+        grad[j] = -grad[j];
+        if (!isfinite(grad[j])) {
+            return INFINITY;
+        }
+    }
+    return -(lml + lp);
+}
+
+static void project(double *x, const double *lo, const double *hi, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        x[j] = x[j] < lo[j] ? lo[j] : (x[j] > hi[j] ? hi[j] : x[j]);
+    }
+}
+
+/* Max-norm of the projected gradient: the first-order optimality measure with bounds. */
+static double pg_norm(const double *x, const double *g, const double *lo, const double *hi,
+                      size_t n)
+{
+    double m = 0.0;
+    for (size_t j = 0; j < n; j++) {
+        double t = x[j] - g[j];
+        t = t < lo[j] ? lo[j] : (t > hi[j] ? hi[j] : t);
+        m = fmax(m, fabs(t - x[j]));
+    }
+    return m;
+}
+
+/*
+ * Bounded L-BFGS: two-loop recursion on the free variables (those not at a bound with the
+ * gradient pushing outwards), projected backtracking Armijo line search. Minimises in place;
+ * returns 1 if converged (tol on relative decrease or pgtol), 0 otherwise; *f_io in/out.
+ */
+static int lbfgs_min(objective *o, double *x, double *f_io, double *g, size_t max_iter,
+                     double tol, double pgtol, size_t *n_iter_out, double *work)
+{
+    size_t n = o->n_theta;
+    double *s = work, *yv = s + LBFGS_MEMORY * n, *rho = yv + LBFGS_MEMORY * n;
+    double *dir = rho + LBFGS_MEMORY, *xn = dir + n, *gn = xn + n, *al = gn + n;
+    size_t m = 0, head = 0, it = 0;
+    double f = *f_io;
+    int converged = 0;
+    for (it = 0; it < max_iter; it++) {
+        if (pg_norm(x, g, o->lo, o->hi, n) <= pgtol) {
+            converged = 1;
+            break;
+        }
+        for (size_t j = 0; j < n; j++) {
+            int at_lo = x[j] <= o->lo[j] && g[j] > 0.0, at_hi = x[j] >= o->hi[j] && g[j] < 0.0;
+            dir[j] = (at_lo || at_hi) ? 0.0 : -g[j];
+        }
+        for (size_t c = 0; c < m; c++) {
+            size_t k = (head + LBFGS_MEMORY - 1 - c) % LBFGS_MEMORY;
+            al[k] = rho[k] * cblas_ddot((int)n, s + k * n, 1, dir, 1);
+            cblas_daxpy((int)n, -al[k], yv + k * n, 1, dir, 1);
+        }
+        if (m > 0) {
+            size_t k = (head + LBFGS_MEMORY - 1) % LBFGS_MEMORY;
+            double yy = cblas_ddot((int)n, yv + k * n, 1, yv + k * n, 1);
+            cblas_dscal((int)n, 1.0 / (rho[k] * yy), dir, 1);
+        } else {
+            /* first step: at most 1 in log units on any coordinate */
+            double gm = 0.0;
+            for (size_t j = 0; j < n; j++) {
+                gm = fmax(gm, fabs(dir[j]));
+            }
+            if (gm > 1.0) {
+                cblas_dscal((int)n, 1.0 / gm, dir, 1);
+            }
+        }
+        for (size_t c = m; c-- > 0;) {
+            size_t k = (head + LBFGS_MEMORY - 1 - c) % LBFGS_MEMORY;
+            double b = rho[k] * cblas_ddot((int)n, yv + k * n, 1, dir, 1);
+            cblas_daxpy((int)n, al[k] - b, s + k * n, 1, dir, 1);
+        }
+        for (size_t j = 0; j < n; j++) {
+            int at_lo = x[j] <= o->lo[j] && dir[j] < 0.0, at_hi = x[j] >= o->hi[j] && dir[j] > 0.0;
+            if (at_lo || at_hi) {
+                dir[j] = 0.0;
+            }
+        }
+        double slope = cblas_ddot((int)n, g, 1, dir, 1);
+        if (!(slope < 0.0)) {
+            /* not a descent direction: fall back to steepest descent and forget curvature */
+            for (size_t j = 0; j < n; j++) {
+                dir[j] = -g[j];
+            }
+            m = 0;
+            slope = cblas_ddot((int)n, g, 1, dir, 1);
+        }
+        double t = 1.0, fn = INFINITY;
+        int ok = 0;
+        for (int ls = 0; ls < 30; ls++) {
+            for (size_t j = 0; j < n; j++) {
+                xn[j] = x[j] + t * dir[j];
+            }
+            project(xn, o->lo, o->hi, n);
+            fn = obj_eval(o, xn, gn);
+            double dec = 0.0;
+            for (size_t j = 0; j < n; j++) {
+                dec += g[j] * (xn[j] - x[j]);
+            }
+            if (isfinite(fn) && fn <= f + 1e-4 * dec) {
+                ok = 1;
+                break;
+            }
+            t *= 0.5;
+        }
+        if (!ok) {
+            if (m == 0) {
+                break; /* steepest descent failed too: as good as we can do */
+            }
+            m = 0;
+            continue;
+        }
+        double *sk = s + head * n, *yk = yv + head * n;
+        for (size_t j = 0; j < n; j++) {
+            sk[j] = xn[j] - x[j];
+            yk[j] = gn[j] - g[j];
+        }
+        double sy = cblas_ddot((int)n, sk, 1, yk, 1);
+        double ss = cblas_ddot((int)n, sk, 1, sk, 1), yy = cblas_ddot((int)n, yk, 1, yk, 1);
+        /* curvature floor: skip pairs with s'y too small to keep the inverse Hessian PD */
+        if (sy > 1e-10 * sqrt(ss * yy)) {
+            rho[head] = 1.0 / sy;
+            head = (head + 1) % LBFGS_MEMORY;
+            if (m < LBFGS_MEMORY) {
+                m++;
+            }
+        }
+        double rel = (f - fn) / fmax(fmax(fabs(f), fabs(fn)), 1.0);
+        memcpy(x, xn, n * sizeof(double));
+        memcpy(g, gn, n * sizeof(double));
+        f = fn;
+        if (rel <= tol) {
+            converged = 1;
+            it++;
+            break;
+        }
+    }
+    *f_io = f;
+    *n_iter_out = it;
+    return converged;
+}
+
+static int finish_model(kb_gp *gp, lml_ws *w, kb_gp_fit_info *info, kb_error *err)
+{
+    double f;
+    int rc = ws_eval(w, gp->theta, &f, NULL, &info->jitter, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    info->lml = f;
+    size_t n = gp->n;
+    memcpy(gp->l, w->l, n * n * sizeof(double));
+    memcpy(gp->alpha, w->alpha, n * sizeof(double));
+    return KB_OK;
+}
+
+int kb_gp_fit(kb_gp **out, const double *x, size_t ld_x, size_t n, size_t d, const double *y,
+              const kb_gp_opts *opts, kb_gp_fit_info *info_out, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && d > 0 && ld_x >= n && (n == 0 || (x != NULL && y != NULL)));
+    *out = NULL;
+    kb_gp_opts defaults = KB_GP_OPTS_INIT;
+    const kb_gp_opts *o = opts != NULL ? opts : &defaults;
+    KB_CHECK_ARG(o->log_sn2_min > -INFINITY && o->log_sn2_min <= o->log_sn2_max);
+    KB_CHECK_ARG(o->log_ls_min <= o->log_ls_max && o->log_sf2_min <= o->log_sf2_max);
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(y[i])) {
+            return kb_error_set(err, KB_EINVAL, "gp: target %zu is not finite", i);
+        }
+        for (size_t k = 0; k < d; k++) {
+            if (!isfinite(x[i + k * ld_x])) {
+                return kb_error_set(err, KB_EINVAL, "gp: input (%zu, %zu) is not finite", i, k);
+            }
+        }
+    }
+    kb_gp_fit_info info = {0};
+    size_t nt = d + 2;
+    kb_gp *gp = NULL;
+    lml_ws w = {0};
+    double *work = NULL;
+    int rc = KB_OK;
+    gp = kb_calloc(1, sizeof *gp);
+    if (gp == NULL) {
+        rc = kb_error_set(err, KB_ENOMEM, "gp: out of memory");
+        goto done;
+    }
+    gp->n = n;
+    gp->d = d;
+    gp->kernel = o->kernel;
+    gp->theta = kb_malloc_array(nt, sizeof(double));
+    gp->x = kb_malloc_array(n * d + 1, sizeof(double));
+    gp->l = kb_malloc_array(n * n + 1, sizeof(double));
+    gp->alpha = kb_malloc_array(n + 1, sizeof(double));
+    gp->z = kb_malloc_array(n + 1, sizeof(double));
+    /* theta x3 (lo, hi, best) + L-BFGS memory + cur/grad/start */
+    work = kb_malloc_array(nt * (2 * LBFGS_MEMORY + 12) + LBFGS_MEMORY, sizeof(double));
+    if (gp->theta == NULL || gp->x == NULL || gp->l == NULL || gp->alpha == NULL ||
+        gp->z == NULL || work == NULL) {
+        rc = kb_error_set(err, KB_ENOMEM, "gp: out of memory");
+        goto done;
+    }
+    for (size_t k = 0; k < d; k++) {
+        for (size_t i = 0; i < n; i++) {
+            gp->x[i + k * n] = x[i + k * ld_x];
+        }
+    }
+    gp->y_mean = 0.0;
+    gp->y_sd = 1.0;
+    if (o->normalize_y && n > 0) {
+        double s = 0.0, ss = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            s += y[i];
+        }
+        gp->y_mean = s / (double)n;
+        for (size_t i = 0; i < n; i++) {
+            ss += (y[i] - gp->y_mean) * (y[i] - gp->y_mean);
+        }
+        double sd = n > 1 ? sqrt(ss / (double)n) : 0.0;
+        gp->y_sd = sd > 0.0 ? sd : 1.0; /* constant targets: keep the unit scale */
+    }
+    for (size_t i = 0; i < n; i++) {
+        gp->z[i] = (y[i] - gp->y_mean) / gp->y_sd;
+    }
+    double *lo = work, *hi = lo + nt, *best = hi + nt, *cur = best + nt, *g = cur + nt;
+    double *lb = g + nt;
+    for (size_t k = 0; k < nt; k++) {
+        lo[k] = k < d ? o->log_ls_min : (k == d ? o->log_sf2_min : o->log_sn2_min);
+        hi[k] = k < d ? o->log_ls_max : (k == d ? o->log_sf2_max : o->log_sn2_max);
+        double t0 = k < d ? log(0.5) : (k == d ? 0.0 : log(1e-3));
+        best[k] = o->theta_init != NULL ? o->theta_init[k] : t0;
+    }
+    project(best, lo, hi, nt);
+    memcpy(gp->theta, best, nt * sizeof(double));
+    if (n == 0) {
+        goto done;
+    }
+    rc = ws_init(&w, gp->x, n, n, d, gp->z, o->kernel, err);
+    if (rc != KB_OK) {
+        goto done;
+    }
+    if (o->optimize) {
+        objective ob = {&w, o->priors, lo, hi, nt, 0};
+        kb_rng rng;
+        kb_rng_seed(&rng, o->seed);
+        double f_best = INFINITY;
+        for (size_t s = 0; s <= o->n_restarts; s++) {
+            if (s == 0) {
+                memcpy(cur, best, nt * sizeof(double));
+            } else {
+                for (size_t k = 0; k < nt; k++) {
+                    cur[k] = lo[k] + (hi[k] - lo[k]) * kb_rng_uniform(&rng);
+                }
+            }
+            double f = obj_eval(&ob, cur, g);
+            if (!isfinite(f)) {
+                info.n_failed++;
+                continue;
+            }
+            size_t it = 0;
+            int conv = lbfgs_min(&ob, cur, &f, g, o->max_iter, o->tol, o->pgtol, &it, lb);
+            if (f < f_best) {
+                f_best = f;
+                memcpy(gp->theta, cur, nt * sizeof(double));
+                info.converged = conv;
+                info.n_iter = it;
+            }
+        }
+        info.n_evals = ob.n_evals;
+        if (!isfinite(f_best)) {
+            rc = kb_error_set(err, KB_ENUMERIC,
+                              "gp: no start gave a positive-definite covariance (%zu points)", n);
+            goto done;
+        }
+    } else {
+        info.converged = 1;
+    }
+    info.log_prior = log_prior(o->priors, gp->theta, NULL, nt);
+    rc = finish_model(gp, &w, &info, err);
+done:
+    ws_release(&w);
+    kb_free(work);
+    if (info_out != NULL) {
+        *info_out = info;
+    }
+    if (rc != KB_OK) {
+        kb_gp_free(gp);
+        return rc;
+    }
+    *out = gp;
+    return KB_OK;
+}
+
+/* Columns of X* per block: bounds the n x block workspace of a prediction. */
+#define PREDICT_BLOCK 512
+
+int kb_gp_predict(double *mean_out, double *var_out, const kb_gp *gp, const double *xs,
+                  size_t ld_xs, size_t m, kb_error *err)
+{
+    KB_CHECK_ARG(mean_out != NULL && gp != NULL && (m == 0 || xs != NULL) && ld_xs >= m);
+    size_t n = gp->n, d = gp->d;
+    double sf2 = exp(gp->theta[d]);
+    if (n == 0) {
+        for (size_t j = 0; j < m; j++) {
+            mean_out[j] = gp->y_mean;
+            if (var_out != NULL) {
+                var_out[j] = sf2 * gp->y_sd * gp->y_sd;
+            }
+        }
+        return KB_OK;
+    }
+    size_t bs = m < PREDICT_BLOCK ? m : PREDICT_BLOCK;
+    if (!kb_linalg_size_ok(n, bs)) {
+        return kb_error_set(err, KB_EINVAL, "gp: prediction too large");
+    }
+    double *ks = kb_malloc_array(n * bs + 1, sizeof(double));
+    if (ks == NULL) {
+        return kb_error_set(err, KB_ENOMEM, "gp: out of memory predicting %zu points", m);
+    }
+    for (size_t j0 = 0; j0 < m; j0 += bs) {
+        size_t b = m - j0 < bs ? m - j0 : bs;
+        kb_gp_kernel_matrix(ks, n, gp->x, n, n, xs + j0, ld_xs, b, d, gp->kernel, gp->theta);
+        cblas_dgemv(CblasColMajor, CblasTrans, (int)n, (int)b, 1.0, ks, (int)n, gp->alpha, 1,
+                    0.0, mean_out + j0, 1);
+        if (var_out != NULL) {
+            cblas_dtrsm(CblasColMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit,
+                        (int)n, (int)b, 1.0, gp->l, (int)n, ks, (int)n);
+            for (size_t j = 0; j < b; j++) {
+                double v = sf2 - cblas_ddot((int)n, ks + j * n, 1, ks + j * n, 1);
+                var_out[j0 + j] = fmax(v, 0.0) * gp->y_sd * gp->y_sd;
+            }
+        }
+        for (size_t j = 0; j < b; j++) {
+            mean_out[j0 + j] = gp->y_mean + gp->y_sd * mean_out[j0 + j];
+        }
+    }
+    kb_free(ks);
+    return KB_OK;
+}
+
+int kb_gp_loo(double *mean_out, double *var_out, const kb_gp *gp, kb_error *err)
+{
+    KB_CHECK_ARG(mean_out != NULL && var_out != NULL && gp != NULL);
+    size_t n = gp->n;
+    if (n == 0) {
+        return KB_OK;
+    }
+    double *kinv = kb_malloc_array(n * n, sizeof(double));
+    if (kinv == NULL) {
+        return kb_error_set(err, KB_ENOMEM, "gp: out of memory");
+    }
+    memcpy(kinv, gp->l, n * n * sizeof(double));
+    lapack_int info = LAPACKE_dpotri_work(LAPACK_COL_MAJOR, 'L', (lapack_int)n, kinv,
+                                          (lapack_int)n);
+    if (info != 0) {
+        kb_free(kinv);
+        return kb_error_set_cause(err, KB_ENUMERIC, (int)info, "gp: dpotri failed (info %d)",
+                                  (int)info);
+    }
+    for (size_t i = 0; i < n; i++) {
+        double kii = kinv[i + i * n];
+        mean_out[i] = gp->y_mean + gp->y_sd * (gp->z[i] - gp->alpha[i] / kii);
+        var_out[i] = gp->y_sd * gp->y_sd / kii;
+    }
+    kb_free(kinv);
+    return KB_OK;
+}
