@@ -1,0 +1,481 @@
+/* kb/json: records <-> kb JSON, canonical output, run ids, every validation error. */
+#include <math.h>
+#include <stdint.h>
+
+#include "check.h"
+#include "engine/core/alloc.h"
+#include "engine/core/sha256.h"
+#include "kb/json.h"
+
+static kb_json_reader *reader;
+
+/* Read one line; returns the code and leaves the error message in *err. */
+static int read1(kb_record *rec, kb_task *task, const char *text, kb_error *err)
+{
+    return kb_json_read_record(rec, task, reader, text, strlen(text), NULL, err);
+}
+
+/* Read `text` and write it back; returns the canonical line (static). */
+static const char *canon(const char *text)
+{
+    static char out[8192];
+    kb_record rec;
+    kb_task task;
+    kb_error err = KB_ERROR_INIT;
+    out[0] = '\0';
+    int rc = read1(&rec, &task, text, &err);
+    if (rc != KB_OK) {
+        snprintf(out, sizeof out, "ERROR %s", err.msg);
+        return out;
+    }
+    kb_buf b = KB_BUF_INIT;
+    if (task.id != NULL) {
+        kb_json_write_task(&b, &task, &err);
+        kb_buf_putc(&b, '\n');
+    }
+    kb_json_write_record(&b, &rec, &err);
+    snprintf(out, sizeof out, "%s", b.data);
+    kb_buf_release(&b);
+    kb_record_release(&rec);
+    kb_task_release(&task);
+    return out;
+}
+
+/* The error message for `text`, which must be rejected with KB_EFORMAT. */
+static const char *error_of(const char *text)
+{
+    static kb_error err;
+    kb_record rec;
+    kb_task task;
+    kb_error_clear(&err);
+    int rc = read1(&rec, &task, text, &err);
+    if (rc == KB_OK) {
+        kb_record_release(&rec);
+        kb_task_release(&task);
+        return "(accepted)";
+    }
+    CHECK(rc == KB_EFORMAT);
+    return err.msg;
+}
+
+static const char *full_run =
+    "{\"kind\":\"run\",\"id\":\"r1\",\"task_id\":\"t1\",\"space\":\"svm\","
+    "\"config\":{\"C\":1.5,\"degree\":3,\"kernel\":\"rbf\",\"shrinking\":true,\"w\":2.0},"
+    "\"backbone_id\":\"b1\",\"fidelity\":{\"epochs\":20,\"frac\":0.5},\"status\":\"ok\","
+    "\"objective\":\"val_accuracy\",\"direction\":\"maximize\","
+    "\"metrics\":{\"loss\":0.25,\"val_accuracy\":0.93},"
+    "\"curve\":[{\"step\":0,\"loss\":1.9,\"val_accuracy\":0.4},{\"step\":1,\"loss\":0.5}],"
+    "\"cost_s\":12.5,\"team\":\"ml\",\"started_at\":\"2024-05-01T12:00:00Z\","
+    "\"finished_at\":\"2024-05-01T12:00:12.500000Z\",\"study_id\":\"s1\","
+    "\"extra\":{\"a\":[1,2.5,\"x\"],\"b\":{\"c\":null}}}";
+
+static void test_run_round_trip_keeps_every_field(void)
+{
+    kb_record rec;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(read1(&rec, NULL, full_run, &err), err);
+    const kb_run *r = &rec.run;
+    CHECK(rec.kind == KB_RECORD_RUN);
+    CHECK_STR(r->id, "r1");
+    CHECK_STR(r->task_id, "t1");
+    CHECK_STR(r->space, "svm");
+    CHECK(r->n_config == 5);
+    CHECK_STR(r->config[0].name, "C");
+    CHECK(r->config[0].value.type == KB_VALUE_TYPE_FLOAT && r->config[0].value.f == 1.5);
+    CHECK(r->config[1].value.type == KB_VALUE_TYPE_INT && r->config[1].value.i == 3);
+    CHECK(r->config[2].value.type == KB_VALUE_TYPE_STR);
+    CHECK_STR(r->config[2].value.s, "rbf");
+    CHECK(r->config[3].value.type == KB_VALUE_TYPE_BOOL && r->config[3].value.b == 1);
+    CHECK(r->config[4].value.type == KB_VALUE_TYPE_FLOAT && r->config[4].value.f == 2.0);
+    CHECK_STR(r->backbone_id, "b1");
+    CHECK(r->n_fidelity == 2 && r->fidelity[0].value.i == 20);
+    CHECK(r->status == KB_RUN_STATUS_OK);
+    CHECK_STR(r->objective, "val_accuracy");
+    CHECK(r->direction == KB_DIRECTION_MAXIMIZE);
+    CHECK(r->n_metrics == 2 && r->metrics[1].value == 0.93);
+    CHECK(r->n_curve == 2);
+    CHECK_STR(r->curve[0].metric, "loss");
+    CHECK(r->curve[0].n == 2 && r->curve[0].steps[1] == 1 && r->curve[0].values[1] == 0.5);
+    CHECK_STR(r->curve[1].metric, "val_accuracy");
+    CHECK(r->curve[1].n == 1 && r->curve[1].values[0] == 0.4);
+    CHECK(r->cost_s == 12.5);
+    CHECK_STR(r->team, "ml");
+    CHECK(r->started_at == INT64_C(1714564800) * 1000000);
+    CHECK(r->finished_at == INT64_C(1714564812) * 1000000 + 500000);
+    CHECK_STR(r->study_id, "s1");
+    CHECK_STR(r->extra, "{\"a\":[1,2.5,\"x\"],\"b\":{\"c\":null}}");
+    kb_record_release(&rec);
+    /* the input is already canonical: writing it back gives the same bytes */
+    CHECK_STR(canon(full_run), full_run);
+}
+
+static void test_other_kinds_round_trip(void)
+{
+    const char *task =
+        "{\"kind\":\"task\",\"id\":\"t1\",\"name\":\"wine\",\"fingerprint\":\"abc\","
+        "\"type\":\"classification\",\"target\":\"class\",\"features\":{\"a\":1,\"b\":null},"
+        "\"feature_set\":\"kb-mf-1\",\"tags\":[\"uci\",\"small\"],\"team\":\"ml\","
+        "\"created_at\":\"2024-01-02T03:04:05.000001Z\",\"extra\":{\"k\":true}}";
+    CHECK_STR(canon(task), task);
+    const char *bb =
+        "{\"kind\":\"backbone\",\"id\":\"b1\",\"family\":\"kb-net\",\"arch\":\"C(3,32)+FC(64)\","
+        "\"input_signature\":\"image:1x28x28\",\"source_task\":\"t1\",\"uri\":\"file:///w\","
+        "\"team\":\"ml\",\"created_at\":\"1999-12-31T23:59:59Z\"}";
+    CHECK_STR(canon(bb), bb);
+    const char *space =
+        "{\"kind\":\"space\",\"name\":\"svm\",\"params\":[{\"name\":\"C\",\"type\":\"float\","
+        "\"low\":0.001,\"high\":1000,\"log\":true,\"default_value\":1.0},{\"name\":\"kernel\","
+        "\"type\":\"categorical\",\"choices\":[\"rbf\",\"linear\"],\"default_value\":\"rbf\"},"
+        "{\"name\":\"gamma\",\"type\":\"float\",\"low\":0.0001,\"high\":10,\"log\":true,"
+        "\"cond_parent\":\"kernel\",\"cond_in\":[\"rbf\"]},{\"name\":\"shrink\",\"type\":"
+        "\"bool\"},{\"name\":\"degree\",\"type\":\"int\",\"low\":1,\"high\":5}]}";
+    CHECK_STR(canon(space), space);
+}
+
+static void test_writer_is_canonical(void)
+{
+    /* key order, spacing, float typing and number printing are fixed */
+    CHECK_STR(canon("{ \"status\" : \"ok\", \"task\" : \"t\", \"kind\":\"run\", \"id\":\"x\","
+                    " \"config\": {\"b\": 1e2, \"a\": 0.1000, \"n\": null}, \"cost_s\": 3 }"),
+              "{\"kind\":\"run\",\"id\":\"x\",\"task_id\":\"t\",\"config\":{\"a\":0.1,\"b\":100.0},"
+              "\"status\":\"ok\",\"direction\":\"minimize\",\"cost_s\":3}");
+    /* curve rows: sorted by step (stable), metrics sorted by name; repeated steps kept */
+    CHECK_STR(canon("{\"kind\":\"run\",\"id\":\"x\",\"task\":\"t\",\"status\":\"ok\",\"curve\":"
+                    "[{\"step\":2,\"b\":1},{\"step\":1,\"b\":2,\"a\":3},{\"step\":2,\"b\":4}]}"),
+              "{\"kind\":\"run\",\"id\":\"x\",\"task_id\":\"t\",\"status\":\"ok\",\"direction\":"
+              "\"minimize\",\"curve\":[{\"step\":1,\"a\":3,\"b\":2},{\"step\":2,\"b\":1},"
+              "{\"step\":2,\"b\":4}]}");
+    /* doubles: shortest of 15..17 digits that reads back exactly */
+    kb_buf b = KB_BUF_INIT;
+    kb_json_put_double(&b, 0.1);
+    kb_buf_putc(&b, ' ');
+    kb_json_put_double(&b, 1.0 / 3.0);
+    kb_buf_putc(&b, ' ');
+    kb_json_put_double(&b, 1e300);
+    kb_buf_putc(&b, ' ');
+    kb_json_put_double(&b, NAN);
+    CHECK_STR(b.data, "0.1 0.3333333333333333 1e+300 \"nan\"");
+    kb_buf_reset(&b);
+    kb_json_put_string(&b, "a\"b\\c\n\x01\xc3\xa9");
+    CHECK_STR(b.data, "\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\"");
+    kb_buf_release(&b);
+    /* escapes decode, including a surrogate pair */
+    CHECK_STR(canon("{\"kind\":\"task\",\"id\":\"\\u00e9\\ud83d\\ude00\\/\"}"),
+              "{\"kind\":\"task\",\"id\":\"\xc3\xa9\xf0\x9f\x98\x80/\"}");
+}
+
+static void test_inline_task_and_task_id_forms(void)
+{
+    CHECK_STR(canon("{\"kind\":\"run\",\"id\":\"r\",\"status\":\"ok\",\"task\":{\"id\":\"t9\","
+                    "\"name\":\"n\"}}"),
+              "{\"kind\":\"task\",\"id\":\"t9\",\"name\":\"n\"}\n"
+              "{\"kind\":\"run\",\"id\":\"r\",\"task_id\":\"t9\",\"status\":\"ok\","
+              "\"direction\":\"minimize\"}");
+    CHECK_STR(canon("{\"kind\":\"run\",\"id\":\"r\",\"status\":\"ok\",\"task_id\":\"t\"}"),
+              "{\"kind\":\"run\",\"id\":\"r\",\"task_id\":\"t\",\"status\":\"ok\","
+              "\"direction\":\"minimize\"}");
+    CHECK_STR(error_of("{\"kind\":\"run\",\"status\":\"ok\",\"task\":{\"name\":\"n\"}}"),
+              "field 'task.id': required (or a 'fingerprint' to derive it from)");
+    /* a task without id takes it from its fingerprint */
+    CHECK_STR(canon("{\"kind\":\"task\",\"fingerprint\":\"0123456789abcdef0123\"}"),
+              "{\"kind\":\"task\",\"id\":\"t-0123456789abcdef\",\"fingerprint\":"
+              "\"0123456789abcdef0123\"}");
+}
+
+static void test_run_id_is_derived_from_content(void)
+{
+    const char *a = "{\"kind\":\"run\",\"task\":\"t\",\"status\":\"ok\",\"metrics\":{\"m\":1}}";
+    const char *b = "{\"metrics\":{\"m\":1.0}, \"status\":\"ok\",\"task_id\":\"t\",\"kind\":\"run\"}";
+    const char *c = "{\"kind\":\"run\",\"task\":\"t\",\"status\":\"ok\",\"metrics\":{\"m\":2}}";
+    kb_record ra, rb, rc_;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(read1(&ra, NULL, a, &err), err);
+    CHECK_OK(read1(&rb, NULL, b, &err), err);
+    CHECK_OK(read1(&rc_, NULL, c, &err), err);
+    CHECK(strlen(ra.run.id) == 34 && strncmp(ra.run.id, "r-", 2) == 0);
+    CHECK_STR(ra.run.id, rb.run.id);
+    CHECK(strcmp(ra.run.id, rc_.run.id) != 0);
+    /* the id is the hash of the canonical text without the id */
+    kb_buf buf = KB_BUF_INIT;
+    kb_json_write_run(&buf, &ra.run, 0, &err);
+    CHECK_STR(buf.data, "{\"kind\":\"run\",\"task_id\":\"t\",\"status\":\"ok\",\"direction\":"
+                        "\"minimize\",\"metrics\":{\"m\":1}}");
+    unsigned char d[32];
+    char hex[65];
+    kb_sha256_digest(buf.data, buf.len, d);
+    kb_sha256_hex(hex, d, 16);
+    CHECK(strcmp(ra.run.id + 2, hex) == 0);
+    kb_buf_release(&buf);
+    kb_record_release(&ra);
+    kb_record_release(&rb);
+    kb_record_release(&rc_);
+}
+
+static void test_non_finite_values_only_when_diverged(void)
+{
+    const char *ok = "{\"kind\":\"run\",\"id\":\"r\",\"task\":\"t\",\"status\":\"diverged\","
+                     "\"metrics\":{\"loss\":\"nan\"},\"curve\":[{\"step\":0,\"loss\":\"inf\"},"
+                     "{\"step\":1,\"loss\":\"-inf\"}]}";
+    CHECK_STR(canon(ok), "{\"kind\":\"run\",\"id\":\"r\",\"task_id\":\"t\",\"status\":"
+                         "\"diverged\",\"direction\":\"minimize\",\"metrics\":{\"loss\":\"nan\"},"
+                         "\"curve\":[{\"step\":0,\"loss\":\"inf\"},{\"step\":1,\"loss\":\"-inf\"}]}");
+    CHECK_STR(error_of("{\"kind\":\"run\",\"task\":\"t\",\"status\":\"ok\","
+                       "\"metrics\":{\"loss\":\"nan\"}}"),
+              "field 'metrics.loss': non-finite value needs status 'diverged'");
+    CHECK_STR(error_of("{\"kind\":\"run\",\"task\":\"t\",\"status\":\"ok\","
+                       "\"curve\":[{\"step\":4,\"loss\":\"inf\"}]}"),
+              "field 'curve.loss': non-finite value at step 4 needs status 'diverged'");
+    CHECK_STR(error_of("{\"kind\":\"run\",\"task\":\"t\",\"status\":\"diverged\","
+                       "\"metrics\":{\"loss\":NaN}}"),
+              "invalid JSON: NaN and Infinity are not JSON (write \"nan\", \"inf\") at "
+              "column 64");
+    CHECK(strstr(error_of("{\"kind\":\"run\",\"metrics\":{\"loss\":-Infinity}}"),
+                 "not JSON") != NULL);
+    CHECK(strstr(error_of("{\"kind\":\"run\",\"metrics\":{\"loss\":Infinity}}"),
+                 "not JSON") != NULL);
+    CHECK_STR(error_of("{\"kind\":\"run\",\"task\":\"t\",\"status\":\"ok\","
+                       "\"metrics\":{\"loss\":1e999}}"),
+              "field 'metrics.loss': number out of range");
+}
+
+static void test_each_validation_error_names_the_field(void)
+{
+    struct {
+        const char *in, *msg;
+    } cases[] = {
+        {"{\"id\":\"x\"}", "field 'kind': required (task, run, backbone or space)"},
+        {"{\"kind\":\"study\"}",
+         "field 'kind': unknown kind 'study' (expected task, run, backbone or space)"},
+        {"{\"kind\":3}", "field 'kind': expected a string, got a number"},
+        {"{\"kind\":\"run\",\"status\":\"ok\"}",
+         "field 'task_id': required (a task id, or the task inline as 'task')"},
+        {"{\"kind\":\"run\",\"task\":\"t\"}",
+         "field 'status': required (ok, failed, diverged, pruned or running)"},
+        {"{\"kind\":\"run\",\"task\":\"t\",\"status\":\"done\"}",
+         "field 'status': unknown status 'done' (expected ok, failed, diverged, pruned or "
+         "running)"},
+        {"{\"kind\":\"run\",\"task\":\"t\",\"status\":\"ok\",\"cost_s\":-1}",
+         "field 'cost_s': must be >= 0"},
+        {"{\"kind\":\"run\",\"task\":\"t\",\"status\":\"ok\",\"cost_s\":\"3\"}",
+         "field 'cost_s': expected a number, got a string"},
+        {"{\"kind\":\"run\",\"task\":\"t\",\"status\":\"ok\",\"config\":{\"lr\":[1]}}",
+         "field 'config.lr': expected a number, string or bool, got an array"},
+        {"{\"kind\":\"run\",\"task\":\"t\",\"status\":\"ok\",\"config\":[]}",
+         "field 'config': expected an object, got an array"},
+        {"{\"kind\":\"run\",\"task\":\"t\",\"status\":\"ok\",\"curve\":[{\"loss\":1}]}",
+         "field 'curve[0].step': required"},
+        {"{\"kind\":\"run\",\"task\":\"t\",\"status\":\"ok\",\"curve\":[{\"step\":1.5}]}",
+         "field 'curve[0].step': expected a non-negative integer"},
+        {"{\"kind\":\"run\",\"task\":\"t\",\"status\":\"ok\",\"curve\":[{\"step\":-1}]}",
+         "field 'curve[0].step': expected a non-negative integer"},
+        {"{\"kind\":\"run\",\"task\":\"t\",\"status\":\"ok\",\"curve\":[{\"step\":1,\"l\":true}]}",
+         "field 'curve[0].l': expected a number or \"nan\", \"inf\", \"-inf\", got true"},
+        {"{\"kind\":\"run\",\"task\":\"t\",\"status\":\"ok\",\"started_at\":\"2024-05-01\"}",
+         "field 'started_at': expected an ISO-8601 UTC time like 2024-05-01T12:00:00.5Z, got "
+         "'2024-05-01'"},
+        {"{\"kind\":\"run\",\"task\":\"t\",\"status\":\"ok\",\"started_at\":"
+         "\"2024-02-30T00:00:00Z\"}",
+         "field 'started_at': expected an ISO-8601 UTC time like 2024-05-01T12:00:00.5Z, got "
+         "'2024-02-30T00:00:00Z'"},
+        {"{\"kind\":\"run\",\"task\":\"t\",\"status\":\"ok\",\"started_at\":"
+         "\"2024-01-02T00:00:00Z\",\"finished_at\":\"2024-01-01T00:00:00Z\"}",
+         "field 'finished_at': is before started_at"},
+        {"{\"kind\":\"run\",\"task\":\"t\",\"status\":\"ok\",\"objective\":\"acc\"}",
+         "field 'direction': required when 'objective' is set"},
+        {"{\"kind\":\"run\",\"task\":\"t\",\"status\":\"ok\",\"direction\":\"up\"}",
+         "field 'direction': unknown direction 'up' (expected minimize or maximize)"},
+        {"{\"kind\":\"run\",\"task\":\"t\",\"task_id\":\"t\",\"status\":\"ok\"}",
+         "field 'task_id': the task is given twice ('task' and 'task_id')"},
+        {"{\"kind\":\"run\",\"task\":\"\",\"status\":\"ok\"}", "field 'task': must not be empty"},
+        {"{\"kind\":\"run\",\"task\":\"a\\u0000b\",\"status\":\"ok\"}",
+         "field 'task': contains a NUL character"},
+        {"{\"kind\":\"task\",\"id\":\"t\",\"tags\":[1]}",
+         "field 'tags[0]': expected a string, got a number"},
+        {"{\"kind\":\"task\",\"id\":\"t\",\"type\":\"ranking\"}",
+         "field 'type': unknown task type 'ranking' (expected classification, regression or "
+         "unknown)"},
+        {"{\"kind\":\"task\",\"id\":\"t\",\"features\":{\"a\":\"nan\"}}",
+         "field 'features.a': expected a number, got a string"},
+        {"{\"kind\":\"backbone\",\"family\":\"f\"}", "field 'id': required"},
+        {"{\"kind\":\"space\",\"params\":[]}", "field 'name': required"},
+        {"{\"kind\":\"space\",\"name\":\"s\",\"params\":[{\"name\":\"x\",\"type\":\"float\","
+         "\"low\":1}]}",
+         "field 'params[0].high': required for a float or int parameter"},
+        {"{\"kind\":\"space\",\"name\":\"s\",\"params\":[{\"name\":\"x\",\"type\":\"real\"}]}",
+         "field 'params[0].type': unknown parameter type 'real' (expected float, int, "
+         "categorical or bool)"},
+        {"{\"kind\":\"task\",\"id\":\"t\",\"id\":\"u\"}", "field 'id': duplicate key"},
+        {"{\"kind\":\"task\",\"id\":\"t\",\"x\":1,\"extra\":{\"x\":2}}",
+         "field 'x': given both as a field and inside 'extra'"},
+        {"{\"kind\":\"task\",\"id\":\"t\"", "invalid JSON: expected ',' or '}' at the end of "
+                                            "the input (truncated?)"},
+        {"{\"kind\":\"task\",\"id\":\"t", "invalid JSON: unterminated string at the end of the "
+                                          "input (truncated?)"},
+        {"{\"kind\":\"task\",\"id\":\"\xff\"}", "invalid UTF-8 at column 22"},
+        {"{\"kind\":\"task\",\"id\":\"\xc0\xaf\"}", "invalid UTF-8 at column 22"},
+        {"{\"kind\":\"task\",\"id\":\"\xed\xa0\x80\"}", "invalid UTF-8 at column 22"},
+        {"{\"kind\":\"task\",\"id\":\"\\ud800\"}",
+         "invalid JSON: lone high surrogate in \\u escape at column 22"},
+        {"{\"kind\":\"task\",\"id\":\"t\"} x",
+         "invalid JSON: unexpected data after the JSON value at column 26"},
+        {"[1]", "expected a record object, got an array"},
+        {"{\"kind\":\"task\",\"id\":01}", "invalid JSON: leading zero in number at column 22"},
+        {"", "invalid JSON: expected a value at the end of the input (truncated?)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *got = error_of(cases[i].in);
+        if (strcmp(got, cases[i].msg) != 0) {
+            fprintf(stderr, "case %zu: %s\n  got:  %s\n  want: %s\n", i, cases[i].in, got,
+                    cases[i].msg);
+        }
+        CHECK_STR(got, cases[i].msg);
+    }
+}
+
+typedef struct warn_log {
+    int n;
+    char last[256];
+} warn_log;
+
+static void on_warn(kb_log_level level, const char *msg, void *payload)
+{
+    warn_log *w = payload;
+    (void)level;
+    w->n++;
+    snprintf(w->last, sizeof w->last, "%s", msg);
+}
+
+static void test_unknown_fields_go_to_extra_with_a_warning(void)
+{
+    warn_log w = {0, {0}};
+    kb_log log = {on_warn, &w};
+    kb_record rec;
+    kb_error err = KB_ERROR_INIT;
+    const char *in = "{\"kind\":\"run\",\"id\":\"r\",\"task\":\"t\",\"status\":\"ok\","
+                     "\"zeta\":{\"b\":1,\"a\":[true]},\"alpha\":\"x\",\"extra\":{\"m\":0.5}}";
+    CHECK_OK(kb_json_read_record(&rec, NULL, reader, in, strlen(in), &log, &err), err);
+    CHECK(w.n == 2);
+    CHECK_STR(w.last, "field 'alpha': unknown run field kept under 'extra'");
+    CHECK_STR(rec.run.extra, "{\"alpha\":\"x\",\"m\":0.5,\"zeta\":{\"a\":[true],\"b\":1}}");
+    kb_record_release(&rec);
+}
+
+static void test_times_parse_and_format(void)
+{
+    int64_t t;
+    CHECK(kb_json_parse_time(&t, "1970-01-01T00:00:00Z", 20, 0) == KB_OK && t == 0);
+    CHECK(kb_json_parse_time(&t, "1969-12-31T23:59:59.5Z", 22, 0) == KB_OK && t == -500000);
+    CHECK(kb_json_parse_time(&t, "2024-05-01T14:00:00+02:00", 25, 0) == KB_OK &&
+          t == INT64_C(1714564800) * 1000000);
+    CHECK(kb_json_parse_time(&t, "2024-05-01 12:00:00.25", 22, 0) == KB_EFORMAT);
+    CHECK(kb_json_parse_time(&t, "2024-05-01 12:00:00.25", 22, 1) == KB_OK &&
+          t == INT64_C(1714564800) * 1000000 + 250000);
+    char s[32];
+    kb_json_format_time(s, -500000);
+    CHECK_STR(s, "1969-12-31T23:59:59.500000Z");
+    kb_json_format_time(s, INT64_C(951782400) * 1000000); /* a leap day */
+    CHECK_STR(s, "2000-02-29T00:00:00Z");
+}
+
+static void test_numbers_keep_int_and_float_apart(void)
+{
+    kb_record rec;
+    kb_error err = KB_ERROR_INIT;
+    const char *in = "{\"kind\":\"run\",\"id\":\"r\",\"task\":\"t\",\"status\":\"ok\",\"config\":"
+                     "{\"a\":9007199254740993,\"b\":-9223372036854775808,\"c\":1E3,"
+                     "\"d\":123456789012345678901234,\"e\":-0.0,\"f\":2.5e-3}}";
+    CHECK_OK(read1(&rec, NULL, in, &err), err);
+    const kb_param *p = rec.run.config;
+    CHECK(p[0].value.type == KB_VALUE_TYPE_INT && p[0].value.i == INT64_C(9007199254740993));
+    CHECK(p[1].value.type == KB_VALUE_TYPE_INT && p[1].value.i == INT64_MIN);
+    CHECK(p[2].value.type == KB_VALUE_TYPE_FLOAT && p[2].value.f == 1000.0);
+    CHECK(p[3].value.type == KB_VALUE_TYPE_FLOAT && p[3].value.f == 1.2345678901234568e23);
+    CHECK(p[4].value.type == KB_VALUE_TYPE_FLOAT && p[4].value.f == 0.0 && signbit(p[4].value.f));
+    CHECK(p[5].value.type == KB_VALUE_TYPE_FLOAT && p[5].value.f == 0.0025);
+    kb_record_release(&rec);
+}
+
+typedef struct arr_seen {
+    size_t good, bad, lines[8];
+} arr_seen;
+
+static int on_element(kb_record *rec, kb_task *task, size_t line, const kb_error *rec_err,
+                      void *payload)
+{
+    arr_seen *s = payload;
+    if (s->good + s->bad < 8) {
+        s->lines[s->good + s->bad] = line;
+    }
+    if (rec_err == NULL) {
+        s->good++;
+    } else {
+        s->bad++;
+    }
+    kb_record_release(rec);
+    kb_task_release(task);
+    return 0;
+}
+
+static void test_array_file_reports_lines(void)
+{
+    const char *in = "[\n {\"kind\":\"task\",\"id\":\"a\"},\n\n {\"kind\":\"nope\"},\n"
+                     " {\"kind\":\"task\",\"id\":\"b\"}\n]\n";
+    arr_seen s = {0, 0, {0}};
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_json_read_array(reader, in, strlen(in), NULL, on_element, &s, NULL, &err), err);
+    CHECK(s.good == 2 && s.bad == 1);
+    CHECK(s.lines[0] == 2 && s.lines[1] == 4 && s.lines[2] == 5);
+    size_t line = 0;
+    CHECK(kb_json_read_array(reader, "[\n{}\n,", 6, NULL, on_element, &s, &line, &err) ==
+          KB_EFORMAT);
+    CHECK(line == 3);
+}
+
+static void test_out_of_memory_is_reported_and_leaks_nothing(void)
+{
+    /* fail every allocation in turn: each fails cleanly or succeeds */
+    for (long n = 0; n < 400; n++) {
+        kb_json_reader *r = NULL;
+        kb_error err = KB_ERROR_INIT;
+        kb_alloc_fail_after(n);
+        int rc = kb_json_reader_new(&r, &err);
+        if (rc == KB_OK) {
+            kb_record rec;
+            kb_task task;
+            rc = kb_json_read_record(&rec, &task, r, full_run, strlen(full_run), NULL, &err);
+            if (rc == KB_OK) {
+                kb_buf b = KB_BUF_INIT;
+                rc = kb_json_write_record(&b, &rec, &err);
+                kb_buf_release(&b);
+                kb_record_release(&rec);
+                kb_task_release(&task);
+            }
+        }
+        kb_alloc_fail_after(-1);
+        kb_json_reader_free(r);
+        CHECK(rc == KB_OK || rc == KB_ENOMEM);
+        if (rc == KB_OK) {
+            break;
+        }
+    }
+}
+
+int main(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_json_reader_new(&reader, &err), err);
+    test_run_round_trip_keeps_every_field();
+    test_other_kinds_round_trip();
+    test_writer_is_canonical();
+    test_inline_task_and_task_id_forms();
+    test_run_id_is_derived_from_content();
+    test_non_finite_values_only_when_diverged();
+    test_each_validation_error_names_the_field();
+    test_unknown_fields_go_to_extra_with_a_warning();
+    test_times_parse_and_format();
+    test_numbers_keep_int_and_float_apart();
+    test_array_file_reports_lines();
+    test_out_of_memory_is_reported_and_leaks_nothing();
+    kb_json_reader_free(reader);
+    return check_exit();
+}
