@@ -1,0 +1,128 @@
+/*
+ * Task similarity: which past tasks behave like a new one.
+ *
+ * Meta-feature similarity. Each task is a vector of meta-features (NaN = missing). A robust
+ * scaler learned from the knowledge base's tasks only (never the query) centres each feature
+ * on its median and divides by its interquartile range / 1.349 (the normal-consistent IQR;
+ * falling back to the mean absolute deviation around the median, then to 1 for a constant
+ * feature), so that heavy-tailed features such as row counts do not dominate. Distances are
+ * L1 (as auto-sklearn's meta-learning uses), L2, or either with per-feature weights, computed
+ * over the features present in both vectors and rescaled to the full dimension
+ * (d * n_features / n_shared), so a task with missing features is not artificially near.
+ * k nearest tasks come from one dense scan of the task-contiguous matrix: for L2 with no
+ * missing values a single BLAS dgemv (||x||^2 - 2 x.q + ||q||^2, clamped at 0), otherwise a
+ * straight loop; selection keeps a k-heap, so the scan is O(n d) time and O(k) extra memory.
+ *
+ * Performance similarity. Once the new task has results for configurations the other tasks
+ * also evaluated, two tasks are alike when they rank those configurations alike (the idea
+ * behind RGPE and TST-R): kb_similarity_rank_agreement is Kendall's tau-b over the shared
+ * configurations, in [-1, 1].
+ *
+ * Learned weights. kb_similarity_learn_weights fits non-negative per-feature weights so that
+ * weighted L1 meta-feature distance predicts performance dissimilarity (1 - tau) between pairs
+ * of knowledge-base tasks, by projected gradient on the squared error; it lets the data say
+ * which meta-features matter for a given search space.
+ */
+#ifndef KB_ENGINE_SIMILARITY_H
+#define KB_ENGINE_SIMILARITY_H
+
+#include <stddef.h>
+
+#include "engine/core/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum kb_similarity_metric {
+    KB_SIMILARITY_L1 = 1,
+    KB_SIMILARITY_L2 = 2
+} kb_similarity_metric;
+
+/** Per-feature robust scaling: z = (x - center) / scale. */
+typedef struct kb_similarity_scaler {
+    size_t n_features;
+    double *center; /* n_features medians */
+    double *scale;  /* n_features positive scales */
+} kb_similarity_scaler;
+
+/**
+ * Learn the scaler from `n_tasks` task vectors (task-contiguous: task i's features at
+ * x[i * n_features ...]). Features missing in every task get center 0, scale 1.
+ * @return KB_OK; KB_ENOMEM. Caller releases `out` with kb_similarity_scaler_release().
+ */
+int kb_similarity_scaler_fit(kb_similarity_scaler *out, const double *x, size_t n_tasks,
+                             size_t n_features, kb_error *err);
+/** Scale `n_tasks` task vectors in place (NaN stays NaN). */
+void kb_similarity_scaler_apply(const kb_similarity_scaler *s, double *x, size_t n_tasks);
+void kb_similarity_scaler_release(kb_similarity_scaler *s);
+
+/** The scaled knowledge base, ready for scans. */
+typedef struct kb_similarity_index {
+    size_t n_tasks, n_features;
+    double *x;       /* n_tasks x n_features task-contiguous: sqrt(w_j) z_ij, missing as 0 */
+    unsigned char *present; /* n_tasks x n_features, 1 = present; NULL if none is missing */
+    double *sqnorm;  /* n_tasks: ||x_i||^2 (L2 fast path) */
+    double *sqrt_w;  /* n_features: sqrt of the non-negative feature weights */
+} kb_similarity_index;
+
+/**
+ * Build the index from scaled task vectors and optional weights (NULL = all 1).
+ * Caller releases `out` with kb_similarity_index_release().
+ */
+int kb_similarity_index_build(kb_similarity_index *out, const double *z, size_t n_tasks,
+                              size_t n_features, const double *weights, kb_error *err);
+void kb_similarity_index_release(kb_similarity_index *ix);
+
+/** One neighbour. */
+typedef struct kb_similarity_hit {
+    size_t task;       /* row in the index */
+    double distance;   /* rescaled to the full dimension */
+    size_t n_shared;   /* features present in both */
+} kb_similarity_hit;
+
+/**
+ * The k nearest tasks to the scaled query `q` (NaN = missing), nearest first (ties by task
+ * index). `exclude` (or (size_t)-1) skips one task, for leave-one-out. `work` is n_tasks
+ * doubles of scratch or NULL (then allocated). Tasks sharing no feature with q are skipped.
+ * @param[out] out   k hits; `*n_out` says how many were filled (fewer if the index is small)
+ * @return KB_OK; KB_EINVAL; KB_ENOMEM.
+ */
+int kb_similarity_knn(kb_similarity_hit *out, size_t *n_out, const kb_similarity_index *ix,
+                      const double *q, size_t k, kb_similarity_metric metric, size_t exclude,
+                      double *work, kb_error *err);
+
+/** Distance between the query and one task of the index (as kb_similarity_knn computes it). */
+double kb_similarity_distance(const kb_similarity_index *ix, size_t task, const double *q,
+                              kb_similarity_metric metric, size_t *n_shared);
+
+/**
+ * Why task `task` is near `q`: the `n_out` features with the smallest weighted per-feature
+ * distance (present in both), closest first, into features_out/contrib_out.
+ * @return how many were written.
+ */
+size_t kb_similarity_explain(size_t *features_out, double *contrib_out, size_t n_out,
+                             const kb_similarity_index *ix, size_t task, const double *q,
+                             kb_similarity_metric metric);
+
+/**
+ * Kendall's tau-b between a[i] and b[i] over the i where both are non-NaN; NaN when fewer than
+ * two pairs or either side is constant. O(n^2), meant for tens to hundreds of configurations.
+ */
+double kb_similarity_rank_agreement(const double *a, const double *b, size_t n);
+
+/**
+ * Learn non-negative feature weights so that weighted L1 distance between scaled tasks i, j
+ * approximates target[i + j * n_tasks] (e.g. 1 - tau_ij; NaN pairs ignored), by projected
+ * gradient with a backtracking step, at most max_iter iterations. Weights are normalised to
+ * mean 1. @return KB_OK; KB_ENOMEM; KB_ENUMERIC when no pair has a target.
+ */
+int kb_similarity_learn_weights(double *w_out, const double *z, size_t n_tasks,
+                                size_t n_features, const double *target, size_t max_iter,
+                                kb_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
