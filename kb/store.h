@@ -13,7 +13,11 @@
  * the store was opened with KB_STORE_OPEN_NOSYNC. When the map is full the store grows it and
  * retries the transaction, so callers never see MDB_MAP_FULL.
  *
- * Thread-safety: one kb_store may be used from one thread at a time.
+ * Thread-safety: one kb_store may be used from one thread at a time. Open a store directory at
+ * most once per process (LMDB's rule: its locks are per process); other processes and
+ * kb_store handles in them may read and write concurrently. Do not write to the store from
+ * inside a foreach callback (the callback's snapshot pins the map, so a growth would fail).
+ * Opening a store of the current schema never waits for a writer.
  */
 #ifndef KB_KB_STORE_H
 #define KB_KB_STORE_H
@@ -76,6 +80,15 @@ typedef enum kb_put_result {
  * a one-line reason to `reasons[i]` if `reasons` is not NULL (each KB_ERROR_MSG_SIZE bytes).
  * Nothing of the batch is visible to readers until the commit; on a crash either all or none
  * of the batch is present. Map growth retries the whole batch transparently.
+ *
+ * Outcomes: DUPLICATE when a record of the same kind and id exists with byte-identical
+ * encoding; CONFLICT when the id exists with other content ("run 'x': id exists with different
+ * content") or is used by a record of another kind ("task 'x': id is already used by a run");
+ * REJECTED for a record without a usable id (NULL, empty or longer than LMDB's 511-byte key
+ * limit), a field the encoding cannot represent, an empty or over-long key field (team, space,
+ * task_id, backbone_id), a run whose task is neither stored nor earlier in the batch ("run 'x':
+ * unknown task 'y'") and a run whose backbone_id is not a stored backbone. A run naming an
+ * unknown space is ADDED: spaces are optional descriptions, not required parents.
  * @return KB_OK when the batch committed (whatever the per-record results); KB_ESTORE or
  *         KB_ENOMEM when nothing was committed.
  */
@@ -85,7 +98,9 @@ int kb_store_put_batch(kb_store *store, const kb_record *recs, size_t n,
 
 /**
  * Replace an existing run (same id), updating the indexes; used when a running trial finishes.
- * @return KB_OK; KB_ENOTFOUND if no run has that id.
+ * The run keeps its place in insertion order. Writing identical content is a no-op.
+ * @return KB_OK; KB_ENOTFOUND if no run has that id, or the new task_id/backbone_id is not
+ *         stored; KB_EINVAL for an unusable key field or an unencodable run.
  */
 int kb_store_update_run(kb_store *store, const kb_run *run, kb_error *err);
 
@@ -97,7 +112,12 @@ int kb_store_get_space(kb_space *out, kb_store *store, const char *name, kb_erro
 /** Which kind of record has this id; KB_ENOTFOUND if none. */
 int kb_store_find_kind(kb_record_kind *out, kb_store *store, const char *id, kb_error *err);
 
-/** Filter for iteration; NULL fields match everything. */
+/**
+ * Filter for iteration; NULL fields match everything. Runs honour every field (one index scan,
+ * the other fields checked on each record). Tasks honour task_id (that one task), team (index
+ * scan) and limit; backbones backbone_id, team and limit; spaces space and limit. Fields that
+ * do not apply to a kind are ignored.
+ */
 typedef struct kb_store_filter {
     const char *task_id;     /* runs of this task (index scan) */
     const char *space;       /* runs in this space (index scan) */
@@ -132,7 +152,7 @@ int kb_store_foreach_space(kb_store *store, const kb_store_filter *f, kb_store_s
 typedef struct kb_store_stats {
     size_t n_tasks, n_runs, n_backbones, n_spaces;
     size_t n_runs_by_status[5]; /* indexed by kb_run_status */
-    size_t n_teams;
+    size_t n_teams;     /* distinct teams that own tasks */
     size_t map_bytes;   /* current map size */
     size_t used_bytes;  /* pages in use x page size */
     int schema_version;

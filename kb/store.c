@@ -1,0 +1,1787 @@
+#include "kb/store.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <lmdb.h>
+
+#include "engine/core/alloc.h"
+#include "engine/core/buf.h"
+#include "kb/codec.h"
+#include "kb/store_priv.h"
+
+#define MIB ((size_t)1 << 20)
+#define DEFAULT_MAP_BYTES (64 * MIB)
+#define SEQ_BYTES 8
+#define N_STATUS 5
+
+/* Named databases; docs/ARCHITECTURE.md ("Store") explains each key layout. */
+static const struct {
+    const char *name;
+    unsigned flags;
+} db_defs[KB_STORE__N_DBS] = {
+    [KB_STORE__DB_META] = {"meta", 0},
+    [KB_STORE__DB_IDS] = {"ids", 0},
+    [KB_STORE__DB_TASKS] = {"tasks", 0},
+    [KB_STORE__DB_RUNS] = {"runs", 0},
+    [KB_STORE__DB_BACKBONES] = {"backbones", 0},
+    [KB_STORE__DB_SPACES] = {"spaces", 0},
+    [KB_STORE__DB_IDX_TASK_RUNS] = {"idx_task_runs", MDB_DUPSORT | MDB_DUPFIXED},
+    [KB_STORE__DB_IDX_SPACE_RUNS] = {"idx_space_runs", MDB_DUPSORT | MDB_DUPFIXED},
+    [KB_STORE__DB_IDX_BACKBONE_RUNS] = {"idx_backbone_runs", MDB_DUPSORT | MDB_DUPFIXED},
+    [KB_STORE__DB_IDX_TEAM_TASKS] = {"idx_team_tasks", MDB_DUPSORT},
+};
+
+static const char META_SCHEMA[] = "schema_version";
+static const char META_NEXT_SEQ[] = "next_seq";
+static const char META_STATUS[] = "runs_by_status";
+
+struct kb_store {
+    MDB_env *env;
+    MDB_dbi dbi[KB_STORE__N_DBS];
+    char *path;
+    unsigned flags;
+    kb_log log;
+    int max_key;  /* LMDB's key size limit (also the limit for DUPSORT values) */
+    kb_buf enc;   /* encode buffer reused by every put */
+};
+
+/* --- small helpers ------------------------------------------------------------------------ */
+
+static MDB_val val_str(const char *s)
+{
+    MDB_val v = {strlen(s), (void *)s};
+    return v;
+}
+
+static MDB_val val_view(kb_codec_str s)
+{
+    MDB_val v = {s.len, (void *)s.ptr};
+    return v;
+}
+
+static int view_eq(kb_codec_str v, const char *s)
+{
+    if (v.ptr == NULL || s == NULL) {
+        return v.ptr == NULL && s == NULL;
+    }
+    return strlen(s) == v.len && memcmp(v.ptr, s, v.len) == 0;
+}
+
+static int val_eq(const MDB_val *a, const MDB_val *b)
+{
+    return a->mv_size == b->mv_size && memcmp(a->mv_data, b->mv_data, a->mv_size) == 0;
+}
+
+static const char *kind_name(unsigned kind)
+{
+    switch (kind) {
+    case KB_RECORD_TASK: return "task";
+    case KB_RECORD_RUN: return "run";
+    case KB_RECORD_BACKBONE: return "backbone";
+    case KB_RECORD_SPACE: return "space";
+    default: return "unknown kind";
+    }
+}
+
+static kb_store__db kind_db(unsigned kind)
+{
+    switch (kind) {
+    case KB_RECORD_TASK: return KB_STORE__DB_TASKS;
+    case KB_RECORD_RUN: return KB_STORE__DB_RUNS;
+    case KB_RECORD_BACKBONE: return KB_STORE__DB_BACKBONES;
+    default: return KB_STORE__DB_SPACES;
+    }
+}
+
+static int mdb_fail(kb_error *err, int mrc, const char *what)
+{
+    return kb_error_set_cause(err, KB_ESTORE, mrc, "%s: %s", what, mdb_strerror(mrc));
+}
+
+/* Print a key for messages: at most 64 bytes, NUL-free by construction of ids */
+static const char *key_text(char *out, size_t n, const MDB_val *k)
+{
+    size_t len = k->mv_size < n - 1 ? k->mv_size : n - 1;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = ((const unsigned char *)k->mv_data)[i];
+        out[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    out[len] = '\0';
+    return out;
+}
+
+MDB_env *kb_store__env(kb_store *store)
+{
+    return store->env;
+}
+
+unsigned kb_store__dbi(kb_store *store, kb_store__db db)
+{
+    return store->dbi[db];
+}
+
+const char *kb_store__db_name(kb_store__db db)
+{
+    return db_defs[db].name;
+}
+
+/* --- meta --------------------------------------------------------------------------------- */
+
+typedef struct meta {
+    uint64_t schema_version;
+    uint64_t next_seq;
+    uint64_t by_status[N_STATUS];
+} meta;
+
+static int meta_get_u64(uint64_t *out, MDB_txn *txn, MDB_dbi dbi, const char *key,
+                        kb_error *err)
+{
+    MDB_val k = val_str(key), v;
+    int mrc = mdb_get(txn, dbi, &k, &v);
+    if (mrc == MDB_NOTFOUND) {
+        return kb_error_set(err, KB_ECORRUPT, "meta: '%s' is missing", key);
+    }
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "reading meta");
+    }
+    if (v.mv_size != 8) {
+        return kb_error_set(err, KB_ECORRUPT, "meta: '%s' has %zu bytes, expected 8", key,
+                            v.mv_size);
+    }
+    *out = kb_be64_decode(v.mv_data);
+    return KB_OK;
+}
+
+static int meta_load(meta *m, MDB_txn *txn, const kb_store *s, kb_error *err)
+{
+    MDB_dbi dbi = s->dbi[KB_STORE__DB_META];
+    int rc = meta_get_u64(&m->schema_version, txn, dbi, META_SCHEMA, err);
+    if (rc == KB_OK) {
+        rc = meta_get_u64(&m->next_seq, txn, dbi, META_NEXT_SEQ, err);
+    }
+    if (rc != KB_OK) {
+        return rc;
+    }
+    MDB_val k = val_str(META_STATUS), v;
+    int mrc = mdb_get(txn, dbi, &k, &v);
+    if (mrc == MDB_NOTFOUND || (mrc == MDB_SUCCESS && v.mv_size != 8 * N_STATUS)) {
+        return kb_error_set(err, KB_ECORRUPT, "meta: '%s' is missing or malformed", META_STATUS);
+    }
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "reading meta");
+    }
+    for (int i = 0; i < N_STATUS; i++) {
+        m->by_status[i] = kb_be64_decode((const char *)v.mv_data + 8 * i);
+    }
+    return KB_OK;
+}
+
+static int meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t x, kb_error *err)
+{
+    unsigned char b[8];
+    kb_be64_encode(b, x);
+    MDB_val k = val_str(key), v = {8, b};
+    int mrc = mdb_put(txn, dbi, &k, &v, 0);
+    return mrc == MDB_SUCCESS ? KB_OK : mdb_fail(err, mrc, "writing meta");
+}
+
+static int meta_store(const meta *m, MDB_txn *txn, const kb_store *s, kb_error *err)
+{
+    MDB_dbi dbi = s->dbi[KB_STORE__DB_META];
+    int rc = meta_put_u64(txn, dbi, META_SCHEMA, m->schema_version, err);
+    if (rc == KB_OK) {
+        rc = meta_put_u64(txn, dbi, META_NEXT_SEQ, m->next_seq, err);
+    }
+    if (rc != KB_OK) {
+        return rc;
+    }
+    unsigned char b[8 * N_STATUS];
+    for (int i = 0; i < N_STATUS; i++) {
+        kb_be64_encode(b + 8 * i, m->by_status[i]);
+    }
+    MDB_val k = val_str(META_STATUS), v = {sizeof b, b};
+    int mrc = mdb_put(txn, dbi, &k, &v, 0);
+    return mrc == MDB_SUCCESS ? KB_OK : mdb_fail(err, mrc, "writing meta");
+}
+
+/* --- transactions and map growth ---------------------------------------------------------- */
+
+static int txn_begin(MDB_txn **out, kb_store *s, unsigned flags, kb_error *err)
+{
+    for (;;) {
+        int mrc = mdb_txn_begin(s->env, NULL, flags, out);
+        if (mrc == MDB_MAP_RESIZED) {
+            /* another process grew the map: adopt its size (no txn of ours is open) */
+            mrc = mdb_env_set_mapsize(s->env, 0);
+            if (mrc == MDB_SUCCESS) {
+                continue;
+            }
+        }
+        if (mrc != MDB_SUCCESS) {
+            *out = NULL;
+            return mdb_fail(err, mrc, "beginning a transaction");
+        }
+        return KB_OK;
+    }
+}
+
+static int grow_map(kb_store *s, kb_error *err)
+{
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    if (info.me_mapsize > SIZE_MAX / 2) {
+        return kb_error_set_cause(err, KB_ESTORE, MDB_MAP_FULL, "store map is full");
+    }
+    size_t bytes = info.me_mapsize * 2;
+    int mrc = mdb_env_set_mapsize(s->env, bytes);
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "growing the store map");
+    }
+    kb_log_printf(&s->log, KB_LOG_LEVEL_INFO, "map grown to %zu MiB", bytes / MIB);
+    return KB_OK;
+}
+
+typedef int (*write_body)(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err);
+
+/*
+ * Run `body` in one write transaction and commit. MDB_MAP_FULL anywhere (a put or the commit)
+ * aborts, doubles the map and runs the whole body again, so a body must derive everything from
+ * its inputs and the transaction (never from state it changed in an earlier attempt).
+ */
+static int write_txn(kb_store *s, write_body body, void *ctx, kb_error *err)
+{
+    if (s->flags & KB_STORE_OPEN_RDONLY) {
+        return kb_error_set(err, KB_EINVAL, "store '%s' is open read-only", s->path);
+    }
+    for (;;) {
+        kb_error local = KB_ERROR_INIT;
+        MDB_txn *txn = NULL;
+        int rc = txn_begin(&txn, s, 0, &local);
+        if (rc == KB_OK) {
+            rc = body(s, txn, ctx, &local);
+            if (rc == KB_OK) {
+                int mrc = mdb_txn_commit(txn);
+                rc = mrc == MDB_SUCCESS ? KB_OK : mdb_fail(&local, mrc, "committing");
+            } else {
+                mdb_txn_abort(txn);
+            }
+        }
+        if (rc == KB_ESTORE && local.cause == MDB_MAP_FULL) {
+            rc = grow_map(s, &local);
+            if (rc == KB_OK) {
+                continue;
+            }
+        }
+        if (rc != KB_OK && err != NULL) {
+            *err = local;
+        }
+        return rc;
+    }
+}
+
+/* --- open / close ------------------------------------------------------------------------- */
+
+typedef int (*migration_fn)(kb_store *s, MDB_txn *txn, kb_error *err);
+
+/*
+ * migrations[v] turns a version-v store into a version-(v + 1) store inside the open's write
+ * transaction. Version 1 is the first schema, so there is nothing to migrate yet; a new schema
+ * adds its function here and bumps KB_STORE_SCHEMA_VERSION.
+ */
+static const migration_fn migrations[KB_STORE_SCHEMA_VERSION + 1] = {NULL};
+
+static int open_dbs(kb_store *s, MDB_txn *txn, int create, kb_error *err)
+{
+    for (int i = 0; i < KB_STORE__N_DBS; i++) {
+        unsigned flags = db_defs[i].flags | (create ? MDB_CREATE : 0);
+        int mrc = mdb_dbi_open(txn, db_defs[i].name, flags, &s->dbi[i]);
+        if (mrc == MDB_NOTFOUND) {
+            return kb_error_set(err, i == KB_STORE__DB_META ? KB_ENOTFOUND : KB_ECORRUPT,
+                                "'%s' is not a kb store (database '%s' is missing)", s->path,
+                                db_defs[i].name);
+        }
+        if (mrc != MDB_SUCCESS) {
+            return mdb_fail(err, mrc, "opening a database");
+        }
+    }
+    return KB_OK;
+}
+
+static int open_schema(kb_store *s, MDB_txn *txn, int writable, kb_error *err)
+{
+    MDB_val k = val_str(META_SCHEMA), v;
+    int mrc = mdb_get(txn, s->dbi[KB_STORE__DB_META], &k, &v);
+    if (mrc == MDB_NOTFOUND) {
+        if (!writable) {
+            return kb_error_set(err, KB_ENOTFOUND, "'%s' is not a kb store", s->path);
+        }
+        meta m = {KB_STORE_SCHEMA_VERSION, 1, {0}};
+        return meta_store(&m, txn, s, err);
+    }
+    uint64_t version;
+    int rc = meta_get_u64(&version, txn, s->dbi[KB_STORE__DB_META], META_SCHEMA, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    if (version > KB_STORE_SCHEMA_VERSION) {
+        return kb_error_set(err, KB_EVERSION,
+                            "store '%s' has schema version %llu, newer than this kb's %d",
+                            s->path, (unsigned long long)version, KB_STORE_SCHEMA_VERSION);
+    }
+    if (version == KB_STORE_SCHEMA_VERSION) {
+        return KB_OK;
+    }
+    if (!writable || version == 0) {
+        return kb_error_set(err, KB_EVERSION, "store '%s' has schema version %llu; %s", s->path,
+                            (unsigned long long)version,
+                            version == 0 ? "no migration exists"
+                                         : "open it read-write once to migrate it");
+    }
+    for (uint64_t ver = version; ver < KB_STORE_SCHEMA_VERSION; ver++) {
+        rc = migrations[ver] != NULL ? migrations[ver](s, txn, err)
+                                      : kb_error_set(err, KB_EVERSION, "no migration from %llu",
+                                                     (unsigned long long)ver);
+        if (rc != KB_OK) {
+            return rc;
+        }
+        kb_log_printf(&s->log, KB_LOG_LEVEL_INFO, "store migrated to schema version %llu",
+                      (unsigned long long)ver + 1);
+    }
+    return meta_put_u64(txn, s->dbi[KB_STORE__DB_META], META_SCHEMA, KB_STORE_SCHEMA_VERSION,
+                        err);
+}
+
+/*
+ * Open the databases and check the schema in one transaction. In a read transaction, a store
+ * that lacks its databases or has an older schema sets *need_write instead of failing.
+ */
+static int open_txn(kb_store *s, int write, int *need_write, kb_error *err)
+{
+    MDB_txn *txn = NULL;
+    *need_write = 0;
+    int rc = txn_begin(&txn, s, write ? 0 : MDB_RDONLY, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    rc = open_dbs(s, txn, write, err);
+    if (rc == KB_OK && !write) {
+        MDB_val k = val_str(META_SCHEMA), v;
+        int mrc = mdb_get(txn, s->dbi[KB_STORE__DB_META], &k, &v);
+        if (mrc == MDB_SUCCESS && v.mv_size == 8 && kb_be64_decode(v.mv_data) > 0 &&
+            kb_be64_decode(v.mv_data) < KB_STORE_SCHEMA_VERSION) {
+            *need_write = 1;
+        }
+    }
+    if (rc == KB_OK && !*need_write) {
+        rc = open_schema(s, txn, write, err);
+    }
+    if (!write && rc == KB_ENOTFOUND && (s->flags & KB_STORE_OPEN_CREATE) &&
+        !(s->flags & KB_STORE_OPEN_RDONLY)) {
+        *need_write = 1; /* a new environment: create the databases */
+        rc = KB_OK;
+    }
+    if (rc != KB_OK || *need_write) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    int mrc = mdb_txn_commit(txn);
+    return mrc == MDB_SUCCESS ? KB_OK : mdb_fail(err, mrc, "opening the store");
+}
+
+static int check_dir(const char *path, unsigned flags, kb_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno != ENOENT) {
+            return kb_error_set_cause(err, KB_EIO, errno, "store '%s': %s", path,
+                                      strerror(errno));
+        }
+        if (!(flags & KB_STORE_OPEN_CREATE) || (flags & KB_STORE_OPEN_RDONLY)) {
+            return kb_error_set(err, KB_ENOTFOUND, "no kb store at '%s'", path);
+        }
+        if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+            return kb_error_set_cause(err, KB_EIO, errno, "creating '%s': %s", path,
+                                      strerror(errno));
+        }
+        return KB_OK;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return kb_error_set(err, KB_EINVAL, "store '%s' is not a directory", path);
+    }
+    return KB_OK;
+}
+
+static int data_file_exists(const char *path)
+{
+    char file[4096];
+    snprintf(file, sizeof file, "%s/data.mdb", path);
+    struct stat st;
+    return stat(file, &st) == 0;
+}
+
+int kb_store_open(kb_store **out, const char *path, const kb_store_opts *opts, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL);
+    *out = NULL;
+    KB_CHECK_ARG(path != NULL && path[0] != '\0');
+    kb_store_opts defaults = KB_STORE_OPTS_INIT;
+    if (opts == NULL) {
+        opts = &defaults;
+    }
+    KB_CHECK_ARG(opts->version == KB_STORE_OPTS_VERSION);
+
+    kb_store *s = NULL;
+    int rc = check_dir(path, opts->flags, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    int exists = data_file_exists(path);
+    if (!exists && !(opts->flags & KB_STORE_OPEN_CREATE)) {
+        return kb_error_set(err, KB_ENOTFOUND, "no kb store at '%s'", path);
+    }
+    if (!exists && (opts->flags & KB_STORE_OPEN_RDONLY)) {
+        return kb_error_set(err, KB_ENOTFOUND, "no kb store at '%s'", path);
+    }
+
+    s = kb_calloc(1, sizeof *s);
+    if (s == NULL || (s->path = kb_strdup(path)) == NULL) {
+        rc = kb_error_set(err, KB_ENOMEM, "opening '%s': out of memory", path);
+        goto done;
+    }
+    s->flags = opts->flags;
+    s->log = opts->log;
+    int writable = !(opts->flags & KB_STORE_OPEN_RDONLY);
+
+    int mrc = mdb_env_create(&s->env);
+    if (mrc != MDB_SUCCESS) {
+        s->env = NULL;
+        rc = mdb_fail(err, mrc, "creating the LMDB environment");
+        goto done;
+    }
+    mdb_env_set_maxdbs(s->env, KB_STORE__N_DBS + 2);
+    /*
+     * An existing store keeps the map size it grew to unless the caller asks for another;
+     * LMDB takes the size recorded in the file when none is set.
+     */
+    if (opts->map_bytes > 0 || !exists) {
+        mdb_env_set_mapsize(s->env, opts->map_bytes > 0 ? opts->map_bytes : DEFAULT_MAP_BYTES);
+    }
+    unsigned env_flags = MDB_NOTLS;
+    env_flags |= writable ? 0 : MDB_RDONLY;
+    env_flags |= (opts->flags & KB_STORE_OPEN_NOSYNC) ? MDB_NOSYNC : 0;
+    mrc = mdb_env_open(s->env, path, env_flags, 0664);
+    if (mrc != MDB_SUCCESS) {
+        rc = mrc == ENOENT ? kb_error_set(err, KB_ENOTFOUND, "no kb store at '%s'", path)
+                           : kb_error_set_cause(err, KB_ESTORE, mrc, "opening store '%s': %s",
+                                                path, mdb_strerror(mrc));
+        goto done;
+    }
+    s->max_key = mdb_env_get_maxkeysize(s->env);
+
+    /*
+     * A current store opens in a read transaction, so opening never waits for a writer in
+     * another process. A new store's initial state, or the migrations of an older one, take
+     * one write transaction.
+     */
+    int need_write = 0;
+    rc = open_txn(s, 0, &need_write, err);
+    if (rc == KB_OK && need_write) {
+        rc = writable ? open_txn(s, 1, &need_write, err)
+                      : kb_error_set(err, KB_EVERSION,
+                                     "store '%s' needs a migration; open it read-write once",
+                                     path);
+    }
+
+done:
+    if (rc != KB_OK) {
+        kb_store_close(s);
+        return rc;
+    }
+    *out = s;
+    return KB_OK;
+}
+
+void kb_store_close(kb_store *store)
+{
+    if (store == NULL) {
+        return;
+    }
+    if (store->env != NULL) {
+        mdb_env_close(store->env);
+    }
+    kb_buf_release(&store->enc);
+    kb_free(store->path);
+    kb_free(store);
+}
+
+const char *kb_store_path(const kb_store *store)
+{
+    return store->path;
+}
+
+/* --- id map ------------------------------------------------------------------------------- */
+
+/*
+ * ids: id -> kind byte, followed for runs by the run's 8-byte big-endian sequence number.
+ * One lookup answers "is this id known, as what, and where".
+ */
+typedef struct id_entry {
+    unsigned kind;
+    uint64_t seq;
+} id_entry;
+
+/* KB_OK and *found; KB_ECORRUPT for a malformed entry */
+static int ids_get(id_entry *out, int *found, MDB_txn *txn, const kb_store *s, MDB_val key,
+                   kb_error *err)
+{
+    MDB_val v;
+    int mrc = mdb_get(txn, s->dbi[KB_STORE__DB_IDS], &key, &v);
+    *found = 0;
+    if (mrc == MDB_NOTFOUND) {
+        return KB_OK;
+    }
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "looking up an id");
+    }
+    const unsigned char *b = v.mv_data;
+    char kt[80];
+    if (v.mv_size < 1 || b[0] < KB_RECORD_TASK || b[0] > KB_RECORD_SPACE ||
+        v.mv_size != (b[0] == KB_RECORD_RUN ? 1 + SEQ_BYTES : 1)) {
+        return kb_error_set(err, KB_ECORRUPT, "ids: entry for '%s' is malformed",
+                            key_text(kt, sizeof kt, &key));
+    }
+    out->kind = b[0];
+    out->seq = b[0] == KB_RECORD_RUN ? kb_be64_decode(b + 1) : 0;
+    *found = 1;
+    return KB_OK;
+}
+
+static int ids_put(MDB_txn *txn, const kb_store *s, MDB_val key, unsigned kind, uint64_t seq,
+                   kb_error *err)
+{
+    unsigned char b[1 + SEQ_BYTES];
+    b[0] = (unsigned char)kind;
+    kb_be64_encode(b + 1, seq);
+    MDB_val v = {kind == KB_RECORD_RUN ? sizeof b : 1, b};
+    int mrc = mdb_put(txn, s->dbi[KB_STORE__DB_IDS], &key, &v, 0);
+    return mrc == MDB_SUCCESS ? KB_OK : mdb_fail(err, mrc, "writing the id map");
+}
+
+/* The stored encoding of the record an id entry names; KB_ECORRUPT if it is missing. */
+static int record_bytes(MDB_val *out, MDB_txn *txn, const kb_store *s, MDB_val id,
+                        const id_entry *e, kb_error *err)
+{
+    unsigned char seqkey[SEQ_BYTES];
+    MDB_val key = id;
+    if (e->kind == KB_RECORD_RUN) {
+        kb_be64_encode(seqkey, e->seq);
+        key.mv_size = SEQ_BYTES;
+        key.mv_data = seqkey;
+    }
+    int mrc = mdb_get(txn, s->dbi[kind_db(e->kind)], &key, out);
+    if (mrc == MDB_NOTFOUND) {
+        char kt[80];
+        return kb_error_set(err, KB_ECORRUPT,
+                            "ids: '%s' names a %s that is not stored",
+                            key_text(kt, sizeof kt, &id), kind_name(e->kind));
+    }
+    return mrc == MDB_SUCCESS ? KB_OK : mdb_fail(err, mrc, "reading a record");
+}
+
+/* --- put ---------------------------------------------------------------------------------- */
+
+typedef struct batch {
+    const kb_record *recs;
+    size_t n;
+    kb_put_result *results;
+    char (*reasons)[KB_ERROR_MSG_SIZE];
+} batch;
+
+typedef struct put_state {
+    meta m;
+    int meta_dirty;
+    const char *ok_task;     /* last task id verified in this transaction */
+    const char *ok_backbone; /* last backbone id verified in this transaction */
+} put_state;
+
+static kb_put_result set_reason(const batch *b, size_t i, kb_put_result r, const char *fmt,
+                                ...) __attribute__((format(printf, 4, 5)));
+
+static kb_put_result set_reason(const batch *b, size_t i, kb_put_result r, const char *fmt, ...)
+{
+    if (b->reasons != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(b->reasons[i], KB_ERROR_MSG_SIZE, fmt, ap);
+        va_end(ap);
+    }
+    return r;
+}
+
+/* A string used as a key must be non-empty and within LMDB's key size. */
+static int key_ok(const kb_store *s, const char *k)
+{
+    size_t n = strlen(k);
+    return n > 0 && n <= (size_t)s->max_key;
+}
+
+/* Is `id` stored as a record of `kind`? (KB_OK and *yes, or an error) */
+static int has_kind(int *yes, MDB_txn *txn, const kb_store *s, const char *id, unsigned kind,
+                    kb_error *err)
+{
+    id_entry e;
+    int found;
+    int rc = ids_get(&e, &found, txn, s, val_str(id), err);
+    *yes = rc == KB_OK && found && e.kind == kind;
+    return rc;
+}
+
+static int idx_put(MDB_txn *txn, const kb_store *s, kb_store__db db, const char *key,
+                   const unsigned char *seq, kb_error *err)
+{
+    MDB_val k = val_str(key), v = {SEQ_BYTES, (void *)seq};
+    int mrc = mdb_put(txn, s->dbi[db], &k, &v, 0);
+    return mrc == MDB_SUCCESS || mrc == MDB_KEYEXIST ? KB_OK : mdb_fail(err, mrc, "writing an index");
+}
+
+/* Checks a new run's references; KB_OK with *res set to ADDED or REJECTED */
+static int check_run_refs(kb_put_result *res, kb_store *s, MDB_txn *txn, put_state *ps,
+                          const batch *b, size_t i, kb_error *err)
+{
+    const kb_run *r = &b->recs[i].run;
+    *res = KB_PUT_ADDED;
+    if (r->task_id == NULL || !key_ok(s, r->task_id)) {
+        *res = set_reason(b, i, KB_PUT_REJECTED, "run '%s': task_id is missing or too long",
+                          r->id);
+        return KB_OK;
+    }
+    const char *optional[3] = {r->space, r->backbone_id, r->team};
+    const char *names[3] = {"space", "backbone_id", "team"};
+    for (int j = 0; j < 3; j++) {
+        if (optional[j] != NULL && !key_ok(s, optional[j])) {
+            *res = set_reason(b, i, KB_PUT_REJECTED, "run '%s': %s is empty or too long", r->id,
+                              names[j]);
+            return KB_OK;
+        }
+    }
+    int yes = 1, rc = KB_OK;
+    if (ps->ok_task == NULL || strcmp(ps->ok_task, r->task_id) != 0) {
+        rc = has_kind(&yes, txn, s, r->task_id, KB_RECORD_TASK, err);
+        if (rc != KB_OK) {
+            return rc;
+        }
+        if (!yes) {
+            *res = set_reason(b, i, KB_PUT_REJECTED, "run '%s': unknown task '%s'", r->id,
+                              r->task_id);
+            return KB_OK;
+        }
+        ps->ok_task = r->task_id;
+    }
+    if (r->backbone_id != NULL &&
+        (ps->ok_backbone == NULL || strcmp(ps->ok_backbone, r->backbone_id) != 0)) {
+        rc = has_kind(&yes, txn, s, r->backbone_id, KB_RECORD_BACKBONE, err);
+        if (rc != KB_OK) {
+            return rc;
+        }
+        if (!yes) {
+            *res = set_reason(b, i, KB_PUT_REJECTED, "run '%s': unknown backbone '%s'", r->id,
+                              r->backbone_id);
+            return KB_OK;
+        }
+        ps->ok_backbone = r->backbone_id;
+    }
+    return KB_OK;
+}
+
+static int add_run(kb_store *s, MDB_txn *txn, put_state *ps, const kb_run *r, MDB_val id,
+                   kb_error *err)
+{
+    uint64_t seq = ps->m.next_seq;
+    unsigned char seqkey[SEQ_BYTES];
+    kb_be64_encode(seqkey, seq);
+    MDB_val k = {SEQ_BYTES, seqkey}, v = {s->enc.len, s->enc.data};
+    /* sequence numbers only grow, so every run is appended at the end of the B-tree */
+    int mrc = mdb_put(txn, s->dbi[KB_STORE__DB_RUNS], &k, &v, MDB_APPEND);
+    if (mrc == MDB_KEYEXIST) {
+        return kb_error_set(err, KB_ECORRUPT, "meta: next_seq %llu is not past the last run",
+                            (unsigned long long)seq);
+    }
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "writing a run");
+    }
+    int rc = ids_put(txn, s, id, KB_RECORD_RUN, seq, err);
+    if (rc == KB_OK) {
+        rc = idx_put(txn, s, KB_STORE__DB_IDX_TASK_RUNS, r->task_id, seqkey, err);
+    }
+    if (rc == KB_OK && r->space != NULL) {
+        rc = idx_put(txn, s, KB_STORE__DB_IDX_SPACE_RUNS, r->space, seqkey, err);
+    }
+    if (rc == KB_OK && r->backbone_id != NULL) {
+        rc = idx_put(txn, s, KB_STORE__DB_IDX_BACKBONE_RUNS, r->backbone_id, seqkey, err);
+    }
+    if (rc == KB_OK) {
+        ps->m.next_seq = seq + 1;
+        ps->m.by_status[r->status]++;
+        ps->meta_dirty = 1;
+    }
+    return rc;
+}
+
+static int add_keyed(kb_store *s, MDB_txn *txn, const kb_record *rec, MDB_val id,
+                     kb_error *err)
+{
+    MDB_val v = {s->enc.len, s->enc.data};
+    int mrc = mdb_put(txn, s->dbi[kind_db(rec->kind)], &id, &v, MDB_NOOVERWRITE);
+    if (mrc == MDB_KEYEXIST) {
+        char kt[80];
+        return kb_error_set(err, KB_ECORRUPT, "%s '%s' is stored but missing from ids",
+                            kind_name(rec->kind), key_text(kt, sizeof kt, &id));
+    }
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "writing a record");
+    }
+    int rc = ids_put(txn, s, id, rec->kind, 0, err);
+    if (rc == KB_OK && rec->kind == KB_RECORD_TASK && rec->task.team != NULL) {
+        MDB_val tk = val_str(rec->task.team);
+        mrc = mdb_put(txn, s->dbi[KB_STORE__DB_IDX_TEAM_TASKS], &tk, &id, 0);
+        if (mrc != MDB_SUCCESS && mrc != MDB_KEYEXIST) {
+            rc = mdb_fail(err, mrc, "writing an index");
+        }
+    }
+    return rc;
+}
+
+static int put_one(kb_put_result *res, kb_store *s, MDB_txn *txn, put_state *ps,
+                   const batch *b, size_t i, kb_error *err)
+{
+    const kb_record *rec = &b->recs[i];
+    const char *id = kb_record_id(rec);
+    const char *kname = kind_name(rec->kind);
+    if (id == NULL || !key_ok(s, id)) {
+        *res = set_reason(b, i, KB_PUT_REJECTED, "%s: id is missing, empty or longer than %d bytes",
+                          kname, s->max_key);
+        return KB_OK;
+    }
+    if (rec->kind == KB_RECORD_TASK && rec->task.team != NULL && !key_ok(s, rec->task.team)) {
+        *res = set_reason(b, i, KB_PUT_REJECTED, "task '%s': team is empty or too long", id);
+        return KB_OK;
+    }
+    kb_buf_reset(&s->enc);
+    kb_error e = KB_ERROR_INIT;
+    int rc = kb_codec_encode_record(&s->enc, rec, &e);
+    if (rc == KB_EINVAL) {
+        *res = set_reason(b, i, KB_PUT_REJECTED, "%s '%s': %s", kname, id, e.msg);
+        return KB_OK;
+    }
+    if (rc != KB_OK) {
+        if (err != NULL) {
+            *err = e;
+        }
+        return rc;
+    }
+
+    MDB_val key = val_str(id);
+    id_entry ent;
+    int found;
+    rc = ids_get(&ent, &found, txn, s, key, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    if (found) {
+        if (ent.kind != (unsigned)rec->kind) {
+            *res = set_reason(b, i, KB_PUT_CONFLICT, "%s '%s': id is already used by a %s",
+                              kname, id, kind_name(ent.kind));
+            return KB_OK;
+        }
+        MDB_val old;
+        rc = record_bytes(&old, txn, s, key, &ent, err);
+        if (rc != KB_OK) {
+            return rc;
+        }
+        MDB_val now = {s->enc.len, s->enc.data};
+        /* the encoding is canonical: equal bytes <=> equal records (kb/codec.h) */
+        *res = val_eq(&old, &now) ? KB_PUT_DUPLICATE
+                                  : set_reason(b, i, KB_PUT_CONFLICT,
+                                               "%s '%s': id exists with different content",
+                                               kname, id);
+        return KB_OK;
+    }
+    if (rec->kind == KB_RECORD_RUN) {
+        rc = check_run_refs(res, s, txn, ps, b, i, err);
+        if (rc != KB_OK || *res != KB_PUT_ADDED) {
+            return rc;
+        }
+        rc = add_run(s, txn, ps, &rec->run, key, err);
+    } else {
+        rc = add_keyed(s, txn, rec, key, err);
+    }
+    *res = KB_PUT_ADDED;
+    return rc;
+}
+
+static int put_batch_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
+{
+    const batch *b = ctx;
+    put_state ps;
+    memset(&ps, 0, sizeof ps);
+    int rc = meta_load(&ps.m, txn, s, err);
+    for (size_t i = 0; rc == KB_OK && i < b->n; i++) {
+        if (b->reasons != NULL) {
+            b->reasons[i][0] = '\0';
+        }
+        rc = put_one(&b->results[i], s, txn, &ps, b, i, err);
+    }
+    if (rc == KB_OK && ps.meta_dirty) {
+        rc = meta_store(&ps.m, txn, s, err);
+    }
+    return rc;
+}
+
+int kb_store_put_batch(kb_store *store, const kb_record *recs, size_t n, kb_put_result *results,
+                       char (*reasons)[KB_ERROR_MSG_SIZE], kb_error *err)
+{
+    KB_CHECK_ARG(store != NULL);
+    KB_CHECK_ARG(n == 0 || (recs != NULL && results != NULL));
+    batch b = {recs, n, results, reasons};
+    return write_txn(store, put_batch_body, &b, err);
+}
+
+/* --- update ------------------------------------------------------------------------------- */
+
+static int idx_del(MDB_txn *txn, const kb_store *s, kb_store__db db, kb_codec_str key,
+                   const unsigned char *seq, kb_error *err)
+{
+    if (key.ptr == NULL) {
+        return KB_OK;
+    }
+    MDB_val k = val_view(key), v = {SEQ_BYTES, (void *)seq};
+    int mrc = mdb_del(txn, s->dbi[db], &k, &v);
+    return mrc == MDB_SUCCESS || mrc == MDB_NOTFOUND ? KB_OK
+                                                     : mdb_fail(err, mrc, "updating an index");
+}
+
+static int update_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
+{
+    const kb_run *r = ctx;
+    kb_buf_reset(&s->enc);
+    int rc = kb_codec_encode_run(&s->enc, r, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    MDB_val key = val_str(r->id);
+    id_entry ent;
+    int found;
+    rc = ids_get(&ent, &found, txn, s, key, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    if (!found || ent.kind != KB_RECORD_RUN) {
+        return kb_error_set(err, KB_ENOTFOUND, "run '%s' not found", r->id);
+    }
+    MDB_val old;
+    rc = record_bytes(&old, txn, s, key, &ent, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    MDB_val now = {s->enc.len, s->enc.data};
+    if (val_eq(&old, &now)) {
+        return KB_OK;
+    }
+    if (r->task_id == NULL || !key_ok(s, r->task_id)) {
+        return kb_error_set(err, KB_EINVAL, "run '%s': task_id is missing or too long", r->id);
+    }
+    if ((r->space != NULL && !key_ok(s, r->space)) ||
+        (r->backbone_id != NULL && !key_ok(s, r->backbone_id)) ||
+        (r->team != NULL && !key_ok(s, r->team))) {
+        return kb_error_set(err, KB_EINVAL, "run '%s': a space, backbone or team is empty or "
+                            "too long", r->id);
+    }
+    int yes;
+    rc = has_kind(&yes, txn, s, r->task_id, KB_RECORD_TASK, err);
+    if (rc == KB_OK && !yes) {
+        rc = kb_error_set(err, KB_ENOTFOUND, "run '%s': unknown task '%s'", r->id, r->task_id);
+    }
+    if (rc == KB_OK && r->backbone_id != NULL) {
+        rc = has_kind(&yes, txn, s, r->backbone_id, KB_RECORD_BACKBONE, err);
+        if (rc == KB_OK && !yes) {
+            rc = kb_error_set(err, KB_ENOTFOUND, "run '%s': unknown backbone '%s'", r->id,
+                              r->backbone_id);
+        }
+    }
+    meta m;
+    kb_codec_run_head h;
+    if (rc == KB_OK) {
+        rc = meta_load(&m, txn, s, err);
+    }
+    if (rc == KB_OK) {
+        rc = kb_codec_peek_run(&h, old.mv_data, old.mv_size, err);
+    }
+    if (rc != KB_OK) {
+        return rc;
+    }
+    unsigned char seqkey[SEQ_BYTES];
+    kb_be64_encode(seqkey, ent.seq);
+    /* `h` borrows from the old record's page: drop its index entries before rewriting it */
+    rc = idx_del(txn, s, KB_STORE__DB_IDX_TASK_RUNS, h.task_id, seqkey, err);
+    if (rc == KB_OK) {
+        rc = idx_del(txn, s, KB_STORE__DB_IDX_SPACE_RUNS, h.space, seqkey, err);
+    }
+    if (rc == KB_OK) {
+        rc = idx_del(txn, s, KB_STORE__DB_IDX_BACKBONE_RUNS, h.backbone_id, seqkey, err);
+    }
+    if (rc != KB_OK) {
+        return rc;
+    }
+    if (m.by_status[h.status] > 0) {
+        m.by_status[h.status]--;
+    }
+    m.by_status[r->status]++;
+    MDB_val k = {SEQ_BYTES, seqkey};
+    int mrc = mdb_put(txn, s->dbi[KB_STORE__DB_RUNS], &k, &now, 0);
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "writing a run");
+    }
+    rc = idx_put(txn, s, KB_STORE__DB_IDX_TASK_RUNS, r->task_id, seqkey, err);
+    if (rc == KB_OK && r->space != NULL) {
+        rc = idx_put(txn, s, KB_STORE__DB_IDX_SPACE_RUNS, r->space, seqkey, err);
+    }
+    if (rc == KB_OK && r->backbone_id != NULL) {
+        rc = idx_put(txn, s, KB_STORE__DB_IDX_BACKBONE_RUNS, r->backbone_id, seqkey, err);
+    }
+    if (rc == KB_OK) {
+        rc = meta_store(&m, txn, s, err);
+    }
+    return rc;
+}
+
+int kb_store_update_run(kb_store *store, const kb_run *run, kb_error *err)
+{
+    KB_CHECK_ARG(store != NULL && run != NULL && run->id != NULL);
+    return write_txn(store, update_body, (void *)run, err);
+}
+
+/* --- get ---------------------------------------------------------------------------------- */
+
+static int read_begin(MDB_txn **txn, kb_store *s, kb_error *err)
+{
+    return txn_begin(txn, s, MDB_RDONLY, err);
+}
+
+static int decode_kind(void *out, unsigned kind, const MDB_val *v, kb_error *err)
+{
+    switch (kind) {
+    case KB_RECORD_TASK: return kb_codec_decode_task(out, v->mv_data, v->mv_size, err);
+    case KB_RECORD_RUN: return kb_codec_decode_run(out, v->mv_data, v->mv_size, err);
+    case KB_RECORD_BACKBONE: return kb_codec_decode_backbone(out, v->mv_data, v->mv_size, err);
+    default: return kb_codec_decode_space(out, v->mv_data, v->mv_size, err);
+    }
+}
+
+/* `out` (of `size` bytes) is zeroed first, so it owns nothing on failure */
+static int get_record(void *out, size_t size, kb_store *s, const char *id, unsigned kind,
+                      kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && s != NULL && id != NULL);
+    memset(out, 0, size);
+    MDB_txn *txn = NULL;
+    int rc = read_begin(&txn, s, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    id_entry ent;
+    int found = 0;
+    MDB_val key = val_str(id), v;
+    if (key.mv_size == 0 || key.mv_size > (size_t)s->max_key) {
+        rc = KB_OK; /* cannot be stored */
+    } else {
+        rc = ids_get(&ent, &found, txn, s, key, err);
+    }
+    if (rc == KB_OK && (!found || ent.kind != kind)) {
+        rc = kb_error_set(err, KB_ENOTFOUND, "%s '%s' not found", kind_name(kind), id);
+    }
+    if (rc == KB_OK) {
+        rc = record_bytes(&v, txn, s, key, &ent, err);
+    }
+    if (rc == KB_OK) {
+        rc = decode_kind(out, kind, &v, err);
+        if (rc != KB_OK) {
+            kb_error_prefix(err, "%s '%s'", kind_name(kind), id);
+        }
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+int kb_store_get_task(kb_task *out, kb_store *store, const char *id, kb_error *err)
+{
+    return get_record(out, sizeof *out, store, id, KB_RECORD_TASK, err);
+}
+
+int kb_store_get_run(kb_run *out, kb_store *store, const char *id, kb_error *err)
+{
+    return get_record(out, sizeof *out, store, id, KB_RECORD_RUN, err);
+}
+
+int kb_store_get_backbone(kb_backbone *out, kb_store *store, const char *id, kb_error *err)
+{
+    return get_record(out, sizeof *out, store, id, KB_RECORD_BACKBONE, err);
+}
+
+int kb_store_get_space(kb_space *out, kb_store *store, const char *name, kb_error *err)
+{
+    return get_record(out, sizeof *out, store, name, KB_RECORD_SPACE, err);
+}
+
+int kb_store_find_kind(kb_record_kind *out, kb_store *store, const char *id, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && store != NULL && id != NULL);
+    MDB_txn *txn = NULL;
+    int rc = read_begin(&txn, store, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    id_entry ent;
+    int found = 0;
+    MDB_val key = val_str(id);
+    if (key.mv_size > 0 && key.mv_size <= (size_t)store->max_key) {
+        rc = ids_get(&ent, &found, txn, store, key, err);
+    }
+    mdb_txn_abort(txn);
+    if (rc == KB_OK && !found) {
+        rc = kb_error_set(err, KB_ENOTFOUND, "no record has id '%s'", id);
+    }
+    if (rc == KB_OK) {
+        *out = (kb_record_kind)ent.kind;
+    }
+    return rc;
+}
+
+/* --- iteration ---------------------------------------------------------------------------- */
+
+/*
+ * One iteration: a read transaction, a decoded record reused for each visit, the caller's
+ * callback and the match counter for `limit`.
+ */
+typedef struct visit {
+    kb_store *s;
+    MDB_txn *txn;
+    const kb_store_filter *f;
+    unsigned kind;
+    kb_store_task_cb task_cb; /* the one matching `kind` is set */
+    kb_store_run_cb run_cb;
+    kb_store_backbone_cb backbone_cb;
+    kb_store_space_cb space_cb;
+    void *payload;
+    size_t n_matched;
+    int stop; /* limit reached */
+} visit;
+
+static int matches(const visit *vi, const MDB_val *v, kb_error *err)
+{
+    const kb_store_filter *f = vi->f;
+    if (vi->kind == KB_RECORD_RUN) {
+        kb_codec_run_head h;
+        int rc = kb_codec_peek_run(&h, v->mv_data, v->mv_size, err);
+        if (rc != KB_OK) {
+            return rc;
+        }
+        return (f->task_id == NULL || view_eq(h.task_id, f->task_id)) &&
+               (f->space == NULL || view_eq(h.space, f->space)) &&
+               (f->backbone_id == NULL || view_eq(h.backbone_id, f->backbone_id)) &&
+               (f->team == NULL || view_eq(h.team, f->team)) &&
+               (f->status < 0 || (int)h.status == f->status);
+    }
+    if (f->team != NULL && vi->kind != KB_RECORD_SPACE) {
+        kb_codec_str id, team;
+        int rc = kb_codec_peek_id(&id, &team, vi->kind, v->mv_data, v->mv_size, err);
+        if (rc != KB_OK) {
+            return rc;
+        }
+        return view_eq(team, f->team);
+    }
+    return 1;
+}
+
+/* Filter, decode and hand one stored record to the callback; non-zero stops the iteration */
+static int visit_one(visit *vi, const MDB_val *v, kb_error *err)
+{
+    int m = matches(vi, v, err);
+    if (m <= 0) {
+        return m < 0 ? m : KB_OK;
+    }
+    union {
+        kb_task t;
+        kb_run r;
+        kb_backbone b;
+        kb_space sp;
+    } rec;
+    int rc = decode_kind(&rec, vi->kind, v, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    switch (vi->kind) {
+    case KB_RECORD_TASK:
+        rc = vi->task_cb(&rec.t, vi->payload);
+        kb_task_release(&rec.t);
+        break;
+    case KB_RECORD_RUN:
+        rc = vi->run_cb(&rec.r, vi->payload);
+        kb_run_release(&rec.r);
+        break;
+    case KB_RECORD_BACKBONE:
+        rc = vi->backbone_cb(&rec.b, vi->payload);
+        kb_backbone_release(&rec.b);
+        break;
+    default:
+        rc = vi->space_cb(&rec.sp, vi->payload);
+        kb_space_release(&rec.sp);
+        break;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    vi->n_matched++;
+    if (vi->f->limit > 0 && vi->n_matched >= vi->f->limit) {
+        vi->stop = 1;
+    }
+    return KB_OK;
+}
+
+static int scan_db(visit *vi, kb_store__db db, kb_error *err)
+{
+    MDB_cursor *cur = NULL;
+    int mrc = mdb_cursor_open(vi->txn, vi->s->dbi[db], &cur);
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "opening a cursor");
+    }
+    MDB_val k, v;
+    int rc = KB_OK;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == MDB_SUCCESS && !vi->stop;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        rc = visit_one(vi, &v, err);
+        if (rc != KB_OK) {
+            break;
+        }
+    }
+    if (rc == KB_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND) {
+        rc = mdb_fail(err, mrc, "scanning");
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* Visit the records an index lists under `key` (run seqs, or task ids for team -> tasks) */
+static int scan_index(visit *vi, kb_store__db idx, const char *key, kb_error *err)
+{
+    MDB_val k = val_str(key), v;
+    if (k.mv_size == 0 || k.mv_size > (size_t)vi->s->max_key) {
+        return KB_OK;
+    }
+    MDB_cursor *cur = NULL;
+    int mrc = mdb_cursor_open(vi->txn, vi->s->dbi[idx], &cur);
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "opening a cursor");
+    }
+    kb_store__db target = idx == KB_STORE__DB_IDX_TEAM_TASKS ? KB_STORE__DB_TASKS
+                                                             : KB_STORE__DB_RUNS;
+    int rc = KB_OK;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); mrc == MDB_SUCCESS && !vi->stop;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+        MDB_val rec;
+        int g = mdb_get(vi->txn, vi->s->dbi[target], &v, &rec);
+        if (g == MDB_NOTFOUND) {
+            rc = kb_error_set(err, KB_ECORRUPT, "%s: entry for '%s' points to a missing record",
+                              db_defs[idx].name, key);
+            break;
+        }
+        if (g != MDB_SUCCESS) {
+            rc = mdb_fail(err, g, "reading a record");
+            break;
+        }
+        rc = visit_one(vi, &rec, err);
+        if (rc != KB_OK) {
+            break;
+        }
+    }
+    if (rc == KB_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND) {
+        rc = mdb_fail(err, mrc, "scanning an index");
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* Visit the single record `id` of the visit's kind, if it exists */
+static int visit_id(visit *vi, const char *id, kb_error *err)
+{
+    MDB_val key = val_str(id), v;
+    if (key.mv_size == 0 || key.mv_size > (size_t)vi->s->max_key) {
+        return KB_OK;
+    }
+    int mrc = mdb_get(vi->txn, vi->s->dbi[kind_db(vi->kind)], &key, &v);
+    if (mrc == MDB_NOTFOUND) {
+        return KB_OK;
+    }
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "reading a record");
+    }
+    return visit_one(vi, &v, err);
+}
+
+/* `vi` has its kind, callback and payload set */
+static int foreach_kind(visit *vi_in, kb_store *s, const kb_store_filter *f, kb_error *err)
+{
+    kb_store_filter all = KB_STORE_FILTER_INIT;
+    visit vi = *vi_in;
+    unsigned kind = vi.kind;
+    vi.s = s;
+    vi.f = f != NULL ? f : &all;
+    int rc = read_begin(&vi.txn, s, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    f = vi.f;
+    switch (kind) {
+    case KB_RECORD_RUN:
+        if (f->task_id != NULL) {
+            rc = scan_index(&vi, KB_STORE__DB_IDX_TASK_RUNS, f->task_id, err);
+        } else if (f->backbone_id != NULL) {
+            rc = scan_index(&vi, KB_STORE__DB_IDX_BACKBONE_RUNS, f->backbone_id, err);
+        } else if (f->space != NULL) {
+            rc = scan_index(&vi, KB_STORE__DB_IDX_SPACE_RUNS, f->space, err);
+        } else {
+            rc = scan_db(&vi, KB_STORE__DB_RUNS, err);
+        }
+        break;
+    case KB_RECORD_TASK:
+        if (f->task_id != NULL) {
+            rc = visit_id(&vi, f->task_id, err);
+        } else if (f->team != NULL) {
+            rc = scan_index(&vi, KB_STORE__DB_IDX_TEAM_TASKS, f->team, err);
+        } else {
+            rc = scan_db(&vi, KB_STORE__DB_TASKS, err);
+        }
+        break;
+    case KB_RECORD_BACKBONE:
+        rc = f->backbone_id != NULL ? visit_id(&vi, f->backbone_id, err)
+                                    : scan_db(&vi, KB_STORE__DB_BACKBONES, err);
+        break;
+    default:
+        rc = f->space != NULL ? visit_id(&vi, f->space, err)
+                              : scan_db(&vi, KB_STORE__DB_SPACES, err);
+        break;
+    }
+    mdb_txn_abort(vi.txn);
+    return rc;
+}
+
+int kb_store_foreach_task(kb_store *store, const kb_store_filter *f, kb_store_task_cb cb,
+                          void *payload, kb_error *err)
+{
+    KB_CHECK_ARG(store != NULL && cb != NULL);
+    visit vi = {.kind = KB_RECORD_TASK, .task_cb = cb, .payload = payload};
+    return foreach_kind(&vi, store, f, err);
+}
+
+int kb_store_foreach_run(kb_store *store, const kb_store_filter *f, kb_store_run_cb cb,
+                         void *payload, kb_error *err)
+{
+    KB_CHECK_ARG(store != NULL && cb != NULL);
+    visit vi = {.kind = KB_RECORD_RUN, .run_cb = cb, .payload = payload};
+    return foreach_kind(&vi, store, f, err);
+}
+
+int kb_store_foreach_backbone(kb_store *store, const kb_store_filter *f,
+                              kb_store_backbone_cb cb, void *payload, kb_error *err)
+{
+    KB_CHECK_ARG(store != NULL && cb != NULL);
+    visit vi = {.kind = KB_RECORD_BACKBONE, .backbone_cb = cb, .payload = payload};
+    return foreach_kind(&vi, store, f, err);
+}
+
+int kb_store_foreach_space(kb_store *store, const kb_store_filter *f, kb_store_space_cb cb,
+                           void *payload, kb_error *err)
+{
+    KB_CHECK_ARG(store != NULL && cb != NULL);
+    visit vi = {.kind = KB_RECORD_SPACE, .space_cb = cb, .payload = payload};
+    return foreach_kind(&vi, store, f, err);
+}
+
+/* --- stats -------------------------------------------------------------------------------- */
+
+static size_t db_entries(MDB_txn *txn, const kb_store *s, kb_store__db db)
+{
+    MDB_stat st;
+    return mdb_stat(txn, s->dbi[db], &st) == MDB_SUCCESS ? st.ms_entries : 0;
+}
+
+/* Distinct keys of a DUPSORT database */
+static int count_keys(size_t *out, MDB_txn *txn, const kb_store *s, kb_store__db db,
+                      kb_error *err)
+{
+    MDB_cursor *cur = NULL;
+    int mrc = mdb_cursor_open(txn, s->dbi[db], &cur);
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "opening a cursor");
+    }
+    MDB_val k, v;
+    size_t n = 0;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == MDB_SUCCESS;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP)) {
+        n++;
+    }
+    mdb_cursor_close(cur);
+    *out = n;
+    return mrc == MDB_NOTFOUND ? KB_OK : mdb_fail(err, mrc, "counting");
+}
+
+int kb_store_stats_get(kb_store_stats *out, kb_store *store, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && store != NULL);
+    memset(out, 0, sizeof *out);
+    MDB_txn *txn = NULL;
+    int rc = read_begin(&txn, store, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    meta m;
+    rc = meta_load(&m, txn, store, err);
+    if (rc == KB_OK) {
+        rc = count_keys(&out->n_teams, txn, store, KB_STORE__DB_IDX_TEAM_TASKS, err);
+    }
+    if (rc == KB_OK) {
+        out->n_tasks = db_entries(txn, store, KB_STORE__DB_TASKS);
+        out->n_runs = db_entries(txn, store, KB_STORE__DB_RUNS);
+        out->n_backbones = db_entries(txn, store, KB_STORE__DB_BACKBONES);
+        out->n_spaces = db_entries(txn, store, KB_STORE__DB_SPACES);
+        for (int i = 0; i < N_STATUS; i++) {
+            out->n_runs_by_status[i] = (size_t)m.by_status[i];
+        }
+        out->schema_version = (int)m.schema_version;
+        MDB_envinfo info;
+        MDB_stat st;
+        mdb_env_info(store->env, &info);
+        mdb_env_stat(store->env, &st);
+        out->map_bytes = info.me_mapsize;
+        out->used_bytes = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+    }
+    mdb_txn_abort(txn);
+    return rc;
+}
+
+/* --- check -------------------------------------------------------------------------------- */
+
+typedef struct checker {
+    kb_store *s;
+    MDB_txn *txn;
+    kb_store_problem_fn fn;
+    void *payload;
+    size_t n_problems;
+    meta m;
+    uint64_t by_status[N_STATUS];
+} checker;
+
+static void problem(checker *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void problem(checker *c, const char *fmt, ...)
+{
+    c->n_problems++;
+    if (c->fn == NULL) {
+        return;
+    }
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->fn(msg, c->payload);
+}
+
+/* Does the DUPSORT index `db` hold (key, val)? */
+static int idx_has(checker *c, kb_store__db db, MDB_val key, MDB_val val, kb_error *err,
+                   int *yes)
+{
+    *yes = 0;
+    MDB_cursor *cur = NULL;
+    int mrc = mdb_cursor_open(c->txn, c->s->dbi[db], &cur);
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "opening a cursor");
+    }
+    mrc = mdb_cursor_get(cur, &key, &val, MDB_GET_BOTH);
+    mdb_cursor_close(cur);
+    *yes = mrc == MDB_SUCCESS;
+    return mrc == MDB_SUCCESS || mrc == MDB_NOTFOUND ? KB_OK : mdb_fail(err, mrc, "checking");
+}
+
+/* The id map must send `id` to (kind, seq) */
+static int check_id_entry(checker *c, MDB_val id, unsigned kind, uint64_t seq, const char *what,
+                          kb_error *err)
+{
+    id_entry e;
+    int found;
+    kb_error local = KB_ERROR_INIT;
+    int rc = ids_get(&e, &found, c->txn, c->s, id, &local);
+    char kt[80];
+    key_text(kt, sizeof kt, &id);
+    if (rc == KB_ECORRUPT) {
+        problem(c, "%s", local.msg);
+        return KB_OK;
+    }
+    if (rc != KB_OK) {
+        if (err != NULL) {
+            *err = local;
+        }
+        return rc;
+    }
+    if (!found) {
+        problem(c, "%s '%s': missing from ids", what, kt);
+    } else if (e.kind != kind || e.seq != seq) {
+        problem(c, "%s '%s': ids says %s #%llu", what, kt, kind_name(e.kind),
+                (unsigned long long)e.seq);
+    }
+    return KB_OK;
+}
+
+static int check_in_index(checker *c, kb_store__db idx, kb_codec_str key, MDB_val member,
+                          const char *what, MDB_val id, kb_error *err)
+{
+    if (key.ptr == NULL) {
+        return KB_OK;
+    }
+    int yes;
+    int rc = idx_has(c, idx, val_view(key), member, err, &yes);
+    if (rc == KB_OK && !yes) {
+        char kt[80];
+        problem(c, "%s '%s': missing from %s under '%.*s'", what, key_text(kt, sizeof kt, &id),
+                db_defs[idx].name, (int)(key.len > 80 ? 80 : key.len), key.ptr);
+    }
+    return rc;
+}
+
+/* Is `id` stored as `kind`? Reports a dangling reference otherwise. */
+static int check_ref(checker *c, kb_codec_str ref, unsigned kind, const char *what, MDB_val id,
+                     kb_error *err)
+{
+    if (ref.ptr == NULL) {
+        return KB_OK;
+    }
+    id_entry e;
+    int found;
+    int rc = ids_get(&e, &found, c->txn, c->s, val_view(ref), err);
+    if (rc == KB_ECORRUPT) {
+        return KB_OK; /* reported when ids is walked */
+    }
+    if (rc == KB_OK && (!found || e.kind != kind)) {
+        char kt[80];
+        problem(c, "run '%s': %s '%.*s' is not stored", key_text(kt, sizeof kt, &id), what,
+                (int)(ref.len > 80 ? 80 : ref.len), ref.ptr);
+    }
+    return rc;
+}
+
+static int check_runs(checker *c, kb_error *err)
+{
+    MDB_cursor *cur = NULL;
+    int mrc = mdb_cursor_open(c->txn, c->s->dbi[KB_STORE__DB_RUNS], &cur);
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "opening a cursor");
+    }
+    MDB_val k, v;
+    int rc = KB_OK;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == MDB_SUCCESS && rc == KB_OK;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != SEQ_BYTES) {
+            problem(c, "runs: key of %zu bytes, expected %d", k.mv_size, SEQ_BYTES);
+            continue;
+        }
+        uint64_t seq = kb_be64_decode(k.mv_data);
+        kb_run r;
+        kb_error e = KB_ERROR_INIT;
+        if (kb_codec_decode_run(&r, v.mv_data, v.mv_size, &e) != KB_OK) {
+            problem(c, "run #%llu: %s", (unsigned long long)seq, e.msg);
+            continue;
+        }
+        kb_run_release(&r);
+        kb_codec_run_head h;
+        kb_codec_peek_run(&h, v.mv_data, v.mv_size, NULL);
+        if (seq >= c->m.next_seq) {
+            problem(c, "run #%llu: sequence number not below next_seq %llu",
+                    (unsigned long long)seq, (unsigned long long)c->m.next_seq);
+        }
+        c->by_status[h.status]++;
+        if (h.id.ptr == NULL || h.id.len == 0) {
+            problem(c, "run #%llu: no id", (unsigned long long)seq);
+            continue;
+        }
+        MDB_val id = val_view(h.id);
+        rc = check_id_entry(c, id, KB_RECORD_RUN, seq, "run", err);
+        if (rc == KB_OK) {
+            rc = check_ref(c, h.task_id, KB_RECORD_TASK, "task", id, err);
+        }
+        if (rc == KB_OK) {
+            rc = check_ref(c, h.backbone_id, KB_RECORD_BACKBONE, "backbone", id, err);
+        }
+        if (rc == KB_OK && h.task_id.ptr == NULL) {
+            problem(c, "run '%.*s': no task_id", (int)h.id.len, h.id.ptr);
+        }
+        if (rc == KB_OK) {
+            rc = check_in_index(c, KB_STORE__DB_IDX_TASK_RUNS, h.task_id, k, "run", id, err);
+        }
+        if (rc == KB_OK) {
+            rc = check_in_index(c, KB_STORE__DB_IDX_SPACE_RUNS, h.space, k, "run", id, err);
+        }
+        if (rc == KB_OK) {
+            rc = check_in_index(c, KB_STORE__DB_IDX_BACKBONE_RUNS, h.backbone_id, k, "run", id,
+                                err);
+        }
+    }
+    if (rc == KB_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND) {
+        rc = mdb_fail(err, mrc, "scanning runs");
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* tasks, backbones, spaces: decode, key = id, in ids, (tasks) in idx_team_tasks */
+static int check_keyed(checker *c, unsigned kind, kb_error *err)
+{
+    MDB_cursor *cur = NULL;
+    int mrc = mdb_cursor_open(c->txn, c->s->dbi[kind_db(kind)], &cur);
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "opening a cursor");
+    }
+    MDB_val k, v;
+    int rc = KB_OK;
+    const char *kname = kind_name(kind);
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == MDB_SUCCESS && rc == KB_OK;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        char kt[80];
+        key_text(kt, sizeof kt, &k);
+        union {
+            kb_task t;
+            kb_backbone b;
+            kb_space sp;
+        } rec;
+        kb_error e = KB_ERROR_INIT;
+        if (decode_kind(&rec, kind, &v, &e) != KB_OK) {
+            problem(c, "%s '%s': %s", kname, kt, e.msg);
+            continue;
+        }
+        if (kind == KB_RECORD_TASK) {
+            kb_task_release(&rec.t);
+        } else if (kind == KB_RECORD_BACKBONE) {
+            kb_backbone_release(&rec.b);
+        } else {
+            kb_space_release(&rec.sp);
+        }
+        kb_codec_str id, team;
+        kb_codec_peek_id(&id, &team, kind, v.mv_data, v.mv_size, NULL);
+        MDB_val idv = val_view(id);
+        if (!val_eq(&idv, &k)) {
+            problem(c, "%s '%s': stored under another key", kname, kt);
+            continue;
+        }
+        rc = check_id_entry(c, k, kind, 0, kname, err);
+        if (rc == KB_OK && kind == KB_RECORD_TASK) {
+            rc = check_in_index(c, KB_STORE__DB_IDX_TEAM_TASKS, team, k, kname, k, err);
+        }
+    }
+    if (rc == KB_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND) {
+        rc = mdb_fail(err, mrc, "scanning");
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* every ids entry names a stored record with that id */
+static int check_ids(checker *c, size_t *n_by_kind, kb_error *err)
+{
+    MDB_cursor *cur = NULL;
+    int mrc = mdb_cursor_open(c->txn, c->s->dbi[KB_STORE__DB_IDS], &cur);
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "opening a cursor");
+    }
+    MDB_val k, v;
+    int rc = KB_OK;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == MDB_SUCCESS && rc == KB_OK;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        id_entry e;
+        int found;
+        kb_error local = KB_ERROR_INIT;
+        rc = ids_get(&e, &found, c->txn, c->s, k, &local);
+        if (rc == KB_ECORRUPT) {
+            problem(c, "%s", local.msg);
+            rc = KB_OK;
+            continue;
+        }
+        if (rc != KB_OK) {
+            if (err != NULL) {
+                *err = local;
+            }
+            break;
+        }
+        n_by_kind[e.kind]++;
+        MDB_val rec;
+        rc = record_bytes(&rec, c->txn, c->s, k, &e, &local);
+        if (rc == KB_ECORRUPT) {
+            problem(c, "%s", local.msg);
+            rc = KB_OK;
+            continue;
+        }
+        if (rc != KB_OK) {
+            if (err != NULL) {
+                *err = local;
+            }
+            break;
+        }
+        kb_codec_str id;
+        char kt[80];
+        if (kb_codec_peek_id(&id, NULL, e.kind, rec.mv_data, rec.mv_size, NULL) != KB_OK) {
+            continue; /* reported by the record walk */
+        }
+        MDB_val idv = val_view(id);
+        if (!val_eq(&idv, &k)) {
+            problem(c, "ids: '%s' names a %s with id '%.*s'", key_text(kt, sizeof kt, &k),
+                    kind_name(e.kind), (int)(id.len > 80 ? 80 : id.len), id.ptr ? id.ptr : "");
+        }
+    }
+    if (rc == KB_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND) {
+        rc = mdb_fail(err, mrc, "scanning ids");
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* every index entry names a stored record whose indexed field is the entry's key */
+static int check_index(checker *c, kb_store__db idx, kb_error *err)
+{
+    MDB_cursor *cur = NULL;
+    int mrc = mdb_cursor_open(c->txn, c->s->dbi[idx], &cur);
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "opening a cursor");
+    }
+    int to_tasks = idx == KB_STORE__DB_IDX_TEAM_TASKS;
+    MDB_dbi target = c->s->dbi[to_tasks ? KB_STORE__DB_TASKS : KB_STORE__DB_RUNS];
+    const char *name = db_defs[idx].name;
+    MDB_val k, v;
+    int rc = KB_OK;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == MDB_SUCCESS;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        char kt[80], vt[80];
+        key_text(kt, sizeof kt, &k);
+        if (!to_tasks && v.mv_size != SEQ_BYTES) {
+            problem(c, "%s: '%s' has a value of %zu bytes", name, kt, v.mv_size);
+            continue;
+        }
+        MDB_val rec;
+        int g = mdb_get(c->txn, target, &v, &rec);
+        if (g != MDB_SUCCESS && g != MDB_NOTFOUND) {
+            rc = mdb_fail(err, g, "reading a record");
+            break;
+        }
+        if (to_tasks) {
+            key_text(vt, sizeof vt, &v);
+        } else {
+            snprintf(vt, sizeof vt, "run #%llu", (unsigned long long)kb_be64_decode(v.mv_data));
+        }
+        if (g == MDB_NOTFOUND) {
+            problem(c, "%s: '%s' -> %s: no such record", name, kt, vt);
+            continue;
+        }
+        kb_codec_str field = {NULL, 0};
+        if (to_tasks) {
+            kb_codec_str id;
+            if (kb_codec_peek_id(&id, &field, KB_RECORD_TASK, rec.mv_data, rec.mv_size, NULL) !=
+                KB_OK) {
+                continue;
+            }
+        } else {
+            kb_codec_run_head h;
+            if (kb_codec_peek_run(&h, rec.mv_data, rec.mv_size, NULL) != KB_OK) {
+                continue;
+            }
+            field = idx == KB_STORE__DB_IDX_TASK_RUNS    ? h.task_id
+                    : idx == KB_STORE__DB_IDX_SPACE_RUNS ? h.space
+                                                         : h.backbone_id;
+        }
+        MDB_val fv = val_view(field);
+        if (field.ptr == NULL || !val_eq(&fv, &k)) {
+            problem(c, "%s: '%s' -> %s, which does not have that value", name, kt, vt);
+        }
+    }
+    if (rc == KB_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND) {
+        rc = mdb_fail(err, mrc, "scanning an index");
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int kb_store_check(kb_store *store, kb_store_problem_fn fn, void *payload, kb_error *err)
+{
+    KB_CHECK_ARG(store != NULL);
+    checker c;
+    memset(&c, 0, sizeof c);
+    c.s = store;
+    c.fn = fn;
+    c.payload = payload;
+    int rc = read_begin(&c.txn, store, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    kb_error local = KB_ERROR_INIT;
+    int have_meta = meta_load(&c.m, c.txn, store, &local) == KB_OK;
+    if (!have_meta) {
+        problem(&c, "%s", local.msg);
+        c.m.next_seq = UINT64_MAX;
+    } else if (c.m.schema_version != KB_STORE_SCHEMA_VERSION) {
+        problem(&c, "meta: schema version %llu, expected %d",
+                (unsigned long long)c.m.schema_version, KB_STORE_SCHEMA_VERSION);
+    }
+    rc = check_keyed(&c, KB_RECORD_TASK, err);
+    if (rc == KB_OK) {
+        rc = check_keyed(&c, KB_RECORD_BACKBONE, err);
+    }
+    if (rc == KB_OK) {
+        rc = check_keyed(&c, KB_RECORD_SPACE, err);
+    }
+    if (rc == KB_OK) {
+        rc = check_runs(&c, err);
+    }
+    size_t n_by_kind[KB_RECORD_SPACE + 1] = {0};
+    if (rc == KB_OK) {
+        rc = check_ids(&c, n_by_kind, err);
+    }
+    for (int db = KB_STORE__DB_IDX_TASK_RUNS; rc == KB_OK && db <= KB_STORE__DB_IDX_TEAM_TASKS;
+         db++) {
+        rc = check_index(&c, (kb_store__db)db, err);
+    }
+    if (rc == KB_OK) {
+        for (unsigned kind = KB_RECORD_TASK; kind <= KB_RECORD_SPACE; kind++) {
+            size_t n = db_entries(c.txn, store, kind_db(kind));
+            if (n != n_by_kind[kind]) {
+                problem(&c, "counts: %zu %ss stored, %zu in ids", n, kind_name(kind),
+                        n_by_kind[kind]);
+            }
+        }
+        for (int i = 0; have_meta && i < N_STATUS; i++) {
+            if (c.by_status[i] != c.m.by_status[i]) {
+                problem(&c, "counts: %llu runs with status %s, meta says %llu",
+                        (unsigned long long)c.by_status[i],
+                        kb_run_status_name((kb_run_status)i),
+                        (unsigned long long)c.m.by_status[i]);
+            }
+        }
+    }
+    mdb_txn_abort(c.txn);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    if (c.n_problems > 0) {
+        return kb_error_set(err, KB_ECORRUPT, "store '%s': %zu problem%s found", store->path,
+                            c.n_problems, c.n_problems == 1 ? "" : "s");
+    }
+    return KB_OK;
+}

@@ -1,0 +1,42 @@
+/*
+ * Internals of kb_store shared with its tests and benchmarks (never installed): the named
+ * databases and access to the LMDB environment, so a test can inject corruption with raw
+ * LMDB writes and a benchmark can compare against bare LMDB puts.
+ */
+#ifndef KB_KB_STORE_PRIV_H
+#define KB_KB_STORE_PRIV_H
+
+#include <lmdb.h>
+
+#include "kb/store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum kb_store__db {
+    KB_STORE__DB_META = 0,            /* "schema_version", "next_seq", "runs_by_status" */
+    KB_STORE__DB_IDS = 1,             /* id -> kind byte [+ 8-byte BE run seq] */
+    KB_STORE__DB_TASKS = 2,           /* task id -> encoded task */
+    KB_STORE__DB_RUNS = 3,            /* 8-byte BE seq -> encoded run */
+    KB_STORE__DB_BACKBONES = 4,       /* backbone id -> encoded backbone */
+    KB_STORE__DB_SPACES = 5,          /* space name -> encoded space */
+    KB_STORE__DB_IDX_TASK_RUNS = 6,   /* task id => run seqs (DUPSORT|DUPFIXED) */
+    KB_STORE__DB_IDX_SPACE_RUNS = 7,  /* space name => run seqs (DUPSORT|DUPFIXED) */
+    KB_STORE__DB_IDX_BACKBONE_RUNS = 8, /* backbone id => run seqs (DUPSORT|DUPFIXED) */
+    KB_STORE__DB_IDX_TEAM_TASKS = 9,  /* team => task ids (DUPSORT) */
+    KB_STORE__N_DBS = 10
+} kb_store__db;
+
+/** The store's environment (borrowed). */
+MDB_env *kb_store__env(kb_store *store);
+/** The handle of a named database, valid in any transaction on kb_store__env(store). */
+unsigned kb_store__dbi(kb_store *store, kb_store__db db);
+/** The LMDB name of a database ("runs", ...). */
+const char *kb_store__db_name(kb_store__db db);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

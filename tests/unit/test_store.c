@@ -1,0 +1,788 @@
+/*
+ * kb/store: put/get/iterate, put outcomes, indexes after put and update, persistence, map
+ * growth, integrity check against injected corruption, schema version, concurrency between
+ * processes (a second writer waits; a reader keeps its snapshot).
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lmdb.h>
+
+#include "check.h"
+#include "kb/store.h"
+#include "kb/store_priv.h"
+#include "unit/record_fixtures.h"
+
+/* --- temporary stores --------------------------------------------------------------------- */
+
+static char tmp_root[64];
+static char store_dir[128];
+
+static const char *new_store_dir(void)
+{
+    snprintf(tmp_root, sizeof tmp_root, "/tmp/kb-test-store-XXXXXX");
+    if (mkdtemp(tmp_root) == NULL) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    snprintf(store_dir, sizeof store_dir, "%s/kb", tmp_root);
+    return store_dir;
+}
+
+static void remove_store_dir(void)
+{
+    char p[256];
+    const char *files[] = {"data.mdb", "lock.mdb"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s/%s", store_dir, files[i]);
+        unlink(p);
+    }
+    rmdir(store_dir);
+    rmdir(tmp_root);
+}
+
+static kb_store *open_store(const char *dir, unsigned flags, size_t map_bytes, kb_log log)
+{
+    kb_store_opts o = KB_STORE_OPTS_INIT;
+    o.flags = flags;
+    o.map_bytes = map_bytes;
+    o.log = log;
+    kb_store *s = NULL;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_store_open(&s, dir, &o, &err), err);
+    return s;
+}
+
+static kb_store *create_store(void)
+{
+    kb_log quiet = {NULL, NULL};
+    return open_store(new_store_dir(), KB_STORE_OPEN_CREATE | KB_STORE_OPEN_NOSYNC, 0, quiet);
+}
+
+/* --- record batches ----------------------------------------------------------------------- */
+
+static void rec_task(kb_record *r, const char *id, const char *team)
+{
+    memset(r, 0, sizeof *r);
+    r->kind = KB_RECORD_TASK;
+    fx_task(&r->task, id, team);
+}
+
+static void rec_run(kb_record *r, const char *id, const char *task, const char *space,
+                    const char *backbone, const char *team, kb_run_status st)
+{
+    memset(r, 0, sizeof *r);
+    r->kind = KB_RECORD_RUN;
+    fx_run(&r->run, id, task, space, backbone, team, st);
+}
+
+static void rec_backbone(kb_record *r, const char *id)
+{
+    memset(r, 0, sizeof *r);
+    r->kind = KB_RECORD_BACKBONE;
+    fx_backbone(&r->backbone, id, "vision");
+}
+
+static void rec_space(kb_record *r, const char *name)
+{
+    memset(r, 0, sizeof *r);
+    r->kind = KB_RECORD_SPACE;
+    fx_space(&r->space, name);
+}
+
+static void release_all(kb_record *recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        kb_record_release(&recs[i]);
+    }
+}
+
+static int put_all(kb_store *s, kb_record *recs, size_t n, kb_put_result *res)
+{
+    kb_error err = KB_ERROR_INIT;
+    int rc = kb_store_put_batch(s, recs, n, res, NULL, &err);
+    CHECK_OK(rc, err);
+    return rc;
+}
+
+/* A small knowledge base: 2 tasks (teams a, b), a backbone, a space, 6 runs */
+static void fill_small(kb_store *s)
+{
+    kb_record r[10];
+    kb_put_result res[10];
+    rec_task(&r[0], "t-1", "team-a");
+    rec_task(&r[1], "t-2", "team-b");
+    rec_backbone(&r[2], "bb-1");
+    rec_space(&r[3], "sp-1");
+    rec_run(&r[4], "r-1", "t-1", "sp-1", NULL, "team-a", KB_RUN_STATUS_OK);
+    rec_run(&r[5], "r-2", "t-1", "sp-1", "bb-1", "team-a", KB_RUN_STATUS_FAILED);
+    rec_run(&r[6], "r-3", "t-2", NULL, NULL, "team-b", KB_RUN_STATUS_OK);
+    rec_run(&r[7], "r-4", "t-1", "sp-2", "bb-1", "team-b", KB_RUN_STATUS_PRUNED);
+    rec_run(&r[8], "r-5", "t-2", "sp-1", NULL, NULL, KB_RUN_STATUS_OK);
+    rec_run(&r[9], "r-6", "t-1", NULL, NULL, "team-a", KB_RUN_STATUS_RUNNING);
+    put_all(s, r, 10, res);
+    int all_added = 1;
+    for (int i = 0; i < 10; i++) {
+        all_added &= res[i] == KB_PUT_ADDED;
+    }
+    CHECK(all_added);
+    release_all(r, 10);
+}
+
+static void on_problem(const char *msg, void *payload)
+{
+    int *n = payload;
+    (*n)++;
+    if (getenv("KB_TEST_VERBOSE") != NULL) {
+        fprintf(stderr, "problem: %s\n", msg);
+    }
+}
+
+static int check_store(kb_store *s, int *n_problems)
+{
+    *n_problems = 0;
+    kb_error err = KB_ERROR_INIT;
+    return kb_store_check(s, on_problem, n_problems, &err);
+}
+
+/* --- collecting iteration results ---------------------------------------------------------- */
+
+typedef struct ids {
+    char s[64][32];
+    size_t n;
+} ids;
+
+static int collect_run(const kb_run *r, void *payload)
+{
+    ids *c = payload;
+    if (c->n < 64) {
+        snprintf(c->s[c->n++], 32, "%s", r->id);
+    }
+    return 0;
+}
+
+static int collect_task(const kb_task *t, void *payload)
+{
+    ids *c = payload;
+    snprintf(c->s[c->n++], 32, "%s", t->id);
+    return 0;
+}
+
+static int collect_backbone(const kb_backbone *b, void *payload)
+{
+    ids *c = payload;
+    snprintf(c->s[c->n++], 32, "%s", b->id);
+    return 0;
+}
+
+static int collect_space(const kb_space *sp, void *payload)
+{
+    ids *c = payload;
+    snprintf(c->s[c->n++], 32, "%s", sp->name);
+    return 0;
+}
+
+/* "r-1,r-2" */
+static const char *joined(const ids *c)
+{
+    static char out[2048];
+    out[0] = '\0';
+    for (size_t i = 0; i < c->n; i++) {
+        strcat(out, i ? "," : "");
+        strcat(out, c->s[i]);
+    }
+    return out;
+}
+
+static const char *runs_where(kb_store *s, const kb_store_filter *f)
+{
+    ids c = {{{0}}, 0};
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_store_foreach_run(s, f, collect_run, &c, &err), err);
+    return joined(&c);
+}
+
+/* --- tests -------------------------------------------------------------------------------- */
+
+static void test_store_put_then_get_returns_equal_records(void)
+{
+    kb_store *s = create_store();
+    kb_record r[4];
+    kb_put_result res[4];
+    rec_task(&r[0], "t-1", "team-a");
+    rec_backbone(&r[1], "bb-1");
+    rec_space(&r[2], "sp-1");
+    rec_run(&r[3], "r-1", "t-1", "sp-1", "bb-1", "team-a", KB_RUN_STATUS_DIVERGED);
+    put_all(s, r, 4, res);
+    kb_error err = KB_ERROR_INIT;
+    kb_task t;
+    kb_run run;
+    kb_backbone bb;
+    kb_space sp;
+    CHECK_OK(kb_store_get_task(&t, s, "t-1", &err), err);
+    CHECK(fx_task_eq(&t, &r[0].task));
+    CHECK_OK(kb_store_get_run(&run, s, "r-1", &err), err);
+    CHECK(fx_run_eq(&run, &r[3].run));
+    CHECK_OK(kb_store_get_backbone(&bb, s, "bb-1", &err), err);
+    CHECK(fx_backbone_eq(&bb, &r[1].backbone));
+    CHECK_OK(kb_store_get_space(&sp, s, "sp-1", &err), err);
+    CHECK(fx_space_eq(&sp, &r[2].space));
+    kb_task_release(&t);
+    kb_run_release(&run);
+    kb_backbone_release(&bb);
+    kb_space_release(&sp);
+
+    kb_record_kind kind;
+    CHECK_OK(kb_store_find_kind(&kind, s, "bb-1", &err), err);
+    CHECK(kind == KB_RECORD_BACKBONE);
+    CHECK_OK(kb_store_find_kind(&kind, s, "r-1", &err), err);
+    CHECK(kind == KB_RECORD_RUN);
+    CHECK_CODE(kb_store_find_kind(&kind, s, "nope", &err), KB_ENOTFOUND);
+    CHECK_CODE(kb_store_get_run(&run, s, "t-1", &err), KB_ENOTFOUND);
+    CHECK(strstr(err.msg, "run 't-1' not found") != NULL);
+    CHECK_CODE(kb_store_get_task(&t, s, "", &err), KB_ENOTFOUND);
+
+    kb_store_stats st;
+    CHECK_OK(kb_store_stats_get(&st, s, &err), err);
+    CHECK(st.n_tasks == 1 && st.n_runs == 1 && st.n_backbones == 1 && st.n_spaces == 1);
+    CHECK(st.n_runs_by_status[KB_RUN_STATUS_DIVERGED] == 1 && st.n_teams == 1);
+    CHECK(st.schema_version == KB_STORE_SCHEMA_VERSION && st.used_bytes <= st.map_bytes);
+    CHECK(st.map_bytes == 64u << 20);
+    release_all(r, 4);
+    kb_store_close(s);
+    remove_store_dir();
+}
+
+static void test_store_put_outcomes_duplicate_conflict_rejected(void)
+{
+    kb_store *s = create_store();
+    fill_small(s);
+    enum { N = 11 };
+    kb_record r[N];
+    kb_put_result res[N];
+    char reasons[N][KB_ERROR_MSG_SIZE];
+    rec_run(&r[0], "r-1", "t-1", "sp-1", NULL, "team-a", KB_RUN_STATUS_OK); /* same */
+    rec_run(&r[1], "r-2", "t-1", "sp-1", "bb-1", "team-a", KB_RUN_STATUS_OK); /* changed */
+    rec_run(&r[2], "r-new", "t-missing", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    rec_run(&r[3], "r-new2", "t-1", NULL, "bb-missing", NULL, KB_RUN_STATUS_OK);
+    rec_run(&r[4], "r-new3", "t-1", "sp-unknown", NULL, NULL, KB_RUN_STATUS_OK);
+    rec_task(&r[5], "t-3", NULL);
+    rec_run(&r[6], "r-new4", "t-3", NULL, NULL, NULL, KB_RUN_STATUS_OK); /* task earlier */
+    rec_task(&r[7], "r-1", NULL); /* a task id equal to a run id */
+    rec_run(&r[8], "r-new4", "t-3", NULL, NULL, NULL, KB_RUN_STATUS_OK); /* twice in batch */
+    rec_run(&r[9], "", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    rec_task(&r[10], "t-1", "team-a"); /* same as stored */
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_store_put_batch(s, r, N, res, reasons, &err), err);
+    CHECK(res[0] == KB_PUT_DUPLICATE && reasons[0][0] == '\0');
+    CHECK(res[1] == KB_PUT_CONFLICT);
+    CHECK_STR(reasons[1], "run 'r-2': id exists with different content");
+    CHECK(res[2] == KB_PUT_REJECTED);
+    CHECK_STR(reasons[2], "run 'r-new': unknown task 't-missing'");
+    CHECK(res[3] == KB_PUT_REJECTED);
+    CHECK_STR(reasons[3], "run 'r-new2': unknown backbone 'bb-missing'");
+    CHECK(res[4] == KB_PUT_ADDED);
+    CHECK(res[5] == KB_PUT_ADDED && res[6] == KB_PUT_ADDED);
+    CHECK(res[7] == KB_PUT_CONFLICT);
+    CHECK_STR(reasons[7], "task 'r-1': id is already used by a run");
+    CHECK(res[8] == KB_PUT_DUPLICATE);
+    CHECK(res[9] == KB_PUT_REJECTED);
+    CHECK(res[10] == KB_PUT_DUPLICATE);
+
+    kb_run got;
+    CHECK_OK(kb_store_get_run(&got, s, "r-2", &err), err);
+    CHECK(got.status == KB_RUN_STATUS_FAILED); /* the conflict did not overwrite */
+    kb_run_release(&got);
+    CHECK_CODE(kb_store_get_run(&got, s, "r-new", &err), KB_ENOTFOUND);
+    kb_store_stats st;
+    CHECK_OK(kb_store_stats_get(&st, s, &err), err);
+    CHECK(st.n_runs == 8 && st.n_tasks == 3);
+    int n_problems;
+    CHECK_OK(check_store(s, &n_problems), err);
+    release_all(r, N);
+
+    /* an empty batch commits nothing and succeeds */
+    CHECK_OK(kb_store_put_batch(s, NULL, 0, NULL, NULL, &err), err);
+    kb_store_close(s);
+    remove_store_dir();
+}
+
+static int stop_after_two(const kb_run *r, void *payload)
+{
+    (void)r;
+    int *n = payload;
+    return ++*n == 2 ? 42 : 0;
+}
+
+static void test_store_foreach_filters_use_indexes_in_insertion_order(void)
+{
+    kb_store *s = create_store();
+    fill_small(s);
+    kb_store_filter f = KB_STORE_FILTER_INIT;
+    CHECK_STR(runs_where(s, &f), "r-1,r-2,r-3,r-4,r-5,r-6");
+    f.task_id = "t-1";
+    CHECK_STR(runs_where(s, &f), "r-1,r-2,r-4,r-6");
+    f.status = KB_RUN_STATUS_OK;
+    CHECK_STR(runs_where(s, &f), "r-1");
+    f = (kb_store_filter)KB_STORE_FILTER_INIT;
+    f.space = "sp-1";
+    CHECK_STR(runs_where(s, &f), "r-1,r-2,r-5");
+    f.team = "team-a";
+    CHECK_STR(runs_where(s, &f), "r-1,r-2");
+    f = (kb_store_filter)KB_STORE_FILTER_INIT;
+    f.backbone_id = "bb-1";
+    CHECK_STR(runs_where(s, &f), "r-2,r-4");
+    f.task_id = "t-2";
+    CHECK_STR(runs_where(s, &f), "");
+    f = (kb_store_filter)KB_STORE_FILTER_INIT;
+    f.team = "team-b";
+    CHECK_STR(runs_where(s, &f), "r-3,r-4");
+    f.team = NULL;
+    f.limit = 4;
+    f.status = KB_RUN_STATUS_OK;
+    CHECK_STR(runs_where(s, &f), "r-1,r-3,r-5");
+    f.status = -1;
+    CHECK_STR(runs_where(s, &f), "r-1,r-2,r-3,r-4");
+    f.task_id = "no-such-task";
+    CHECK_STR(runs_where(s, &f), "");
+
+    kb_error err = KB_ERROR_INIT;
+    int n = 0;
+    CHECK(kb_store_foreach_run(s, NULL, stop_after_two, &n, &err) == 42 && n == 2);
+
+    ids c = {{{0}}, 0};
+    CHECK_OK(kb_store_foreach_task(s, NULL, collect_task, &c, &err), err);
+    CHECK_STR(joined(&c), "t-1,t-2");
+    c.n = 0;
+    f = (kb_store_filter)KB_STORE_FILTER_INIT;
+    f.team = "team-b";
+    CHECK_OK(kb_store_foreach_task(s, &f, collect_task, &c, &err), err);
+    CHECK_STR(joined(&c), "t-2");
+    c.n = 0;
+    CHECK_OK(kb_store_foreach_backbone(s, &f, collect_backbone, &c, &err), err);
+    CHECK_STR(joined(&c), "");
+    c.n = 0;
+    CHECK_OK(kb_store_foreach_backbone(s, NULL, collect_backbone, &c, &err), err);
+    CHECK_STR(joined(&c), "bb-1");
+    c.n = 0;
+    CHECK_OK(kb_store_foreach_space(s, NULL, collect_space, &c, &err), err);
+    CHECK_STR(joined(&c), "sp-1");
+    kb_store_close(s);
+    remove_store_dir();
+}
+
+static void test_store_update_run_moves_index_entries(void)
+{
+    kb_store *s = create_store();
+    fill_small(s);
+    kb_error err = KB_ERROR_INIT;
+    kb_run r;
+    fx_run(&r, "r-2", "t-2", "sp-9", NULL, "team-b", KB_RUN_STATUS_OK);
+    CHECK_OK(kb_store_update_run(s, &r, &err), err);
+    kb_store_filter f = KB_STORE_FILTER_INIT;
+    CHECK_STR(runs_where(s, &f), "r-1,r-2,r-3,r-4,r-5,r-6"); /* same place */
+    f.task_id = "t-1";
+    CHECK_STR(runs_where(s, &f), "r-1,r-4,r-6");
+    f.task_id = "t-2";
+    CHECK_STR(runs_where(s, &f), "r-2,r-3,r-5");
+    f = (kb_store_filter)KB_STORE_FILTER_INIT;
+    f.backbone_id = "bb-1";
+    CHECK_STR(runs_where(s, &f), "r-4");
+    f = (kb_store_filter)KB_STORE_FILTER_INIT;
+    f.space = "sp-9";
+    CHECK_STR(runs_where(s, &f), "r-2");
+    f.space = "sp-1";
+    CHECK_STR(runs_where(s, &f), "r-1,r-5");
+    kb_run got;
+    CHECK_OK(kb_store_get_run(&got, s, "r-2", &err), err);
+    CHECK(fx_run_eq(&got, &r));
+    kb_run_release(&got);
+    kb_store_stats st;
+    CHECK_OK(kb_store_stats_get(&st, s, &err), err);
+    CHECK(st.n_runs_by_status[KB_RUN_STATUS_FAILED] == 0 &&
+          st.n_runs_by_status[KB_RUN_STATUS_OK] == 4);
+    int n_problems;
+    CHECK_OK(check_store(s, &n_problems), err);
+
+    /* the same content again is a no-op; unknown ids and tasks are not found */
+    CHECK_OK(kb_store_update_run(s, &r, &err), err);
+    kb_free(r.id);
+    r.id = fx_str("r-none");
+    CHECK_CODE(kb_store_update_run(s, &r, &err), KB_ENOTFOUND);
+    kb_free(r.id);
+    r.id = fx_str("r-3");
+    kb_free(r.task_id);
+    r.task_id = fx_str("t-none");
+    CHECK_CODE(kb_store_update_run(s, &r, &err), KB_ENOTFOUND);
+    CHECK(strstr(err.msg, "unknown task 't-none'") != NULL);
+    kb_run_release(&r);
+    CHECK_OK(check_store(s, &n_problems), err);
+    kb_store_close(s);
+    remove_store_dir();
+}
+
+static void test_store_reopen_keeps_everything_and_rdonly_cannot_write(void)
+{
+    kb_store *s = create_store();
+    fill_small(s);
+    kb_store_close(s);
+    kb_log quiet = {NULL, NULL};
+    s = open_store(store_dir, 0, 0, quiet);
+    kb_store_filter f = KB_STORE_FILTER_INIT;
+    CHECK_STR(runs_where(s, &f), "r-1,r-2,r-3,r-4,r-5,r-6");
+    CHECK_STR(kb_store_path(s), store_dir);
+    /* new runs continue the sequence after reopening */
+    kb_record r;
+    kb_put_result res;
+    rec_run(&r, "r-7", "t-2", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    put_all(s, &r, 1, &res);
+    kb_store_close(s);
+
+    s = open_store(store_dir, KB_STORE_OPEN_RDONLY, 0, quiet);
+    CHECK_STR(runs_where(s, &f), "r-1,r-2,r-3,r-4,r-5,r-6,r-7");
+    kb_error err = KB_ERROR_INIT;
+    CHECK_CODE(kb_store_put_batch(s, &r, 1, &res, NULL, &err), KB_EINVAL);
+    int n_problems;
+    CHECK_OK(check_store(s, &n_problems), err);
+    kb_store_close(s);
+    kb_record_release(&r);
+
+    kb_store_opts o = KB_STORE_OPTS_INIT;
+    CHECK_CODE(kb_store_open(&s, "/tmp/kb-no-such-store-dir", &o, &err), KB_ENOTFOUND);
+    CHECK(s == NULL);
+    o.flags = KB_STORE_OPEN_RDONLY;
+    CHECK_CODE(kb_store_open(&s, tmp_root, &o, &err), KB_ENOTFOUND);
+    remove_store_dir();
+}
+
+static void on_log(kb_log_level level, const char *msg, void *payload)
+{
+    (void)level;
+    int *n_grown = payload;
+    if (strncmp(msg, "map grown to ", 13) == 0) {
+        (*n_grown)++;
+    }
+}
+
+static void test_store_map_grows_from_64_kib(void)
+{
+    int n_grown = 0;
+    kb_log log = {on_log, &n_grown};
+    kb_store *s = open_store(new_store_dir(), KB_STORE_OPEN_CREATE | KB_STORE_OPEN_NOSYNC,
+                             64 << 10, log);
+    kb_record t;
+    kb_put_result res[500];
+    rec_task(&t, "t-1", NULL);
+    put_all(s, &t, 1, res);
+    kb_record_release(&t);
+    kb_record *r = kb_calloc(500, sizeof *r);
+    int all_added = 1;
+    for (int b = 0; b < 6; b++) {
+        for (int i = 0; i < 500; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "r-%05d", b * 500 + i);
+            rec_run(&r[i], id, "t-1", "sp", NULL, NULL, KB_RUN_STATUS_OK);
+        }
+        put_all(s, r, 500, res);
+        for (int i = 0; i < 500; i++) {
+            all_added &= res[i] == KB_PUT_ADDED;
+        }
+        release_all(r, 500);
+    }
+    kb_free(r);
+    CHECK(all_added);
+    CHECK(n_grown >= 4);
+    kb_error err = KB_ERROR_INIT;
+    kb_store_stats st;
+    CHECK_OK(kb_store_stats_get(&st, s, &err), err);
+    CHECK(st.n_runs == 3000 && st.map_bytes > (64u << 10));
+    size_t grown = st.map_bytes;
+    int n_problems;
+    CHECK_OK(check_store(s, &n_problems), err);
+    kb_store_close(s);
+
+    /* reopening keeps the grown map */
+    kb_log quiet = {NULL, NULL};
+    s = open_store(store_dir, 0, 0, quiet);
+    CHECK_OK(kb_store_stats_get(&st, s, &err), err);
+    CHECK(st.map_bytes == grown && st.n_runs == 3000);
+    kb_store_close(s);
+    remove_store_dir();
+}
+
+/* --- raw LMDB access for corruption tests ------------------------------------------------- */
+
+typedef void (*raw_fn)(MDB_txn *txn, MDB_dbi *dbi);
+
+static const char *const raw_names[KB_STORE__N_DBS] = {
+    "meta", "ids", "tasks", "runs", "backbones", "spaces",
+    "idx_task_runs", "idx_space_runs", "idx_backbone_runs", "idx_team_tasks"};
+
+/* Open the store's environment with LMDB directly and run `fn` in a write transaction */
+static void raw_write(const char *dir, raw_fn fn)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi[KB_STORE__N_DBS];
+    CHECK(mdb_env_create(&env) == 0);
+    mdb_env_set_maxdbs(env, 16);
+    CHECK(mdb_env_open(env, dir, 0, 0664) == 0);
+    CHECK(mdb_txn_begin(env, NULL, 0, &txn) == 0);
+    for (int i = 0; i < KB_STORE__N_DBS; i++) {
+        CHECK(mdb_dbi_open(txn, raw_names[i], 0, &dbi[i]) == 0);
+        CHECK_STR(kb_store__db_name((kb_store__db)i), raw_names[i]);
+    }
+    fn(txn, dbi);
+    CHECK(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+}
+
+static void seq_key(unsigned char *b, uint64_t seq)
+{
+    for (int i = 0; i < 8; i++) {
+        b[i] = (unsigned char)(seq >> (56 - 8 * i));
+    }
+}
+
+static void drop_index_entry(MDB_txn *txn, MDB_dbi *dbi)
+{
+    unsigned char seq[8];
+    seq_key(seq, 2); /* r-2 */
+    MDB_val k = {3, "t-1"}, v = {8, seq};
+    CHECK(mdb_del(txn, dbi[KB_STORE__DB_IDX_TASK_RUNS], &k, &v) == 0);
+}
+
+static void add_dangling_id(MDB_txn *txn, MDB_dbi *dbi)
+{
+    unsigned char v[9] = {KB_RECORD_RUN};
+    seq_key(v + 1, 999);
+    MDB_val k = {5, "ghost"}, val = {9, v};
+    CHECK(mdb_put(txn, dbi[KB_STORE__DB_IDS], &k, &val, 0) == 0);
+}
+
+static void garble_run(MDB_txn *txn, MDB_dbi *dbi)
+{
+    unsigned char seq[8];
+    seq_key(seq, 3);
+    MDB_val k = {8, seq}, v = {5, "\x01\x02\x7f\x7f\x7f"};
+    CHECK(mdb_put(txn, dbi[KB_STORE__DB_RUNS], &k, &v, 0) == 0);
+}
+
+static void add_stray_team_entry(MDB_txn *txn, MDB_dbi *dbi)
+{
+    MDB_val k = {6, "team-z"}, v = {3, "t-1"};
+    CHECK(mdb_put(txn, dbi[KB_STORE__DB_IDX_TEAM_TASKS], &k, &v, 0) == 0);
+}
+
+static void bump_schema(MDB_txn *txn, MDB_dbi *dbi)
+{
+    unsigned char b[8];
+    seq_key(b, KB_STORE_SCHEMA_VERSION + 1);
+    MDB_val k = {14, "schema_version"}, v = {8, b};
+    CHECK(mdb_put(txn, dbi[KB_STORE__DB_META], &k, &v, 0) == 0);
+}
+
+static int problems_after(raw_fn corrupt)
+{
+    kb_store *s = create_store();
+    fill_small(s);
+    int n = -1;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(check_store(s, &n), err);
+    CHECK(n == 0);
+    kb_store_close(s);
+    raw_write(store_dir, corrupt);
+    kb_log quiet = {NULL, NULL};
+    s = open_store(store_dir, KB_STORE_OPEN_RDONLY, 0, quiet);
+    n = 0;
+    int rc = kb_store_check(s, on_problem, &n, &err);
+    CHECK(rc == KB_ECORRUPT);
+    CHECK(rc != KB_ECORRUPT || strstr(err.msg, "problem") != NULL);
+    kb_store_close(s);
+    remove_store_dir();
+    return n;
+}
+
+static void test_store_check_detects_injected_corruption(void)
+{
+    /* the run misses its task index entry */
+    CHECK(problems_after(drop_index_entry) == 1);
+    /* an id pointing nowhere, and the id count no longer matches the runs */
+    CHECK(problems_after(add_dangling_id) == 2);
+    /* undecodable run: reported; its index entries no longer point at a matching record */
+    CHECK(problems_after(garble_run) >= 1);
+    /* a task listed under a team it does not have */
+    CHECK(problems_after(add_stray_team_entry) == 1);
+}
+
+static void test_store_newer_schema_is_eversion(void)
+{
+    kb_store *s = create_store();
+    kb_store_close(s);
+    raw_write(store_dir, bump_schema);
+    kb_store_opts o = KB_STORE_OPTS_INIT;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_CODE(kb_store_open(&s, store_dir, &o, &err), KB_EVERSION);
+    CHECK(strstr(err.msg, "newer") != NULL);
+    o.flags = KB_STORE_OPEN_RDONLY;
+    CHECK_CODE(kb_store_open(&s, store_dir, &o, &err), KB_EVERSION);
+    CHECK(s == NULL);
+    remove_store_dir();
+}
+
+/* --- concurrency between processes -------------------------------------------------------- */
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/*
+ * A child holds LMDB's write transaction; the parent's put must wait for it, then succeed.
+ * The child writes 'C' to the pipe just before committing, so when the parent's put returns
+ * the byte must already be there: the put began only after the child's commit.
+ */
+static void test_store_second_writer_waits_for_the_first(void)
+{
+    kb_store *s = create_store();
+    fill_small(s);
+    kb_store_close(s);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        MDB_env *env;
+        MDB_txn *txn;
+        int ok = mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 16) == 0 &&
+                 mdb_env_open(env, store_dir, 0, 0664) == 0 &&
+                 mdb_txn_begin(env, NULL, 0, &txn) == 0;
+        if (!ok || write(p[1], "H", 1) != 1) {
+            _exit(1);
+        }
+        sleep_ms(300);
+        if (write(p[1], "C", 1) != 1 || mdb_txn_commit(txn) != 0) {
+            _exit(1);
+        }
+        mdb_env_close(env);
+        _exit(0);
+    }
+    char c = 0;
+    CHECK(read(p[0], &c, 1) == 1 && c == 'H');
+    kb_log quiet = {NULL, NULL};
+    s = open_store(store_dir, KB_STORE_OPEN_NOSYNC, 0, quiet); /* opening does not wait */
+    kb_record r;
+    kb_put_result res;
+    rec_run(&r, "r-after", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    put_all(s, &r, 1, &res);
+    CHECK(res == KB_PUT_ADDED);
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    c = 0;
+    CHECK(read(p[0], &c, 1) == 1 && c == 'C');
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    kb_record_release(&r);
+    kb_store_close(s);
+    close(p[0]);
+    close(p[1]);
+    remove_store_dir();
+}
+
+typedef struct snapshot_child {
+    int to_parent, from_parent;
+    int n;
+} snapshot_child;
+
+static int count_and_pause(const kb_run *r, void *payload)
+{
+    (void)r;
+    snapshot_child *c = payload;
+    if (c->n++ == 0) {
+        char b = 0;
+        if (write(c->to_parent, "R", 1) != 1 || read(c->from_parent, &b, 1) != 1 || b != 'D') {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int count_runs(const kb_run *r, void *payload)
+{
+    (void)r;
+    (*(int *)payload)++;
+    return 0;
+}
+
+/* A child iterating runs keeps seeing its snapshot while the parent commits more runs. */
+static void test_store_reader_snapshot_is_stable_during_a_commit(void)
+{
+    kb_store *s = create_store();
+    fill_small(s);
+    kb_store_close(s);
+    int up[2], down[2];
+    CHECK(pipe(up) == 0 && pipe(down) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        kb_store_opts o = KB_STORE_OPTS_INIT;
+        o.flags = KB_STORE_OPEN_RDONLY;
+        kb_store *rs = NULL;
+        if (kb_store_open(&rs, store_dir, &o, NULL) != KB_OK) {
+            _exit(10);
+        }
+        snapshot_child c = {up[1], down[0], 0};
+        int rc = kb_store_foreach_run(rs, NULL, count_and_pause, &c, NULL);
+        int after = 0;
+        int rc2 = kb_store_foreach_run(rs, NULL, count_runs, &after, NULL);
+        kb_store_close(rs);
+        _exit(rc != 0 ? 11 : rc2 != 0 ? 12 : c.n != 6 ? 13 : after != 16 ? 14 : 0);
+    }
+    char b = 0;
+    CHECK(read(up[0], &b, 1) == 1 && b == 'R');
+    kb_log quiet = {NULL, NULL};
+    s = open_store(store_dir, 0, 0, quiet);
+    kb_record r[10];
+    kb_put_result res[10];
+    for (int i = 0; i < 10; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "r-more-%d", i);
+        rec_run(&r[i], id, "t-2", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    }
+    put_all(s, r, 10, res);
+    release_all(r, 10);
+    CHECK(write(down[1], "D", 1) == 1);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    if (WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "snapshot child exited with %d\n", WEXITSTATUS(status));
+    }
+    kb_store_close(s);
+    close(up[0]);
+    close(up[1]);
+    close(down[0]);
+    close(down[1]);
+    remove_store_dir();
+}
+
+int main(void)
+{
+    test_store_put_then_get_returns_equal_records();
+    test_store_put_outcomes_duplicate_conflict_rejected();
+    test_store_foreach_filters_use_indexes_in_insertion_order();
+    test_store_update_run_moves_index_entries();
+    test_store_reopen_keeps_everything_and_rdonly_cannot_write();
+    test_store_map_grows_from_64_kib();
+    test_store_check_detects_injected_corruption();
+    test_store_newer_schema_is_eversion();
+    test_store_second_writer_waits_for_the_first();
+    test_store_reader_snapshot_is_stable_during_a_commit();
+    return check_exit();
+}
