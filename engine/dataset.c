@@ -16,6 +16,8 @@
 #include "engine/core/sha256.h"
 #include "engine/csv.h"
 #include "engine/dataset_priv.h"
+#include "engine/idx.h"
+#include "engine/svmlight.h"
 
 /* A numeric target with at most this many distinct integer values is a class label. */
 #define KB_DATASET_MAX_AUTO_CLASSES 30
@@ -668,11 +670,15 @@ static int kind_from_content(const char *path, reader_kind *kind, kb_error *err)
     }
     head[got] = '\0';
     const unsigned char *u = (const unsigned char *)head;
-    if (got >= 4 && u[0] == 0 && u[1] == 0 && u[2] == 0x08 && (u[3] == 0x01 || u[3] == 0x03)) {
+    if (got >= 4 && u[0] == 0 && u[1] == 0 && u[2] == 0x08 && u[3] == 0x01) {
+        return kb_error_set(err, KB_EINVAL,
+                            "%s: an IDX labels file; give the images file (idx3) instead", path);
+    }
+    if (got >= 4 && u[0] == 0 && u[1] == 0 && u[3] == 0x03) {
         *kind = READER_IDX;
         return KB_OK;
     }
-    *kind = READER_CSV;
+    *kind = kb_svmlight_sniff(head, got) ? READER_SVMLIGHT : READER_CSV;
     return KB_OK;
 }
 
@@ -692,8 +698,9 @@ int kb_dataset_read(kb_dataset *out, const char *path, const kb_dataset_opts *op
     }
     switch (kind) {
     case READER_SVMLIGHT:
+        return kb_svmlight_read(out, path, opts, err);
     case READER_IDX:
-        return kb_error_set(err, KB_EFORMAT, "%s: this format is not supported yet", path);
+        return kb_idx_read(out, path, NULL, opts, err);
     case READER_CSV:
     default:
         return kb_csv_read(out, path, opts, err);
