@@ -972,6 +972,21 @@ static int cv_ctx_init(cv_ctx *ctx, const kb_dataset *d, const kb_svm_config *cf
     return KB_OK;
 }
 
+/* The random streams of one run, each split from the run's seed. */
+enum { STREAM_TEST_SPLIT = 1, STREAM_FOLDS = 2, STREAM_PROBABILITY = 3 };
+
+int kb_svm_cv_folds(size_t *fold, size_t *n_folds_out, const kb_dataset *d, size_t n_folds,
+                    uint64_t seed, const kb_log *log, kb_error *err)
+{
+    KB_CHECK_ARG(d != NULL);
+    kb_rng root, fold_rng;
+    kb_rng_seed(&root, seed);
+    kb_rng_split(&fold_rng, &root, STREAM_FOLDS);
+    size_t n_classes = d->task == KB_DATASET_TASK_CLASSIFICATION ? d->n_classes : 0;
+    return kb_svm_folds(fold, n_folds_out, d->y, d->n_rows, n_classes,
+                        (const char *const *)d->class_names, n_folds, &fold_rng, log, err);
+}
+
 int kb_svm_cross_validate(kb_svm_result *out, const kb_dataset *d, const kb_svm_config *cfg,
                           const kb_svm_cv_opts *opts, kb_error *err)
 {
@@ -1016,9 +1031,9 @@ int kb_svm_cross_validate(kb_svm_result *out, const kb_dataset *d, const kb_svm_
 
     kb_rng root, split_rng, fold_rng;
     kb_rng_seed(&root, o.seed);
-    kb_rng_split(&split_rng, &root, 1);
-    kb_rng_split(&fold_rng, &root, 2);
-    kb_rng_split(&ctx.prob_rng, &root, 3);
+    kb_rng_split(&split_rng, &root, STREAM_TEST_SPLIT);
+    kb_rng_split(&fold_rng, &root, STREAM_FOLDS);
+    kb_rng_split(&ctx.prob_rng, &root, STREAM_PROBABILITY);
 
     size_t n = d->n_rows, n_cv = n, n_test = 0;
     cv = kb_malloc_array(n, sizeof *cv);

@@ -173,6 +173,14 @@ int kb_svm_folds(size_t *fold, size_t *n_folds_out, const double *y, size_t n,
                  size_t n_classes, const char *const *class_names, size_t n_folds, kb_rng *rng,
                  const kb_log *log, kb_error *err);
 
+/**
+ * The folds kb_svm_cross_validate uses for `d` with this seed when there is no test split
+ * (kb_svm_folds on the run's fold stream): lets another tool cross-validate on the same folds.
+ * Outputs and errors as kb_svm_folds.
+ */
+int kb_svm_cv_folds(size_t *fold, size_t *n_folds_out, const kb_dataset *d, size_t n_folds,
+                    uint64_t seed, const kb_log *log, kb_error *err);
+
 /** Quality of predictions; a metric that does not apply is NaN. */
 typedef struct kb_svm_metrics {
     size_t n;                    /* rows evaluated; 0 = nothing was evaluated */

@@ -93,6 +93,18 @@ static int add_metrics(cJSON *obj, const kb_svm_metrics *m, int classification, 
     return 0;
 }
 
+static void print_metrics_text(const kb_svm_metrics *m, int classification, int with_prob)
+{
+    if (!classification) {
+        printf(" rmse %.6g, r2 %.4f", m->rmse, m->r2);
+        return;
+    }
+    printf(" accuracy %.4f", m->accuracy);
+    if (with_prob) {
+        printf(", log-loss %.4f", m->log_loss);
+    }
+}
+
 static int print_json_line(cJSON *obj)
 {
     char *s = cJSON_PrintUnformatted(obj);
@@ -130,15 +142,8 @@ static int on_fold(const kb_svm_fold *f, void *payload)
             return KB_ENOMEM;
         }
     } else {
-        printf("fold %zu/%zu: ", f->fold + 1, f->n_folds);
-        if (p->classification) {
-            printf("accuracy %.4f", f->metrics.accuracy);
-            if (p->with_prob) {
-                printf(", log-loss %.4f", f->metrics.log_loss);
-            }
-        } else {
-            printf("rmse %.6g, r2 %.4f", f->metrics.rmse, f->metrics.r2);
-        }
+        printf("fold %zu/%zu:", f->fold + 1, f->n_folds);
+        print_metrics_text(&f->metrics, p->classification, p->with_prob);
         printf(" (%zu train, %zu test rows, %zu SVs)\n", f->n_train, f->n_test, f->n_sv);
     }
     return cli_interrupted ? KB_ECANCELED : 0;
@@ -228,25 +233,11 @@ static void print_final_text(const kb_svm_result *r, const kb_svm_config *cfg, d
     printf("%s, kernel %s, C %g, gamma %g: %zu-fold cross-validation on %zu rows:",
            kb_svm_type_name(r->type), kb_svm_kernel_name(cfg->kernel), cfg->c, r->gamma,
            r->n_folds, r->n_cv);
-    if (classification) {
-        printf(" accuracy %.4f", r->cv.accuracy);
-        if (cfg->probability) {
-            printf(", log-loss %.4f", r->cv.log_loss);
-        }
-    } else {
-        printf(" rmse %.6g, r2 %.4f", r->cv.rmse, r->cv.r2);
-    }
+    print_metrics_text(&r->cv, classification, cfg->probability);
     printf("\n");
     if (r->test.n > 0) {
         printf("test split, %zu rows:", r->test.n);
-        if (classification) {
-            printf(" accuracy %.4f", r->test.accuracy);
-            if (cfg->probability) {
-                printf(", log-loss %.4f", r->test.log_loss);
-            }
-        } else {
-            printf(" rmse %.6g, r2 %.4f", r->test.rmse, r->test.r2);
-        }
+        print_metrics_text(&r->test, classification, cfg->probability);
         printf("\n");
     }
     printf("time %.3f s\n", cost_s);
