@@ -1,0 +1,102 @@
+/*
+ * Recommending configurations for a new task from its neighbours' results.
+ *
+ * Input is a score table: for each of T neighbour tasks and C candidate configurations, the
+ * task's normalised score s[t, c] in [0, 1] (1 = the best result seen on that task, 0 = the
+ * worst; kb_recommend_normalize makes it from raw results and their direction), NaN where the
+ * task has no result for that configuration (a caller may fill those from a per-task model and
+ * pass the model's variance), and a non-negative weight per task (its similarity to the new
+ * task).
+ *
+ * Prediction for the new task, per configuration: the weighted mean score over the tasks that
+ * have it, mu(c) = sum_t w_t s[t,c] / sum_t w_t, and an uncertainty that adds the weighted
+ * spread across tasks to the propagated model variance,
+ *   sd(c)^2 = sum_t w_t (s[t,c] - mu)^2 / sum_t w_t + sum_t w_t^2 v[t,c] / (sum_t w_t)^2.
+ *
+ * Ranking: the first pick maximises mu. Later picks are chosen greedily for the expected best
+ * of the list — pick c maximising sum_t w_t max(s[t,c], b_t), where b_t is the best score task
+ * t already gets from the list — so the list hedges across neighbours instead of repeating
+ * near-identical configurations (a similarity-weighted version of the greedy portfolio of
+ * Feurer et al. 2015 / Wistuba et al. 2015). Ties go to the lower configuration index.
+ */
+#ifndef KB_ENGINE_RECOMMEND_H
+#define KB_ENGINE_RECOMMEND_H
+
+#include <stddef.h>
+
+#include "engine/core/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kb_recommend_item {
+    size_t config;     /* column of the score table */
+    double mean;       /* predicted normalised score on the new task, in [0, 1] */
+    double sd;         /* its uncertainty */
+    double coverage;   /* share of the total weight from tasks that evaluated it */
+    double list_value; /* weighted expected best score of the list up to this item */
+} kb_recommend_item;
+
+typedef struct kb_recommend_opts {
+    int version;
+    int diversify;          /* 1: greedy expected-best list (default); 0: sort by mean */
+    double min_coverage;    /* skip configurations evaluated by less than this weight share */
+} kb_recommend_opts;
+
+#define KB_RECOMMEND_OPTS_VERSION 1
+#define KB_RECOMMEND_OPTS_INIT {KB_RECOMMEND_OPTS_VERSION, 1, 0.0}
+
+/**
+ * Min-max normalise one task's raw results y[0..n) in place into [0, 1], 1 = best for the
+ * direction (maximize != 0: larger is better). NaN stays NaN; a task whose results are all
+ * equal gets 1 everywhere (every configuration is the best there).
+ */
+void kb_recommend_normalize(double *y, size_t n, int maximize);
+
+/**
+ * Rank up to `k` configurations for the new task.
+ * @param scores  T x C column-major (scores[t + c * n_tasks]), NaN = unknown
+ * @param var     the same shape of model variances for filled-in scores, or NULL (all 0)
+ * @param weights T non-negative task weights (not all zero)
+ * @param[out] out k items, best first; `*n_out` says how many were filled
+ * @return KB_OK; KB_EINVAL for a bad argument (e.g. all weights zero); KB_ENOMEM.
+ */
+int kb_recommend_rank(kb_recommend_item *out, size_t *n_out, const double *scores,
+                      const double *var, size_t n_tasks, size_t n_configs,
+                      const double *weights, size_t k, const kb_recommend_opts *opts,
+                      kb_error *err);
+
+/**
+ * Task weights from distances: w_t = floor + exp(-(d_t / h)^2), h = bandwidth times the
+ * median of the finite distances (or 1). The floor is a share of uniform weight that keeps
+ * every task in play when the meta-features mislead. Infinite distances get only the floor.
+ */
+void kb_recommend_weights(double *w_out, const double *dist, size_t n, double bandwidth,
+                          double floor);
+
+/** How kb_recommend_weights should weight tasks: chosen by kb_recommend_tune. */
+typedef struct kb_recommend_weighting {
+    double bandwidth;
+    double floor;
+    double loo_regret; /* the inner leave-one-out regret that chose it */
+} kb_recommend_weighting;
+
+/**
+ * Choose the weighting from the knowledge base alone: for every candidate (bandwidth, floor)
+ * on a fixed grid, hold out each knowledge-base task in turn, rank configurations for it from
+ * the others, and average its regret 1 - max(score) over list lengths 1..k_eval; keep the
+ * candidate with the lowest mean (ties to the earlier grid point). Nested inside an outer
+ * leave-one-out it never sees the outer target.
+ * @param scores T x C column-major normalised scores (kb_recommend_normalize), NaN unknown
+ * @param dist   T x T column-major meta-feature distances between the knowledge-base tasks
+ * @return KB_OK; KB_EINVAL with fewer than 3 tasks; KB_ENOMEM.
+ */
+int kb_recommend_tune(kb_recommend_weighting *out, const double *scores, const double *dist,
+                      size_t n_tasks, size_t n_configs, size_t k_eval, kb_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,105 @@
+/* engine/recommend: normalisation, weighted prediction with uncertainty, hedged lists, tuning. */
+#include <math.h>
+
+#include "check.h"
+#include "engine/recommend.h"
+
+static void test_normalize_respects_direction_and_flat_tasks(void)
+{
+    double y[4] = {0.5, NAN, 0.9, 0.7};
+    kb_recommend_normalize(y, 4, 1);
+    CHECK(y[0] == 0.0 && isnan(y[1]) && y[2] == 1.0 && fabs(y[3] - 0.5) < 1e-12);
+    double l[3] = {2, 4, 3};
+    kb_recommend_normalize(l, 3, 0);
+    CHECK(l[0] == 1.0 && l[1] == 0.0 && l[2] == 0.5);
+    double f[2] = {7, 7};
+    kb_recommend_normalize(f, 2, 1);
+    CHECK(f[0] == 1.0 && f[1] == 1.0);
+}
+
+static void test_rank_mean_sd_and_hedging(void)
+{
+    /*
+     * 2 tasks x 3 configs (column-major: scores[t + c*2]).
+     * config 0: 1.0 on task 0, 0.0 on task 1   mean 0.5
+     * config 1: 0.6 on both                    mean 0.6  <- first pick
+     * config 2: 0.0 on task 0, 1.0 on task 1   mean 0.5
+     * after config 1, adding config 0 gives (1 + 0.6)/2 = 0.8, config 2 the same 0.8:
+     * tie -> lower index 0; then config 2 lifts task 1 to 1: list value 1.
+     */
+    double s[6] = {1.0, 0.0, 0.6, 0.6, 0.0, 1.0};
+    double w[2] = {1, 1};
+    kb_recommend_item it[3];
+    size_t n;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_recommend_rank(it, &n, s, NULL, 2, 3, w, 3, NULL, &err), err);
+    CHECK(n == 3 && it[0].config == 1 && it[1].config == 0 && it[2].config == 2);
+    CHECK_NEAR(it[0].mean, 0.6, 0, 1e-12);
+    CHECK_NEAR(it[0].sd, 0.0, 0, 1e-12);
+    CHECK_NEAR(it[1].sd, 0.5, 0, 1e-12);
+    CHECK_NEAR(it[1].list_value, 0.8, 0, 1e-12);
+    CHECK_NEAR(it[2].list_value, 1.0, 0, 1e-12);
+    /* a weight on task 1 makes config 2 the first pick */
+    double w2[2] = {0.1, 1.0};
+    CHECK_OK(kb_recommend_rank(it, &n, s, NULL, 2, 3, w2, 1, NULL, &err), err);
+    CHECK(n == 1 && it[0].config == 2);
+    CHECK_NEAR(it[0].mean, 1.0 / 1.1, 1e-12, 0);
+}
+
+static void test_rank_model_variance_and_unknown_scores(void)
+{
+    double s[4] = {0.5, NAN, NAN, NAN};
+    double v[4] = {0.04, 0, 0, 0};
+    double w[2] = {1, 1};
+    kb_recommend_item it[2];
+    size_t n;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_recommend_rank(it, &n, s, v, 2, 2, w, 2, NULL, &err), err);
+    CHECK(n == 1 && it[0].config == 0); /* config 1 has no score anywhere */
+    CHECK_NEAR(it[0].sd, 0.2, 1e-12, 0);
+    CHECK_NEAR(it[0].coverage, 0.5, 0, 1e-12);
+    double zero[2] = {0, 0};
+    CHECK_CODE(kb_recommend_rank(it, &n, s, v, 2, 2, zero, 2, NULL, &err), KB_EINVAL);
+}
+
+static void test_weights_decay_with_distance(void)
+{
+    double d[3] = {0, 1, INFINITY}, w[3];
+    kb_recommend_weights(w, d, 3, 1.0, 0.1);
+    /* median of the finite distances is 0.5 */
+    CHECK_NEAR(w[0], 1.1, 1e-12, 0);
+    CHECK_NEAR(w[1], 0.1 + exp(-4.0), 1e-12, 0);
+    CHECK_NEAR(w[2], 0.1, 1e-12, 0);
+}
+
+static void test_tune_prefers_local_weights_when_neighbours_agree(void)
+{
+    /*
+     * 6 tasks in two clusters (0-2 near each other, 3-5 near each other). Cluster A's best
+     * config is 0, cluster B's is 1: local weights predict each task's best, uniform does not.
+     */
+    enum { T = 6, C = 2 };
+    double s[T * C], dist[T * T];
+    for (int t = 0; t < T; t++) {
+        s[t + 0 * T] = t < 3 ? 1.0 : 0.0;
+        s[t + 1 * T] = t < 3 ? 0.0 : 1.0;
+        for (int u = 0; u < T; u++) {
+            dist[t + u * T] = (t < 3) == (u < 3) ? 0.1 : 5.0;
+        }
+    }
+    kb_recommend_weighting wt;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_recommend_tune(&wt, s, dist, T, C, 1, &err), err);
+    CHECK(wt.floor < 0.5);
+    CHECK_NEAR(wt.loo_regret, 0.0, 0, 1e-12);
+}
+
+int main(void)
+{
+    test_normalize_respects_direction_and_flat_tasks();
+    test_rank_mean_sd_and_hedging();
+    test_rank_model_variance_and_unknown_scores();
+    test_weights_decay_with_distance();
+    test_tune_prefers_local_weights_when_neighbours_agree();
+    return check_exit();
+}

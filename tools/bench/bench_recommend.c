@@ -1,0 +1,394 @@
+/*
+ * bench_recommend: leave-one-task-out quality of kb's recommendations on a cross-evaluated
+ * table (every configuration evaluated on every task), as docs/BENCHMARKS.md reports it.
+ *
+ *   bench_recommend --table T.csv --metafeatures M.csv --objective accuracy
+ *                   [--default CONFIG] [--minimize] [--seeds N] [--json]
+ *
+ * T.csv has columns `dataset`, `config` (an integer id shared across datasets) and the
+ * objective; M.csv has `dataset` and one column per meta-feature. For each held-out dataset
+ * the knowledge base is every other dataset; each method lists K configurations and the
+ * normalised regret (best - best listed) / (best - worst) on the held-out dataset is averaged
+ * over datasets, at K = 1, 3, 5, 10. Methods: the default configuration, random
+ * configurations (mean over seeds), the greedy portfolio built on the other datasets, the best
+ * configurations of the 5 nearest datasets by L1 on meta-features (round-robin), and kb
+ * (kb_recommend_rank with similarity weights from kb_similarity + kb_recommend_weights).
+ * Meta-features are scaled on the knowledge-base datasets only.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/core/alloc.h"
+#include "engine/core/rng.h"
+#include "engine/csv.h"
+#include "engine/recommend.h"
+#include "engine/similarity.h"
+
+#define N_K 4
+static const size_t ks[N_K] = {1, 3, 5, 10};
+
+typedef struct table {
+    size_t n_tasks, n_configs;
+    char **names;   /* n_tasks dataset names (borrowed from the dataset) */
+    double *y;      /* n_tasks x n_configs, row-major by task; NaN = missing */
+    double *mf;     /* n_tasks x n_features, task-contiguous */
+    size_t n_features;
+} table;
+
+static int die(const char *msg, const kb_error *err)
+{
+    fprintf(stderr, "bench_recommend: %s%s%s\n", msg, err ? ": " : "", err ? err->msg : "");
+    return 1;
+}
+
+static size_t col_index(const kb_dataset *d, const char *name)
+{
+    for (size_t j = 0; j < d->n_cols; j++) {
+        if (strcmp(d->cols[j].name, name) == 0) {
+            return j;
+        }
+    }
+    return (size_t)-1;
+}
+
+/* Load the table (target = objective) and the meta-features (target = dataset). */
+static int load(table *tb, kb_dataset *dt, kb_dataset *dm, const char *tpath, const char *mpath,
+                const char *objective)
+{
+    kb_error err = KB_ERROR_INIT;
+    kb_dataset_opts o = KB_DATASET_OPTS_INIT;
+    o.target = objective;
+    o.task = KB_DATASET_TASK_REGRESSION;
+    if (kb_dataset_read(dt, tpath, &o, &err) != KB_OK) {
+        return die("reading the table", &err);
+    }
+    o.target = "dataset";
+    o.task = KB_DATASET_TASK_CLASSIFICATION;
+    if (kb_dataset_read(dm, mpath, &o, &err) != KB_OK) {
+        return die("reading the meta-features", &err);
+    }
+    size_t jd = col_index(dt, "dataset"), jc = col_index(dt, "config");
+    if (jd == (size_t)-1 || jc == (size_t)-1 || dt->cols[jd].type != KB_COLUMN_CATEGORICAL) {
+        return die("the table needs columns 'dataset' and 'config'", NULL);
+    }
+    tb->n_tasks = dm->n_classes;
+    tb->names = dm->class_names;
+    tb->n_features = dm->n_cols;
+    size_t max_c = 0;
+    for (size_t i = 0; i < dt->n_rows; i++) {
+        double c = kb_dataset_col(dt, jc)[i];
+        if (!(c >= 0) || c != floor(c)) {
+            return die("config ids must be non-negative integers", NULL);
+        }
+        max_c = (size_t)c > max_c ? (size_t)c : max_c;
+    }
+    tb->n_configs = max_c + 1;
+    tb->y = kb_malloc_array(tb->n_tasks * tb->n_configs, sizeof *tb->y);
+    tb->mf = kb_malloc_array(tb->n_tasks * tb->n_features, sizeof *tb->mf);
+    if (tb->y == NULL || tb->mf == NULL) {
+        return die("out of memory", NULL);
+    }
+    for (size_t i = 0; i < tb->n_tasks * tb->n_configs; i++) {
+        tb->y[i] = NAN;
+    }
+    for (size_t i = 0; i < dm->n_rows; i++) {
+        size_t t = (size_t)dm->y[i];
+        for (size_t j = 0; j < dm->n_cols; j++) {
+            tb->mf[t * tb->n_features + j] = kb_dataset_col(dm, j)[i];
+        }
+    }
+    for (size_t i = 0; i < dt->n_rows; i++) {
+        const char *name = dt->cols[jd].levels[(size_t)kb_dataset_col(dt, jd)[i]];
+        size_t t = 0;
+        while (t < tb->n_tasks && strcmp(tb->names[t], name) != 0) {
+            t++;
+        }
+        if (t == tb->n_tasks) {
+            fprintf(stderr, "bench_recommend: dataset '%s' has no meta-features\n", name);
+            return 1;
+        }
+        tb->y[t * tb->n_configs + (size_t)kb_dataset_col(dt, jc)[i]] = dt->y[i];
+    }
+    return 0;
+}
+
+/* Normalised regret of the best of list[0..k) on task t. */
+static double regret(const table *tb, size_t t, const size_t *list, size_t k, int maximize)
+{
+    const double *y = tb->y + t * tb->n_configs;
+    double best = maximize ? -INFINITY : INFINITY, worst = -best, got = best;
+    for (size_t c = 0; c < tb->n_configs; c++) {
+        if (isnan(y[c])) {
+            continue;
+        }
+        best = maximize ? fmax(best, y[c]) : fmin(best, y[c]);
+        worst = maximize ? fmin(worst, y[c]) : fmax(worst, y[c]);
+    }
+    for (size_t i = 0; i < k; i++) {
+        double v = y[list[i]];
+        if (!isnan(v)) {
+            got = maximize ? fmax(got, v) : fmin(got, v);
+        }
+    }
+    if (best == worst) {
+        return 0.0;
+    }
+    if (!isfinite(got)) {
+        return 1.0; /* nothing listed: as bad as the worst */
+    }
+    return fabs(best - got) / fabs(best - worst);
+}
+
+enum { M_DEFAULT, M_RANDOM, M_PORTFOLIO, M_NEAREST5, M_KB, N_METHODS };
+static const char *method_names[N_METHODS] = {"default", "random", "greedy portfolio",
+                                              "nearest-5 (L1)", "kb"};
+
+typedef struct ctx {
+    const table *tb;
+    int maximize;
+    double *scores;  /* (n_tasks-1) x n_configs column-major for the KB tasks */
+    size_t *kb_rows; /* KB task -> table row */
+} ctx;
+
+/* Normalised scores of the KB tasks (all but `held`). */
+static void fill_scores(ctx *c, size_t held)
+{
+    const table *tb = c->tb;
+    size_t nt = tb->n_tasks - 1, r = 0;
+    double *row = kb_malloc_array(tb->n_configs, sizeof *row);
+    for (size_t t = 0; t < tb->n_tasks; t++) {
+        if (t == held) {
+            continue;
+        }
+        memcpy(row, tb->y + t * tb->n_configs, tb->n_configs * sizeof *row);
+        kb_recommend_normalize(row, tb->n_configs, c->maximize);
+        for (size_t cfg = 0; cfg < tb->n_configs; cfg++) {
+            c->scores[r + cfg * nt] = row[cfg];
+        }
+        c->kb_rows[r++] = t;
+    }
+    kb_free(row);
+}
+
+/*
+ * Meta-feature distances, scaled on the KB tasks only: from task `held` to the KB tasks into
+ * `dist`, and between the KB tasks into `pair` (nt x nt column-major).
+ */
+static void distances(const ctx *c, size_t held, double *dist, double *pair)
+{
+    const table *tb = c->tb;
+    size_t nt = tb->n_tasks - 1, d = tb->n_features;
+    double *z = kb_malloc_array(nt * d, sizeof *z), *q = kb_malloc_array(d, sizeof *q);
+    for (size_t r = 0; r < nt; r++) {
+        memcpy(z + r * d, tb->mf + c->kb_rows[r] * d, d * sizeof *z);
+    }
+    memcpy(q, tb->mf + held * d, d * sizeof *q);
+    kb_similarity_scaler sc;
+    kb_similarity_index ix;
+    kb_error err = KB_ERROR_INIT;
+    kb_similarity_scaler_fit(&sc, z, nt, d, &err);
+    kb_similarity_scaler_apply(&sc, z, nt);
+    kb_similarity_scaler_apply(&sc, q, 1);
+    kb_similarity_index_build(&ix, z, nt, d, NULL, &err);
+    for (size_t r = 0; r < nt; r++) {
+        dist[r] = kb_similarity_distance(&ix, r, q, KB_SIMILARITY_L1, NULL);
+        for (size_t o = 0; o < nt; o++) {
+            pair[r + o * nt] = kb_similarity_distance(&ix, o, z + r * d, KB_SIMILARITY_L1, NULL);
+        }
+    }
+    kb_similarity_index_release(&ix);
+    kb_similarity_scaler_release(&sc);
+    kb_free(z);
+    kb_free(q);
+}
+
+static void list_from_items(size_t *list, const kb_recommend_item *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        list[i] = items[i].config;
+    }
+}
+
+/* nearest-5: best config of each of the 5 nearest in turn, then their second best, ... */
+static size_t nearest5(const ctx *c, const double *dist, size_t *list, size_t kmax)
+{
+    const table *tb = c->tb;
+    size_t nt = tb->n_tasks - 1, order[5], n_near = 0;
+    unsigned char *used = kb_calloc(nt, 1), *taken = kb_calloc(tb->n_configs, 1);
+    for (; n_near < 5 && n_near < nt; n_near++) {
+        size_t b = (size_t)-1;
+        for (size_t r = 0; r < nt; r++) {
+            if (!used[r] && (b == (size_t)-1 || dist[r] < dist[b])) {
+                b = r;
+            }
+        }
+        used[b] = 1;
+        order[n_near] = b;
+    }
+    size_t n = 0;
+    for (size_t round = 0; n < kmax && round < tb->n_configs; round++) {
+        for (size_t i = 0; i < n_near && n < kmax; i++) {
+            const double *s = c->scores + order[i];
+            /* the (round+1)-th best untaken config of neighbour i */
+            size_t b = (size_t)-1;
+            for (size_t cfg = 0; cfg < tb->n_configs; cfg++) {
+                double v = s[cfg * nt];
+                if (!taken[cfg] && !isnan(v) && (b == (size_t)-1 || v > s[b * nt])) {
+                    b = cfg;
+                }
+            }
+            if (b != (size_t)-1) {
+                taken[b] = 1;
+                list[n++] = b;
+            }
+        }
+    }
+    kb_free(used);
+    kb_free(taken);
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    const char *tpath = NULL, *mpath = NULL, *objective = "accuracy";
+    long def = 0;
+    int maximize = 1, seeds = 100, json = 0, tune = 1;
+    double floor_w = 0.05;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--table") == 0 && i + 1 < argc) {
+            tpath = argv[++i];
+        } else if (strcmp(argv[i], "--metafeatures") == 0 && i + 1 < argc) {
+            mpath = argv[++i];
+        } else if (strcmp(argv[i], "--objective") == 0 && i + 1 < argc) {
+            objective = argv[++i];
+        } else if (strcmp(argv[i], "--default") == 0 && i + 1 < argc) {
+            def = strtol(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--seeds") == 0 && i + 1 < argc) {
+            seeds = atoi(argv[++i]);
+        } else if (strcmp(argv[i], "--floor") == 0 && i + 1 < argc) {
+            floor_w = atof(argv[++i]);
+            tune = 0;
+        } else if (strcmp(argv[i], "--minimize") == 0) {
+            maximize = 0;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else {
+            fprintf(stderr, "usage: bench_recommend --table T.csv --metafeatures M.csv "
+                            "[--objective NAME] [--default CONFIG] [--minimize] [--seeds N] "
+                            "[--floor W] [--json]\n");
+            return 2;
+        }
+    }
+    if (tpath == NULL || mpath == NULL) {
+        fprintf(stderr, "bench_recommend: --table and --metafeatures are required\n");
+        return 2;
+    }
+    table tb = {0};
+    kb_dataset dt = {0}, dm = {0};
+    if (load(&tb, &dt, &dm, tpath, mpath, objective) != 0) {
+        return 1;
+    }
+    size_t nt = tb.n_tasks - 1, C = tb.n_configs, kmax = ks[N_K - 1];
+    ctx c = {&tb, maximize, kb_malloc_array(nt * C, sizeof(double)),
+             kb_malloc_array(nt, sizeof(size_t))};
+    double sum[N_METHODS][N_K] = {{0}};
+    double *dist = kb_malloc_array(nt, sizeof *dist), *w = kb_malloc_array(nt, sizeof *w);
+    double *pair = kb_malloc_array(nt * nt, sizeof *pair);
+    double bw_sum = 0, floor_sum = 0;
+    double *ones = kb_malloc_array(nt, sizeof *ones);
+    size_t *list = kb_malloc_array(C, sizeof *list), *perm = kb_malloc_array(C, sizeof *perm);
+    kb_recommend_item *items = kb_malloc_array(kmax, sizeof *items);
+    for (size_t r = 0; r < nt; r++) {
+        ones[r] = 1.0;
+    }
+    kb_error err = KB_ERROR_INIT;
+    for (size_t held = 0; held < tb.n_tasks; held++) {
+        fill_scores(&c, held);
+        distances(&c, held, dist, pair);
+        size_t n;
+        for (size_t ki = 0; ki < N_K; ki++) {
+            size_t d1 = (size_t)def;
+            sum[M_DEFAULT][ki] += regret(&tb, held, &d1, 1, maximize);
+        }
+        kb_rng rng;
+        kb_rng_seed(&rng, 1000 + held);
+        for (int s = 0; s < seeds; s++) {
+            for (size_t i = 0; i < C; i++) {
+                perm[i] = i;
+            }
+            kb_rng_shuffle(&rng, perm, C);
+            for (size_t ki = 0; ki < N_K; ki++) {
+                sum[M_RANDOM][ki] += regret(&tb, held, perm, ks[ki], maximize) / seeds;
+            }
+        }
+        if (kb_recommend_rank(items, &n, c.scores, NULL, nt, C, ones, kmax, NULL, &err) != KB_OK) {
+            return die("portfolio", &err);
+        }
+        list_from_items(list, items, n);
+        for (size_t ki = 0; ki < N_K; ki++) {
+            sum[M_PORTFOLIO][ki] += regret(&tb, held, list, ks[ki] < n ? ks[ki] : n, maximize);
+        }
+        n = nearest5(&c, dist, list, kmax);
+        for (size_t ki = 0; ki < N_K; ki++) {
+            sum[M_NEAREST5][ki] += regret(&tb, held, list, ks[ki] < n ? ks[ki] : n, maximize);
+        }
+        kb_recommend_weighting wt = {1.0, floor_w, 0};
+        if (tune && kb_recommend_tune(&wt, c.scores, pair, nt, C, kmax, &err) != KB_OK) {
+            return die("tuning the weights", &err);
+        }
+        bw_sum += wt.bandwidth;
+        floor_sum += wt.floor > 1 ? 1 : wt.floor;
+        kb_recommend_weights(w, dist, nt, wt.bandwidth, wt.floor);
+        if (kb_recommend_rank(items, &n, c.scores, NULL, nt, C, w, kmax, NULL, &err) != KB_OK) {
+            return die("kb", &err);
+        }
+        list_from_items(list, items, n);
+        for (size_t ki = 0; ki < N_K; ki++) {
+            sum[M_KB][ki] += regret(&tb, held, list, ks[ki] < n ? ks[ki] : n, maximize);
+        }
+    }
+    if (json) {
+        printf("{\"schema\":\"kb.bench.recommend/1\",\"tasks\":%zu,\"configs\":%zu,\"methods\":{",
+               tb.n_tasks, C);
+        for (int m = 0; m < N_METHODS; m++) {
+            printf("%s\"%s\":[", m ? "," : "", method_names[m]);
+            for (size_t ki = 0; ki < N_K; ki++) {
+                printf("%s%.4f", ki ? "," : "", sum[m][ki] / tb.n_tasks);
+            }
+            printf("]");
+        }
+        printf("}}\n");
+    } else {
+        printf("leave-one-task-out over %zu tasks x %zu configurations: mean normalised regret\n",
+               tb.n_tasks, C);
+        printf("%-20s %8s %8s %8s %8s\n", "method", "@1", "@3", "@5", "@10");
+        for (int m = 0; m < N_METHODS; m++) {
+            printf("%-20s", method_names[m]);
+            for (size_t ki = 0; ki < N_K; ki++) {
+                printf(" %8.3f", sum[m][ki] / tb.n_tasks);
+            }
+            printf("\n");
+        }
+    }
+    kb_free(c.scores);
+    kb_free(c.kb_rows);
+    if (!json) {
+        printf("kb's weighting chosen by inner leave-one-out: mean bandwidth %.2f, mean floor "
+               "%.3f (floors above 1 count as 1, i.e. uniform)\n",
+               bw_sum / tb.n_tasks, floor_sum / tb.n_tasks);
+    }
+    kb_free(dist);
+    kb_free(pair);
+    kb_free(w);
+    kb_free(ones);
+    kb_free(list);
+    kb_free(perm);
+    kb_free(items);
+    kb_free(tb.y);
+    kb_free(tb.mf);
+    kb_dataset_release(&dt);
+    kb_dataset_release(&dm);
+    return 0;
+}
