@@ -1,0 +1,73 @@
+/*
+ * Fuzz target for kb/codec's decoders: the input is decoded as each record kind. A decoder
+ * must never crash, leak or allocate from an unchecked count; when it accepts the bytes,
+ * re-encoding the record must give back exactly the input (the encoding is canonical), and the
+ * allocation-free peek functions must agree with the full decode.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/core/buf.h"
+#include "kb/codec.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void require(int ok)
+{
+    if (!ok) {
+        abort();
+    }
+}
+
+static int view_is(kb_codec_str v, const char *s)
+{
+    if (v.ptr == NULL || s == NULL) {
+        return v.ptr == NULL && s == NULL;
+    }
+    return strlen(s) == v.len && memcmp(v.ptr, s, v.len) == 0;
+}
+
+static void check_reencodes(const kb_record *rec, const uint8_t *data, size_t size)
+{
+    kb_buf b = KB_BUF_INIT;
+    int rc = kb_codec_encode_record(&b, rec, NULL);
+    require(rc == KB_OK || rc == KB_ENOMEM);
+    require(rc != KB_OK || (b.len == size && memcmp(b.data, data, size) == 0));
+    kb_buf_release(&b);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    for (int kind = KB_RECORD_TASK; kind <= KB_RECORD_SPACE; kind++) {
+        kb_record rec;
+        memset(&rec, 0, sizeof rec);
+        rec.kind = (kb_record_kind)kind;
+        int rc;
+        switch (kind) {
+        case KB_RECORD_TASK: rc = kb_codec_decode_task(&rec.task, data, size, NULL); break;
+        case KB_RECORD_RUN: rc = kb_codec_decode_run(&rec.run, data, size, NULL); break;
+        case KB_RECORD_BACKBONE:
+            rc = kb_codec_decode_backbone(&rec.backbone, data, size, NULL);
+            break;
+        default: rc = kb_codec_decode_space(&rec.space, data, size, NULL); break;
+        }
+        require(rc == KB_OK || rc == KB_ECORRUPT || rc == KB_EVERSION || rc == KB_ENOMEM);
+        kb_codec_str id, team;
+        int prc = kb_codec_peek_id(&id, &team, (kb_record_kind)kind, data, size, NULL);
+        if (rc == KB_OK) {
+            check_reencodes(&rec, data, size);
+            require(prc == KB_OK && view_is(id, kb_record_id(&rec)));
+            if (kind == KB_RECORD_RUN) {
+                kb_codec_run_head h;
+                require(kb_codec_peek_run(&h, data, size, NULL) == KB_OK);
+                require(view_is(h.task_id, rec.run.task_id) && view_is(h.team, rec.run.team) &&
+                        view_is(h.space, rec.run.space) &&
+                        view_is(h.backbone_id, rec.run.backbone_id) &&
+                        h.status == rec.run.status);
+            }
+        }
+        kb_record_release(&rec);
+    }
+    return 0;
+}
