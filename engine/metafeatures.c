@@ -925,6 +925,7 @@ int kb_metafeatures_compute(kb_metafeatures *out, const kb_dataset *d,
         }
         return rc;
     }
-    out->groups = o.groups;
+    /* the image group exists only for image data: absent, not missing, elsewhere */
+    out->groups = d->img_channels > 0 ? o.groups : o.groups & ~(unsigned)G_IMG;
     return KB_OK;
 }

@@ -78,7 +78,7 @@ typedef struct kb_metafeatures_opts {
 
 /** The result: one value per feature of the table, in table order; NaN = missing. */
 typedef struct kb_metafeatures {
-    unsigned groups;                    /* the groups that were computed */
+    unsigned groups;                    /* the groups computed (image only for image data) */
     double values[KB_METAFEATURES_MAX]; /* kb_metafeatures_count() used */
     size_t landmark_rows;               /* rows of the landmarker sample (0 if not run) */
     size_t landmark_cols;               /* columns after one-hot encoding (0 if not run) */

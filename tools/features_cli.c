@@ -1,0 +1,155 @@
+#include "tools/features_cli.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/core/alloc.h"
+#include "tools/exit.h"
+
+void features_args_init(features_args *a, const char *cmd)
+{
+    kb_dataset_opts d = KB_DATASET_OPTS_INIT;
+    kb_metafeatures_opts m = KB_METAFEATURES_OPTS_INIT;
+    a->cmd = cmd;
+    a->dataset = d;
+    a->mf = m;
+    a->mf.groups = KB_METAFEATURES_GROUP_ALL;
+    a->log.cmd = cmd;
+    a->log.quiet = 0;
+    a->log.progress = isatty(STDERR_FILENO);
+}
+
+int features_args_option(features_args *a, int key, const char *arg)
+{
+    kb_error err = KB_ERROR_INIT;
+    switch (key) {
+    case FEATURES_OPT_GROUPS:
+        if (kb_metafeatures_parse_groups(&a->mf.groups, arg, &err) != KB_OK) {
+            cli_usage(a->cmd, "option '--groups': %s", err.msg);
+            return -1;
+        }
+        return 1;
+    case FEATURES_OPT_SAMPLE:
+        if (cli_parse_size(a->cmd, "sample", arg, &a->mf.sample_rows) != 0) {
+            return -1;
+        }
+        if (a->mf.sample_rows == 0) {
+            cli_usage(a->cmd, "option '--sample': must be at least 1");
+            return -1;
+        }
+        return 1;
+    case FEATURES_OPT_SEED: {
+        unsigned long long s;
+        if (cli_parse_u64(a->cmd, "seed", arg, &s) != 0) {
+            return -1;
+        }
+        a->mf.seed = (uint64_t)s;
+        return 1;
+    }
+    case FEATURES_OPT_TARGET:
+        a->dataset.target = arg;
+        return 1;
+    case FEATURES_OPT_TASK_TYPE:
+        if (strcmp(arg, "classification") == 0) {
+            a->dataset.task = KB_DATASET_TASK_CLASSIFICATION;
+        } else if (strcmp(arg, "regression") == 0) {
+            a->dataset.task = KB_DATASET_TASK_REGRESSION;
+        } else {
+            cli_usage(a->cmd,
+                      "option '--task-type': expected classification or regression, "
+                      "got '%s'",
+                      arg);
+            return -1;
+        }
+        return 1;
+    case FEATURES_OPT_PROGRESS:
+        a->log.progress = 1;
+        return 1;
+    case FEATURES_OPT_QUIET:
+        a->log.quiet = 1;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int features_load(kb_dataset *d, kb_metafeatures *mf, const char *path, features_args *a)
+{
+    kb_error err = KB_ERROR_INIT;
+    kb_log log = {cli_log_stderr, &a->log};
+    a->dataset.log = log;
+    a->mf.log = log;
+    memset(d, 0, sizeof *d);
+    kb_log_printf(&log, KB_LOG_LEVEL_INFO, "reading '%s'", path);
+    double t0 = now_s();
+    if (kb_dataset_read(d, path, &a->dataset, &err) != KB_OK) {
+        return cli_fail(a->cmd, &err);
+    }
+    double t1 = now_s();
+    kb_log_printf(&log, KB_LOG_LEVEL_INFO, "read %zu rows x %zu features in %.2f s", d->n_rows,
+                  d->n_cols, t1 - t0);
+    if (kb_metafeatures_compute(mf, d, &a->mf, &err) != KB_OK) {
+        kb_dataset_release(d);
+        kb_error_prefix(&err, "'%s': ", path);
+        return cli_fail(a->cmd, &err);
+    }
+    kb_log_printf(&log, KB_LOG_LEVEL_INFO, "meta-features in %.2f s", now_s() - t1);
+    return KB_EXIT_OK;
+}
+
+static int cmp_name(const void *x, const void *y)
+{
+    size_t a = *(const size_t *)x, b = *(const size_t *)y;
+    return strcmp(kb_metafeatures_name(a), kb_metafeatures_name(b));
+}
+
+cJSON *features_json(const kb_metafeatures *mf)
+{
+    size_t order[KB_METAFEATURES_MAX], n = 0;
+    for (size_t i = 0; i < kb_metafeatures_count(); i++) {
+        if (kb_metafeatures_group(i) & mf->groups) {
+            order[n++] = i;
+        }
+    }
+    qsort(order, n, sizeof order[0], cmp_name);
+    cJSON *o = cJSON_CreateObject();
+    for (size_t t = 0; o != NULL && t < n; t++) {
+        double v = mf->values[order[t]];
+        cJSON *item = isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+        if (item == NULL || !cJSON_AddItemToObject(o, kb_metafeatures_name(order[t]), item)) {
+            cJSON_Delete(item);
+            cJSON_Delete(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+int features_emit_json(cJSON *doc)
+{
+    char *s = doc != NULL ? cJSON_PrintUnformatted(doc) : NULL;
+    cJSON_Delete(doc);
+    if (s == NULL) {
+        fprintf(stderr, "kb: out of memory printing JSON\n");
+        return KB_EXIT_FAILURE;
+    }
+    puts(s);
+    cJSON_free(s);
+    return KB_EXIT_OK;
+}
+
+const char *features_task_name(kb_dataset_task t)
+{
+    return t == KB_DATASET_TASK_REGRESSION ? "regression" : "classification";
+}
