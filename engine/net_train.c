@@ -1,0 +1,112 @@
+/*
+ * kb_net training loop: minibatches from a per-epoch shuffle, Caffe's solver step (learning
+ * rate, clipping, decay, update), a learning-curve point every test_interval iterations, and
+ * divergence detection (a non-finite loss or weight stops the run at once).
+ */
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/core/alloc.h"
+#include "engine/net_priv.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void gather(kb_net *net, const kb_net_data *d, const size_t *idx, size_t m)
+{
+    size_t dim = d->dim;
+    for (size_t s = 0; s < m; s++) {
+        memcpy(net->xb + s * dim, d->x + idx[s] * dim, dim * sizeof(float));
+        net->yb[s] = d->y[idx[s]];
+    }
+}
+
+int kb_net_train(kb_net_result *out, kb_net *net, const kb_net_data *train,
+                 const kb_net_data *val, kb_net_point_fn fn, void *payload, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && net != NULL && train != NULL);
+    memset(out, 0, sizeof *out);
+    if (train->n == 0) {
+        return kb_error_set(err, KB_EINVAL, "no training samples");
+    }
+    int rc = kb_net__check_data(net, train, err);
+    if (rc == KB_OK && val != NULL) {
+        rc = kb_net__check_data(net, val, err);
+    }
+    if (rc != KB_OK) {
+        return rc;
+    }
+    const kb_net_opts *o = &net->opts;
+    size_t batch = o->batch_size < train->n ? o->batch_size : train->n;
+    size_t per_epoch = (train->n + batch - 1) / batch;
+    size_t max_iter = o->max_iter ? o->max_iter : o->epochs * per_epoch;
+    size_t interval = o->test_interval ? o->test_interval : per_epoch;
+    size_t *perm = kb_malloc_array(train->n, sizeof(size_t));
+    if (perm == NULL) {
+        return kb_error_set(err, KB_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < train->n; i++) {
+        perm[i] = i;
+    }
+    kb_rng_shuffle(&net->rng, perm, train->n);
+    out->max_iter = max_iter;
+    double t0 = now_s(), loss_sum = 0.0, grad_norm = NAN;
+    size_t loss_n = 0, pos = 0, seen = 0;
+    kb_net_point pt;
+    memset(&pt, 0, sizeof pt);
+    for (size_t iter = 0; iter < max_iter; iter++) {
+        if (pos == train->n) {
+            kb_rng_shuffle(&net->rng, perm, train->n);
+            pos = 0;
+        }
+        /* the last batch of an epoch takes the remainder, so epochs are exact */
+        size_t m = train->n - pos < batch ? train->n - pos : batch;
+        gather(net, train, perm + pos, m);
+        pos += m;
+        seen += m;
+        double loss, lr = kb_net_lr_at(o, iter, max_iter);
+        kb_net_loss_grad(&loss, net, net->xb, net->yb, m, 1, NULL);
+        grad_norm = kb_net_grad_norm(net);
+        size_t bad = isfinite(loss) ? kb_net_update(net, iter, lr) : 0;
+        loss_sum += loss;
+        loss_n++;
+        int report = (iter + 1) % interval == 0 || iter + 1 == max_iter;
+        int diverged = !isfinite(loss) || bad > 0;
+        if (!report && !diverged) {
+            continue;
+        }
+        pt.step = iter + 1;
+        pt.epoch = (double)seen / (double)train->n;
+        pt.lr = lr;
+        pt.train_loss = loss_sum / (double)loss_n;
+        pt.val_loss = NAN;
+        pt.val_accuracy = NAN;
+        pt.weight_norm = kb_net_weight_norm(net);
+        pt.grad_norm = grad_norm;
+        pt.nonfinite_weights = bad;
+        if (diverged) {
+            out->status = KB_NET_STATUS_DIVERGED;
+            out->iteration = iter + 1;
+            break;
+        }
+        if (val != NULL && val->n > 0) {
+            kb_net_evaluate(&pt.val_loss, &pt.val_accuracy, net, val, NULL);
+        }
+        loss_sum = 0.0;
+        loss_n = 0;
+        out->iteration = iter + 1;
+        if (fn != NULL && fn(&pt, payload) != 0) {
+            out->status = KB_NET_STATUS_STOPPED;
+            break;
+        }
+    }
+    out->last = pt;
+    out->train_seconds = now_s() - t0;
+    kb_free(perm);
+    return KB_OK;
+}
