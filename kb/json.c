@@ -2267,3 +2267,59 @@ int kb_json_run_id(char out[KB_JSON_RUN_ID_SIZE], const kb_run *r, kb_error *err
     kb_sha256_hex(out + 2, digest, 16);
     return KB_OK;
 }
+
+static int same_name(const char *field, const char *a, const char *b, kb_error *err)
+{
+    if (strcmp(a, b) != 0) {
+        return KB_OK;
+    }
+    char path[160];
+    path2(path, sizeof path, field, b);
+    return field_err(err, path, "duplicate name");
+}
+
+int kb_json_canonicalize_run(kb_run *r, kb_error *err)
+{
+    KB_CHECK_ARG(r != NULL);
+    kb_params_sort(r->config, r->n_config);
+    kb_params_sort(r->fidelity, r->n_fidelity);
+    if (r->n_metrics > 1) {
+        qsort(r->metrics, r->n_metrics, sizeof *r->metrics, metric_cmp);
+    }
+    for (size_t i = 0; i < r->n_curve; i++) {
+        if (series_sort(&r->curve[i]) != KB_OK) {
+            return nomem(err);
+        }
+    }
+    if (r->n_curve > 1) {
+        qsort(r->curve, r->n_curve, sizeof *r->curve, series_cmp);
+    }
+    int rc = KB_OK;
+    for (size_t i = 1; rc == KB_OK && i < r->n_config; i++) {
+        rc = same_name("config", r->config[i - 1].name, r->config[i].name, err);
+    }
+    for (size_t i = 1; rc == KB_OK && i < r->n_fidelity; i++) {
+        rc = same_name("fidelity", r->fidelity[i - 1].name, r->fidelity[i].name, err);
+    }
+    for (size_t i = 1; rc == KB_OK && i < r->n_metrics; i++) {
+        rc = same_name("metrics", r->metrics[i - 1].name, r->metrics[i].name, err);
+    }
+    for (size_t i = 1; rc == KB_OK && i < r->n_curve; i++) {
+        rc = same_name("curve", r->curve[i - 1].metric, r->curve[i].metric, err);
+    }
+    return rc;
+}
+
+int kb_json_canonical_text(kb_buf *out, kb_json_reader *r, const char *data, size_t n,
+                           kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && r != NULL && (data != NULL || n == 0));
+    jv *root = NULL;
+    int rc = parse_text(&root, r, data, n, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    jw w = {out, 0};
+    w_jv(&w, root, r);
+    return w.bad ? nomem(err) : KB_OK;
+}

@@ -111,6 +111,20 @@ int kb_json_run_id(char out[KB_JSON_RUN_ID_SIZE], const kb_run *r, kb_error *err
 int kb_json_check_run(const kb_run *r, kb_error *err);
 
 /**
+ * Put a run built by another reader (CSV, MLflow) into canonical order: config, fidelity and
+ * metrics sorted by name, each curve series sorted by step (stable), the series by metric.
+ * @return KB_OK; KB_EFORMAT "field 'config.x': duplicate name"; KB_ENOMEM.
+ */
+int kb_json_canonicalize_run(kb_run *r, kb_error *err);
+
+/**
+ * Rewrite the JSON text `data` canonically (object keys sorted, no spaces, numbers reprinted)
+ * into `out`, e.g. to build a record's `extra` text. @return KB_OK; KB_EFORMAT; KB_ENOMEM.
+ */
+int kb_json_canonical_text(kb_buf *out, kb_json_reader *r, const char *data, size_t n,
+                           kb_error *err);
+
+/**
  * Parse an ISO-8601 time "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)" into microseconds
  * since the epoch (UTC). With `naive_utc`, a missing zone means UTC and a space may stand for
  * the 'T' (pandas' datetime text). @return KB_OK or KB_EFORMAT.
