@@ -34,9 +34,43 @@ static const char *standard_exit_codes =
     "  3    input data rejected\n"
     "  130  interrupted";
 
+/* Print a paragraph wrapped at `width` columns (words longer than a line stand alone). */
+static void print_wrapped(FILE *f, const char *text, size_t width)
+{
+    size_t col = 0;
+    const char *p = text;
+    while (*p != '\0') {
+        while (*p == ' ') {
+            p++;
+        }
+        if (*p == '\n') {
+            fputc('\n', f);
+            col = 0;
+            p++;
+            continue;
+        }
+        size_t n = strcspn(p, " \n");
+        if (n == 0) {
+            break;
+        }
+        if (col > 0 && col + 1 + n > width) {
+            fputc('\n', f);
+            col = 0;
+        } else if (col > 0) {
+            fputc(' ', f);
+            col++;
+        }
+        fwrite(p, 1, n, f);
+        col += n;
+        p += n;
+    }
+    fputc('\n', f);
+}
+
 void cli_print_help(const cli_spec *spec, FILE *f)
 {
-    fprintf(f, "usage: %s\n\n%s\n", spec->usage, spec->description);
+    fprintf(f, "usage: %s\n\n", spec->usage);
+    print_wrapped(f, spec->description, 78);
     fprintf(f, "\noptions:\n");
     for (const cli_opt *o = spec->opts; o != NULL && o->name != NULL; o++) {
         char left[64];
@@ -206,4 +240,39 @@ void cli_log_stderr(kb_log_level level, const char *msg, void *payload)
             fprintf(stderr, "kb %s: %s\n", o->cmd, msg);
         }
     }
+}
+
+int cli_open_store(kb_store **out, const char *cmd, const char *opt_kb, unsigned flags,
+                   cli_log_opts *log)
+{
+    kb_store_opts opts = KB_STORE_OPTS_INIT;
+    opts.flags = flags;
+    opts.log.fn = cli_log_stderr;
+    opts.log.payload = log;
+    kb_error err = KB_ERROR_INIT;
+    const char *path = cli_store_path(opt_kb);
+    int rc = kb_store_open(out, path, &opts, &err);
+    if (rc == KB_ENOTFOUND) {
+        return cli_error(cmd, KB_EXIT_FAILURE,
+                         "no knowledge base at '%s' (create one with 'kb init' or 'kb ingest', "
+                         "or name it with --kb PATH or KB_PATH)",
+                         path);
+    }
+    if (rc != KB_OK) {
+        return cli_error(cmd, KB_EXIT_FAILURE, "opening '%s': %s", path, err.msg);
+    }
+    return KB_EXIT_OK;
+}
+
+int cli_emit_json(cJSON *doc)
+{
+    char *s = doc != NULL ? cJSON_PrintUnformatted(doc) : NULL;
+    cJSON_Delete(doc);
+    if (s == NULL) {
+        fprintf(stderr, "kb: out of memory while printing JSON\n");
+        return KB_EXIT_FAILURE;
+    }
+    puts(s);
+    cJSON_free(s);
+    return KB_EXIT_OK;
 }

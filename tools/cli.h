@@ -83,4 +83,22 @@ typedef struct cli_log_opts {
 /** A kb_log_fn printing "kb <cmd>: warning: ..." / progress to stderr; payload = cli_log_opts. */
 void cli_log_stderr(kb_log_level level, const char *msg, void *payload);
 
+#include "kb/store.h"
+
+#include <cjson/cJSON.h>
+
+/**
+ * Print `doc` as one line of JSON on stdout and free it (it may be NULL after an allocation
+ * failure). Returns KB_EXIT_OK, or KB_EXIT_FAILURE when out of memory.
+ */
+int cli_emit_json(cJSON *doc);
+
+/**
+ * Open the store at cli_store_path(opt_kb) with `flags`; warnings go through `log`.
+ * A missing store without KB_STORE_OPEN_CREATE gives a message that says how to create one.
+ * Returns KB_EXIT_OK or an exit code after printing the error.
+ */
+int cli_open_store(kb_store **out, const char *cmd, const char *opt_kb, unsigned flags,
+                   cli_log_opts *log);
+
 #endif
