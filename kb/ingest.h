@@ -21,6 +21,7 @@
 #ifndef KB_KB_INGEST_H
 #define KB_KB_INGEST_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "engine/core/error.h"
@@ -68,12 +69,15 @@ typedef struct kb_ingest_opts {
     kb_ingest_progress_fn progress;
     void *payload;            /* passed to reject and progress */
     kb_log log;               /* warnings, "FILE:LINE: field 'x': unknown field ..." */
+    /* when *interrupt becomes non-zero, commit the records parsed so far (not with strict)
+     * and return KB_ECANCELED; NULL = never */
+    const volatile sig_atomic_t *interrupt;
 } kb_ingest_opts;
 
 #define KB_INGEST_OPTS_VERSION 1
 #define KB_INGEST_OPTS_INIT                                                                  \
     {KB_INGEST_OPTS_VERSION, KB_INGEST_FORMAT_AUTO, NULL, NULL, NULL, -1, NULL, 0, 0, NULL,  \
-     NULL, NULL, {NULL, NULL}}
+     NULL, NULL, {NULL, NULL}, NULL}
 
 #define KB_INGEST_DEFAULT_BATCH 10000
 
@@ -114,7 +118,8 @@ int kb_ingest_parse_buffer(kb_ingest_counts *counts, const char *data, size_t n,
  * record is rejected (by the parser or the store).
  * @param[out] counts this file's accepted / duplicate / rejected records
  * @return KB_OK when the file was processed (rejections are counted, not errors); the parser
- *         layer's errors; KB_ESTORE when a commit failed (batches committed before it stay).
+ *         layer's errors; KB_ESTORE when a commit failed (batches committed before it stay);
+ *         KB_ECANCELED when opts->interrupt was set (the batches before it stay).
  */
 int kb_ingest_file(kb_ingest_counts *counts, kb_store *store, const char *path,
                    const kb_ingest_opts *opts, kb_error *err);
