@@ -84,7 +84,13 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-int features_load(kb_dataset *d, kb_metafeatures *mf, const char *path, features_args *a)
+static int cmp_name(const void *x, const void *y)
+{
+    size_t a = *(const size_t *)x, b = *(const size_t *)y;
+    return strcmp(kb_metafeatures_name(a), kb_metafeatures_name(b));
+}
+
+int features_read(kb_dataset *d, const char *path, features_args *a)
 {
     kb_error err = KB_ERROR_INIT;
     kb_log log = {cli_log_stderr, &a->log};
@@ -96,33 +102,48 @@ int features_load(kb_dataset *d, kb_metafeatures *mf, const char *path, features
     if (kb_dataset_read(d, path, &a->dataset, &err) != KB_OK) {
         return cli_fail(a->cmd, &err);
     }
-    double t1 = now_s();
     kb_log_printf(&log, KB_LOG_LEVEL_INFO, "read %zu rows x %zu features in %.2f s", d->n_rows,
-                  d->n_cols, t1 - t0);
-    if (kb_metafeatures_compute(mf, d, &a->mf, &err) != KB_OK) {
-        kb_dataset_release(d);
-        kb_error_prefix(&err, "'%s': ", path);
-        return cli_fail(a->cmd, &err);
-    }
-    kb_log_printf(&log, KB_LOG_LEVEL_INFO, "meta-features in %.2f s", now_s() - t1);
+                  d->n_cols, now_s() - t0);
     return KB_EXIT_OK;
 }
 
-static int cmp_name(const void *x, const void *y)
+int features_compute(kb_metafeatures *mf, const kb_dataset *d, const char *path, features_args *a)
 {
-    size_t a = *(const size_t *)x, b = *(const size_t *)y;
-    return strcmp(kb_metafeatures_name(a), kb_metafeatures_name(b));
+    kb_error err = KB_ERROR_INIT;
+    double t0 = now_s();
+    if (kb_metafeatures_compute(mf, d, &a->mf, &err) != KB_OK) {
+        kb_error_prefix(&err, "'%s': ", path);
+        return cli_fail(a->cmd, &err);
+    }
+    kb_log_printf(&a->mf.log, KB_LOG_LEVEL_INFO, "meta-features in %.2f s", now_s() - t0);
+    return KB_EXIT_OK;
 }
 
-cJSON *features_json(const kb_metafeatures *mf)
+int features_load(kb_dataset *d, kb_metafeatures *mf, const char *path, features_args *a)
 {
-    size_t order[KB_METAFEATURES_MAX], n = 0;
+    int rc = features_read(d, path, a);
+    if (rc == KB_EXIT_OK && (rc = features_compute(mf, d, path, a)) != KB_EXIT_OK) {
+        kb_dataset_release(d);
+    }
+    return rc;
+}
+
+size_t features_sorted(size_t *order, const kb_metafeatures *mf)
+{
+    size_t n = 0;
     for (size_t i = 0; i < kb_metafeatures_count(); i++) {
         if (kb_metafeatures_group(i) & mf->groups) {
             order[n++] = i;
         }
     }
     qsort(order, n, sizeof order[0], cmp_name);
+    return n;
+}
+
+cJSON *features_json(const kb_metafeatures *mf)
+{
+    size_t order[KB_METAFEATURES_MAX];
+    size_t n = features_sorted(order, mf);
     cJSON *o = cJSON_CreateObject();
     for (size_t t = 0; o != NULL && t < n; t++) {
         double v = mf->values[order[t]];

@@ -60,6 +60,18 @@ int features_args_option(features_args *a, int key, const char *arg);
  */
 int features_load(kb_dataset *d, kb_metafeatures *mf, const char *path, features_args *a);
 
+/** Read `path` only (errors printed); KB_EXIT_OK or an exit code. */
+int features_read(kb_dataset *d, const char *path, features_args *a);
+
+/** Compute the meta-features of a dataset read by features_read (errors printed). */
+int features_compute(kb_metafeatures *mf, const kb_dataset *d, const char *path, features_args *a);
+
+/**
+ * Indices of the features of the computed groups, sorted by name, into `order`
+ * (KB_METAFEATURES_MAX entries); returns how many.
+ */
+size_t features_sorted(size_t *order, const kb_metafeatures *mf);
+
 /** Object name -> number|null of the features of the computed groups, sorted by name. */
 cJSON *features_json(const kb_metafeatures *mf);
 
