@@ -231,7 +231,7 @@ static int parse_mults(double *vals, size_t *n_out, const char *key, const char 
 int kb_net_opts_set(kb_net_opts *o, const char *key, const char *value, kb_error *err)
 {
     KB_CHECK_ARG(o != NULL && key != NULL && value != NULL);
-    int e, rc;
+    int e = 0, rc;
     size_t sz = 0;
     if (strcmp(key, "optimizer") == 0 || strcmp(key, "type") == 0) {
         rc = parse_name(&e, optimizer_names, 7, key, value, err);

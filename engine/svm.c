@@ -154,7 +154,7 @@ static int apply_param(kb_svm_config *cfg, const kb_param *p, kb_error *err)
 {
     const char *name = p->name;
     double v;
-    int choice, rc;
+    int choice = 0, rc;
     if (strcmp(name, "svm_type") == 0) {
         rc = get_choice(&choice, p, type_names, 4, err);
         cfg->type = (kb_svm_type)choice;
