@@ -388,15 +388,25 @@ static const char *const aux_names[] = {"lr", "learning_rate", "weight_norm", "g
                                         "nonfinite_weights", "epoch", "time", "time_s",
                                         "wall_time", "timestamp", "iter", "iteration", NULL};
 
-static long find_first(const kb_curve *c, const char *const *names)
+/* The first of `names` with at least `min_values` values, else the first with any. */
+static long find_first_n(const kb_curve *c, const char *const *names, size_t min_values)
 {
+    long any = -1;
     for (size_t i = 0; names[i] != NULL; i++) {
         long k = kb_curve_find(c, names[i]);
-        if (k >= 0 && c->series[k].n_values > 0) {
+        if (k >= 0 && c->series[k].n_values >= min_values && c->series[k].n_values > 0) {
             return k;
         }
+        if (k >= 0 && any < 0 && c->series[k].n_values > 0) {
+            any = k;
+        }
     }
-    return -1;
+    return any;
+}
+
+static long find_first(const kb_curve *c, const char *const *names)
+{
+    return find_first_n(c, names, 1);
 }
 
 static int is_aux(const char *name)
@@ -771,6 +781,9 @@ static int judge_trend(kb_curve_judgement *j, const pts *p, const pts *train,
     int is_loss = is_loss_name(nm);
     double sig = sig_floor(p);
     if (p->n < o->min_points) {
+        if (j->n_verdicts > 0) {
+            return KB_OK; /* a red run needs no "too early" next to its verdict */
+        }
         return push_verdict(j, KB_CURVE_VERDICT_IMPROVING, p->x[0], p->x[p->n - 1], 0.2, nm, err,
                             "only %zu points of %s: too early to judge", p->n, nm);
     }
@@ -876,7 +889,8 @@ int kb_curve_judge(kb_curve_judgement *out, const kb_curve *c, const kb_curve_op
             return kb_error_set(err, KB_EINVAL, "judge: no series named '%s'", o.metric);
         }
     } else {
-        obj = find_first(c, objective_names);
+        /* a validation metric tested rarely is no objective yet while the loss has points */
+        obj = find_first_n(c, objective_names, o.min_points);
         for (size_t k = 0; obj < 0 && k < c->n_series; k++) {
             if (!is_aux(c->series[k].name) && c->series[k].n_values > 0) {
                 obj = (long)k;
@@ -941,12 +955,12 @@ int kb_curve_judge(kb_curve_judgement *out, const kb_curve *c, const kb_curve_op
     out->last_value = maximize ? po->y[po->n - 1] : -po->y[po->n - 1];
     size_t bi = 0;
     for (size_t i = 1; i < po->n; i++) {
-        if (po->s[i] > po->s[bi]) {
+        if (po->y[i] > po->y[bi]) {
             bi = i;
         }
     }
     out->best_step = po->x[bi];
-    out->best_value = maximize ? po->s[bi] : -po->s[bi];
+    out->best_value = maximize ? po->y[bi] : -po->y[bi];
 
     long tl = find_first(c, train_loss_names);
     if (tl == obj) {
@@ -1151,8 +1165,7 @@ static void advise_lr_batch(advice_list *l, kb_curve_verdict_kind why, const kb_
         double nb = floor(bs / 2);
         advise(l, why, lk, lr, round2(lr / lr_div), "%slearning rate %g -> %.2g, batch size %g -> %g",
                prefix, lr, lr / lr_div, bs, nb);
-        advise(l, why, bk, bs, nb, "%sbatch size %g -> %g (noisier steps, same epoch cost)", prefix,
-               bs, nb);
+        advise(l, why, bk, bs, nb, "%s", ""); /* part of the text above */
     } else if (lk != NULL) {
         advise(l, why, lk, lr, round2(lr / lr_div), "%slearning rate %g -> %.2g", prefix, lr,
                lr / lr_div);

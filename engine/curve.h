@@ -182,7 +182,7 @@ typedef struct kb_curve_judgement {
     char metric[64];            /* the objective series judged ("" when none was found) */
     int maximize;               /* the objective's direction */
     double last_step, last_value; /* last finite point of the objective */
-    double best_step, best_value; /* best smoothed point of the objective */
+    double best_step, best_value; /* best point of the objective */
     double noise;               /* sigma of the objective */
     size_t n_points;            /* points of the objective */
 } kb_curve_judgement;
@@ -282,7 +282,8 @@ typedef struct kb_curve_advice {
     kb_curve_verdict_kind reason; /* the verdict it answers */
     char param[48];     /* the configuration key to change ("" for "stop" or structural) */
     double from, to;    /* old and new value (NaN when not numeric / not present) */
-    char text[256];     /* one line for a person, with the numbers */
+    char text[256];     /* one line for a person, with the numbers; "" when this change is
+                           spelled out in the previous entry's text (lr and batch together) */
 } kb_curve_advice;
 
 /**

@@ -803,7 +803,8 @@ int kb_curveio_finish(kb_curveio *r, kb_curve *c, kb_error *err)
     return rc;
 }
 
-int kb_curveio_read(kb_curve *out, const char *path, const kb_curveio_opts *opts, kb_error *err)
+int kb_curveio_read(kb_curve *out, kb_curveio_format *format_out, const char *path,
+                    const kb_curveio_opts *opts, kb_error *err)
 {
     KB_CHECK_ARG(out != NULL && path != NULL);
     kb_curveio_opts o = KB_CURVEIO_OPTS_INIT;
@@ -856,6 +857,9 @@ int kb_curveio_read(kb_curve *out, const char *path, const kb_curveio_opts *opts
     }
     if ((rc = kb_curveio_finish(r, out, err)) != KB_OK) {
         goto done;
+    }
+    if (format_out != NULL) {
+        *format_out = r->format;
     }
     if (r->n_values == 0) {
         rc = kb_error_set(err, KB_EFORMAT, "%s: no learning-curve values (%zu lines, %zu bad)",

@@ -84,12 +84,14 @@ size_t kb_curveio_n_bad(const kb_curveio *r);
 size_t kb_curveio_n_values(const kb_curveio *r);
 
 /**
- * Read a whole file ("-" = stdin; gzip-compressed files are read transparently).
+ * Read a whole file ("-" = stdin; gzip-compressed files are read transparently);
+ * `*format_out` (may be NULL) receives the format used.
  * @return KB_OK; KB_EIO when it cannot be opened or read; KB_EFORMAT when it holds no
  * learning-curve value at all ("FILE: no learning-curve values (N lines, M bad)"); KB_ENOMEM.
  * Caller owns `out` (kb_curve_release), also on KB_EFORMAT.
  */
-int kb_curveio_read(kb_curve *out, const char *path, const kb_curveio_opts *opts, kb_error *err);
+int kb_curveio_read(kb_curve *out, kb_curveio_format *format_out, const char *path,
+                    const kb_curveio_opts *opts, kb_error *err);
 
 /** "auto", "jsonl", "csv", "caffe", "mlflow" */
 const char *kb_curveio_format_name(kb_curveio_format f);

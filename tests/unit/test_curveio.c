@@ -45,7 +45,7 @@ static void test_jsonl_reads_kb_train_output_and_final_line(void)
 {
     kb_error err = KB_ERROR_INIT;
     kb_curve c = KB_CURVE_INIT;
-    CHECK_OK(kb_curveio_read(&c, check_data_path("curve/kb_train.jsonl"), NULL, &err), err);
+    CHECK_OK(kb_curveio_read(&c, NULL, check_data_path("curve/kb_train.jsonl"), NULL, &err), err);
     CHECK(c.n_steps == 4 && c.steps[3] == 300);
     CHECK(c.n_series == 8); /* epoch, lr, train_loss, val_loss, val_accuracy, 2 norms, count */
     CHECK(cell(&c, "train_loss", 100) == 1.10);
@@ -63,7 +63,7 @@ static void test_jsonl_keeps_nonfinite_values_as_reported(void)
 {
     kb_error err = KB_ERROR_INIT;
     kb_curve c = KB_CURVE_INIT;
-    CHECK_OK(kb_curveio_read(&c, check_data_path("curve/diverged.jsonl"), NULL, &err), err);
+    CHECK_OK(kb_curveio_read(&c, NULL, check_data_path("curve/diverged.jsonl"), NULL, &err), err);
     const kb_curve_series *l = kb_curve_get(&c, "train_loss");
     CHECK(l != NULL && l->n_nan == 1 && l->first_nan_step == 370 && l->n_values == 2);
     CHECK(cell(&c, "train_loss", 360) == 1e30);
@@ -81,7 +81,7 @@ static void test_jsonl_bad_lines_are_warnings_with_file_and_line(void)
     kb_curve c = KB_CURVE_INIT;
     warnings w;
     kb_curveio_opts o = collecting(&w);
-    CHECK_OK(kb_curveio_read(&c, check_data_path("curve/bad.jsonl"), &o, &err), err);
+    CHECK_OK(kb_curveio_read(&c, NULL, check_data_path("curve/bad.jsonl"), &o, &err), err);
     CHECK(w.n == 6);
     CHECK(strstr(w.last, "bad.jsonl:8: field 'final': expected an object") != NULL);
     CHECK(cell(&c, "train_loss", 0) == 2.0);
@@ -92,7 +92,7 @@ static void test_jsonl_bad_lines_are_warnings_with_file_and_line(void)
     /* max_warnings caps the messages (plus one "further ... not reported") */
     w.n = 0;
     o.max_warnings = 2;
-    CHECK_OK(kb_curveio_read(&c, check_data_path("curve/bad.jsonl"), &o, &err), err);
+    CHECK_OK(kb_curveio_read(&c, NULL, check_data_path("curve/bad.jsonl"), &o, &err), err);
     CHECK(w.n == 3 && strstr(w.last, "not reported") != NULL);
     kb_curve_release(&c);
 }
@@ -106,7 +106,7 @@ static void test_csv_reads_steps_metrics_and_empty_cells(void)
     kb_curveio *r = NULL;
     CHECK_OK(kb_curveio_new(&r, &o, &err), err);
     kb_curveio_free(r);
-    CHECK_OK(kb_curveio_read(&c, check_data_path("curve/curve.csv"), &o, &err), err);
+    CHECK_OK(kb_curveio_read(&c, NULL, check_data_path("curve/curve.csv"), &o, &err), err);
     CHECK(w.n == 3);
     CHECK(c.n_steps == 6 && c.steps[5] == 50);
     CHECK(cell(&c, "train_loss", 10) == 1.9);
@@ -124,7 +124,9 @@ static void test_caffe_log_gives_train_test_and_lr_series(void)
     kb_curve c = KB_CURVE_INIT;
     warnings w;
     kb_curveio_opts o = collecting(&w);
-    CHECK_OK(kb_curveio_read(&c, check_data_path("curve/lenet_solver.log"), &o, &err), err);
+    kb_curveio_format fmt = KB_CURVEIO_FORMAT_AUTO;
+    CHECK_OK(kb_curveio_read(&c, &fmt, check_data_path("curve/lenet_solver.log"), &o, &err), err);
+    CHECK(fmt == KB_CURVEIO_FORMAT_CAFFE);
     CHECK(w.n == 0);
     CHECK(c.n_steps == 11 && c.steps[0] == 0 && c.steps[10] == 1000);
     CHECK(cell(&c, "train_loss", 0) == 2.30581);
@@ -139,7 +141,7 @@ static void test_caffe_log_gives_train_test_and_lr_series(void)
 
     /* the newer "Iteration N (x iter/s, ...), loss = X" form, -nan and nan */
     w.n = 0;
-    CHECK_OK(kb_curveio_read(&c, check_data_path("curve/caffe_nan.log"), &o, &err), err);
+    CHECK_OK(kb_curveio_read(&c, NULL, check_data_path("curve/caffe_nan.log"), &o, &err), err);
     CHECK(w.n == 1 && strstr(w.last, "caffe_nan.log:17: 'Test net output'") != NULL);
     CHECK(cell(&c, "train_loss", 20) == 87.3365);
     const kb_curve_series *l = kb_curve_get(&c, "train_loss");
@@ -160,7 +162,7 @@ static void test_mlflow_metric_file_named_after_its_metric(void)
     kb_curve c = KB_CURVE_INIT;
     warnings w;
     kb_curveio_opts o = collecting(&w);
-    CHECK_OK(kb_curveio_read(&c, check_data_path("curve/mlruns/0/abc123/metrics/val_loss"), &o,
+    CHECK_OK(kb_curveio_read(&c, NULL, check_data_path("curve/mlruns/0/abc123/metrics/val_loss"), &o,
                              &err),
              err);
     CHECK(w.n == 1 && strstr(w.last, "val_loss:4:") != NULL);
@@ -169,7 +171,7 @@ static void test_mlflow_metric_file_named_after_its_metric(void)
     /* the two-column form, sniffed from content; the step is the line's index */
     o.format = KB_CURVEIO_FORMAT_AUTO;
     o.metric = "acc";
-    CHECK_OK(kb_curveio_read(&c, check_data_path("curve/mlflow_old"), &o, &err), err);
+    CHECK_OK(kb_curveio_read(&c, NULL, check_data_path("curve/mlflow_old"), &o, &err), err);
     CHECK(c.n_steps == 2 && cell(&c, "acc", 1) == 0.7);
     kb_curve_release(&c);
 }
@@ -181,7 +183,7 @@ static void test_feeding_byte_by_byte_gives_the_same_curve(void)
     for (size_t f = 0; f < 3; f++) {
         kb_curve whole = KB_CURVE_INIT, bytes = KB_CURVE_INIT;
         const char *path = check_data_path(names[f]);
-        CHECK_OK(kb_curveio_read(&whole, path, NULL, &err), err);
+        CHECK_OK(kb_curveio_read(&whole, NULL, path, NULL, &err), err);
         FILE *fp = fopen(path, "rb");
         CHECK(fp != NULL);
         kb_curveio_opts o = KB_CURVEIO_OPTS_INIT;
@@ -217,7 +219,7 @@ static void test_unreadable_and_empty_inputs_fail_cleanly(void)
 {
     kb_error err = KB_ERROR_INIT;
     kb_curve c = KB_CURVE_INIT;
-    CHECK_CODE(kb_curveio_read(&c, check_data_path("curve/no-such-file.jsonl"), NULL, &err),
+    CHECK_CODE(kb_curveio_read(&c, NULL, check_data_path("curve/no-such-file.jsonl"), NULL, &err),
                KB_EIO);
     CHECK(strstr(err.msg, "no-such-file.jsonl") != NULL);
     kb_curve_release(&c);
@@ -270,7 +272,7 @@ static void test_reader_survives_every_allocation_failure(void)
         kb_error err = KB_ERROR_INIT;
         kb_curve c = KB_CURVE_INIT;
         kb_alloc_fail_after(n);
-        int rc = kb_curveio_read(&c, path, NULL, &err);
+        int rc = kb_curveio_read(&c, NULL, path, NULL, &err);
         kb_alloc_fail_after(-1);
         CHECK(rc == KB_OK || rc == KB_ENOMEM);
         kb_curve_release(&c);

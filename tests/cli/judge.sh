@@ -1,0 +1,91 @@
+#!/bin/bash
+# kb judge: verdicts, light, forecast and advice on each input format; JSON schema; exit codes.
+. "$(dirname "$0")/lib.sh"
+D=$SRC/tests/data/curve
+
+# a synthetic run: loss decays and plateaus (converged), written as kb JSON lines
+awk 'BEGIN { for (t = 0; t <= 2000; t += 20) printf("{\"step\": %d, \"train_loss\": %.6f, \"lr\": 0.01}\n", t, 0.2 + 2 * exp(-t / 150)); print "{\"final\": {\"train_loss\": 0.2}, \"status\": \"ok\"}" }' > conv.jsonl
+expect_code 0 "$KB" judge conv.jsonl --config '{"base_lr": 0.01, "max_iter": 5000}'
+expect_out '^light +green'
+expect_out 'verdict +converged +at step'
+expect_out 'advice +stop now, nothing more to gain: converged at step [0-9]+ \(max_iter 5000 -> [0-9]+\)'
+expect_out '^forecast +train_loss at step 5000: '
+
+expect_code 0 "$KB" judge conv.jsonl --json --target-step 4000 --incumbent 0.1
+json .schema == kb.judge/1
+json .format == jsonl
+json .light == green
+json .metric == train_loss
+json .mode == min
+json .verdicts.0.kind == converged
+json .verdicts.0.confidence '>' 0.5
+json .forecast.target_step == 4000
+json .forecast.p_beat '<' 0.05
+json .forecast.models type array
+json .run_status == ok
+json .done == true
+
+# a diverging loss: red, exit 0, advice with numbers from the configuration
+awk 'BEGIN { for (t = 0; t <= 400; t += 10) printf("%d,%.5f\n", t, t < 100 ? 2.3 - 0.008 * t : 1.5 + 0.02 * (t - 100)) }' > div.body
+{ echo "step,train_loss"; cat div.body; } > div.csv
+expect_code 0 "$KB" judge div.csv --config '{"base_lr": 0.001, "batch_size": 128}'
+expect_out '^light +red'
+expect_out 'verdict +diverging'
+expect_out 'advice +stop; learning rate 0.001 -> 0.00033, batch size 128 -> 64'
+expect_code 0 "$KB" judge div.csv --json --config '{"base_lr": 0.001, "batch_size": 128}'
+json .format == csv
+json .verdicts.0.kind == diverging
+json .verdicts.0.light == red
+json .advice.0.param == base_lr
+json .advice.0.to == 0.00033
+
+# Caffe logs: the LeNet log, and an overflow (nan) log
+expect_code 0 "$KB" judge "$D/lenet_solver.log" --classes 10
+expect_out '^light +green'
+expect_code 0 "$KB" judge "$D/caffe_nan.log" --json --config '{"base_lr": 0.5}'
+json .format == caffe
+json .light == red
+json .verdicts.0.kind == overflow
+json .verdicts.0.step == 40
+json .advice.0.text == 'stop; non-finite values at step 40: add clip_gradients 0.1'
+expect_err "caffe_nan.log:17: 'Test net output'"
+expect_code 0 "$KB" judge "$D/caffe_nan.log" --quiet
+[ -s "$T/err" ] && fail "--quiet still warned"
+
+# MLflow metric file (name from the file), gzip input, stdin
+expect_code 0 "$KB" judge "$D/mlruns/0/abc123/metrics/val_loss" --json
+json .metric == val_loss
+gzip -c conv.jsonl > conv.jsonl.gz
+expect_code 0 "$KB" judge conv.jsonl.gz --json
+json .verdicts.0.kind == converged
+expect_code 0 "$KB" judge - --format jsonl --json < conv.jsonl
+json .verdicts.0.kind == converged
+
+# flat near chance with the class count: underfitting, yellow
+awk 'BEGIN { for (i = 0; i <= 60; i++) printf("{\"step\": %d, \"val_accuracy\": %.4f, \"train_loss\": %.4f}\n", i * 50, 0.1 + 0.004 * ((i * 7) % 5 - 2), 2.302 + 0.002 * ((i * 3) % 5 - 2)) }' > flat.jsonl
+expect_code 0 "$KB" judge flat.jsonl --classes 10 --config '{"units": 8}'
+expect_out '^light +yellow'
+expect_out 'verdict +underfitting'
+expect_out 'advice +stop; the model is too small: units 8 -> 16'
+
+# errors: usage (2), unreadable (1), no curve in it (3)
+expect_code 2 "$KB" judge
+expect_err 'missing FILE'
+expect_code 2 "$KB" judge conv.jsonl --mode up
+expect_err "expected 'min' or 'max'"
+expect_code 2 "$KB" judge conv.jsonl --format xml
+expect_code 2 "$KB" judge conv.jsonl --metric val_accuracy
+expect_err "no series named 'val_accuracy'"
+expect_code 2 "$KB" judge conv.jsonl --config '{"lr": '
+expect_code 2 "$KB" judge conv.jsonl --target-step -5
+expect_code 2 "$KB" judge a b
+expect_code 1 "$KB" judge no-such-file.jsonl
+expect_err "kb judge: cannot open 'no-such-file.jsonl'"
+printf 'hello\nworld\n' > junk.txt
+expect_code 3 "$KB" judge junk.txt
+expect_err 'no learning-curve values'
+: > empty.jsonl
+expect_code 3 "$KB" judge empty.jsonl
+expect_code 0 "$KB" judge --help
+expect_out 'exit codes'
+finish

@@ -1,0 +1,190 @@
+/* kb judge: read a learning curve, print its verdicts, traffic light, forecast and advice. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/core/alloc.h"
+#include "tools/commands.h"
+#include "tools/curve_cli.h"
+#include "tools/exit.h"
+
+enum { OPT_TARGET_STEP = CURVE_OPT_LAST, OPT_INCUMBENT, OPT_LEVEL };
+
+static const cli_opt opts[] = {
+    CURVE_CLI_OPTS,
+    {"target-step", OPT_TARGET_STEP, 1, "N",
+     "forecast the objective at step N (default: the config's max_iter, if any)"},
+    {"incumbent", OPT_INCUMBENT, 1, "X", "best value so far: report P(this run beats it)"},
+    {"level", OPT_LEVEL, 1, "P", "forecast interval probability (default 0.9)"},
+    {NULL, 0, 0, NULL, NULL}};
+
+const cli_spec cmd_judge_spec = {
+    "judge",
+    "kb judge FILE|- [--format F] [--metric NAME] [--mode min|max] [--config JSON]\n"
+    "                [--target-step N] [--incumbent X] [--classes K] [--json]",
+    "Judge a learning curve (kb's JSON lines, CSV, a Caffe training log or an MLflow metric "
+    "file, gzip allowed) and print a traffic light (red: stop now; yellow: look; green), the "
+    "verdicts with the step where each was first seen and a confidence (overflow, diverging, "
+    "oscillating, underfitting, overfitting, converged, improving), a forecast of the "
+    "objective at a target step from an ensemble of parametric curve models with the "
+    "probability of beating an incumbent, and concrete advice computed from the run's "
+    "configuration. A red light is a result, not a failure: the exit status is 0. With --json "
+    "the output is one object with \"schema\": \"kb.judge/1\" (docs/FORMAT.md).",
+    opts,
+    "  kb judge run.jsonl --config '{\"base_lr\": 0.01, \"batch_size\": 128}'\n"
+    "  kb judge caffe_train.log --classes 10 --target-step 10000 --incumbent 0.91\n"
+    "  kb judge mlruns/0/abc/metrics/val_loss --json",
+    "  0    judged (whatever the light)\n"
+    "  1    the file cannot be read\n"
+    "  2    usage error\n"
+    "  3    the file holds no learning-curve values"};
+
+static double config_number(const curve_cli *cc, const char *name)
+{
+    const kb_param *p = kb_params_find(cc->config, cc->n_config, name);
+    return p != NULL ? kb_value_as_double(&p->value) : NAN;
+}
+
+int cmd_judge(int argc, char **argv)
+{
+    curve_cli cc;
+    curve_cli_init(&cc, "judge");
+    double target = NAN, incumbent = NAN, level = 0.9;
+    int rc = KB_EXIT_OK;
+    kb_curve curve = KB_CURVE_INIT;
+    kb_curve_judgement j;
+    memset(&j, 0, sizeof j);
+    kb_curve_advice *advice = NULL;
+    size_t n_advice = 0;
+    cli_parser p;
+    cli_begin(&p, &cmd_judge_spec, argc, argv);
+    for (int c; (c = cli_next(&p)) != -1;) {
+        int h = curve_cli_option(&cc, c, p.arg);
+        if (h < 0) {
+            rc = KB_EXIT_USAGE;
+            goto done;
+        }
+        if (h > 0) {
+            continue;
+        }
+        switch (c) {
+        case OPT_TARGET_STEP:
+            if (cli_parse_double("judge", "target-step", p.arg, &target) != 0) {
+                rc = KB_EXIT_USAGE;
+                goto done;
+            }
+            if (!(target > 0) || !isfinite(target)) {
+                rc = cli_usage("judge", "option '--target-step': expected a positive step");
+                goto done;
+            }
+            break;
+        case OPT_INCUMBENT:
+            if (cli_parse_double("judge", "incumbent", p.arg, &incumbent) != 0) {
+                rc = KB_EXIT_USAGE;
+                goto done;
+            }
+            break;
+        case OPT_LEVEL:
+            if (cli_parse_double("judge", "level", p.arg, &level) != 0 || !(level > 0) ||
+                !(level < 1)) {
+                rc = cli_usage("judge", "option '--level': expected a probability in (0, 1)");
+                goto done;
+            }
+            break;
+        case CLI_HELP_KEY: rc = KB_EXIT_OK; goto done;
+        default: rc = KB_EXIT_USAGE; goto done;
+        }
+    }
+    int rest = cli_rest(&p);
+    if (argc - rest != 1) {
+        rc = cli_usage("judge", argc == rest ? "missing FILE" : "expected one FILE");
+        goto done;
+    }
+    const char *path = argv[rest];
+    kb_error err = KB_ERROR_INIT;
+    kb_curveio_format fmt = cc.io.format;
+    if (kb_curveio_read(&curve, &fmt, path, &cc.io, &err) != KB_OK) {
+        rc = cli_fail("judge", &err);
+        goto done;
+    }
+    if (kb_curve_judge(&j, &curve, &cc.judge, &err) != KB_OK) {
+        rc = err.code == KB_EINVAL ? cli_usage("judge", "%s", err.msg) : cli_fail("judge", &err);
+        goto done;
+    }
+    if (isnan(target)) {
+        target = config_number(&cc, "max_iter");
+    }
+    kb_curve_pred fc;
+    int have_fc = 0;
+    if (isfinite(target) && j.n_points > 0) {
+        kb_curve_forecast_opts fo = KB_CURVE_FORECAST_OPTS_INIT;
+        fo.level = level;
+        kb_error ferr = KB_ERROR_INIT;
+        if (kb_curve_forecast(&fc, &curve, &j, target, incumbent, &fo, &ferr) == KB_OK) {
+            have_fc = 1;
+        } else if (ferr.code == KB_ENOMEM) {
+            rc = cli_fail("judge", &ferr);
+            goto done;
+        } else if (!cc.log.quiet) {
+            fprintf(stderr, "kb judge: warning: no forecast: %s\n", ferr.msg);
+        }
+    }
+    if (kb_curve_advise(&advice, &n_advice, &j, cc.config, cc.n_config, &err) != KB_OK) {
+        rc = cli_fail("judge", &err);
+        goto done;
+    }
+    if (cc.json) {
+        cJSON *o = curve_cli_json(&j, have_fc ? &fc : NULL, incumbent, level, advice, n_advice);
+        cJSON *doc = cJSON_CreateObject();
+        if (o == NULL || doc == NULL) {
+            cJSON_Delete(o);
+            cJSON_Delete(doc);
+            rc = cli_error("judge", KB_EXIT_FAILURE, "out of memory");
+            goto done;
+        }
+        cJSON_AddStringToObject(doc, "schema", "kb.judge/1");
+        cJSON_AddStringToObject(doc, "source", path);
+        cJSON_AddStringToObject(doc, "format", kb_curveio_format_name(fmt));
+        /* move the judgement's members after the header fields */
+        cJSON *it = o->child;
+        o->child = NULL;
+        while (it != NULL) {
+            cJSON *next = it->next;
+            it->next = it->prev = NULL;
+            cJSON_AddItemToObject(doc, it->string, it);
+            it = next;
+        }
+        cJSON_Delete(o);
+        if (curve.status != NULL) {
+            cJSON_AddStringToObject(doc, "run_status", curve.status);
+        } else {
+            cJSON_AddNullToObject(doc, "run_status");
+        }
+        cJSON_AddBoolToObject(doc, "done", curve.done);
+        if (curve_cli_emit(doc, 1) != 0) {
+            rc = cli_error("judge", KB_EXIT_FAILURE, "out of memory");
+        }
+        goto done;
+    }
+    printf("light     %s\n", kb_curve_light_name(j.light));
+    for (size_t i = 0; i < j.n_verdicts; i++) {
+        curve_cli_print_verdict(stdout, &j.verdicts[i]);
+    }
+    if (j.n_points > 0) {
+        printf("objective %s (%s): last %.4g at step %g, best %.4g at step %g, noise %.3g\n",
+               j.metric, j.maximize ? "max" : "min", j.last_value, j.last_step, j.best_value,
+               j.best_step, j.noise);
+    } else {
+        printf("objective none: no series to judge besides the optimiser's\n");
+    }
+    if (have_fc) {
+        curve_cli_print_forecast(stdout, j.metric, &fc, incumbent, level);
+    }
+    curve_cli_print_advice(stdout, advice, n_advice);
+done:
+    kb_free(advice);
+    kb_curve_judgement_release(&j);
+    kb_curve_release(&curve);
+    curve_cli_release(&cc);
+    return rc;
+}

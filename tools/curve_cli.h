@@ -1,0 +1,73 @@
+/*
+ * Shared pieces of `kb judge` and `kb watch`: the curve options both take, and the verdict,
+ * forecast and advice as text lines or cJSON objects (schema kb.judge/1, docs/FORMAT.md).
+ */
+#ifndef KB_TOOLS_CURVE_CLI_H
+#define KB_TOOLS_CURVE_CLI_H
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+
+#include "engine/curve.h"
+#include "engine/curveio.h"
+#include "tools/cli.h"
+
+/* option keys shared by both commands (each command adds its own above CURVE_OPT_LAST) */
+enum {
+    CURVE_OPT_FORMAT = CLI_KEY(0),
+    CURVE_OPT_METRIC,
+    CURVE_OPT_MODE,
+    CURVE_OPT_CONFIG,
+    CURVE_OPT_CLASSES,
+    CURVE_OPT_REF_BEST,
+    CURVE_OPT_REF_MEDIAN,
+    CURVE_OPT_JSON,
+    CURVE_OPT_QUIET,
+    CURVE_OPT_LAST
+};
+
+#define CURVE_CLI_OPTS                                                                       \
+    {"format", CURVE_OPT_FORMAT, 1, "F", "auto (default), jsonl, csv, caffe or mlflow"},     \
+        {"metric", CURVE_OPT_METRIC, 1, "NAME",                                              \
+         "the objective series (default: val_accuracy, val_loss, ..., train_loss)"},         \
+        {"mode", CURVE_OPT_MODE, 1, "min|max", "the objective's direction (default: from its name)"}, \
+        {"config", CURVE_OPT_CONFIG, 1, "JSON",                                              \
+         "the run's configuration (object or file) for advice with numbers"},                \
+        {"classes", CURVE_OPT_CLASSES, 1, "K", "number of classes: chance level for 'poor'"}, \
+        {"ref-best", CURVE_OPT_REF_BEST, 1, "X", "best objective value in the task's history"}, \
+        {"ref-median", CURVE_OPT_REF_MEDIAN, 1, "X",                                         \
+         "median objective value in the task's history"},                                    \
+        {"json", CURVE_OPT_JSON, 0, NULL, "machine-readable output"},                       \
+        {"quiet", CURVE_OPT_QUIET, 0, NULL, "no warnings about bad lines"}
+
+typedef struct curve_cli {
+    const char *cmd;
+    kb_curveio_opts io;
+    kb_curve_opts judge;
+    kb_param *config;
+    size_t n_config;
+    int json;
+    cli_log_opts log;
+} curve_cli;
+
+/** Defaults for command `cmd`. */
+void curve_cli_init(curve_cli *cc, const char *cmd);
+void curve_cli_release(curve_cli *cc);
+/**
+ * Handle a shared option key; returns 1 when handled, 0 when the key is not a shared one,
+ * -1 on a usage error (already printed: return KB_EXIT_USAGE).
+ */
+int curve_cli_option(curve_cli *cc, int key, const char *arg);
+
+/** The judgement (and optional forecast / advice) as a JSON object; NULL when out of memory. */
+cJSON *curve_cli_json(const kb_curve_judgement *j, const kb_curve_pred *f, double incumbent,
+                      double level, const kb_curve_advice *a, size_t n_a);
+/** One verdict / advice list / forecast as text lines to `out`. */
+void curve_cli_print_verdict(FILE *out, const kb_curve_verdict *v);
+void curve_cli_print_advice(FILE *out, const kb_curve_advice *a, size_t n);
+void curve_cli_print_forecast(FILE *out, const char *metric, const kb_curve_pred *f,
+                              double incumbent, double level);
+/** Print a cJSON document on one line (or pretty) and free it; 0 or -1 when out of memory. */
+int curve_cli_emit(cJSON *doc, int pretty);
+
+#endif
