@@ -19,6 +19,7 @@ KB_DECLARE_CMD(show);
 KB_DECLARE_CMD(export);
 KB_DECLARE_CMD(stats);
 KB_DECLARE_CMD(check);
+KB_DECLARE_CMD(space);
 KB_DECLARE_CMD(datasets);
 KB_DECLARE_CMD(features);
 KB_DECLARE_CMD(add_task);

@@ -44,6 +44,9 @@ static const kb_command commands[] = {
 #ifdef KB_HAVE_CMD_CHECK
     KB_CMD("check", check, "Verify every record and index")
 #endif
+#ifdef KB_HAVE_CMD_SPACE
+    KB_CMD("space", space, "Show a search space and sample designs from it")
+#endif
 #ifdef KB_HAVE_CMD_DATASETS
     KB_CMD("datasets", datasets, "List the bundled datasets")
 #endif
