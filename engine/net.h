@@ -252,7 +252,8 @@ typedef struct kb_net_result {
     size_t iteration;       /* iterations done; for DIVERGED the iteration where it was seen */
     size_t max_iter;
     kb_net_point last;      /* the final point (evaluated at the end) */
-    double train_seconds;
+    double train_seconds;   /* wall time of the training steps, evaluation excluded */
+    double eval_seconds;    /* wall time of the validation passes */
 } kb_net_result;
 
 /**
@@ -282,6 +283,7 @@ typedef struct kb_net_scaler {
     size_t dim;          /* scaled width */
     double *mean, *std;  /* tabular: per column; image: per channel */
     size_t *offset;      /* tabular: first scaled feature of each column */
+    size_t **level_pos;  /* tabular: one-hot position of each level (levels sorted by name) */
     size_t channels, height, width;
     double y_mean, y_std;  /* regression targets are scaled to (y - y_mean) / y_std */
     char signature[KB_NET_SIGNATURE_MAX];
@@ -290,7 +292,9 @@ typedef struct kb_net_scaler {
 /**
  * Fit on rows `rows[0..n)` of `d` (all rows when rows is NULL). The input signature is
  * "image:CxHxW" or "tabular:" + 16 hex digits of the SHA-256 of the feature schema (names,
- * types, levels in order). Release with kb_net_scaler_release.
+ * types, level names sorted). One-hot features follow the sorted level names, so files that
+ * list the same levels in another order get the same inputs and signature.
+ * Release with kb_net_scaler_release.
  */
 int kb_net_scaler_fit(kb_net_scaler *out, const kb_dataset *d, const size_t *rows, size_t n,
                       kb_error *err);

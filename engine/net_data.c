@@ -23,6 +23,10 @@ void kb_net_scaler_release(kb_net_scaler *s)
     }
     kb_free(s->mean);
     kb_free(s->std);
+    for (size_t j = 0; s->level_pos != NULL && j < s->n_cols; j++) {
+        kb_free(s->level_pos[j]);
+    }
+    kb_free(s->level_pos);
     kb_free(s->offset);
     memset(s, 0, sizeof *s);
 }
@@ -37,10 +41,15 @@ static void tabular_signature(kb_net_scaler *s, const kb_dataset *d)
         const char *name = c->name ? c->name : "";
         kb_sha256_update(&ctx, name, strlen(name));
         kb_sha256_update(&ctx, c->type == KB_COLUMN_CATEGORICAL ? "\tcat\t" : "\tnum\t", 5);
-        for (size_t l = 0; c->type == KB_COLUMN_CATEGORICAL && l < c->n_levels; l++) {
-            const char *lv = c->levels[l] ? c->levels[l] : "";
-            kb_sha256_update(&ctx, lv, strlen(lv));
-            kb_sha256_update(&ctx, "\x1f", 1);
+        for (size_t r = 0; c->type == KB_COLUMN_CATEGORICAL && r < c->n_levels; r++) {
+            /* the level whose one-hot position is r: the r-th name in sorted order */
+            for (size_t l = 0; l < c->n_levels; l++) {
+                if (s->level_pos[j][l] == r) {
+                    const char *lv = c->levels[l] ? c->levels[l] : "";
+                    kb_sha256_update(&ctx, lv, strlen(lv));
+                    kb_sha256_update(&ctx, "\x1f", 1);
+                }
+            }
         }
         kb_sha256_update(&ctx, "\n", 1);
     }
@@ -117,10 +126,30 @@ int kb_net_scaler_fit(kb_net_scaler *out, const kb_dataset *d, const size_t *row
         return KB_OK;
     }
     size_t dim = 0;
+    out->level_pos = kb_calloc(d->n_cols, sizeof(size_t *));
+    if (out->level_pos == NULL) {
+        kb_net_scaler_release(out);
+        return kb_error_set(err, KB_ENOMEM, "out of memory");
+    }
     for (size_t j = 0; j < d->n_cols; j++) {
         out->offset[j] = dim;
         if (d->cols[j].type == KB_COLUMN_CATEGORICAL) {
-            dim += d->cols[j].n_levels;
+            const kb_column *c = &d->cols[j];
+            out->level_pos[j] = kb_calloc(c->n_levels ? c->n_levels : 1, sizeof(size_t));
+            if (out->level_pos[j] == NULL) {
+                kb_net_scaler_release(out);
+                return kb_error_set(err, KB_ENOMEM, "out of memory");
+            }
+            for (size_t l = 0; l < c->n_levels; l++) {
+                size_t rank = 0;
+                for (size_t m = 0; m < c->n_levels; m++) {
+                    int cmp = strcmp(c->levels[m] ? c->levels[m] : "",
+                                     c->levels[l] ? c->levels[l] : "");
+                    rank += cmp < 0 || (cmp == 0 && m < l);
+                }
+                out->level_pos[j][l] = rank;
+            }
+            dim += c->n_levels;
             continue;
         }
         const double *col = kb_dataset_col(d, j);
@@ -205,7 +234,7 @@ int kb_net_scaler_apply(float **x_out, float **y_out, const kb_net_scaler *s,
                 for (size_t i = 0; i < n; i++) {
                     double v = col[row_at(rows, i)];
                     if (v >= 0 && v < (double)levels) {
-                        x[i * s->dim + off + (size_t)v] = 1.0f;
+                        x[i * s->dim + off + s->level_pos[j][(size_t)v]] = 1.0f;
                     }
                 }
                 continue;

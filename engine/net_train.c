@@ -95,7 +95,9 @@ int kb_net_train(kb_net_result *out, kb_net *net, const kb_net_data *train,
             break;
         }
         if (val != NULL && val->n > 0) {
+            double e0 = now_s();
             kb_net_evaluate(&pt.val_loss, &pt.val_accuracy, net, val, NULL);
+            out->eval_seconds += now_s() - e0;
         }
         loss_sum = 0.0;
         loss_n = 0;
@@ -106,7 +108,7 @@ int kb_net_train(kb_net_result *out, kb_net *net, const kb_net_data *train,
         }
     }
     out->last = pt;
-    out->train_seconds = now_s() - t0;
+    out->train_seconds = now_s() - t0 - out->eval_seconds;
     kb_free(perm);
     return KB_OK;
 }

@@ -658,6 +658,17 @@ static void test_net_scaler_standardises_one_hots_and_imputes(void)
         CHECK(xs[2 * 4 + 1] == 0.0f && xs[2 * 4 + 2] == 0.0f && xs[2 * 4 + 3] == 0.0f);
         CHECK(ys[1] == 1.0f);
     }
+    /* the same levels numbered in another order: same features, same signature */
+    char *levels3[] = {"b", "c", "a"};
+    double x3[8] = {1, 3, NAN, 100, 2, 1, NAN, 0};
+    cols[1].levels = levels3;
+    d.x = x3;
+    kb_net_scaler s3;
+    float *xs3 = NULL, *ys3 = NULL;
+    CHECK_OK(kb_net_scaler_fit(&s3, &d, rows, 3, &err), err);
+    CHECK_STR(s3.signature, s.signature);
+    CHECK_OK(kb_net_scaler_apply(&xs3, &ys3, &s3, &d, NULL, 0, &err), err);
+    CHECK(xs != NULL && xs3 != NULL && memcmp(xs, xs3, 16 * sizeof(float)) == 0);
     char *levels2[] = {"a", "b", "d"};
     cols[1].levels = levels2;
     kb_net_scaler s2;
@@ -665,6 +676,9 @@ static void test_net_scaler_standardises_one_hots_and_imputes(void)
     CHECK(strcmp(s.signature, s2.signature) != 0);
     kb_free(xs);
     kb_free(ys);
+    kb_free(xs3);
+    kb_free(ys3);
+    kb_net_scaler_release(&s3);
     kb_net_scaler_release(&s);
     kb_net_scaler_release(&s2);
 }
