@@ -145,16 +145,8 @@ int cmd_judge(int argc, char **argv)
         cJSON_AddStringToObject(doc, "schema", "kb.judge/1");
         cJSON_AddStringToObject(doc, "source", path);
         cJSON_AddStringToObject(doc, "format", kb_curveio_format_name(fmt));
-        /* move the judgement's members after the header fields */
-        cJSON *it = o->child;
-        o->child = NULL;
-        while (it != NULL) {
-            cJSON *next = it->next;
-            it->next = it->prev = NULL;
-            cJSON_AddItemToObject(doc, it->string, it);
-            it = next;
-        }
-        cJSON_Delete(o);
+        /* the judgement's members after the header fields */
+        curve_cli_move_members(doc, o, NULL);
         if (curve.status != NULL) {
             cJSON_AddStringToObject(doc, "run_status", curve.status);
         } else {

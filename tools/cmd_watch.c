@@ -97,19 +97,7 @@ static int report(watch_state *w, kb_error *err)
         } else {
             cJSON_AddStringToObject(doc, "schema", "kb.watch/1");
             cJSON_AddNumberToObject(doc, "step", step);
-            cJSON *it = o->child;
-            o->child = NULL;
-            while (it != NULL) {
-                cJSON *next = it->next;
-                it->next = it->prev = NULL;
-                if (strcmp(it->string, "forecast") == 0) {
-                    cJSON_Delete(it);
-                } else {
-                    cJSON_AddItemToObject(doc, it->string, it);
-                }
-                it = next;
-            }
-            cJSON_Delete(o);
+            curve_cli_move_members(doc, o, "forecast");
             if (curve_cli_emit(doc, 0) != 0) {
                 rc = kb_error_set(err, KB_ENOMEM, "out of memory");
             }

@@ -212,3 +212,20 @@ int curve_cli_emit(cJSON *doc, int pretty)
     cJSON_free(s);
     return 0;
 }
+
+void curve_cli_move_members(cJSON *to, cJSON *from, const char *skip)
+{
+    cJSON *it = from->child;
+    from->child = NULL;
+    while (it != NULL) {
+        cJSON *next = it->next;
+        it->next = it->prev = NULL;
+        if (skip != NULL && strcmp(it->string, skip) == 0) {
+            cJSON_Delete(it);
+        } else {
+            cJSON_AddItemToObject(to, it->string, it);
+        }
+        it = next;
+    }
+    cJSON_Delete(from);
+}

@@ -67,6 +67,9 @@ void curve_cli_print_verdict(FILE *out, const kb_curve_verdict *v);
 void curve_cli_print_advice(FILE *out, const kb_curve_advice *a, size_t n);
 void curve_cli_print_forecast(FILE *out, const char *metric, const kb_curve_pred *f,
                               double incumbent, double level);
+/** Move every member of object `from` (but `skip`, may be NULL) to the end of `to`, in order,
+ * and free `from`. */
+void curve_cli_move_members(cJSON *to, cJSON *from, const char *skip);
 /** Print a cJSON document on one line (or pretty) and free it; 0 or -1 when out of memory. */
 int curve_cli_emit(cJSON *doc, int pretty);
 

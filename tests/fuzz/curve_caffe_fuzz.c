@@ -1,46 +1,9 @@
-/*
- * Fuzz target: the caffe learning-curve reader, fed in two chunks split at a point taken from
- * the input, then the judgement, advice and forecast on whatever curve came out. Nothing may
- * crash, leak or trip a sanitizer.
- */
-#include <stdint.h>
-#include <string.h>
-
-#include "engine/core/alloc.h"
-#include "engine/curve.h"
-#include "engine/curveio.h"
+/* Fuzz target: the caffe learning-curve reader, then judge, advise and forecast. */
+#include "curve_fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    kb_curveio_opts o = KB_CURVEIO_OPTS_INIT;
-    o.format = KB_CURVEIO_FORMAT_CAFFE;
-    o.source = "fuzz";
-    kb_curveio *r = NULL;
-    kb_curve c = KB_CURVE_INIT;
-    if (kb_curveio_new(&r, &o, NULL) != KB_OK) {
-        return 0;
-    }
-    size_t cut = size > 0 ? data[0] % (size + 1) : 0;
-    kb_curveio_feed(r, &c, (const char *)data, cut, NULL);
-    kb_curveio_feed(r, &c, (const char *)data + cut, size - cut, NULL);
-    kb_curveio_finish(r, &c, NULL);
-    kb_curveio_free(r);
-
-    kb_curve_judgement j;
-    if (kb_curve_judge(&j, &c, NULL, NULL) == KB_OK) {
-        kb_curve_advice *a = NULL;
-        size_t n = 0;
-        if (kb_curve_advise(&a, &n, &j, NULL, 0, NULL) == KB_OK) {
-            kb_free(a);
-        }
-        if (j.n_points >= 5 && j.n_points <= 400) {
-            kb_curve_pred f;
-            kb_curve_forecast(&f, &c, &j, j.last_step * 2 + 1, 0.5, NULL, NULL);
-        }
-        kb_curve_judgement_release(&j);
-    }
-    kb_curve_release(&c);
-    return 0;
+    return curve_fuzz_run(data, size, KB_CURVEIO_FORMAT_CAFFE);
 }
