@@ -469,6 +469,32 @@ static void test_svm_regression_fits(void)
     ds_free(&d);
 }
 
+/* The bundled concrete-strength data (1030 rows, 8 features) through the CSV reader. */
+static void test_svm_regression_on_bundled_concrete(void)
+{
+    char path[4096];
+    const char *src = getenv("KB_SRC");
+    snprintf(path, sizeof path, "%s/datasets/concrete.csv.gz", src ? src : ".");
+    kb_dataset d;
+    memset(&d, 0, sizeof d);
+    kb_dataset_opts dopts = KB_DATASET_OPTS_INIT;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_dataset_read(&d, path, &dopts, &err), err);
+    if (err.code != KB_OK) {
+        return;
+    }
+    CHECK(d.task == KB_DATASET_TASK_REGRESSION && d.n_rows == 1030);
+    kb_svm_config cfg = KB_SVM_CONFIG_INIT;
+    cfg.c = 10.0;
+    kb_svm_cv_opts opts = KB_SVM_CV_OPTS_INIT;
+    opts.n_folds = 3;
+    kb_svm_result r;
+    CHECK_OK(kb_svm_cross_validate(&r, &d, &cfg, &opts, &err), err);
+    fprintf(stderr, "concrete: 3-fold CV r2 %.4f, rmse %.3f\n", r.cv.r2, r.cv.rmse);
+    CHECK(r.cv.r2 > 0.7);
+    kb_dataset_release(&d);
+}
+
 /* ---- agreement with svm-train -v 5 on heart_scale ---- */
 
 static void test_svm_cv_agrees_with_svm_train_on_heart_scale(void)
@@ -571,6 +597,7 @@ int main(void)
     test_svm_fold_callback_can_stop();
     test_svm_preprocessing_one_hot_and_imputation();
     test_svm_regression_fits();
+    test_svm_regression_on_bundled_concrete();
     test_svm_cv_agrees_with_svm_train_on_heart_scale();
     test_svm_cv_survives_allocation_failures();
     return check_exit();

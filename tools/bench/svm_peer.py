@@ -6,7 +6,8 @@ Run with Debian's python (/usr/bin/python3: numpy, pandas, scikit-learn):
     /usr/bin/python3 tools/bench/svm_peer.py DATA.csv[.gz] FOLDS.txt --C 1 --gamma G \
         [--kernel rbf] [--tol 1e-3] [--cache-mb 100] [--repeats 3]
 FOLDS.txt holds one fold index per data row (from bench_svm_folds). Prints one JSON line:
-{"cv_s": best wall time of the cross-validation over the repeats, "accuracy": pooled}.
+{"cv_s": best wall time of the cross-validation over the repeats, "cv_cpu_s": best CPU
+time, "accuracy": pooled}.
 """
 import argparse
 import json
@@ -51,17 +52,18 @@ def main():
                   shrinking=True, probability=False)
         return make_pipeline(prep, svc)
 
-    best = float("inf")
+    best = best_cpu = float("inf")
     correct = 0
     for _ in range(a.repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         correct = 0
         for f in range(fold.max() + 1):
             tr, te = fold != f, fold == f
             m = model().fit(X[tr], y[tr])
             correct += int((m.predict(X[te]) == y[te]).sum())
         best = min(best, time.perf_counter() - t0)
-    print(json.dumps({"cv_s": best, "accuracy": correct / len(y)}))
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    print(json.dumps({"cv_s": best, "cv_cpu_s": best_cpu, "accuracy": correct / len(y)}))
 
 
 if __name__ == "__main__":
