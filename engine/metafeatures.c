@@ -476,8 +476,11 @@ static int correlation_pca(double *v, const kb_dataset *d, const col_info *ci,
         }
         cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (blasint)q, (blasint)nb, 1.0, blk,
                     (blasint)nb, 1.0, c, (blasint)q);
-        if (o->log.fn != NULL && n >= 1000000 && (r0 / bs) % 64 == 0) {
-            kb_log_printf(&o->log, KB_LOG_LEVEL_INFO, "correlations: %zu of %zu rows", r0, n);
+        /* a progress line per quarter, for inputs large enough to take a while */
+        size_t quarter = n / 4 + 1;
+        if (n >= 1000000 && (r0 + nb) / quarter != r0 / quarter) {
+            kb_log_printf(&o->log, KB_LOG_LEVEL_INFO, "correlations: %zu of %zu rows", r0 + nb,
+                          n);
         }
     }
     if (q >= 2) {
