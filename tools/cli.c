@@ -34,22 +34,23 @@ static const char *standard_exit_codes =
     "  3    input data rejected\n"
     "  130  interrupted";
 
-/* Print a paragraph wrapped at `width` columns (words longer than a line stand alone). */
+/*
+ * Print a description: text that holds its own line breaks is pre-formatted and printed as
+ * it is; a single paragraph is wrapped at `width` columns.
+ */
 static void print_wrapped(FILE *f, const char *text, size_t width)
 {
+    if (strchr(text, '\n') != NULL) {
+        fprintf(f, "%s\n", text);
+        return;
+    }
     size_t col = 0;
     const char *p = text;
     while (*p != '\0') {
         while (*p == ' ') {
             p++;
         }
-        if (*p == '\n') {
-            fputc('\n', f);
-            col = 0;
-            p++;
-            continue;
-        }
-        size_t n = strcspn(p, " \n");
+        size_t n = strcspn(p, " ");
         if (n == 0) {
             break;
         }
