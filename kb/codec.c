@@ -6,7 +6,8 @@
 
 /*
  * Writers share a sticky status so that an encoder is a flat list of fields; the first failure
- * (out of memory, an unrepresentable field) wins and later writes are skipped.
+ * (out of memory, an unrepresentable field) wins and later writes are skipped. Each write
+ * makes room once and stores bytes directly: encoding is on the store's put path.
  */
 typedef struct writer {
     kb_buf *b;
@@ -14,48 +15,97 @@ typedef struct writer {
     const char *why; /* for KB_EINVAL */
 } writer;
 
+/* Room for n more bytes (plus kb_buf's terminating NUL); the write pointer or NULL */
+static inline unsigned char *w_room(writer *w, size_t n)
+{
+    if (w->rc != KB_OK) {
+        return NULL;
+    }
+    kb_buf *b = w->b;
+    if (b->cap - b->len < n + 1 || b->data == NULL) {
+        w->rc = kb_buf_reserve(b, n);
+        if (w->rc != KB_OK) {
+            return NULL;
+        }
+    }
+    return (unsigned char *)b->data + b->len;
+}
+
+static inline void w_done(writer *w, size_t n)
+{
+    w->b->len += n;
+    w->b->data[w->b->len] = '\0';
+}
+
+static inline size_t put_varint(unsigned char *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (unsigned char)v;
+    return n;
+}
+
 static void w_varint(writer *w, uint64_t v)
 {
-    if (w->rc == KB_OK) {
-        w->rc = kb_buf_put_varint(w->b, v);
+    unsigned char *p = w_room(w, 10);
+    if (p != NULL) {
+        w_done(w, put_varint(p, v));
     }
 }
 
 static void w_svarint(writer *w, int64_t v)
 {
-    if (w->rc == KB_OK) {
-        w->rc = kb_buf_put_svarint(w->b, v);
+    w_varint(w, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+/* 8 bytes, IEEE-754 bit pattern little-endian, as kb_buf_put_f64 */
+static inline void put_f64(unsigned char *p, double v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, 8);
+#else
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    for (int i = 0; i < 8; i++) {
+        p[i] = (unsigned char)(u >> (8 * i));
     }
+#endif
 }
 
 static void w_f64(writer *w, double v)
 {
-    if (w->rc == KB_OK) {
-        w->rc = kb_buf_put_f64(w->b, v);
+    unsigned char *p = w_room(w, 8);
+    if (p != NULL) {
+        put_f64(p, v);
+        w_done(w, 8);
     }
 }
 
 static void w_byte(writer *w, unsigned v)
 {
-    if (w->rc == KB_OK) {
-        w->rc = kb_buf_putc(w->b, (char)(unsigned char)v);
+    unsigned char *p = w_room(w, 1);
+    if (p != NULL) {
+        p[0] = (unsigned char)v;
+        w_done(w, 1);
     }
 }
 
 /* varint(len + 1) + bytes; 0 for NULL */
 static void w_str(writer *w, const char *s)
 {
-    if (w->rc != KB_OK) {
-        return;
-    }
     if (s == NULL) {
-        w->rc = kb_buf_putc(w->b, 0);
+        w_byte(w, 0);
         return;
     }
     size_t n = strlen(s);
-    w->rc = kb_buf_put_varint(w->b, (uint64_t)n + 1);
-    if (w->rc == KB_OK) {
-        w->rc = kb_buf_append(w->b, s, n);
+    unsigned char *p = n < SIZE_MAX - 11 ? w_room(w, n + 10) : NULL;
+    if (p != NULL) {
+        size_t k = put_varint(p, (uint64_t)n + 1);
+        memcpy(p + k, s, n);
+        w_done(w, k + n);
     }
 }
 
@@ -127,17 +177,27 @@ static void w_series(writer *w, const kb_series *s)
     if (w->rc != KB_OK) {
         return;
     }
-    /* 9 bytes per point at most for typical steps; reserve once */
-    w->rc = kb_buf_reserve(w->b, s->n * 9);
-    int64_t prev = 0;
-    for (size_t i = 0; w->rc == KB_OK && i < s->n; i++) {
+    /* at most 10 bytes per step and 8 per value: make room once */
+    unsigned char *p = s->n < SIZE_MAX / 32 ? w_room(w, s->n * 18) : NULL;
+    if (p == NULL) {
+        if (w->rc == KB_OK) {
+            w->rc = KB_ENOMEM;
+        }
+        return;
+    }
+    size_t k = 0;
+    uint64_t prev = 0;
+    for (size_t i = 0; i < s->n; i++) {
         /* wrapping difference: exact for any int64 pair, decoded by wrapping addition */
-        w_svarint(w, (int64_t)((uint64_t)s->steps[i] - (uint64_t)prev));
-        prev = s->steps[i];
+        uint64_t d = (uint64_t)s->steps[i] - prev;
+        k += put_varint(p + k, (d << 1) ^ (uint64_t)((int64_t)d >> 63));
+        prev = (uint64_t)s->steps[i];
     }
-    for (size_t i = 0; w->rc == KB_OK && i < s->n; i++) {
-        w_f64(w, s->values[i]);
+    for (size_t i = 0; i < s->n; i++) {
+        put_f64(p + k, s->values[i]);
+        k += 8;
     }
+    w_done(w, k);
 }
 
 static void w_head(writer *w, kb_record_kind kind)

@@ -1,8 +1,10 @@
 #include "kb/store.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -47,6 +49,12 @@ struct kb_store {
     kb_log log;
     int max_key;  /* LMDB's key size limit (also the limit for DUPSORT values) */
     kb_buf enc;   /* encode buffer reused by every put */
+    /* the batch id table (see "batch id table" below), reused across batches */
+    uint32_t *tbl_index;
+    size_t tbl_index_cap;
+    struct batch_id *tbl_ent;
+    struct batch_id **tbl_sorted;
+    size_t tbl_ent_cap, tbl_n, tbl_mask;
 };
 
 /* --- small helpers ------------------------------------------------------------------------ */
@@ -514,6 +522,9 @@ void kb_store_close(kb_store *store)
         mdb_env_close(store->env);
     }
     kb_buf_release(&store->enc);
+    kb_free(store->tbl_index);
+    kb_free(store->tbl_ent);
+    kb_free(store->tbl_sorted);
     kb_free(store->path);
     kb_free(store);
 }
@@ -604,9 +615,150 @@ typedef struct batch {
 typedef struct put_state {
     meta m;
     int meta_dirty;
-    const char *ok_task;     /* last task id verified in this transaction */
-    const char *ok_backbone; /* last backbone id verified in this transaction */
+    MDB_cursor *runs; /* stays at the end of runs: appends need no search from the root */
 } put_state;
+
+/*
+ * The batch id table: each id this batch added (pending: its ids entry is written at the end
+ * of the batch, in key order) and each referenced id found in the store (a run's task or
+ * backbone, looked up once per batch instead of once per run). Keys borrow from the batch's
+ * records. Content-hash ids arrive in random order; writing the id map's entries sorted
+ * touches its pages in order once per batch instead of jumping around the B-tree per run.
+ * Open addressing over a dense entry array; at most 3 entries per record (its id, its task,
+ * its backbone), with the index at most half full.
+ */
+typedef struct batch_id {
+    const char *key;
+    size_t len;
+    uint64_t hash;
+    uint64_t seq;
+    unsigned char kind;
+    unsigned char pending;
+} batch_id;
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+static int tbl_reset(kb_store *s, size_t n_recs, kb_error *err)
+{
+    if (n_recs > SIZE_MAX / 8) {
+        return kb_error_set(err, KB_ENOMEM, "batch of %zu records is too large", n_recs);
+    }
+    size_t n_ent = 3 * n_recs + 1, cap = 64;
+    while (cap < 2 * n_ent) {
+        cap *= 2;
+    }
+    if (cap > s->tbl_index_cap) {
+        uint32_t *idx = kb_malloc_array(cap, sizeof *idx);
+        if (idx == NULL) {
+            return kb_error_set(err, KB_ENOMEM, "batch id table: out of memory");
+        }
+        kb_free(s->tbl_index);
+        s->tbl_index = idx;
+        s->tbl_index_cap = cap;
+    }
+    if (n_ent > s->tbl_ent_cap || n_ent > UINT32_MAX - 1) {
+        batch_id *e = kb_malloc_array(n_ent, sizeof *e);
+        batch_id **sorted = kb_malloc_array(n_ent, sizeof *sorted);
+        if (e == NULL || sorted == NULL || n_ent > UINT32_MAX - 1) {
+            kb_free(e);
+            kb_free(sorted);
+            return kb_error_set(err, KB_ENOMEM, "batch id table: out of memory");
+        }
+        kb_free(s->tbl_ent);
+        kb_free(s->tbl_sorted);
+        s->tbl_ent = e;
+        s->tbl_sorted = sorted;
+        s->tbl_ent_cap = n_ent;
+    }
+    memset(s->tbl_index, 0, cap * sizeof *s->tbl_index);
+    s->tbl_mask = cap - 1;
+    s->tbl_n = 0;
+    return KB_OK;
+}
+
+/* The slot where `key` is or would go */
+static uint32_t *tbl_slot(kb_store *s, const char *key, size_t len, uint64_t h)
+{
+    for (size_t i = (size_t)h & s->tbl_mask;; i = (i + 1) & s->tbl_mask) {
+        uint32_t *slot = &s->tbl_index[i];
+        if (*slot == 0) {
+            return slot;
+        }
+        const batch_id *e = &s->tbl_ent[*slot - 1];
+        if (e->hash == h && e->len == len && memcmp(e->key, key, len) == 0) {
+            return slot;
+        }
+    }
+}
+
+static void tbl_add(kb_store *s, uint32_t *slot, const char *key, size_t len, uint64_t h,
+                    unsigned kind, uint64_t seq, int pending)
+{
+    assert(s->tbl_n < s->tbl_ent_cap);
+    batch_id *e = &s->tbl_ent[s->tbl_n++];
+    e->key = key;
+    e->len = len;
+    e->hash = h;
+    e->seq = seq;
+    e->kind = (unsigned char)kind;
+    e->pending = (unsigned char)pending;
+    *slot = (uint32_t)s->tbl_n;
+}
+
+/* Look `key` up in the batch table, then in the store; store hits are cached if `cache` */
+static int lookup_id(id_entry *out, int *found, kb_store *s, MDB_txn *txn, const char *key,
+                     size_t len, int cache, kb_error *err)
+{
+    uint64_t h = hash_bytes(key, len);
+    uint32_t *slot = tbl_slot(s, key, len, h);
+    if (*slot != 0) {
+        const batch_id *e = &s->tbl_ent[*slot - 1];
+        out->kind = e->kind;
+        out->seq = e->seq;
+        *found = 1;
+        return KB_OK;
+    }
+    MDB_val k = {len, (void *)key};
+    int rc = ids_get(out, found, txn, s, k, err);
+    if (rc == KB_OK && *found && cache) {
+        tbl_add(s, slot, key, len, h, out->kind, out->seq, 0);
+    }
+    return rc;
+}
+
+static int batch_id_cmp(const void *a, const void *b)
+{
+    const batch_id *x = *(const batch_id *const *)a, *y = *(const batch_id *const *)b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->key, y->key, n);
+    return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Write the id map entries of the records this batch added, in key order */
+static int tbl_flush(kb_store *s, MDB_txn *txn, kb_error *err)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->tbl_n; i++) {
+        if (s->tbl_ent[i].pending) {
+            s->tbl_sorted[n++] = &s->tbl_ent[i];
+        }
+    }
+    qsort(s->tbl_sorted, n, sizeof *s->tbl_sorted, batch_id_cmp);
+    int rc = KB_OK;
+    for (size_t i = 0; rc == KB_OK && i < n; i++) {
+        const batch_id *e = s->tbl_sorted[i];
+        MDB_val k = {e->len, (void *)e->key};
+        rc = ids_put(txn, s, k, e->kind, e->seq, err);
+    }
+    return rc;
+}
 
 static kb_put_result set_reason(const batch *b, size_t i, kb_put_result r, const char *fmt,
                                 ...) __attribute__((format(printf, 4, 5)));
@@ -640,17 +792,40 @@ static int has_kind(int *yes, MDB_txn *txn, const kb_store *s, const char *id, u
     return rc;
 }
 
+/*
+ * Add (key, seq) to a run index. A new run's seq is above every stored one, so put_batch
+ * passes MDB_APPENDDUP: LMDB then appends to the key's duplicates without searching them.
+ */
 static int idx_put(MDB_txn *txn, const kb_store *s, kb_store__db db, const char *key,
-                   const unsigned char *seq, kb_error *err)
+                   const unsigned char *seq, unsigned flags, kb_error *err)
 {
     MDB_val k = val_str(key), v = {SEQ_BYTES, (void *)seq};
-    int mrc = mdb_put(txn, s->dbi[db], &k, &v, 0);
-    return mrc == MDB_SUCCESS || mrc == MDB_KEYEXIST ? KB_OK : mdb_fail(err, mrc, "writing an index");
+    int mrc = mdb_put(txn, s->dbi[db], &k, &v, flags);
+    if (mrc == MDB_KEYEXIST && (flags & MDB_APPENDDUP)) {
+        return kb_error_set(err, KB_ECORRUPT, "%s: '%s' lists a run past next_seq",
+                            db_defs[db].name, key);
+    }
+    return mrc == MDB_SUCCESS || mrc == MDB_KEYEXIST ? KB_OK
+                                                     : mdb_fail(err, mrc, "writing an index");
+}
+
+/* Add run `seq` to the task, space and backbone indexes it belongs in */
+static int idx_put_run(MDB_txn *txn, const kb_store *s, const kb_run *r,
+                       const unsigned char *seq, unsigned flags, kb_error *err)
+{
+    int rc = idx_put(txn, s, KB_STORE__DB_IDX_TASK_RUNS, r->task_id, seq, flags, err);
+    if (rc == KB_OK && r->space != NULL) {
+        rc = idx_put(txn, s, KB_STORE__DB_IDX_SPACE_RUNS, r->space, seq, flags, err);
+    }
+    if (rc == KB_OK && r->backbone_id != NULL) {
+        rc = idx_put(txn, s, KB_STORE__DB_IDX_BACKBONE_RUNS, r->backbone_id, seq, flags, err);
+    }
+    return rc;
 }
 
 /* Checks a new run's references; KB_OK with *res set to ADDED or REJECTED */
-static int check_run_refs(kb_put_result *res, kb_store *s, MDB_txn *txn, put_state *ps,
-                          const batch *b, size_t i, kb_error *err)
+static int check_run_refs(kb_put_result *res, kb_store *s, MDB_txn *txn, const batch *b,
+                          size_t i, kb_error *err)
 {
     const kb_run *r = &b->recs[i].run;
     *res = KB_PUT_ADDED;
@@ -668,44 +843,42 @@ static int check_run_refs(kb_put_result *res, kb_store *s, MDB_txn *txn, put_sta
             return KB_OK;
         }
     }
-    int yes = 1, rc = KB_OK;
-    if (ps->ok_task == NULL || strcmp(ps->ok_task, r->task_id) != 0) {
-        rc = has_kind(&yes, txn, s, r->task_id, KB_RECORD_TASK, err);
+    const char *refs[2] = {r->task_id, r->backbone_id};
+    const unsigned kinds[2] = {KB_RECORD_TASK, KB_RECORD_BACKBONE};
+    for (int j = 0; j < 2; j++) {
+        if (refs[j] == NULL) {
+            continue;
+        }
+        id_entry e;
+        int found;
+        int rc = lookup_id(&e, &found, s, txn, refs[j], strlen(refs[j]), 1, err);
         if (rc != KB_OK) {
             return rc;
         }
-        if (!yes) {
-            *res = set_reason(b, i, KB_PUT_REJECTED, "run '%s': unknown task '%s'", r->id,
-                              r->task_id);
+        if (!found || e.kind != kinds[j]) {
+            *res = set_reason(b, i, KB_PUT_REJECTED, "run '%s': unknown %s '%s'", r->id,
+                              kind_name(kinds[j]), refs[j]);
             return KB_OK;
         }
-        ps->ok_task = r->task_id;
-    }
-    if (r->backbone_id != NULL &&
-        (ps->ok_backbone == NULL || strcmp(ps->ok_backbone, r->backbone_id) != 0)) {
-        rc = has_kind(&yes, txn, s, r->backbone_id, KB_RECORD_BACKBONE, err);
-        if (rc != KB_OK) {
-            return rc;
-        }
-        if (!yes) {
-            *res = set_reason(b, i, KB_PUT_REJECTED, "run '%s': unknown backbone '%s'", r->id,
-                              r->backbone_id);
-            return KB_OK;
-        }
-        ps->ok_backbone = r->backbone_id;
     }
     return KB_OK;
 }
 
 static int add_run(kb_store *s, MDB_txn *txn, put_state *ps, const kb_run *r, MDB_val id,
-                   kb_error *err)
+                   uint64_t id_hash, kb_error *err)
 {
     uint64_t seq = ps->m.next_seq;
     unsigned char seqkey[SEQ_BYTES];
     kb_be64_encode(seqkey, seq);
     MDB_val k = {SEQ_BYTES, seqkey}, v = {s->enc.len, s->enc.data};
     /* sequence numbers only grow, so every run is appended at the end of the B-tree */
-    int mrc = mdb_put(txn, s->dbi[KB_STORE__DB_RUNS], &k, &v, MDB_APPEND);
+    int mrc = MDB_SUCCESS;
+    if (ps->runs == NULL) {
+        mrc = mdb_cursor_open(txn, s->dbi[KB_STORE__DB_RUNS], &ps->runs);
+    }
+    if (mrc == MDB_SUCCESS) {
+        mrc = mdb_cursor_put(ps->runs, &k, &v, MDB_APPEND);
+    }
     if (mrc == MDB_KEYEXIST) {
         return kb_error_set(err, KB_ECORRUPT, "meta: next_seq %llu is not past the last run",
                             (unsigned long long)seq);
@@ -713,16 +886,9 @@ static int add_run(kb_store *s, MDB_txn *txn, put_state *ps, const kb_run *r, MD
     if (mrc != MDB_SUCCESS) {
         return mdb_fail(err, mrc, "writing a run");
     }
-    int rc = ids_put(txn, s, id, KB_RECORD_RUN, seq, err);
-    if (rc == KB_OK) {
-        rc = idx_put(txn, s, KB_STORE__DB_IDX_TASK_RUNS, r->task_id, seqkey, err);
-    }
-    if (rc == KB_OK && r->space != NULL) {
-        rc = idx_put(txn, s, KB_STORE__DB_IDX_SPACE_RUNS, r->space, seqkey, err);
-    }
-    if (rc == KB_OK && r->backbone_id != NULL) {
-        rc = idx_put(txn, s, KB_STORE__DB_IDX_BACKBONE_RUNS, r->backbone_id, seqkey, err);
-    }
+    tbl_add(s, tbl_slot(s, id.mv_data, id.mv_size, id_hash), id.mv_data, id.mv_size, id_hash,
+            KB_RECORD_RUN, seq, 1);
+    int rc = idx_put_run(txn, s, r, seqkey, MDB_APPENDDUP, err);
     if (rc == KB_OK) {
         ps->m.next_seq = seq + 1;
         ps->m.by_status[r->status]++;
@@ -732,7 +898,7 @@ static int add_run(kb_store *s, MDB_txn *txn, put_state *ps, const kb_run *r, MD
 }
 
 static int add_keyed(kb_store *s, MDB_txn *txn, const kb_record *rec, MDB_val id,
-                     kb_error *err)
+                     uint64_t id_hash, kb_error *err)
 {
     MDB_val v = {s->enc.len, s->enc.data};
     int mrc = mdb_put(txn, s->dbi[kind_db(rec->kind)], &id, &v, MDB_NOOVERWRITE);
@@ -744,8 +910,10 @@ static int add_keyed(kb_store *s, MDB_txn *txn, const kb_record *rec, MDB_val id
     if (mrc != MDB_SUCCESS) {
         return mdb_fail(err, mrc, "writing a record");
     }
-    int rc = ids_put(txn, s, id, rec->kind, 0, err);
-    if (rc == KB_OK && rec->kind == KB_RECORD_TASK && rec->task.team != NULL) {
+    tbl_add(s, tbl_slot(s, id.mv_data, id.mv_size, id_hash), id.mv_data, id.mv_size, id_hash,
+            rec->kind, 0, 1);
+    int rc = KB_OK;
+    if (rec->kind == KB_RECORD_TASK && rec->task.team != NULL) {
         MDB_val tk = val_str(rec->task.team);
         mrc = mdb_put(txn, s->dbi[KB_STORE__DB_IDX_TEAM_TASKS], &tk, &id, 0);
         if (mrc != MDB_SUCCESS && mrc != MDB_KEYEXIST) {
@@ -787,7 +955,7 @@ static int put_one(kb_put_result *res, kb_store *s, MDB_txn *txn, put_state *ps,
     MDB_val key = val_str(id);
     id_entry ent;
     int found;
-    rc = ids_get(&ent, &found, txn, s, key, err);
+    rc = lookup_id(&ent, &found, s, txn, id, key.mv_size, 0, err);
     if (rc != KB_OK) {
         return rc;
     }
@@ -811,13 +979,13 @@ static int put_one(kb_put_result *res, kb_store *s, MDB_txn *txn, put_state *ps,
         return KB_OK;
     }
     if (rec->kind == KB_RECORD_RUN) {
-        rc = check_run_refs(res, s, txn, ps, b, i, err);
+        rc = check_run_refs(res, s, txn, b, i, err);
         if (rc != KB_OK || *res != KB_PUT_ADDED) {
             return rc;
         }
-        rc = add_run(s, txn, ps, &rec->run, key, err);
+        rc = add_run(s, txn, ps, &rec->run, key, hash_bytes(id, key.mv_size), err);
     } else {
-        rc = add_keyed(s, txn, rec, key, err);
+        rc = add_keyed(s, txn, rec, key, hash_bytes(id, key.mv_size), err);
     }
     *res = KB_PUT_ADDED;
     return rc;
@@ -828,12 +996,21 @@ static int put_batch_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
     const batch *b = ctx;
     put_state ps;
     memset(&ps, 0, sizeof ps);
-    int rc = meta_load(&ps.m, txn, s, err);
+    int rc = tbl_reset(s, b->n, err);
+    if (rc == KB_OK) {
+        rc = meta_load(&ps.m, txn, s, err);
+    }
     for (size_t i = 0; rc == KB_OK && i < b->n; i++) {
         if (b->reasons != NULL) {
             b->reasons[i][0] = '\0';
         }
         rc = put_one(&b->results[i], s, txn, &ps, b, i, err);
+    }
+    if (ps.runs != NULL) {
+        mdb_cursor_close(ps.runs);
+    }
+    if (rc == KB_OK) {
+        rc = tbl_flush(s, txn, err);
     }
     if (rc == KB_OK && ps.meta_dirty) {
         rc = meta_store(&ps.m, txn, s, err);
@@ -945,13 +1122,7 @@ static int update_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
     if (mrc != MDB_SUCCESS) {
         return mdb_fail(err, mrc, "writing a run");
     }
-    rc = idx_put(txn, s, KB_STORE__DB_IDX_TASK_RUNS, r->task_id, seqkey, err);
-    if (rc == KB_OK && r->space != NULL) {
-        rc = idx_put(txn, s, KB_STORE__DB_IDX_SPACE_RUNS, r->space, seqkey, err);
-    }
-    if (rc == KB_OK && r->backbone_id != NULL) {
-        rc = idx_put(txn, s, KB_STORE__DB_IDX_BACKBONE_RUNS, r->backbone_id, seqkey, err);
-    }
+    rc = idx_put_run(txn, s, r, seqkey, 0, err);
     if (rc == KB_OK) {
         rc = meta_store(&m, txn, s, err);
     }

@@ -265,7 +265,7 @@ static void test_store_put_outcomes_duplicate_conflict_rejected(void)
 {
     kb_store *s = create_store();
     fill_small(s);
-    enum { N = 11 };
+    enum { N = 12 };
     kb_record r[N];
     kb_put_result res[N];
     char reasons[N][KB_ERROR_MSG_SIZE];
@@ -280,6 +280,7 @@ static void test_store_put_outcomes_duplicate_conflict_rejected(void)
     rec_run(&r[8], "r-new4", "t-3", NULL, NULL, NULL, KB_RUN_STATUS_OK); /* twice in batch */
     rec_run(&r[9], "", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
     rec_task(&r[10], "t-1", "team-a"); /* same as stored */
+    rec_run(&r[11], "t-3", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK); /* a task of this batch */
     kb_error err = KB_ERROR_INIT;
     CHECK_OK(kb_store_put_batch(s, r, N, res, reasons, &err), err);
     CHECK(res[0] == KB_PUT_DUPLICATE && reasons[0][0] == '\0');
@@ -296,6 +297,8 @@ static void test_store_put_outcomes_duplicate_conflict_rejected(void)
     CHECK(res[8] == KB_PUT_DUPLICATE);
     CHECK(res[9] == KB_PUT_REJECTED);
     CHECK(res[10] == KB_PUT_DUPLICATE);
+    CHECK(res[11] == KB_PUT_CONFLICT);
+    CHECK_STR(reasons[11], "run 't-3': id is already used by a task");
 
     kb_run got;
     CHECK_OK(kb_store_get_run(&got, s, "r-2", &err), err);
