@@ -479,8 +479,7 @@ static int correlation_pca(double *v, const kb_dataset *d, const col_info *ci,
         /* a progress line per quarter, for inputs large enough to take a while */
         size_t quarter = n / 4 + 1;
         if (n >= 1000000 && (r0 + nb) / quarter != r0 / quarter) {
-            kb_log_printf(&o->log, KB_LOG_LEVEL_INFO, "correlations: %zu of %zu rows", r0 + nb,
-                          n);
+            kb_log_printf(&o->log, KB_LOG_LEVEL_INFO, "correlations: %zu of %zu rows", r0 + nb, n);
         }
     }
     if (q >= 2) {
