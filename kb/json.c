@@ -100,8 +100,10 @@ enum { JV_NULL, JV_FALSE, JV_TRUE, JV_NUM, JV_STR, JV_ARR, JV_OBJ };
 typedef struct jv {
     int type;
     int is_int;          /* JV_NUM written without fraction or exponent and fits int64 */
+    int has_nul;         /* JV_STR decoded a \u0000 (C strings cannot hold it) */
     size_t line;         /* 1-based line where the value starts */
     const char *key;     /* member name when inside an object */
+    size_t key_n;        /* its length */
     const char *s;       /* JV_STR: decoded, NUL-terminated */
     size_t n;            /* JV_STR: length; JV_ARR/JV_OBJ: number of children */
     double d;
@@ -244,8 +246,9 @@ static char *put_utf8(char *o, unsigned cp)
 }
 
 /* Parse a string literal at ps->p (which is '"'); *out is arena text, *n_out its length. */
-static int parse_string(jparse *ps, const char **out, size_t *n_out)
+static int parse_string(jparse *ps, const char **out, size_t *n_out, int *has_nul)
 {
+    *has_nul = 0;
     const unsigned char *p = (const unsigned char *)ps->p + 1;
     const unsigned char *end = (const unsigned char *)ps->end;
     const unsigned char *start = p;
@@ -335,6 +338,7 @@ static int parse_string(jparse *ps, const char **out, size_t *n_out)
                 q += 6;
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             }
+            *has_nul |= cp == 0;
             o = put_utf8(o, cp);
             break;
         }
@@ -480,7 +484,7 @@ static int check_duplicate_keys(jparse *ps, jv *obj)
     if (obj->n <= 16) {
         for (jv *a = obj->child; a != NULL; a = a->next) {
             for (jv *b = a->next; b != NULL; b = b->next) {
-                if (strcmp(a->key, b->key) == 0) {
+                if (a->key_n == b->key_n && memcmp(a->key, b->key, a->key_n) == 0) {
                     return kb_error_set(ps->err, KB_EFORMAT, "field '%s': duplicate key",
                                         a->key);
                 }
@@ -529,11 +533,12 @@ static int parse_container(jparse *ps, jv *v, int is_obj)
             if (ps->p >= ps->end || *ps->p != '"') {
                 return jfail(ps, "expected a string key");
             }
-            int rc = parse_string(ps, &key, &key_n);
+            int key_nul;
+            int rc = parse_string(ps, &key, &key_n, &key_nul);
             if (rc != KB_OK) {
                 return rc;
             }
-            if (strlen(key) != key_n) {
+            if (key_nul) {
                 return jfail(ps, "NUL character in key");
             }
             skip_ws(ps);
@@ -549,6 +554,7 @@ static int parse_container(jparse *ps, jv *v, int is_obj)
             return rc;
         }
         child->key = key;
+        child->key_n = key_n;
         if (v->last == NULL) {
             v->child = child;
         } else {
@@ -587,7 +593,7 @@ static int parse_value(jparse *ps, jv **out)
     switch (*ps->p) {
     case '{': return parse_container(ps, v, 1);
     case '[': return parse_container(ps, v, 0);
-    case '"': v->type = JV_STR; return parse_string(ps, &v->s, &v->n);
+    case '"': v->type = JV_STR; return parse_string(ps, &v->s, &v->n, &v->has_nul);
     case 't': v->type = JV_TRUE; return literal(ps, "true", 4);
     case 'f': v->type = JV_FALSE; return literal(ps, "false", 5);
     case 'n': v->type = JV_NULL; return literal(ps, "null", 4);
@@ -667,7 +673,7 @@ static int get_str(char **out, const jv *v, const char *field, int nullable, int
     if (rc != KB_OK) {
         return rc;
     }
-    if (strlen(v->s) != v->n) {
+    if (v->has_nul) {
         return field_err(err, field, "contains a NUL character");
     }
     if (nonempty && v->n == 0) {
@@ -752,7 +758,7 @@ static int get_value(kb_value *out, const jv *v, const char *field, kb_error *er
         out->type = KB_VALUE_TYPE_FLOAT;
         return get_finite(&out->f, v, field, err);
     case JV_STR:
-        if (strlen(v->s) != v->n) {
+        if (v->has_nul) {
             return field_err(err, field, "contains a NUL character");
         }
         out->type = KB_VALUE_TYPE_STR;
@@ -766,6 +772,19 @@ static int get_value(kb_value *out, const jv *v, const char *field, kb_error *er
 static void path2(char *out, size_t n, const char *a, const char *b)
 {
     snprintf(out, n, "%s.%s", a, b);
+}
+
+/* A value get_value accepts without an error (so without needing the field's path). */
+static int simple_value(const jv *m)
+{
+    switch (m->type) {
+    case JV_NULL:
+    case JV_TRUE:
+    case JV_FALSE: return 1;
+    case JV_NUM: return m->is_int || isfinite(m->d);
+    case JV_STR: return !m->has_nul;
+    default: return 0;
+    }
 }
 
 /* An object of typed values (config, fidelity) -> params sorted by name; null = not set. */
@@ -788,8 +807,10 @@ static int get_params(kb_param **out, size_t *n_out, const jv *v, const char *fi
     }
     size_t k = 0;
     for (const jv *m = v->child; m != NULL; m = m->next) {
-        char path[160];
-        path2(path, sizeof path, field, m->key);
+        char path[160] = "";
+        if (!simple_value(m)) { /* the path is needed only for an error message */
+            path2(path, sizeof path, field, m->key);
+        }
         rc = get_value(&p[k].value, m, path, err);
         if (rc != KB_OK) {
             break;
@@ -849,12 +870,15 @@ static int get_metrics(kb_metric **out, size_t *n_out, const jv *v, const char *
     size_t k = 0;
     for (const jv *c = v->child; c != NULL; c = c->next) {
         char path[160];
-        path2(path, sizeof path, field, c->key);
-        if (features) {
-            m[k].value = NAN;
-            rc = c->type == JV_NULL ? KB_OK : get_finite(&m[k].value, c, path, err);
-        } else {
-            rc = get_metric(&m[k].value, c, path, err);
+        m[k].value = c->d;
+        if (c->type != JV_NUM || !isfinite(c->d)) { /* slow path: null, strings, errors */
+            path2(path, sizeof path, field, c->key);
+            if (features) {
+                m[k].value = NAN;
+                rc = c->type == JV_NULL ? KB_OK : get_finite(&m[k].value, c, path, err);
+            } else {
+                rc = get_metric(&m[k].value, c, path, err);
+            }
         }
         if (rc != KB_OK) {
             break;
@@ -964,24 +988,21 @@ static int get_curve(kb_run *run, const jv *v, kb_error *err)
     size_t n_sb = 0, cap_sb = 0, row = 0;
     for (const jv *r = v->child; r != NULL && rc == KB_OK; r = r->next, row++) {
         char path[160];
-        snprintf(path, sizeof path, "curve[%zu]", row);
-        rc = want(r, JV_OBJ, path, "an object", err);
-        if (rc != KB_OK) {
+        if (r->type != JV_OBJ) {
+            snprintf(path, sizeof path, "curve[%zu]", row);
+            rc = want(r, JV_OBJ, path, "an object", err);
             break;
         }
         const jv *step = NULL;
-        for (const jv *c = r->child; c != NULL; c = c->next) {
-            if (strcmp(c->key, "step") == 0) {
+        for (const jv *c = r->child; c != NULL && step == NULL; c = c->next) {
+            if (c->key_n == 4 && memcmp(c->key, "step", 4) == 0) {
                 step = c;
             }
         }
-        snprintf(path, sizeof path, "curve[%zu].step", row);
-        if (step == NULL) {
-            rc = field_err(err, path, "required");
-            break;
-        }
-        if (step->type != JV_NUM || !step->is_int || step->i < 0) {
-            rc = field_err(err, path, "expected a non-negative integer");
+        if (step == NULL || step->type != JV_NUM || !step->is_int || step->i < 0) {
+            snprintf(path, sizeof path, "curve[%zu].step", row);
+            rc = field_err(err, path, step == NULL ? "required" : "expected a non-negative "
+                           "integer");
             break;
         }
         size_t hint = 0;
@@ -990,11 +1011,13 @@ static int get_curve(kb_run *run, const jv *v, kb_error *err)
                 continue;
             }
             hint++;
-            snprintf(path, sizeof path, "curve[%zu].%s", row, c->key);
-            double val;
-            rc = get_metric(&val, c, path, err);
-            if (rc != KB_OK) {
-                break;
+            double val = c->d;
+            if (c->type != JV_NUM || !isfinite(c->d)) {
+                snprintf(path, sizeof path, "curve[%zu].%s", row, c->key);
+                rc = get_metric(&val, c, path, err);
+                if (rc != KB_OK) {
+                    break;
+                }
             }
             /* rows usually repeat the same keys in the same order: try the hinted slot first */
             size_t j = hint - 1 < n_sb && strcmp(sb[hint - 1].s.metric, c->key) == 0 ? hint - 1 : n_sb;
@@ -1270,7 +1293,7 @@ static int take_extra(extras *x, const jv *m, kb_error *err)
     return rc;
 }
 
-#define KEY(name) (strcmp(m->key, name) == 0)
+#define KEY(name) (m->key_n == sizeof(name) - 1 && memcmp(m->key, name, sizeof(name) - 1) == 0)
 
 static int read_task(kb_task *t, const jv *o, kb_json_reader *r, const kb_log *warn,
                      kb_error *err)
@@ -1610,7 +1633,7 @@ static int read_object(kb_record *out, kb_task *task_out, const jv *o, kb_json_r
         return kb_error_set(err, KB_EFORMAT, "%s", why);
     }
     const jv *kind = NULL;
-    for (const jv *m = o->child; m != NULL; m = m->next) {
+    for (const jv *m = o->child; m != NULL && kind == NULL; m = m->next) {
         if (KEY("kind")) {
             kind = m;
         }
