@@ -17,6 +17,7 @@
 #include <lmdb.h>
 
 #include "check.h"
+#include "engine/core/alloc.h"
 #include "kb/store.h"
 #include "kb/store_priv.h"
 #include "unit/record_fixtures.h"
@@ -775,6 +776,77 @@ static void test_store_reader_snapshot_is_stable_during_a_commit(void)
     remove_store_dir();
 }
 
+static int count_decoded(const kb_run *r, void *payload)
+{
+    (void)r;
+    (*(int *)payload)++;
+    return 0;
+}
+
+static void test_store_cleans_up_on_each_failed_allocation(void)
+{
+    kb_store *s = create_store();
+    kb_record r[4];
+    kb_put_result res[4];
+    rec_task(&r[0], "t-1", "team-a");
+    rec_run(&r[1], "r-1", "t-1", "sp", NULL, "team-a", KB_RUN_STATUS_OK);
+    rec_run(&r[2], "r-2", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    rec_run(&r[3], "r-1", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    int rc = KB_ENOMEM, only_nomem = 1;
+    for (long fail = 0; rc == KB_ENOMEM && fail < 1000; fail++) {
+        kb_alloc_fail_after(fail);
+        rc = kb_store_put_batch(s, r, 4, res, NULL, NULL);
+        kb_alloc_fail_after(-1);
+        only_nomem &= rc == KB_ENOMEM || rc == KB_OK;
+        if (rc == KB_ENOMEM) {
+            kb_store_stats st;
+            only_nomem &= kb_store_stats_get(&st, s, NULL) == KB_OK && st.n_runs == 0;
+        }
+    }
+    CHECK(rc == KB_OK && only_nomem);
+    CHECK(res[0] == KB_PUT_ADDED && res[1] == KB_PUT_ADDED && res[3] == KB_PUT_CONFLICT);
+    rc = KB_ENOMEM;
+    for (long fail = 0; rc == KB_ENOMEM && fail < 1000; fail++) {
+        kb_run got;
+        kb_alloc_fail_after(fail);
+        rc = kb_store_get_run(&got, s, "r-1", NULL);
+        kb_alloc_fail_after(-1);
+        only_nomem &= rc == KB_ENOMEM || rc == KB_OK;
+        only_nomem &= rc == KB_OK || got.id == NULL;
+        if (rc == KB_OK) {
+            CHECK(fx_run_eq(&got, &r[1].run));
+            kb_run_release(&got);
+        }
+    }
+    CHECK(rc == KB_OK && only_nomem);
+    rc = KB_ENOMEM;
+    for (long fail = 0; rc == KB_ENOMEM && fail < 1000; fail++) {
+        int n = 0;
+        kb_alloc_fail_after(fail);
+        rc = kb_store_foreach_run(s, NULL, count_decoded, &n, NULL);
+        kb_alloc_fail_after(-1);
+        only_nomem &= rc == KB_ENOMEM || (rc == KB_OK && n == 2);
+    }
+    CHECK(rc == KB_OK && only_nomem);
+    release_all(r, 4);
+    kb_store_close(s);
+    remove_store_dir();
+
+    /* opening fails cleanly too */
+    new_store_dir();
+    rc = KB_ENOMEM;
+    for (long fail = 0; rc == KB_ENOMEM && fail < 100; fail++) {
+        kb_store_opts o = KB_STORE_OPTS_INIT;
+        o.flags = KB_STORE_OPEN_CREATE | KB_STORE_OPEN_NOSYNC;
+        kb_alloc_fail_after(fail);
+        rc = kb_store_open(&s, store_dir, &o, NULL);
+        kb_alloc_fail_after(-1);
+        CHECK(rc == KB_OK || (rc == KB_ENOMEM && s == NULL));
+    }
+    kb_store_close(s);
+    remove_store_dir();
+}
+
 int main(void)
 {
     test_store_put_then_get_returns_equal_records();
@@ -787,5 +859,6 @@ int main(void)
     test_store_newer_schema_is_eversion();
     test_store_second_writer_waits_for_the_first();
     test_store_reader_snapshot_is_stable_during_a_commit();
+    test_store_cleans_up_on_each_failed_allocation();
     return check_exit();
 }
