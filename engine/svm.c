@@ -1,5 +1,7 @@
 #include "engine/svm.h"
 
+#include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -647,6 +649,163 @@ static size_t prep_row(struct svm_node *out, const prep *p, const kb_dataset *d,
     return k + 1;
 }
 
+/* ---- prediction with dense kernel blocks ---- */
+
+/* Test rows per block: the kernel block is l x PREDICT_BLOCK doubles. */
+#define PREDICT_BLOCK 256
+/* Dense prediction when the support-vector matrix fits in this many doubles (256 MB). */
+#define PREDICT_DENSE_MAX ((size_t)1 << 25)
+
+/* base^times by repeated squaring, as libsvm's powi (same rounding as its poly kernel) */
+static double powi(double base, int times)
+{
+    double tmp = base, ret = 1.0;
+    for (int t = times; t > 0; t /= 2) {
+        if (t % 2 == 1) {
+            ret *= tmp;
+        }
+        tmp = tmp * tmp;
+    }
+    return ret;
+}
+
+/* Row `row` of a column-major matrix (leading dimension ld) from sparse nodes; returns x'x. */
+static double scatter(double *dst, size_t ld, size_t row, const struct svm_node *x, size_t d,
+                      int *bad_index)
+{
+    double sq = 0.0;
+    for (; x->index != -1; x++) {
+        if (x->index < 1 || (size_t)x->index > d) {
+            *bad_index = x->index;
+            continue;
+        }
+        dst[row + (size_t)(x->index - 1) * ld] = x->value;
+        sq += x->value * x->value;
+    }
+    return sq;
+}
+
+/* Kernel values k[j] = K(x, sv_j) from the dot products g[j] = x'sv_j. */
+static void kernel_from_dots(double *k, size_t l, const struct svm_parameter *p, double xsq,
+                             const double *ssq)
+{
+    for (size_t j = 0; j < l; j++) {
+        double g = k[j];
+        switch (p->kernel_type) {
+        case POLY: k[j] = powi(p->gamma * g + p->coef0, p->degree); break;
+        case RBF:
+            /* |x - s|^2 = x'x + s's - 2 x's, >= 0 in exact arithmetic */
+            k[j] = exp(-p->gamma * fmax(xsq + ssq[j] - 2.0 * g, 0.0));
+            break;
+        case SIGMOID: k[j] = tanh(p->gamma * g + p->coef0); break;
+        default: break; /* LINEAR: the dot product itself */
+        }
+    }
+}
+
+/* svm_predict_values' decision from the kernel values (libsvm 3.24, svm.cpp), for one row. */
+static double decide(const struct svm_model *m, const double *k, const int *start, int *vote)
+{
+    int t = m->param.svm_type;
+    if (t == ONE_CLASS || t == EPSILON_SVR || t == NU_SVR) {
+        double sum = 0.0;
+        for (int i = 0; i < m->l; i++) {
+            sum += m->sv_coef[0][i] * k[i];
+        }
+        sum -= m->rho[0];
+        return t == ONE_CLASS ? (sum > 0 ? 1.0 : -1.0) : sum;
+    }
+    int nr = m->nr_class, p = 0;
+    memset(vote, 0, (size_t)nr * sizeof *vote);
+    for (int i = 0; i < nr; i++) {
+        for (int j = i + 1; j < nr; j++) {
+            double sum = 0.0;
+            const double *coef1 = m->sv_coef[j - 1], *coef2 = m->sv_coef[i];
+            for (int s = 0; s < m->nSV[i]; s++) {
+                sum += coef1[start[i] + s] * k[start[i] + s];
+            }
+            for (int s = 0; s < m->nSV[j]; s++) {
+                sum += coef2[start[j] + s] * k[start[j] + s];
+            }
+            sum -= m->rho[p++];
+            vote[sum > 0 ? i : j]++;
+        }
+    }
+    int best = 0;
+    for (int i = 1; i < nr; i++) {
+        if (vote[i] > vote[best]) {
+            best = i;
+        }
+    }
+    return (double)m->label[best];
+}
+
+int kb_svm_predict(double *out, const struct svm_model *model, const struct svm_node *const *x,
+                   size_t n, size_t n_features, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && model != NULL && (x != NULL || n == 0));
+    size_t l = (size_t)model->l, d = n_features;
+    int classification = model->param.svm_type == C_SVC || model->param.svm_type == NU_SVC;
+    if (n == 0) {
+        return KB_OK;
+    }
+    if (model->param.kernel_type == PRECOMPUTED || l == 0 || d == 0 || l > INT_MAX ||
+        d > INT_MAX || l > PREDICT_DENSE_MAX / d || (classification && model->nSV == NULL)) {
+        for (size_t i = 0; i < n; i++) {
+            out[i] = svm_predict(model, x[i]);
+        }
+        return KB_OK;
+    }
+    int nr = classification ? model->nr_class : 1, bad_index = 0, rc = KB_OK;
+    double *sv = kb_calloc(l * d, sizeof *sv);
+    double *ssq = kb_malloc_array(l, sizeof *ssq);
+    double *xb = kb_malloc_array(PREDICT_BLOCK * d, sizeof *xb);
+    double *xsq = kb_malloc_array(PREDICT_BLOCK, sizeof *xsq);
+    double *kv = kb_malloc_array(l * PREDICT_BLOCK, sizeof *kv);
+    int *start = kb_malloc_array((size_t)nr, sizeof *start);
+    int *vote = kb_malloc_array((size_t)nr, sizeof *vote);
+    if (sv == NULL || ssq == NULL || xb == NULL || xsq == NULL || kv == NULL || start == NULL ||
+        vote == NULL) {
+        rc = kb_error_set(err, KB_ENOMEM, "svm prediction: out of memory");
+        goto done;
+    }
+    for (size_t j = 0; j < l; j++) {
+        ssq[j] = scatter(sv, l, j, model->SV[j], d, &bad_index);
+    }
+    start[0] = 0;
+    for (int i = 1; i < nr; i++) {
+        start[i] = start[i - 1] + model->nSV[i - 1];
+    }
+    for (size_t b0 = 0; b0 < n && bad_index == 0; b0 += PREDICT_BLOCK) {
+        size_t nb = n - b0 < PREDICT_BLOCK ? n - b0 : PREDICT_BLOCK;
+        memset(xb, 0, PREDICT_BLOCK * d * sizeof *xb);
+        for (size_t i = 0; i < nb; i++) {
+            xsq[i] = scatter(xb, PREDICT_BLOCK, i, x[b0 + i], d, &bad_index);
+        }
+        /* column i of kv (l x nb) = SV * x_i: every kernel value of row b0 + i, contiguous */
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (blasint)l, (blasint)nb,
+                    (blasint)d, 1.0, sv, (blasint)l, xb, PREDICT_BLOCK, 0.0, kv, (blasint)l);
+        for (size_t i = 0; i < nb; i++) {
+            double *k = kv + i * l;
+            kernel_from_dots(k, l, &model->param, xsq[i], ssq);
+            out[b0 + i] = decide(model, k, start, vote);
+        }
+    }
+    if (bad_index != 0) {
+        rc = kb_error_set(err, KB_EINVAL, "svm prediction: feature index %d outside [1, %zu]",
+                          bad_index, d);
+    }
+done:
+    kb_free(vote);
+    kb_free(start);
+    kb_free(kv);
+    kb_free(xsq);
+    kb_free(xb);
+    kb_free(ssq);
+    kb_free(sv);
+    return rc;
+}
+
 /* ---- cross-validation ---- */
 
 /* What one run shares across folds; every buffer is allocated once, before the folds. */
@@ -661,6 +820,7 @@ typedef struct cv_ctx {
     size_t *train, *test;    /* row lists of the current split */
     size_t *class_counts;    /* n_classes */
     double *pred;            /* n_rows, by row: the prediction */
+    double *raw;             /* n_rows: libsvm's outputs for the current test rows */
     double *p_true;          /* n_rows, by row: probability of the true class */
     double *prob;            /* n_classes: workspace */
     int *labels;             /* n_classes: workspace */
@@ -716,20 +876,25 @@ static void predict_constant(cv_ctx *ctx, size_t n_test, double label)
     }
 }
 
-static void predict_model(cv_ctx *ctx, const struct svm_model *model, size_t n_train,
-                          size_t n_test)
+static int predict_model(cv_ctx *ctx, const struct svm_model *model, size_t n_train,
+                         size_t n_test, kb_error *err)
 {
     const kb_dataset *d = ctx->d;
     int classification = d->task == KB_DATASET_TASK_CLASSIFICATION;
     int with_prob = classification && ctx->cfg->probability && svm_check_probability_model(model);
     int n_labels = svm_get_nr_class(model);
+    const struct svm_node *const *xt = (const struct svm_node *const *)ctx->x + n_train;
     if (with_prob) {
         svm_get_labels(model, ctx->labels);
+    } else {
+        int rc = kb_svm_predict(ctx->raw, model, xt, n_test, ctx->n_features, err);
+        if (rc != KB_OK) {
+            return rc;
+        }
     }
     for (size_t i = 0; i < n_test; i++) {
         size_t r = ctx->test[i];
-        const struct svm_node *xr = ctx->x[n_train + i];
-        double v = svm_predict(model, xr);
+        double v = with_prob ? svm_predict(model, xt[i]) : ctx->raw[i];
         if (!classification) {
             ctx->pred[r] = v / ctx->prep.y_mul + ctx->prep.y_shift;
             continue;
@@ -737,7 +902,7 @@ static void predict_model(cv_ctx *ctx, const struct svm_model *model, size_t n_t
         ctx->pred[r] = v;
         ctx->p_true[r] = v == d->y[r] ? 1.0 : 0.0;
         if (with_prob) {
-            svm_predict_probability(model, xr, ctx->prob);
+            svm_predict_probability(model, xt[i], ctx->prob);
             ctx->p_true[r] = 0.0;
             for (int l = 0; l < n_labels; l++) {
                 if ((double)ctx->labels[l] == d->y[r]) {
@@ -746,6 +911,7 @@ static void predict_model(cv_ctx *ctx, const struct svm_model *model, size_t n_t
             }
         }
     }
+    return KB_OK;
 }
 
 /*
@@ -804,10 +970,10 @@ static int run_split(cv_ctx *ctx, size_t n_train, size_t n_test, size_t *n_sv_ou
         return kb_error_set(err, KB_ENOMEM, "svm training: out of memory");
     }
     *n_sv_out = (size_t)svm_get_nr_sv(model);
-    predict_model(ctx, model, n_train, n_test);
+    rc = predict_model(ctx, model, n_train, n_test, err);
     svm_free_and_destroy_model(&model);
     kb_svm_param_release(&param);
-    return KB_OK;
+    return rc;
 }
 
 static int check_data(const kb_dataset *d, kb_error *err)
@@ -929,6 +1095,7 @@ static void cv_ctx_release(cv_ctx *ctx)
     kb_free(ctx->test);
     kb_free(ctx->class_counts);
     kb_free(ctx->pred);
+    kb_free(ctx->raw);
     kb_free(ctx->p_true);
     kb_free(ctx->prob);
     kb_free(ctx->labels);
@@ -960,12 +1127,13 @@ static int cv_ctx_init(cv_ctx *ctx, const kb_dataset *d, const kb_svm_config *cf
     ctx->test = kb_malloc_array(n, sizeof *ctx->test);
     ctx->class_counts = kb_calloc(k, sizeof *ctx->class_counts);
     ctx->pred = kb_malloc_array(n, sizeof *ctx->pred);
+    ctx->raw = kb_malloc_array(n, sizeof *ctx->raw);
     ctx->p_true = kb_malloc_array(n, sizeof *ctx->p_true);
     ctx->prob = kb_malloc_array(k, sizeof *ctx->prob);
     ctx->labels = kb_malloc_array(k, sizeof *ctx->labels);
     if (ctx->nodes == NULL || ctx->prep.cols == NULL || ctx->prep.level_counts == NULL ||
         ctx->x == NULL || ctx->y == NULL || ctx->train == NULL || ctx->test == NULL ||
-        ctx->class_counts == NULL || ctx->pred == NULL || ctx->p_true == NULL ||
+        ctx->class_counts == NULL || ctx->pred == NULL || ctx->raw == NULL || ctx->p_true == NULL ||
         ctx->prob == NULL || ctx->labels == NULL) {
         return kb_error_set(err, KB_ENOMEM, "svm cross-validation: out of memory");
     }

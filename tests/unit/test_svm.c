@@ -558,6 +558,71 @@ static void test_svm_cv_agrees_with_svm_train_on_heart_scale(void)
     ds_free(&d);
 }
 
+/* ---- dense prediction ---- */
+
+/* kb_svm_predict against svm_predict on models trained here, for every type and kernel. */
+static void test_svm_dense_predict_matches_libsvm(void)
+{
+    size_t n = 90, p = 5;
+    kb_rng rng;
+    kb_rng_seed(&rng, 77);
+    struct svm_node *nodes = kb_malloc_array(n * (p + 1), sizeof *nodes);
+    struct svm_node **x = kb_malloc_array(n, sizeof *x);
+    double *y_cls = kb_malloc_array(n, sizeof *y_cls);
+    double *y_reg = kb_malloc_array(n, sizeof *y_reg);
+    double *out = kb_malloc_array(n, sizeof *out);
+    for (size_t i = 0; i < n; i++) {
+        x[i] = nodes + i * (p + 1);
+        size_t k = 0;
+        double s = 0;
+        for (size_t j = 0; j < p; j++) {
+            double v = (j + i) % 4 == 0 ? 0.0 : kb_rng_normal(&rng); /* some sparsity */
+            s += v * (double)(j + 1);
+            if (v != 0.0) {
+                x[i][k].index = (int)j + 1;
+                x[i][k++].value = v;
+            }
+        }
+        x[i][k].index = -1;
+        y_cls[i] = (double)(i % 3) * 2.0 - 1.0;   /* labels -1, 1, 3 */
+        y_reg[i] = s + 0.1 * kb_rng_normal(&rng);
+    }
+    static const int types[3] = {C_SVC, NU_SVC, EPSILON_SVR};
+    static const int kernels[4] = {LINEAR, POLY, RBF, SIGMOID};
+    for (int t = 0; t < 3; t++) {
+        for (int k = 0; k < 4; k++) {
+            struct svm_parameter param = {types[t], kernels[k], 3, 0.2, 0.5, 100, 1e-3, 1.0, 0,
+                                          NULL, NULL, 0.5, 0.1, 1, 0};
+            struct svm_problem prob = {(int)n, types[t] == EPSILON_SVR ? y_reg : y_cls, x};
+            CHECK(svm_check_parameter(&prob, &param) == NULL);
+            struct svm_model *m = svm_train(&prob, &param);
+            kb_error err = KB_ERROR_INIT;
+            CHECK_OK(kb_svm_predict(out, m, (const struct svm_node *const *)x, n, p, &err), err);
+            size_t same = 0;
+            double max_diff = 0;
+            for (size_t i = 0; i < n; i++) {
+                double ref = svm_predict(m, x[i]);
+                same += out[i] == ref;
+                max_diff = fmax(max_diff, fabs(out[i] - ref) / (1.0 + fabs(ref)));
+            }
+            if (types[t] == EPSILON_SVR) {
+                CHECK(max_diff < 1e-9);
+            } else {
+                CHECK(same == n);
+            }
+            /* a feature index beyond n_features is refused */
+            CHECK_CODE(kb_svm_predict(out, m, (const struct svm_node *const *)x, n, p - 1, &err),
+                       KB_EINVAL);
+            svm_free_and_destroy_model(&m);
+        }
+    }
+    kb_free(out);
+    kb_free(y_reg);
+    kb_free(y_cls);
+    kb_free(x);
+    kb_free(nodes);
+}
+
 /* ---- allocation failures ---- */
 
 static void test_svm_cv_survives_allocation_failures(void)
@@ -599,6 +664,7 @@ int main(void)
     test_svm_regression_fits();
     test_svm_regression_on_bundled_concrete();
     test_svm_cv_agrees_with_svm_train_on_heart_scale();
+    test_svm_dense_predict_matches_libsvm();
     test_svm_cv_survives_allocation_failures();
     return check_exit();
 }
