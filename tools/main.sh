@@ -12,15 +12,14 @@ export KB_PATH="${KB_PATH:-$PWD/kb.lmdb}"
 echo "== knowledge base: $KB_PATH"
 $KB init
 
-echo "== ingest the bundled example runs (a real Optuna export and an MLflow file store)"
-for f in datasets/examples/*.csv; do
-  [ -e "$f" ] || continue
-  name=$(basename "$f" .csv)
-  # Optuna CSV exports carry no task; the file name says which dataset the study tuned.
-  $KB ingest --task "${name#optuna_*_}" --space "${name#optuna_}" --study "$name" \
-    --objective accuracy --direction maximize "$f" || [ $? -eq 3 ]
+echo "== ingest the bundled example runs (real Optuna studies and an MLflow file store)"
+$KB ingest datasets/spaces.jsonl datasets/examples/tasks.jsonl
+for f in datasets/examples/optuna_svc_*.csv; do
+  name=$(basename "$f" .csv)       # optuna_svc_<dataset>
+  $KB ingest --task "sklearn-${name#optuna_svc_}" --space sklearn-svc --study "$name" \
+    --objective accuracy --direction maximize "$f"
 done
-[ -d datasets/examples/mlruns ] && { $KB ingest datasets/examples/mlruns || [ $? -eq 3 ]; }
+$KB ingest datasets/examples/mlruns
 
 echo "== summary"
 $KB stats
