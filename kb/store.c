@@ -49,6 +49,7 @@ struct kb_store {
     kb_log log;
     int max_key;  /* LMDB's key size limit (also the limit for DUPSORT values) */
     kb_buf enc;   /* encode buffer reused by every put */
+    int iterating; /* foreach/check calls in progress (their snapshots pin the map) */
     /* the batch id table (see "batch id table" below), reused across batches */
     uint32_t *tbl_index;
     size_t tbl_index_cap;
@@ -264,6 +265,11 @@ static int write_txn(kb_store *s, write_body body, void *ctx, kb_error *err)
 {
     if (s->flags & KB_STORE_OPEN_RDONLY) {
         return kb_error_set(err, KB_EINVAL, "store '%s' is open read-only", s->path);
+    }
+    if (s->iterating > 0) {
+        /* growing the map would move the pages the iteration's records point into */
+        return kb_error_set(err, KB_EINVAL, "store '%s': cannot write from inside an iteration",
+                            s->path);
     }
     for (;;) {
         kb_error local = KB_ERROR_INIT;
@@ -1415,6 +1421,7 @@ static int foreach_kind(visit *vi_in, kb_store *s, const kb_store_filter *f, kb_
         return rc;
     }
     f = vi.f;
+    s->iterating++;
     switch (kind) {
     case KB_RECORD_RUN:
         if (f->task_id != NULL) {
@@ -1445,6 +1452,7 @@ static int foreach_kind(visit *vi_in, kb_store *s, const kb_store_filter *f, kb_
                               : scan_db(&vi, KB_STORE__DB_SPACES, err);
         break;
     }
+    s->iterating--;
     mdb_txn_abort(vi.txn);
     return rc;
 }

@@ -15,8 +15,9 @@
  *
  * Thread-safety: one kb_store may be used from one thread at a time. Open a store directory at
  * most once per process (LMDB's rule: its locks are per process); other processes and
- * kb_store handles in them may read and write concurrently. Do not write to the store from
- * inside a foreach callback (the callback's snapshot pins the map, so a growth would fail).
+ * kb_store handles in them may read and write concurrently. A foreach callback may read the
+ * store (get, find_kind, a nested foreach) but not write to it: writes return KB_EINVAL while
+ * an iteration is in progress (growing the map would move the pages its records point into).
  * Opening a store of the current schema never waits for a writer.
  */
 #ifndef KB_KB_STORE_H

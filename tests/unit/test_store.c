@@ -326,6 +326,43 @@ static int stop_after_two(const kb_run *r, void *payload)
     return ++*n == 2 ? 42 : 0;
 }
 
+typedef struct nested {
+    kb_store *s;
+    int put_rc, get_rc;
+} nested;
+
+static int write_while_iterating(const kb_run *r, void *payload)
+{
+    nested *n = payload;
+    kb_record rec;
+    kb_put_result res;
+    rec_task(&rec, "t-nested", NULL);
+    n->put_rc = kb_store_put_batch(n->s, &rec, 1, &res, NULL, NULL);
+    kb_record_release(&rec);
+    kb_task t;
+    n->get_rc = kb_store_get_task(&t, n->s, r->task_id, NULL);
+    kb_task_release(&t);
+    return 1;
+}
+
+/* reading inside a callback works; writing is refused (a map growth would move its pages) */
+static void test_store_callback_may_read_but_not_write(void)
+{
+    kb_store *s = create_store();
+    fill_small(s);
+    nested n = {s, 0, 0};
+    kb_error err = KB_ERROR_INIT;
+    CHECK(kb_store_foreach_run(s, NULL, write_while_iterating, &n, &err) == 1);
+    CHECK(n.put_rc == KB_EINVAL && n.get_rc == KB_OK);
+    kb_record rec;
+    kb_put_result res;
+    rec_task(&rec, "t-after", NULL);
+    CHECK_OK(kb_store_put_batch(s, &rec, 1, &res, NULL, &err), err);
+    kb_record_release(&rec);
+    kb_store_close(s);
+    remove_store_dir();
+}
+
 static void test_store_foreach_filters_use_indexes_in_insertion_order(void)
 {
     kb_store *s = create_store();
@@ -852,6 +889,7 @@ int main(void)
     test_store_put_then_get_returns_equal_records();
     test_store_put_outcomes_duplicate_conflict_rejected();
     test_store_foreach_filters_use_indexes_in_insertion_order();
+    test_store_callback_may_read_but_not_write();
     test_store_update_run_moves_index_entries();
     test_store_reopen_keeps_everything_and_rdonly_cannot_write();
     test_store_map_grows_from_64_kib();
