@@ -446,25 +446,26 @@ static int predict_1nn(double *pred, fold_data *f, kb_error *err)
     }
     for (size_t r0 = 0; r0 < nte; r0 += bs) {
         size_t nb = nte - r0 < bs ? nte - r0 : bs;
-        /* g (nb x ntr) = Xte[r0:r0+nb] * Xtr' */
-        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (blasint)nb, (blasint)ntr, (blasint)p,
-                    1.0, f->xte.data + r0, (blasint)f->xte.ld, f->xtr.data, (blasint)f->xtr.ld, 0.0,
-                    g, (blasint)nb);
+        /* g (ntr x nb) = Xtr * Xte[r0:r0+nb]': one test row's cross terms are contiguous */
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (blasint)ntr, (blasint)nb, (blasint)p,
+                    1.0, f->xtr.data, (blasint)f->xtr.ld, f->xte.data + r0, (blasint)f->xte.ld, 0.0,
+                    g, (blasint)ntr);
         for (size_t i = 0; i < nb; i++) {
             double te2 = 0;
             for (size_t j = 0; j < p; j++) {
                 double v = f->xte.data[r0 + i + j * f->xte.ld];
                 te2 += v * v;
             }
+            const double *gi = g + i * ntr;
             double bd = INFINITY;
             for (size_t t = 0; t < ntr; t++) {
-                double dd = ntr2[t] - 2.0 * g[i + t * nb];
+                double dd = ntr2[t] - 2.0 * gi[t];
                 bd = dd < bd ? dd : bd;
             }
             double tol = 1e-9 * (te2 + 1.0);
             size_t best = 0;
             for (size_t t = 0; t < ntr; t++) {
-                if (ntr2[t] - 2.0 * g[i + t * nb] <= bd + tol) {
+                if (ntr2[t] - 2.0 * gi[t] <= bd + tol) {
                     best = t;
                     break;
                 }
@@ -488,7 +489,7 @@ static int predict_nb(double *pred, fold_data *f, kb_error *err)
     double *mu = kb_calloc(k * (p > 0 ? p : 1), sizeof *mu);
     double *var = kb_calloc(k * (p > 0 ? p : 1), sizeof *var);
     double *cnt = kb_calloc(k, sizeof *cnt);
-    double *jll = kb_malloc_array(k, sizeof *jll);
+    double *jll = kb_malloc_array(2 * k, sizeof *jll);
     if (mu == NULL || var == NULL || cnt == NULL || jll == NULL) {
         kb_free(mu);
         kb_free(var);
@@ -528,24 +529,30 @@ static int predict_nb(double *pred, fold_data *f, kb_error *err)
         }
     }
     eps *= 1e-9;
-    for (size_t t = 0; t < k * p; t++) {
-        var[t] += eps;
+    /*
+     * log N(x; mu, v) summed over features = base_c - sum_j (x_j - mu_cj)^2 / (2 v_cj), with
+     * base_c = log prior_c - sum_j log(2 pi v_cj) / 2 computed once per fold; var then holds
+     * 1 / (2 v). A zero variance cannot occur: design drops constant columns, so eps > 0.
+     */
+    double *base = jll + k;
+    for (size_t c = 0; c < k; c++) {
+        double half_log = 0;
+        for (size_t j = 0; j < p; j++) {
+            double v = var[c + j * k] + eps;
+            half_log += 0.5 * log(TWO_PI * v);
+            var[c + j * k] = 0.5 / v;
+        }
+        base[c] = cnt[c] > 0 ? log(cnt[c] / (double)ntr) - half_log : -INFINITY;
     }
     for (size_t i = 0; i < f->n_test; i++) {
         size_t r = f->test[i];
         for (size_t c = 0; c < k; c++) {
-            if (cnt[c] == 0) {
-                jll[c] = -INFINITY;
-                continue;
+            double q = 0;
+            for (size_t j = 0; j < p && cnt[c] > 0; j++) {
+                double dx = f->x->data[r + j * f->x->ld] - mu[c + j * k];
+                q += dx * dx * var[c + j * k];
             }
-            double s = log(cnt[c] / (double)ntr);
-            for (size_t j = 0; j < p; j++) {
-                double v = var[c + j * k], dx = f->x->data[r + j * f->x->ld] - mu[c + j * k];
-                /* a zero variance with eps = 0 (all columns constant) cannot happen: design
-                 * drops constant columns */
-                s -= 0.5 * log(TWO_PI * v) + 0.5 * dx * dx / v;
-            }
-            jll[c] = s;
+            jll[c] = base[c] - q;
         }
         pred[i] = (double)argmax(jll, k, 1);
     }
@@ -612,11 +619,19 @@ static int predict_stump(double *pred, fold_data *f, kb_error *err)
         }
         qsort(vp, ntr, sizeof *vp, cmp_val_pos);
         memset(left, 0, kk * sizeof *left);
-        double lsum = 0;
+        /* sl = sum_c l_c^2, sr = sum_c r_c^2, updated in O(1) per row (exact integers) */
+        double lsum = 0, sl = 0, sr = 0;
+        for (size_t c = 0; c < k; c++) {
+            sr += tot[c] * tot[c];
+        }
         for (size_t i = 0; i + 1 < ntr; i++) {
             double yv = f->y[vp[i].pos];
             if (k > 0) {
-                left[(size_t)yv] += 1;
+                size_t c = (size_t)yv;
+                double r = tot[c] - left[c];
+                sl += 2.0 * left[c] + 1.0;
+                sr -= 2.0 * r - 1.0;
+                left[c] += 1;
             } else {
                 lsum += yv;
             }
@@ -626,12 +641,6 @@ static int predict_stump(double *pred, fold_data *f, kb_error *err)
             double nl = (double)(i + 1), nr = (double)(ntr - i - 1), cost;
             if (k > 0) {
                 /* n_L G_L + n_R G_R = n_L + n_R - sum_c (l_c^2 / n_L + r_c^2 / n_R) */
-                double sl = 0, sr = 0;
-                for (size_t c = 0; c < k; c++) {
-                    double r = tot[c] - left[c];
-                    sl += left[c] * left[c];
-                    sr += r * r;
-                }
                 cost = (double)ntr - sl / nl - sr / nr;
             } else {
                 double rsum = ysum - lsum;

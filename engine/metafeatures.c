@@ -693,19 +693,37 @@ static int info_group(double *v, const kb_dataset *d, const col_info *ci,
             continue; /* an all-missing column carries no information to measure */
         }
         memset(table_xy, 0, lv * k * sizeof *table_xy);
+        const double *x = kb_dataset_col(d, j);
+        if (col->type == KB_COLUMN_CATEGORICAL || !(ci[j].s.max > ci[j].s.min)) {
+            for (size_t i = 0; i < n; i++) {
+                long b = bin_of(x[i], col, &ci[j].s, nb);
+                if (b >= 0 && ybin[i] >= 0) {
+                    table_xy[(size_t)b * k + (size_t)ybin[i]]++;
+                }
+            }
+        } else {
+            /* bin_of inlined for the hot numeric case: same expression, same rounding */
+            double mn = ci[j].s.min, range = ci[j].s.max - ci[j].s.min, fb = (double)nb;
+            for (size_t i = 0; i < n; i++) {
+                double xi = x[i];
+                if (isnan(xi) || ybin[i] < 0) {
+                    continue;
+                }
+                double b = floor((xi - mn) / range * fb);
+                size_t bi = b >= fb ? nb - 1 : b < 0 ? 0 : (size_t)b;
+                table_xy[bi * k + (size_t)ybin[i]]++;
+            }
+        }
         memset(cx, 0, lv * sizeof *cx);
         memset(cy, 0, k * sizeof *cy);
-        const double *x = kb_dataset_col(d, j);
         size_t m = 0;
-        for (size_t i = 0; i < n; i++) {
-            long b = bin_of(x[i], col, &ci[j].s, nb);
-            if (b < 0 || ybin[i] < 0) {
-                continue;
+        for (size_t b = 0; b < lv; b++) {
+            for (size_t c = 0; c < k; c++) {
+                size_t t = table_xy[b * k + c];
+                cx[b] += t;
+                cy[c] += t;
+                m += t;
             }
-            table_xy[(size_t)b * k + (size_t)ybin[i]]++;
-            cx[b]++;
-            cy[ybin[i]]++;
-            m++;
         }
         if (m == 0) {
             continue;
