@@ -884,6 +884,84 @@ static void test_store_cleans_up_on_each_failed_allocation(void)
     remove_store_dir();
 }
 
+/* Child of the SIGKILL test: put batches of 200 runs forever, acknowledging each commit */
+static void put_until_killed(int ack_fd)
+{
+    kb_store_opts o = KB_STORE_OPTS_INIT;
+    kb_store *s = NULL;
+    if (kb_store_open(&s, store_dir, &o, NULL) != KB_OK) {
+        _exit(1);
+    }
+    kb_record *r = kb_calloc(200, sizeof *r);
+    kb_put_result res[200];
+    for (uint32_t b = 0;; b++) {
+        for (int i = 0; i < 200; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "r-%u-%d", b, i);
+            rec_run(&r[i], id, "t-1", "sp-1", NULL, NULL, KB_RUN_STATUS_OK);
+        }
+        if (kb_store_put_batch(s, r, 200, res, NULL, NULL) != KB_OK ||
+            write(ack_fd, &b, sizeof b) != (ssize_t)sizeof b) {
+            _exit(2);
+        }
+        release_all(r, 200);
+    }
+}
+
+/*
+ * A writer killed with SIGKILL at any moment leaves a consistent store holding every batch it
+ * saw committed, and only whole batches.
+ */
+static void test_store_survives_sigkill_during_puts(void)
+{
+    for (int round = 0; round < 3; round++) {
+        kb_store *s = create_store();
+        fill_small(s);
+        kb_store_close(s);
+        int p[2];
+        CHECK(pipe(p) == 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(p[0]);
+            put_until_killed(p[1]);
+        }
+        close(p[1]);
+        uint32_t b = 0, last = 0;
+        int n_acks = 0;
+        while (n_acks < 2 + round && read(p[0], &b, sizeof b) == (ssize_t)sizeof b) {
+            last = b;
+            n_acks++;
+        }
+        sleep_ms(3 * round);
+        kill(pid, SIGKILL);
+        int status = 0;
+        CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status));
+        while (read(p[0], &b, sizeof b) == (ssize_t)sizeof b) {
+            last = b;
+            n_acks++;
+        }
+        close(p[0]);
+        CHECK(n_acks >= 2 + round);
+
+        kb_log quiet = {NULL, NULL};
+        s = open_store(store_dir, 0, 0, quiet);
+        int n_problems;
+        kb_error err = KB_ERROR_INIT;
+        CHECK_OK(check_store(s, &n_problems), err);
+        kb_store_stats st;
+        CHECK_OK(kb_store_stats_get(&st, s, &err), err);
+        CHECK((st.n_runs - 6) % 200 == 0);          /* whole batches only */
+        CHECK(st.n_runs >= 6 + 200 * (size_t)(last + 1)); /* every acknowledged batch */
+        kb_run got;
+        char id[32];
+        snprintf(id, sizeof id, "r-%u-199", last);
+        CHECK_OK(kb_store_get_run(&got, s, id, &err), err);
+        kb_run_release(&got);
+        kb_store_close(s);
+        remove_store_dir();
+    }
+}
+
 int main(void)
 {
     test_store_put_then_get_returns_equal_records();
@@ -898,5 +976,6 @@ int main(void)
     test_store_second_writer_waits_for_the_first();
     test_store_reader_snapshot_is_stable_during_a_commit();
     test_store_cleans_up_on_each_failed_allocation();
+    test_store_survives_sigkill_during_puts();
     return check_exit();
 }
