@@ -10,7 +10,7 @@
  *   bench_ingest read DIR TASK          read back all runs of TASK, then a full scan
  *
  * Each mode prints one line of `key=value` pairs; tools/bench/ingest.sh runs them next to
- * Optuna's SQLite storage (tools/bench/optuna_peer.py) and prints the ratios.
+ * Optuna's SQLite storage (tools/bench/ingest_peer.py) and prints the ratios.
  */
 #include <lmdb.h>
 #include <math.h>
@@ -18,12 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "engine/core/buf.h"
 #include "engine/core/rng.h"
+#include "kb/codec.h"
 #include "kb/store.h"
 
 static double now_s(void)
@@ -97,13 +99,17 @@ static int ingest(const char *kb_bin, const char *file, const char *dir)
         _exit(127);
     }
     int status;
+    struct rusage ru; /* the only child waited for, so RUSAGE_CHILDREN is its usage */
     waitpid(pid, &status, 0);
+    getrusage(RUSAGE_CHILDREN, &ru);
     double dt = now_s() - t0;
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "kb ingest failed (status %d)\n", status);
         return 1;
     }
-    printf("ingest_s=%.3f store_bytes=%lld\n", dt, dir_bytes(dir));
+    printf("ingest_s=%.3f ingest_cpu_s=%.3f store_bytes=%lld\n", dt, cpu, dir_bytes(dir));
     return 0;
 }
 
@@ -170,6 +176,25 @@ static int count_run(const kb_run *r, void *payload)
     return 0;
 }
 
+typedef struct sizes {
+    kb_buf buf;
+    double total;
+    long n;
+} sizes;
+
+/* The encoded size of each run, for the bare LMDB loop's record size. */
+static int measure_run(const kb_run *r, void *payload)
+{
+    sizes *s = payload;
+    kb_buf_reset(&s->buf);
+    kb_error err = KB_ERROR_INIT;
+    if (kb_codec_encode_run(&s->buf, r, &err) == KB_OK) {
+        s->total += (double)s->buf.len;
+        s->n++;
+    }
+    return s->n >= 10000; /* a sample is enough */
+}
+
 static int read_back(const char *dir, const char *task)
 {
     kb_store *st;
@@ -191,13 +216,19 @@ static int read_back(const char *dir, const char *task)
         rc = kb_store_foreach_run(st, &all, count_run, &n_all, &err);
     }
     double t2 = now_s();
+    sizes sz = {KB_BUF_INIT, 0, 0};
+    if (rc == KB_OK) {
+        rc = kb_store_foreach_run(st, &all, measure_run, &sz, &err);
+        rc = rc == 1 ? KB_OK : rc;
+    }
+    kb_buf_release(&sz.buf);
     kb_store_close(st);
     if (rc != KB_OK) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    printf("task_runs=%ld task_read_s=%.3f scan_runs=%ld scan_s=%.3f\n", n_task, t1 - t0,
-           n_all, t2 - t1);
+    printf("task_runs=%ld task_read_s=%.3f scan_runs=%ld scan_s=%.3f run_bytes=%.0f\n", n_task,
+           t1 - t0, n_all, t2 - t1, sz.n > 0 ? sz.total / (double)sz.n : 0.0);
     return 0;
 }
 
