@@ -386,8 +386,11 @@ typedef struct fold_data {
     size_t n_train;
     const size_t *test;
     size_t n_test;
-    size_t n_classes; /* 0 = regression */
-    kb_mat xtr, xte;  /* gathered copies, for the BLAS-based models */
+    size_t n_classes;   /* 0 = regression */
+    kb_mat xtr, xte;    /* gathered copies, for the BLAS-based models */
+    const size_t *fold; /* fold of each sample position; the test fold is `test_fold` */
+    size_t test_fold;
+    const size_t *sorted; /* stump: per column, positions by (value, position); or NULL */
 } fold_data;
 
 static int gather(kb_mat *out, const kb_mat *x, const size_t *idx, size_t m, kb_error *err)
@@ -577,6 +580,36 @@ static int cmp_val_pos(const void *a, const void *b)
     return (x->pos > y->pos) - (x->pos < y->pos);
 }
 
+/* Per column of x, the row positions sorted by (value, position): n x p size_t. */
+static int sort_columns(size_t **out, const kb_mat *x, kb_error *err)
+{
+    size_t n = x->rows, p = x->cols;
+    if (p > 0 && n > ((size_t)-1) / sizeof(size_t) / p) {
+        return kb_error_set(err, KB_ENOMEM, "sample of %zu x %zu too large to sort", n, p);
+    }
+    size_t *sorted = kb_malloc_array(n * p > 0 ? n * p : 1, sizeof *sorted);
+    val_pos *vp = kb_malloc_array(n > 0 ? n : 1, sizeof *vp);
+    if (sorted == NULL || vp == NULL) {
+        kb_free(sorted);
+        kb_free(vp);
+        return kb_error_set(err, KB_ENOMEM, "out of memory sorting the sample");
+    }
+    for (size_t j = 0; j < p; j++) {
+        const double *c = kb_mat_col(x, j);
+        for (size_t i = 0; i < n; i++) {
+            vp[i].v = c[i];
+            vp[i].pos = i;
+        }
+        qsort(vp, n, sizeof *vp, cmp_val_pos);
+        for (size_t i = 0; i < n; i++) {
+            sorted[i + j * n] = vp[i].pos;
+        }
+    }
+    kb_free(vp);
+    *out = sorted;
+    return KB_OK;
+}
+
 /*
  * Decision stump: the single split "x_j <= t" minimising the weighted impurity of the two
  * sides (Gini n_L G_L + n_R G_R for classes, squared error for regression), as a depth-1
@@ -613,11 +646,24 @@ static int predict_stump(double *pred, fold_data *f, kb_error *err)
     double best_lsum = 0, best_nl = 0;
     for (size_t j = 0; j < p; j++) {
         const double *x = kb_mat_col(f->x, j);
-        for (size_t i = 0; i < ntr; i++) {
-            vp[i].v = x[f->train[i]];
-            vp[i].pos = f->train[i];
+        if (f->sorted != NULL) {
+            /* the sample sorted once per column; a fold's training rows keep that order */
+            const size_t *order = f->sorted + j * f->x->rows;
+            size_t t = 0;
+            for (size_t i = 0; i < f->x->rows; i++) {
+                if (f->fold[order[i]] != f->test_fold) {
+                    vp[t].v = x[order[i]];
+                    vp[t].pos = order[i];
+                    t++;
+                }
+            }
+        } else {
+            for (size_t i = 0; i < ntr; i++) {
+                vp[i].v = x[f->train[i]];
+                vp[i].pos = f->train[i];
+            }
+            qsort(vp, ntr, sizeof *vp, cmp_val_pos);
         }
-        qsort(vp, ntr, sizeof *vp, cmp_val_pos);
         memset(left, 0, kk * sizeof *left);
         /* sl = sum_c l_c^2, sr = sum_c r_c^2, updated in O(1) per row (exact integers) */
         double lsum = 0, sl = 0, sr = 0;
@@ -909,7 +955,7 @@ int kb_landmark_compute(kb_landmark_result *out, const kb_dataset *d, const kb_l
     KB_CHECK_ARG(k >= 2);
     size_t n_classes = d->task == KB_DATASET_TASK_CLASSIFICATION ? d->n_classes : 0;
 
-    size_t *rows = NULL, *fold = NULL, *train = NULL, *test = NULL;
+    size_t *rows = NULL, *fold = NULL, *train = NULL, *test = NULL, *sorted = NULL;
     double *y = NULL, *pred = NULL, *pred_fold = NULL;
     kb_mat x = KB_MAT_INIT;
     svm_rows srows = {NULL, NULL};
@@ -975,6 +1021,7 @@ int kb_landmark_compute(kb_landmark_result *out, const kb_dataset *d, const kb_l
     f.train = train;
     f.test = test;
     f.n_classes = n_classes;
+    f.fold = fold;
     for (int m = 0; m < KB_LANDMARK_N_MODELS; m++) {
         if (!(models & (1u << m))) {
             continue;
@@ -985,9 +1032,18 @@ int kb_landmark_compute(kb_landmark_result *out, const kb_dataset *d, const kb_l
         kb_log_printf(&o.log, KB_LOG_LEVEL_INFO, "landmark %s: %zu rows x %zu columns, %zu folds",
                       model_names[m], n, x.cols, k);
         double t0 = now_s();
+        if (m == KB_LANDMARK_MODEL_STUMP) {
+            /* sorted once for all folds (and timed with the stump) */
+            rc = sort_columns(&sorted, &x, err);
+            if (rc != KB_OK) {
+                goto done;
+            }
+            f.sorted = sorted;
+        }
         int ok = 1;
         for (size_t v = 0; v < k && ok; v++) {
             f.n_train = f.n_test = 0;
+            f.test_fold = v;
             for (size_t i = 0; i < n; i++) {
                 if (fold[i] == v) {
                     test[f.n_test++] = i;
@@ -1033,6 +1089,7 @@ int kb_landmark_compute(kb_landmark_result *out, const kb_dataset *d, const kb_l
         out->time_s[m] = now_s() - t0;
     }
 done:
+    kb_free(sorted);
     svm_rows_release(&srows);
     kb_mat_release(&x);
     kb_free(rows);
