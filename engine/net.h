@@ -254,6 +254,7 @@ typedef struct kb_net_result {
     kb_net_point last;      /* the final point (evaluated at the end) */
     double train_seconds;   /* wall time of the training steps, evaluation excluded */
     double eval_seconds;    /* wall time of the validation passes */
+    double train_cpu_seconds; /* process CPU time of the training steps (all threads) */
 } kb_net_result;
 
 /**

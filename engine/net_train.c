@@ -10,11 +10,22 @@
 #include "engine/core/alloc.h"
 #include "engine/net_priv.h"
 
-static double now_s(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double now_s(void)
+{
+    return clock_s(CLOCK_MONOTONIC);
+}
+
+/* process CPU time (all threads): steadier than wall time on a shared machine */
+static double cpu_s(void)
+{
+    return clock_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 static void gather(kb_net *net, const kb_net_data *d, const size_t *idx, size_t m)
@@ -55,7 +66,7 @@ int kb_net_train(kb_net_result *out, kb_net *net, const kb_net_data *train,
     }
     kb_rng_shuffle(&net->rng, perm, train->n);
     out->max_iter = max_iter;
-    double t0 = now_s(), loss_sum = 0.0, grad_norm = NAN;
+    double t0 = now_s(), c0 = cpu_s(), eval_cpu = 0.0, loss_sum = 0.0, grad_norm = NAN;
     size_t loss_n = 0, pos = 0, seen = 0;
     kb_net_point pt;
     memset(&pt, 0, sizeof pt);
@@ -95,9 +106,10 @@ int kb_net_train(kb_net_result *out, kb_net *net, const kb_net_data *train,
             break;
         }
         if (val != NULL && val->n > 0) {
-            double e0 = now_s();
+            double e0 = now_s(), ec0 = cpu_s();
             kb_net_evaluate(&pt.val_loss, &pt.val_accuracy, net, val, NULL);
             out->eval_seconds += now_s() - e0;
+            eval_cpu += cpu_s() - ec0;
         }
         loss_sum = 0.0;
         loss_n = 0;
@@ -109,6 +121,7 @@ int kb_net_train(kb_net_result *out, kb_net *net, const kb_net_data *train,
     }
     out->last = pt;
     out->train_seconds = now_s() - t0 - out->eval_seconds;
+    out->train_cpu_seconds = cpu_s() - c0 - eval_cpu;
     kb_free(perm);
     return KB_OK;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/core/alloc.h"
 #include "engine/core/rng.h"
@@ -129,6 +130,41 @@ static int print_json(cJSON *o)
     fflush(stdout);
     cJSON_free(s);
     return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The hyperparameters in effect, under their config names. */
+static cJSON *config_json(const kb_net_opts *o, size_t max_iter)
+{
+    static const char *const activations[] = {"relu", "tanh", "sigmoid"};
+    static const char *const inits[] = {"gaussian", "xavier", "msra"};
+    cJSON *c = cJSON_CreateObject();
+    if (c == NULL) {
+        return NULL;
+    }
+    cJSON_AddStringToObject(c, "optimizer", kb_net_optimizer_name(o->optimizer));
+    cJSON_AddNumberToObject(c, "base_lr", o->base_lr);
+    cJSON_AddNumberToObject(c, "momentum", o->momentum);
+    cJSON_AddNumberToObject(c, "weight_decay", o->weight_decay);
+    cJSON_AddStringToObject(c, "lr_policy", kb_net_lr_policy_name(o->lr_policy));
+    cJSON_AddNumberToObject(c, "gamma", o->gamma);
+    cJSON_AddNumberToObject(c, "power", o->power);
+    cJSON_AddNumberToObject(c, "stepsize", (double)o->stepsize);
+    cJSON_AddNumberToObject(c, "max_iter", (double)max_iter);
+    cJSON_AddNumberToObject(c, "batch_size", (double)o->batch_size);
+    cJSON_AddStringToObject(c, "activation", activations[o->activation]);
+    cJSON_AddNumberToObject(c, "dropout", o->dropout);
+    cJSON_AddStringToObject(c, "init", inits[o->init]);
+    cJSON_AddNumberToObject(c, "clip_gradients", o->clip_gradients);
+    cJSON_AddNumberToObject(c, "freeze", (double)o->freeze);
+    cJSON_AddNumberToObject(c, "seed", (double)o->seed);
+    return c;
 }
 
 typedef struct curve_ctx {
@@ -368,6 +404,7 @@ int train_net_main(int argc, char **argv)
     if (sets == NULL) {
         return cli_error(CMD, KB_EXIT_FAILURE, "out of memory");
     }
+    double t_start = now_s();
     net_args a = {0};
     a.sets = sets;
     a.val_fraction = 0.2;
@@ -492,8 +529,11 @@ int train_net_main(int argc, char **argv)
     }
     add_real(m, "epochs", res.last.epoch);
     add_real(m, "train_seconds", res.train_seconds);
-    add_real(m, "samples_per_second",
-             res.train_seconds > 0 ? res.last.epoch * (double)n_train / res.train_seconds : NAN);
+    double samples = res.last.epoch * (double)n_train;
+    add_real(m, "train_cpu_seconds", res.train_cpu_seconds);
+    add_real(m, "samples_per_second", res.train_seconds > 0 ? samples / res.train_seconds : NAN);
+    add_real(m, "samples_per_second_cpu",
+             res.train_cpu_seconds > 0 ? samples / res.train_cpu_seconds : NAN);
     cJSON_AddStringToObject(fin, "status", status);
     cJSON_AddNumberToObject(fin, "iteration", (double)res.iteration);
     char arch_text[KB_NET_ARCH_MAX];
@@ -501,6 +541,14 @@ int train_net_main(int argc, char **argv)
     cJSON_AddStringToObject(fin, "arch", arch_text);
     cJSON_AddStringToObject(fin, "input_signature", scaler.signature);
     cJSON_AddStringToObject(fin, "schema", "kb.train.net/1");
+    cJSON_AddStringToObject(fin, "workload", "net");
+    cJSON_AddStringToObject(fin, "task", regression ? "regression" : "classification");
+    cJSON_AddNumberToObject(fin, "n_train", (double)n_train);
+    cJSON_AddNumberToObject(fin, "n_val", (double)dv.n);
+    cJSON_AddNumberToObject(fin, "n_params", (double)kb_net_n_params(net));
+    add_real(fin, "cost_s", now_s() - t_start);
+    cJSON_AddStringToObject(fin, "dataset_fingerprint", train_ds.fingerprint);
+    cJSON_AddItemToObject(fin, "config", config_json(&o, res.max_iter));
     print_json(fin);
     if (res.status == KB_NET_STATUS_DIVERGED) {
         fprintf(stderr, "kb %s: diverged at iteration %zu (non-finite %s)\n", CMD,
