@@ -19,6 +19,7 @@ typedef struct workload {
 /* The spec's description names the same workloads: keep the two in step. */
 static const workload workloads[] = {
     {"svm", train_svm_main, &train_svm_spec, "libsvm: C-SVC, nu-SVC, epsilon-SVR, k-fold CV"},
+    {"net", train_net_main, &train_net_spec, "a CNN or MLP on OpenBLAS, with a learning curve"},
     {NULL, NULL, NULL, NULL}};
 
 static const cli_opt no_options[] = {{NULL, 0, 0, NULL, NULL}};
@@ -28,8 +29,8 @@ const cli_spec cmd_train_spec = {
     "kb train WORKLOAD [options] DATASET",
     "Train one of kb's built-in workloads on a dataset and report its metrics in the trial "
     "protocol (with --json: one JSON line per step, then a final {\"final\": {...}} line), so "
-    "that kb search can drive it like any external trainer. Workloads: svm (libsvm). "
-    "See 'kb train WORKLOAD --help' for a workload's options.",
+    "that kb search can drive it like any external trainer. Workloads: svm (libsvm), net (a "
+    "CNN/MLP). See 'kb train WORKLOAD --help' for a workload's options.",
     no_options,
     "  kb train svm datasets/statlog_heart.csv.gz --set C=10 --json\n"
     "  kb train svm --help",

@@ -25,6 +25,7 @@ printf 'x,target\n1,a\n2,b,7\n' >ragged.csv
 # dispatch and help
 expect_code 0 "$KB" train --help
 expect_out '^  svm '
+expect_out '^  net '
 expect_code 0 "$KB" help train
 expect_out 'Workloads: svm'
 expect_code 2 "$KB" train
