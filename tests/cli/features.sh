@@ -69,6 +69,21 @@ json .features.n_classes type null
 json .features.landmark_naive_bayes type null
 json .landmark.metric == rmse_standardised
 
+# image data (IDX): three 2x2 images [0 1 2 3], [10 20 30 40], [255 254 253 252] with labels
+# 7, 2, 7. Class means [10 20 30 40] and [127.5 x4]: RMS distance sqrt(42525 / 4)
+expect_code 0 "$KB" features "$SRC/tests/data/idx/tiny-images-idx3-ubyte" --json --groups general,image
+json .groups len== 2
+json .features.img_height == 2
+json .features.img_channels == 1
+json .features.img_pixel_mean ">" 93.3333333
+json .features.img_pixel_mean "<" 93.3333334
+json .features.img_class_dist_mean ">" 103.1079531
+json .features.img_class_dist_mean "<" 103.1079532
+json .features.img_class_dist_std type null
+expect_code 0 "$KB" features mixed.csv --json --groups image
+json .groups len== 0
+json .features len== 0
+
 # bad inputs
 expect_code 1 "$KB" features no-such-file.csv
 expect_err "^kb features: .*no-such-file.csv"
