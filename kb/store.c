@@ -35,6 +35,7 @@ static const struct {
     [KB_STORE__DB_IDX_SPACE_RUNS] = {"idx_space_runs", MDB_DUPSORT | MDB_DUPFIXED},
     [KB_STORE__DB_IDX_BACKBONE_RUNS] = {"idx_backbone_runs", MDB_DUPSORT | MDB_DUPFIXED},
     [KB_STORE__DB_IDX_TEAM_TASKS] = {"idx_team_tasks", MDB_DUPSORT},
+    [KB_STORE__DB_IDS_RECENT] = {"ids_recent", 0},
 };
 
 static const char META_SCHEMA[] = "schema_version";
@@ -50,6 +51,7 @@ struct kb_store {
     int max_key;  /* LMDB's key size limit (also the limit for DUPSORT values) */
     kb_buf enc;   /* encode buffer reused by every put */
     int iterating; /* foreach/check calls in progress (their snapshots pin the map) */
+    size_t ids_merge_min; /* ids_recent is merged into ids beyond max(this, |ids| / 8) */
     /* the batch id table (see "batch id table" below), reused across batches */
     uint32_t *tbl_index;
     size_t tbl_index_cap;
@@ -126,6 +128,11 @@ static const char *key_text(char *out, size_t n, const MDB_val *k)
 MDB_env *kb_store__env(kb_store *store)
 {
     return store->env;
+}
+
+void kb_store__set_ids_merge_min(kb_store *store, size_t n)
+{
+    store->ids_merge_min = n;
 }
 
 unsigned kb_store__dbi(kb_store *store, kb_store__db db)
@@ -302,11 +309,26 @@ static int write_txn(kb_store *s, write_body body, void *ctx, kb_error *err)
 typedef int (*migration_fn)(kb_store *s, MDB_txn *txn, kb_error *err);
 
 /*
- * migrations[v] turns a version-v store into a version-(v + 1) store inside the open's write
- * transaction. Version 1 is the first schema, so there is nothing to migrate yet; a new schema
- * adds its function here and bumps KB_STORE_SCHEMA_VERSION.
+ * Version 2 split the id map into `ids` and `ids_recent` (see merge_recent_ids). A version-1
+ * store has every id in `ids` and no `ids_recent`; open_dbs has already created it empty in
+ * this transaction, which is a valid version-2 state, so there is nothing to move.
  */
-static const migration_fn migrations[KB_STORE_SCHEMA_VERSION + 1] = {NULL};
+static int migrate_1_to_2(kb_store *s, MDB_txn *txn, kb_error *err)
+{
+    (void)s;
+    (void)txn;
+    (void)err;
+    return KB_OK;
+}
+
+/*
+ * migrations[v] turns a version-v store into a version-(v + 1) store inside the open's write
+ * transaction, after open_dbs created any database the new schema adds. A new schema adds its
+ * function here and bumps KB_STORE_SCHEMA_VERSION.
+ */
+static const migration_fn migrations[KB_STORE_SCHEMA_VERSION + 1] = {
+    [1] = migrate_1_to_2,
+};
 
 static int open_dbs(kb_store *s, MDB_txn *txn, int create, kb_error *err)
 {
@@ -381,14 +403,19 @@ static int open_txn(kb_store *s, int write, int *need_write, kb_error *err)
     if (rc != KB_OK) {
         return rc;
     }
-    rc = open_dbs(s, txn, write, err);
-    if (rc == KB_OK && !write) {
+    if (!write) {
+        /* an older schema may lack databases a migration adds: check it before opening them */
+        MDB_dbi meta_dbi;
         MDB_val k = val_str(META_SCHEMA), v;
-        int mrc = mdb_get(txn, s->dbi[KB_STORE__DB_META], &k, &v);
-        if (mrc == MDB_SUCCESS && v.mv_size == 8 && kb_be64_decode(v.mv_data) > 0 &&
+        if (mdb_dbi_open(txn, db_defs[KB_STORE__DB_META].name, 0, &meta_dbi) == MDB_SUCCESS &&
+            mdb_get(txn, meta_dbi, &k, &v) == MDB_SUCCESS && v.mv_size == 8 &&
+            kb_be64_decode(v.mv_data) > 0 &&
             kb_be64_decode(v.mv_data) < KB_STORE_SCHEMA_VERSION) {
             *need_write = 1;
         }
+    }
+    if (!*need_write) {
+        rc = open_dbs(s, txn, write, err);
     }
     if (rc == KB_OK && !*need_write) {
         rc = open_schema(s, txn, write, err);
@@ -468,6 +495,7 @@ int kb_store_open(kb_store **out, const char *path, const kb_store_opts *opts, k
     }
     s->flags = opts->flags;
     s->log = opts->log;
+    s->ids_merge_min = 50000;
     int writable = !(opts->flags & KB_STORE_OPEN_RDONLY);
 
     int mrc = mdb_env_create(&s->env);
@@ -543,37 +571,51 @@ const char *kb_store_path(const kb_store *store)
 /* --- id map ------------------------------------------------------------------------------- */
 
 /*
- * ids: id -> kind byte, followed for runs by the run's 8-byte big-endian sequence number.
- * One lookup answers "is this id known, as what, and where".
+ * The id map: id -> kind byte, followed for runs by the run's 8-byte big-endian sequence
+ * number. One lookup answers "is this id known, as what, and where". It has two levels: new
+ * entries go to the small `ids_recent`, which is merged into `ids` in key order when it
+ * outgrows an eighth of it (see merge_recent_ids). Content-hash ids arrive in random order;
+ * inserting them straight into a large tree would copy most of its leaves in every batch,
+ * while the small tree stays cached and the merge touches each leaf of the large one once.
+ * Invariant: an id is in exactly one of the two.
  */
 typedef struct id_entry {
     unsigned kind;
     uint64_t seq;
 } id_entry;
 
-/* KB_OK and *found; KB_ECORRUPT for a malformed entry */
-static int ids_get(id_entry *out, int *found, MDB_txn *txn, const kb_store *s, MDB_val key,
-                   kb_error *err)
+/* Parse an id map value; KB_ECORRUPT for a malformed one */
+static int ids_parse(id_entry *out, MDB_val key, MDB_val v, kb_error *err)
 {
-    MDB_val v;
-    int mrc = mdb_get(txn, s->dbi[KB_STORE__DB_IDS], &key, &v);
-    *found = 0;
-    if (mrc == MDB_NOTFOUND) {
-        return KB_OK;
-    }
-    if (mrc != MDB_SUCCESS) {
-        return mdb_fail(err, mrc, "looking up an id");
-    }
     const unsigned char *b = v.mv_data;
-    char kt[80];
     if (v.mv_size < 1 || b[0] < KB_RECORD_TASK || b[0] > KB_RECORD_SPACE ||
         v.mv_size != (b[0] == KB_RECORD_RUN ? 1 + SEQ_BYTES : 1)) {
+        char kt[80];
         return kb_error_set(err, KB_ECORRUPT, "ids: entry for '%s' is malformed",
                             key_text(kt, sizeof kt, &key));
     }
     out->kind = b[0];
     out->seq = b[0] == KB_RECORD_RUN ? kb_be64_decode(b + 1) : 0;
-    *found = 1;
+    return KB_OK;
+}
+
+/* KB_OK and *found (recent level first); KB_ECORRUPT for a malformed entry */
+static int ids_get(id_entry *out, int *found, MDB_txn *txn, const kb_store *s, MDB_val key,
+                   kb_error *err)
+{
+    *found = 0;
+    const kb_store__db levels[2] = {KB_STORE__DB_IDS_RECENT, KB_STORE__DB_IDS};
+    for (int i = 0; i < 2; i++) {
+        MDB_val v;
+        int mrc = mdb_get(txn, s->dbi[levels[i]], &key, &v);
+        if (mrc == MDB_SUCCESS) {
+            *found = 1;
+            return ids_parse(out, key, v, err);
+        }
+        if (mrc != MDB_NOTFOUND) {
+            return mdb_fail(err, mrc, "looking up an id");
+        }
+    }
     return KB_OK;
 }
 
@@ -584,7 +626,7 @@ static int ids_put(MDB_txn *txn, const kb_store *s, MDB_val key, unsigned kind, 
     b[0] = (unsigned char)kind;
     kb_be64_encode(b + 1, seq);
     MDB_val v = {kind == KB_RECORD_RUN ? sizeof b : 1, b};
-    int mrc = mdb_put(txn, s->dbi[KB_STORE__DB_IDS], &key, &v, 0);
+    int mrc = mdb_put(txn, s->dbi[KB_STORE__DB_IDS_RECENT], &key, &v, 0);
     return mrc == MDB_SUCCESS ? KB_OK : mdb_fail(err, mrc, "writing the id map");
 }
 
@@ -745,6 +787,48 @@ static int batch_id_cmp(const void *a, const void *b)
     size_t n = x->len < y->len ? x->len : y->len;
     int c = memcmp(x->key, y->key, n);
     return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/*
+ * Move `ids_recent` into `ids` when it holds more than max(ids_merge_min, |ids| / 8) entries:
+ * one pass in key order, so each leaf of `ids` is copied once per merge. With N ids and
+ * batches of B, a recent level of ~N/8 keeps the per-batch copying at a fraction of the tree.
+ */
+static int merge_recent_ids(kb_store *s, MDB_txn *txn, kb_error *err)
+{
+    MDB_stat rs, ms;
+    int mrc = mdb_stat(txn, s->dbi[KB_STORE__DB_IDS_RECENT], &rs);
+    if (mrc == MDB_SUCCESS) {
+        mrc = mdb_stat(txn, s->dbi[KB_STORE__DB_IDS], &ms);
+    }
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "reading the id map's size");
+    }
+    size_t limit = ms.ms_entries / 8;
+    if (limit < s->ids_merge_min) {
+        limit = s->ids_merge_min;
+    }
+    if (rs.ms_entries <= limit) {
+        return KB_OK;
+    }
+    MDB_cursor *cur = NULL;
+    mrc = mdb_cursor_open(txn, s->dbi[KB_STORE__DB_IDS_RECENT], &cur);
+    MDB_val k, v;
+    for (mrc = mrc != MDB_SUCCESS ? mrc : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+         mrc == MDB_SUCCESS; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        int prc = mdb_put(txn, s->dbi[KB_STORE__DB_IDS], &k, &v, 0);
+        if (prc != MDB_SUCCESS) {
+            mrc = prc;
+            break;
+        }
+    }
+    if (cur != NULL) {
+        mdb_cursor_close(cur);
+    }
+    if (mrc == MDB_NOTFOUND) {
+        mrc = mdb_drop(txn, s->dbi[KB_STORE__DB_IDS_RECENT], 0);
+    }
+    return mrc == MDB_SUCCESS ? KB_OK : mdb_fail(err, mrc, "merging the id map");
 }
 
 /* Write the id map entries of the records this batch added, in key order */
@@ -1017,6 +1101,9 @@ static int put_batch_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
     }
     if (rc == KB_OK) {
         rc = tbl_flush(s, txn, err);
+    }
+    if (rc == KB_OK) {
+        rc = merge_recent_ids(s, txn, err);
     }
     if (rc == KB_OK && ps.meta_dirty) {
         rc = meta_store(&ps.m, txn, s, err);
@@ -1775,11 +1862,11 @@ static int check_keyed(checker *c, unsigned kind, kb_error *err)
     return rc;
 }
 
-/* every ids entry names a stored record with that id */
-static int check_ids(checker *c, size_t *n_by_kind, kb_error *err)
+/* every entry of one id map level names a stored record with that id; no id in both levels */
+static int check_ids(checker *c, kb_store__db level, size_t *n_by_kind, kb_error *err)
 {
     MDB_cursor *cur = NULL;
-    int mrc = mdb_cursor_open(c->txn, c->s->dbi[KB_STORE__DB_IDS], &cur);
+    int mrc = mdb_cursor_open(c->txn, c->s->dbi[level], &cur);
     if (mrc != MDB_SUCCESS) {
         return mdb_fail(err, mrc, "opening a cursor");
     }
@@ -1788,21 +1875,18 @@ static int check_ids(checker *c, size_t *n_by_kind, kb_error *err)
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == MDB_SUCCESS && rc == KB_OK;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         id_entry e;
-        int found;
         kb_error local = KB_ERROR_INIT;
-        rc = ids_get(&e, &found, c->txn, c->s, k, &local);
-        if (rc == KB_ECORRUPT) {
+        char kt[80];
+        if (ids_parse(&e, k, v, &local) != KB_OK) {
             problem(c, "%s", local.msg);
-            rc = KB_OK;
             continue;
         }
-        if (rc != KB_OK) {
-            if (err != NULL) {
-                *err = local;
-            }
-            break;
-        }
         n_by_kind[e.kind]++;
+        MDB_val other;
+        if (level == KB_STORE__DB_IDS_RECENT &&
+            mdb_get(c->txn, c->s->dbi[KB_STORE__DB_IDS], &k, &other) == MDB_SUCCESS) {
+            problem(c, "ids: '%s' is in both levels of the id map", key_text(kt, sizeof kt, &k));
+        }
         MDB_val rec;
         rc = record_bytes(&rec, c->txn, c->s, k, &e, &local);
         if (rc == KB_ECORRUPT) {
@@ -1817,7 +1901,6 @@ static int check_ids(checker *c, size_t *n_by_kind, kb_error *err)
             break;
         }
         kb_codec_str id;
-        char kt[80];
         if (kb_codec_peek_id(&id, NULL, e.kind, rec.mv_data, rec.mv_size, NULL) != KB_OK) {
             continue; /* reported by the record walk */
         }
@@ -1931,7 +2014,10 @@ int kb_store_check(kb_store *store, kb_store_problem_fn fn, void *payload, kb_er
     }
     size_t n_by_kind[KB_RECORD_SPACE + 1] = {0};
     if (rc == KB_OK) {
-        rc = check_ids(&c, n_by_kind, err);
+        rc = check_ids(&c, KB_STORE__DB_IDS, n_by_kind, err);
+    }
+    if (rc == KB_OK) {
+        rc = check_ids(&c, KB_STORE__DB_IDS_RECENT, n_by_kind, err);
     }
     for (int db = KB_STORE__DB_IDX_TASK_RUNS; rc == KB_OK && db <= KB_STORE__DB_IDX_TEAM_TASKS;
          db++) {

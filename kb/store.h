@@ -3,10 +3,12 @@
  *
  * Records are stored in kb's compact binary encoding (kb/codec.h), never as JSON. Runs are
  * keyed by an internal sequence number assigned at insertion (big-endian, so inserts append at
- * the end of the B-tree: ordered keys are ~30x faster to put than random ones); a separate
- * id -> seq database answers "is this id known" for deduplication. Secondary indexes
- * (task -> runs, space -> runs, backbone -> runs, team -> tasks) are DUPSORT databases keyed by
- * the owner's id with the member's sequence number as the fixed-size duplicate value.
+ * the end of the B-tree: ordered keys are ~30x faster to put than random ones); a separate id
+ * map (id -> kind and seq, in two levels so that random ids are inserted in bulk; see
+ * docs/ARCHITECTURE.md) answers "is this id known, and as what" for deduplication. Secondary
+ * indexes (task -> runs, space -> runs, backbone -> runs) are DUPSORT databases keyed by the
+ * owner's id with the run's sequence number as the fixed-size duplicate value; team -> tasks
+ * holds task ids.
  *
  * Concurrency is LMDB's: any number of readers (threads or processes) with one writer at a
  * time; a second writer blocks until the first commits. Commits are synced (durable) unless
@@ -35,7 +37,7 @@ extern "C" {
 #endif
 
 /** The schema version this build writes; opening a newer store fails with KB_EVERSION. */
-#define KB_STORE_SCHEMA_VERSION 1
+#define KB_STORE_SCHEMA_VERSION 2
 
 typedef struct kb_store kb_store;
 

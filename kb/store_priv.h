@@ -16,7 +16,7 @@ extern "C" {
 
 typedef enum kb_store__db {
     KB_STORE__DB_META = 0,            /* "schema_version", "next_seq", "runs_by_status" */
-    KB_STORE__DB_IDS = 1,             /* id -> kind byte [+ 8-byte BE run seq] */
+    KB_STORE__DB_IDS = 1,             /* id -> kind byte [+ 8-byte BE run seq]; large level */
     KB_STORE__DB_TASKS = 2,           /* task id -> encoded task */
     KB_STORE__DB_RUNS = 3,            /* 8-byte BE seq -> encoded run */
     KB_STORE__DB_BACKBONES = 4,       /* backbone id -> encoded backbone */
@@ -25,7 +25,8 @@ typedef enum kb_store__db {
     KB_STORE__DB_IDX_SPACE_RUNS = 7,  /* space name => run seqs (DUPSORT|DUPFIXED) */
     KB_STORE__DB_IDX_BACKBONE_RUNS = 8, /* backbone id => run seqs (DUPSORT|DUPFIXED) */
     KB_STORE__DB_IDX_TEAM_TASKS = 9,  /* team => task ids (DUPSORT) */
-    KB_STORE__N_DBS = 10
+    KB_STORE__DB_IDS_RECENT = 10,     /* the id map's small level, merged into ids in bulk */
+    KB_STORE__N_DBS = 11
 } kb_store__db;
 
 /** The store's environment (borrowed). */
@@ -34,6 +35,8 @@ MDB_env *kb_store__env(kb_store *store);
 unsigned kb_store__dbi(kb_store *store, kb_store__db db);
 /** The LMDB name of a database ("runs", ...). */
 const char *kb_store__db_name(kb_store__db db);
+/** Tests: merge ids_recent into ids beyond max(n, |ids| / 8) entries (default 50,000). */
+void kb_store__set_ids_merge_min(kb_store *store, size_t n);
 
 #ifdef __cplusplus
 }

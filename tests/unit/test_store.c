@@ -513,6 +513,54 @@ static void on_log(kb_log_level level, const char *msg, void *payload)
     }
 }
 
+/* The id map's recent level is merged into the large one; lookups work across merges */
+static void test_store_id_map_levels_merge_without_losing_ids(void)
+{
+    kb_store *s = create_store();
+    kb_store__set_ids_merge_min(s, 100);
+    fill_small(s);
+    kb_record *r = kb_calloc(60, sizeof *r);
+    kb_put_result res[60];
+    int outcomes_ok = 1;
+    for (int b = 0; b < 20; b++) {
+        /* 50 new runs, then 10 repeats of runs from an earlier batch */
+        for (int i = 0; i < 60; i++) {
+            char id[32];
+            int k = i < 50 ? b * 50 + i : (b / 2) * 50 + (i - 50);
+            snprintf(id, sizeof id, "r-%08x", (unsigned)(k * 2654435761u));
+            rec_run(&r[i], id, k % 2 ? "t-1" : "t-2", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+        }
+        put_all(s, r, 60, res);
+        for (int i = 0; i < 60; i++) {
+            outcomes_ok &= res[i] == (i < 50 ? KB_PUT_ADDED : KB_PUT_DUPLICATE);
+        }
+        release_all(r, 60);
+    }
+    kb_free(r);
+    CHECK(outcomes_ok);
+    MDB_txn *txn;
+    MDB_stat main_st, recent_st;
+    CHECK(mdb_txn_begin(kb_store__env(s), NULL, MDB_RDONLY, &txn) == 0);
+    mdb_stat(txn, kb_store__dbi(s, KB_STORE__DB_IDS), &main_st);
+    mdb_stat(txn, kb_store__dbi(s, KB_STORE__DB_IDS_RECENT), &recent_st);
+    mdb_txn_abort(txn);
+    CHECK(main_st.ms_entries > 100 && recent_st.ms_entries <= 200);
+    CHECK(main_st.ms_entries + recent_st.ms_entries == 1000 + 6 + 2 + 1 + 1);
+    kb_error err = KB_ERROR_INIT;
+    kb_run got;
+    char id[32];
+    snprintf(id, sizeof id, "r-%08x", (unsigned)(3u * 2654435761u));
+    CHECK_OK(kb_store_get_run(&got, s, id, &err), err);
+    kb_run_release(&got);
+    snprintf(id, sizeof id, "r-%08x", (unsigned)(999u * 2654435761u));
+    CHECK_OK(kb_store_get_run(&got, s, id, &err), err);
+    kb_run_release(&got);
+    int n_problems;
+    CHECK_OK(check_store(s, &n_problems), err);
+    kb_store_close(s);
+    remove_store_dir();
+}
+
 static void test_store_map_grows_from_64_kib(void)
 {
     int n_grown = 0;
@@ -565,7 +613,7 @@ typedef void (*raw_fn)(MDB_txn *txn, MDB_dbi *dbi);
 
 static const char *const raw_names[KB_STORE__N_DBS] = {
     "meta", "ids", "tasks", "runs", "backbones", "spaces",
-    "idx_task_runs", "idx_space_runs", "idx_backbone_runs", "idx_team_tasks"};
+    "idx_task_runs", "idx_space_runs", "idx_backbone_runs", "idx_team_tasks", "ids_recent"};
 
 /* Open the store's environment with LMDB directly and run `fn` in a write transaction */
 static void raw_write(const char *dir, raw_fn fn)
@@ -631,6 +679,13 @@ static void bump_schema(MDB_txn *txn, MDB_dbi *dbi)
     CHECK(mdb_put(txn, dbi[KB_STORE__DB_META], &k, &v, 0) == 0);
 }
 
+static void dup_id_in_both_levels(MDB_txn *txn, MDB_dbi *dbi)
+{
+    MDB_val k = {3, "r-1"}, v;
+    CHECK(mdb_get(txn, dbi[KB_STORE__DB_IDS_RECENT], &k, &v) == 0);
+    CHECK(mdb_put(txn, dbi[KB_STORE__DB_IDS], &k, &v, 0) == 0);
+}
+
 static int problems_after(raw_fn corrupt)
 {
     kb_store *s = create_store();
@@ -662,6 +717,71 @@ static void test_store_check_detects_injected_corruption(void)
     CHECK(problems_after(garble_run) >= 1);
     /* a task listed under a team it does not have */
     CHECK(problems_after(add_stray_team_entry) == 1);
+    /* an id in both levels of the id map (and so counted twice) */
+    CHECK(problems_after(dup_id_in_both_levels) == 2);
+}
+
+/* Make the store look like schema version 1: one-level id map, no ids_recent */
+static void make_version_1(MDB_txn *txn, MDB_dbi *dbi)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    CHECK(mdb_cursor_open(txn, dbi[KB_STORE__DB_IDS_RECENT], &cur) == 0);
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        CHECK(mdb_put(txn, dbi[KB_STORE__DB_IDS], &k, &v, 0) == 0);
+    }
+    mdb_cursor_close(cur);
+    CHECK(mdb_drop(txn, dbi[KB_STORE__DB_IDS_RECENT], 1) == 0);
+    unsigned char b[8];
+    seq_key(b, 1);
+    MDB_val sk = {14, "schema_version"}, sv = {8, b};
+    CHECK(mdb_put(txn, dbi[KB_STORE__DB_META], &sk, &sv, 0) == 0);
+}
+
+static void on_migrated(kb_log_level level, const char *msg, void *payload)
+{
+    (void)level;
+    if (strcmp(msg, "store migrated to schema version 2") == 0) {
+        (*(int *)payload)++;
+    }
+}
+
+static void test_store_version_1_is_migrated_on_open(void)
+{
+    kb_store *s = create_store();
+    fill_small(s);
+    kb_store_close(s);
+    raw_write(store_dir, make_version_1);
+    kb_store_opts o = KB_STORE_OPTS_INIT;
+    o.flags = KB_STORE_OPEN_RDONLY;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_CODE(kb_store_open(&s, store_dir, &o, &err), KB_EVERSION);
+    CHECK(strstr(err.msg, "migration") != NULL);
+    int n_migrated = 0;
+    kb_log log = {on_migrated, &n_migrated};
+    s = open_store(store_dir, 0, 0, log);
+    CHECK(n_migrated == 1);
+    kb_store_stats st;
+    CHECK_OK(kb_store_stats_get(&st, s, &err), err);
+    CHECK(st.schema_version == 2 && st.n_runs == 6);
+    kb_store_filter f = KB_STORE_FILTER_INIT;
+    f.task_id = "t-1";
+    CHECK_STR(runs_where(s, &f), "r-1,r-2,r-4,r-6");
+    kb_record r;
+    kb_put_result res;
+    rec_run(&r, "r-1", "t-1", "sp-1", NULL, "team-a", KB_RUN_STATUS_OK);
+    put_all(s, &r, 1, &res);
+    CHECK(res == KB_PUT_DUPLICATE); /* found in the migrated id map */
+    kb_record_release(&r);
+    int n_problems;
+    CHECK_OK(check_store(s, &n_problems), err);
+    kb_store_close(s);
+    n_migrated = 0;
+    s = open_store(store_dir, KB_STORE_OPEN_RDONLY, 0, log); /* once is enough */
+    CHECK(n_migrated == 0);
+    kb_store_close(s);
+    remove_store_dir();
 }
 
 static void test_store_newer_schema_is_eversion(void)
@@ -971,8 +1091,10 @@ int main(void)
     test_store_update_run_moves_index_entries();
     test_store_reopen_keeps_everything_and_rdonly_cannot_write();
     test_store_map_grows_from_64_kib();
+    test_store_id_map_levels_merge_without_losing_ids();
     test_store_check_detects_injected_corruption();
     test_store_newer_schema_is_eversion();
+    test_store_version_1_is_migrated_on_open();
     test_store_second_writer_waits_for_the_first();
     test_store_reader_snapshot_is_stable_during_a_commit();
     test_store_cleans_up_on_each_failed_allocation();
