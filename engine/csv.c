@@ -267,9 +267,10 @@ static uint64_t hash_bytes(const char *s, size_t n)
     return h;
 }
 
+/* Fields never hold NUL bytes (store rejects them), so levels are plain C strings. */
 static int level_equals(const char *level, const char *s, size_t n)
 {
-    return strncmp(level, s, n) == 0 && level[n] == '\0' && memchr(s, '\0', n) == NULL;
+    return strlen(level) == n && memcmp(level, s, n) == 0;
 }
 
 static int grow_slots(col_acc *c)
@@ -374,6 +375,10 @@ static int store(csv_parser *p, size_t j, const char *s, size_t n, size_t line)
         if ((c->text_value = kb_strndup(s, n < 64 ? n : 64)) == NULL) {
             return oom(p);
         }
+    }
+    if (memchr(s, '\0', n) != NULL) {
+        return kb_error_set(p->err, KB_EFORMAT, "%s:%zu: column '%s': NUL byte in a field",
+                            p->file, line, c->name);
     }
     size_t k;
     if (intern(c, s, n, &k) != KB_OK) {

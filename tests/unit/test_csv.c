@@ -258,6 +258,10 @@ static void test_csv_from_memory(void)
     kb_dataset_release(&d);
     CHECK_CODE(kb_csv_read_mem(&d, "a,b\n1", 5, "short.csv", NULL, &err), KB_EFORMAT);
     CHECK_STR(err.msg, "short.csv:2: column 'b': missing field (row has 1 of 2 columns)");
+    /* found by fuzzing: a NUL inside a text field */
+    CHECK_CODE(kb_csv_read_mem(&d, "a,b\n1,x\n2,x\0y\n", 14, "nul.csv", NULL, &err),
+               KB_EFORMAT);
+    CHECK_STR(err.msg, "nul.csv:3: column 'b': NUL byte in a field");
 }
 
 /* A 10 MB quoted field and a 3 MB plain one cross many buffer refills; rows around them too. */
