@@ -3,7 +3,8 @@
 # on the same data, the same 5 folds (bench_svm_folds prints kb's), the same preprocessing and
 # libsvm settings (RBF, C, gamma = 1/features, tolerance 1e-3, cache 100 MB, shrinking, no
 # probability estimates). Both wrap libsvm: Debian's libsvm3 for kb, scikit-learn's bundled
-# copy for the peer. Each side runs REPEATS times; the best time counts.
+# copy for the peer. Each side runs REPEATS times; the best time counts. Both run with
+# OPENBLAS_NUM_THREADS=1 (libsvm is single-threaded; kb's prediction calls dgemm).
 #
 #   tools/bench/svm.sh BUILD_DIR DATA_DIR [REPEATS] [C]
 #   e.g. tools/bench/svm.sh build/release /work/shared/datasets 3
@@ -56,8 +57,8 @@ for f in "$heart" "$satellite" "$tmp/letter_5000.csv"; do
     : >"$tmp/kb_times"
     i=0
     while [ "$i" -lt "$repeats" ]; do
-        line=$("$build/kb" train svm "$f" --json --seed 0 --set C="$c" --set cache_mb=100 \
-            --set tolerance=0.001 | tail -n 1)
+        line=$(OPENBLAS_NUM_THREADS=1 "$build/kb" train svm "$f" --json --seed 0 \
+            --set C="$c" --set cache_mb=100 --set tolerance=0.001 | tail -n 1)
         echo "$(field "$line" cv_s) $(field "$line" cv_cpu_s)" >>"$tmp/kb_times"
         i=$((i + 1))
     done
