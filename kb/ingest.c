@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1644,46 +1645,135 @@ static int mlflow_dir(pctx *c, const char *path, int depth, kb_error *err)
  * Writer layer: batches into the store.
  */
 
+/* A parser-side message (rejection or warning) kept with the batch it belongs to. */
+typedef struct note {
+    int warning;
+    size_t line;
+    char *file; /* NULL: the input's own name */
+    char *text;
+} note;
+
+/* Records parsed for one write transaction, with where each came from. */
+typedef struct batch {
+    kb_record *recs;
+    size_t *lines;
+    char **files; /* per record: its file when not the input's name (MLflow), else NULL */
+    size_t n, cap;
+    note *notes;
+    size_t n_notes, cap_notes;
+    size_t n_rejected; /* parser rejections among the notes (counted even if a note is lost) */
+} batch;
+
+static void batch_drop(batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        kb_record_release(&b->recs[i]);
+        kb_free(b->files[i]);
+        b->files[i] = NULL;
+    }
+    b->n = 0;
+    for (size_t i = 0; i < b->n_notes; i++) {
+        kb_free(b->notes[i].file);
+        kb_free(b->notes[i].text);
+    }
+    b->n_notes = 0;
+    b->n_rejected = 0;
+}
+
+static void batch_release(batch *b)
+{
+    batch_drop(b);
+    kb_free(b->recs);
+    kb_free(b->lines);
+    kb_free(b->files);
+    kb_free(b->notes);
+    memset(b, 0, sizeof *b);
+}
+
+static int batch_grow(batch *b)
+{
+    size_t cap = b->cap < 64 ? 64 : b->cap * 2;
+    kb_record *r = kb_realloc_array(b->recs, cap, sizeof *r);
+    if (r == NULL) {
+        return KB_ENOMEM;
+    }
+    b->recs = r;
+    size_t *l = kb_realloc_array(b->lines, cap, sizeof *l);
+    if (l == NULL) {
+        return KB_ENOMEM;
+    }
+    b->lines = l;
+    char **f = kb_realloc_array(b->files, cap, sizeof *f);
+    if (f == NULL) {
+        return KB_ENOMEM;
+    }
+    b->files = f;
+    b->cap = cap;
+    return KB_OK;
+}
+
+/* Move `*rec` into the batch; `file` is copied unless it is the input's name `own`. */
+static int batch_push(batch *b, kb_record *rec, const char *file, const char *own, size_t line)
+{
+    char *copy = NULL;
+    if ((b->n == b->cap && batch_grow(b) != KB_OK) ||
+        (file != own && strcmp(file, own) != 0 && (copy = kb_strdup(file)) == NULL)) {
+        kb_record_release(rec);
+        return KB_ENOMEM;
+    }
+    b->recs[b->n] = *rec;
+    memset(rec, 0, sizeof *rec);
+    b->lines[b->n] = line;
+    b->files[b->n] = copy;
+    b->n++;
+    return KB_OK;
+}
+
+static void batch_note(batch *b, int warning, const char *file, const char *own, size_t line,
+                       const char *text)
+{
+    b->n_rejected += !warning;
+    if (b->n_notes == b->cap_notes) {
+        size_t cap = b->cap_notes < 16 ? 16 : b->cap_notes * 2;
+        note *nn = kb_realloc_array(b->notes, cap, sizeof *nn);
+        if (nn == NULL) {
+            return; /* out of memory: the message is lost, the count is not */
+        }
+        b->notes = nn;
+        b->cap_notes = cap;
+    }
+    note *n = &b->notes[b->n_notes];
+    n->warning = warning;
+    n->line = line;
+    n->file = file != NULL && strcmp(file, own) != 0 ? kb_strdup(file) : NULL;
+    n->text = kb_strdup(text);
+    if (n->text == NULL) {
+        kb_free(n->file);
+        return;
+    }
+    b->n_notes++;
+}
+
 typedef struct writer {
     kb_store *store;
     const kb_ingest_opts *opts;
     const char *file;
-    kb_ingest_counts *parsed; /* the parser's counts (its rejections) */
+    size_t parse_rejected;    /* the parser's rejections so far */
     kb_ingest_counts stored;  /* the store's outcomes */
-    kb_record *recs;
-    size_t *lines;
-    char **files;             /* per record: its file when not `file` (MLflow), else NULL */
-    size_t n, cap, batch;
+    batch own;                /* the batch when parsing and writing in one thread */
+    batch *b;                 /* the batch being written */
+    size_t batch_size;
     kb_put_result *results;
     char (*reasons)[KB_ERROR_MSG_SIZE];
+    size_t cap_results;
     kb_error *err;
 } writer;
-
-static void writer_drop(writer *w)
-{
-    for (size_t i = 0; i < w->n; i++) {
-        kb_record_release(&w->recs[i]);
-        kb_free(w->files[i]);
-        w->files[i] = NULL;
-    }
-    w->n = 0;
-}
-
-static void writer_release(writer *w)
-{
-    writer_drop(w);
-    kb_free(w->recs);
-    kb_free(w->lines);
-    kb_free(w->files);
-    kb_free(w->results);
-    kb_free(w->reasons);
-}
 
 static void report_progress(writer *w)
 {
     if (w->opts->progress != NULL) {
         kb_ingest_counts so_far = w->stored;
-        so_far.rejected += w->parsed->rejected;
+        so_far.rejected += w->parse_rejected;
         w->opts->progress(&so_far, w->opts->payload);
     }
 }
@@ -1692,89 +1782,71 @@ static void store_reject(writer *w, size_t i, const char *reason)
 {
     w->stored.rejected++;
     if (w->opts->reject != NULL) {
-        w->opts->reject(w->files[i] != NULL ? w->files[i] : w->file, w->lines[i], reason,
-                        w->opts->payload);
+        w->opts->reject(w->b->files[i] != NULL ? w->b->files[i] : w->file, w->b->lines[i],
+                        reason, w->opts->payload);
     }
 }
 
-/* Write the buffered records in one transaction and count the outcomes. */
+/* Write the batch in one transaction, count the outcomes, release its records. */
 static int writer_flush(writer *w)
 {
-    if (w->n == 0) {
+    batch *b = w->b;
+    if (b->n == 0) {
         return KB_OK;
     }
-    int rc = kb_store_put_batch(w->store, w->recs, w->n, w->results, w->reasons, w->err);
+    if (b->n > w->cap_results) {
+        kb_put_result *res = kb_realloc_array(w->results, b->n, sizeof *res);
+        if (res != NULL) {
+            w->results = res;
+        }
+        char(*why)[KB_ERROR_MSG_SIZE] = res != NULL ? kb_realloc_array(w->reasons, b->n,
+                                                                        sizeof *why)
+                                                     : NULL;
+        if (why == NULL) {
+            batch_drop(b);
+            return nomem(w->err);
+        }
+        w->reasons = why;
+        w->cap_results = b->n;
+    }
+    int rc = kb_store_put_batch(w->store, b->recs, b->n, w->results, w->reasons, w->err);
     if (rc != KB_OK) {
-        writer_drop(w);
+        batch_drop(b);
         return rc;
     }
-    for (size_t i = 0; i < w->n; i++) {
+    for (size_t i = 0; i < b->n; i++) {
         switch (w->results[i]) {
         case KB_PUT_ADDED: w->stored.accepted++; break;
         case KB_PUT_DUPLICATE: w->stored.duplicate++; break;
         default: store_reject(w, i, w->reasons[i]); break;
         }
     }
-    writer_drop(w);
+    batch_drop(b);
     report_progress(w);
     return KB_OK;
 }
 
-static int writer_grow(writer *w)
+static int interrupted(const kb_ingest_opts *o, kb_error *err)
 {
-    size_t cap = w->cap < 64 ? 64 : w->cap * 2;
-    kb_record *r = kb_realloc_array(w->recs, cap, sizeof *r);
-    if (r == NULL) {
-        return KB_ENOMEM;
+    if (o->interrupt != NULL && *o->interrupt) {
+        return kb_error_set(err, KB_ECANCELED, "interrupted");
     }
-    w->recs = r;
-    size_t *l = kb_realloc_array(w->lines, cap, sizeof *l);
-    if (l == NULL) {
-        return KB_ENOMEM;
-    }
-    w->lines = l;
-    char **f = kb_realloc_array(w->files, cap, sizeof *f);
-    if (f == NULL) {
-        return KB_ENOMEM;
-    }
-    w->files = f;
-    kb_put_result *res = kb_realloc_array(w->results, cap, sizeof *res);
-    if (res == NULL) {
-        return KB_ENOMEM;
-    }
-    w->results = res;
-    char(*why)[KB_ERROR_MSG_SIZE] = kb_realloc_array(w->reasons, cap, sizeof *why);
-    if (why == NULL) {
-        return KB_ENOMEM;
-    }
-    w->reasons = why;
-    w->cap = cap;
     return KB_OK;
 }
 
+/* The parser's record callback when one thread parses and writes (and for --strict). */
 static int writer_add(kb_record *rec, const char *file, size_t line, void *payload)
 {
     writer *w = payload;
-    if (w->n == w->cap && writer_grow(w) != KB_OK) {
-        kb_record_release(rec);
+    if (batch_push(w->b, rec, file, w->file, line) != KB_OK) {
         return nomem(w->err);
     }
-    char *own_file = NULL;
-    if (file != w->file && (own_file = kb_strdup(file)) == NULL) {
-        kb_record_release(rec);
-        return nomem(w->err);
-    }
-    w->recs[w->n] = *rec;
-    memset(rec, 0, sizeof *rec);
-    w->lines[w->n] = line;
-    w->files[w->n] = own_file;
-    w->n++;
-    if (w->opts->interrupt != NULL && *w->opts->interrupt) {
+    if (interrupted(w->opts, w->err) != KB_OK) {
         int rc = w->opts->strict ? KB_OK : writer_flush(w);
-        writer_drop(w);
-        return rc != KB_OK ? rc : kb_error_set(w->err, KB_ECANCELED, "interrupted");
+        batch_drop(w->b);
+        return rc != KB_OK ? rc : KB_ECANCELED;
     }
-    if (!w->opts->strict && w->n >= w->batch) {
+    if (!w->opts->strict && w->b->n >= w->batch_size) {
         return writer_flush(w);
     }
     return KB_OK;
@@ -1853,23 +1925,23 @@ static int has_id(const id_ref *ids, size_t n, const char *id, kb_record_kind ki
 static int strict_precheck(size_t *n_bad, writer *w)
 {
     *n_bad = 0;
-    id_ref *ids = kb_malloc_array(w->n > 0 ? w->n : 1, sizeof *ids);
+    id_ref *ids = kb_malloc_array(w->b->n > 0 ? w->b->n : 1, sizeof *ids);
     kb_buf a = KB_BUF_INIT, b = KB_BUF_INIT;
     if (ids == NULL) {
         return nomem(w->err);
     }
-    for (size_t i = 0; i < w->n; i++) {
-        ids[i] = (id_ref){kb_record_id(&w->recs[i]), i};
+    for (size_t i = 0; i < w->b->n; i++) {
+        ids[i] = (id_ref){kb_record_id(&w->b->recs[i]), i};
     }
-    qsort(ids, w->n, sizeof *ids, id_ref_cmp);
+    qsort(ids, w->b->n, sizeof *ids, id_ref_cmp);
     int rc = KB_OK;
-    for (size_t k = 0; rc == KB_OK && k < w->n; k++) {
+    for (size_t k = 0; rc == KB_OK && k < w->b->n; k++) {
         size_t i = ids[k].i;
-        const kb_record *rec = &w->recs[i];
+        const kb_record *rec = &w->b->recs[i];
         char why[KB_ERROR_MSG_SIZE];
         why[0] = '\0';
         if (k > 0 && strcmp(ids[k - 1].id, ids[k].id) == 0) {
-            const kb_record *first = &w->recs[ids[k - 1].i];
+            const kb_record *first = &w->b->recs[ids[k - 1].i];
             kb_buf_reset(&a);
             kb_buf_reset(&b);
             if (kb_json_write_record(&a, first, w->err) != KB_OK ||
@@ -1901,7 +1973,7 @@ static int strict_precheck(size_t *n_bad, writer *w)
                 const char *refs[2] = {rec->run.task_id, rec->run.backbone_id};
                 const kb_record_kind kinds[2] = {KB_RECORD_TASK, KB_RECORD_BACKBONE};
                 for (int j = 0; j < 2 && rc == KB_OK && why[0] == '\0'; j++) {
-                    if (refs[j] == NULL || has_id(ids, w->n, refs[j], kinds[j], w->recs)) {
+                    if (refs[j] == NULL || has_id(ids, w->b->n, refs[j], kinds[j], w->b->recs)) {
                         continue;
                     }
                     kb_record_kind kind;
@@ -1926,6 +1998,203 @@ static int strict_precheck(size_t *n_bad, writer *w)
     return rc;
 }
 
+/*
+ * Two threads: a parser thread fills batches while the calling thread writes the previous
+ * one, so JSON parsing overlaps LMDB's encoding, indexing and synced commits. Three batches
+ * circulate (one being parsed, one queued, one being written). The parser's rejections and
+ * warnings travel with their batch and are reported by the writing thread, so every callback
+ * runs in the caller's thread, in input order within a batch.
+ */
+#define PIPE_SLOTS 3
+
+typedef struct pipeline {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    batch slots[PIPE_SLOTS];
+    int full[PIPE_SLOTS]; /* FIFO of filled slots */
+    size_t n_full, head;
+    int free_slots[PIPE_SLOTS];
+    size_t n_free;
+    int done, stop;
+    /* parser thread */
+    kb_ingest_opts popts;
+    const kb_ingest_opts *user;
+    const char *path;
+    size_t batch_size;
+    int cur;
+    int parse_rc;
+    kb_error parse_err;
+} pipeline;
+
+static int pipe_take_free(pipeline *pl)
+{
+    pthread_mutex_lock(&pl->mu);
+    while (pl->n_free == 0 && !pl->stop) {
+        pthread_cond_wait(&pl->cond, &pl->mu);
+    }
+    int slot = pl->stop ? -1 : pl->free_slots[--pl->n_free];
+    pthread_mutex_unlock(&pl->mu);
+    return slot;
+}
+
+static void pipe_push_full(pipeline *pl, int slot)
+{
+    pthread_mutex_lock(&pl->mu);
+    pl->full[(pl->head + pl->n_full) % PIPE_SLOTS] = slot;
+    pl->n_full++;
+    pthread_cond_broadcast(&pl->cond);
+    pthread_mutex_unlock(&pl->mu);
+}
+
+static int pipe_add(kb_record *rec, const char *file, size_t line, void *payload)
+{
+    pipeline *pl = payload;
+    if (batch_push(&pl->slots[pl->cur], rec, file, pl->path, line) != KB_OK) {
+        return nomem(&pl->parse_err);
+    }
+    if (interrupted(pl->user, &pl->parse_err) != KB_OK) {
+        return KB_ECANCELED;
+    }
+    if (pl->slots[pl->cur].n >= pl->batch_size) {
+        pipe_push_full(pl, pl->cur);
+        pl->cur = pipe_take_free(pl);
+        if (pl->cur < 0) {
+            return kb_error_set(&pl->parse_err, KB_ECANCELED, "stopped");
+        }
+    }
+    return KB_OK;
+}
+
+static void pipe_reject(const char *file, size_t line, const char *reason, void *payload)
+{
+    pipeline *pl = payload;
+    batch_note(&pl->slots[pl->cur], 0, file, pl->path, line, reason);
+}
+
+static void pipe_warn(kb_log_level level, const char *msg, void *payload)
+{
+    pipeline *pl = payload;
+    if (level == KB_LOG_LEVEL_WARNING) {
+        batch_note(&pl->slots[pl->cur], 1, NULL, pl->path, 0, msg);
+    }
+}
+
+static void *pipe_parser(void *arg)
+{
+    pipeline *pl = arg;
+    kb_ingest_counts counts;
+    pl->cur = pipe_take_free(pl);
+    int rc = pl->cur < 0 ? KB_ECANCELED
+                         : kb_ingest_parse_file(&counts, pl->path, &pl->popts, pipe_add, pl,
+                                                &pl->parse_err);
+    if (pl->cur >= 0) {
+        pipe_push_full(pl, pl->cur); /* the last batch, maybe only notes */
+    }
+    pthread_mutex_lock(&pl->mu);
+    pl->parse_rc = rc;
+    pl->done = 1;
+    pthread_cond_broadcast(&pl->cond);
+    pthread_mutex_unlock(&pl->mu);
+    return NULL;
+}
+
+/* Report a batch's parser notes through the user's callbacks (in the caller's thread). */
+static void emit_notes(writer *w, const batch *b)
+{
+    const kb_ingest_opts *o = w->opts;
+    w->parse_rejected += b->n_rejected;
+    for (size_t i = 0; i < b->n_notes; i++) {
+        const note *n = &b->notes[i];
+        if (n->warning) {
+            kb_log_printf(&o->log, KB_LOG_LEVEL_WARNING, "%s", n->text);
+        } else if (o->reject != NULL) {
+            o->reject(n->file != NULL ? n->file : w->file, n->line, n->text, o->payload);
+        }
+    }
+}
+
+/* KB_OK etc., or 1 when no second thread could be started (nothing was read then). */
+static int ingest_pipelined(writer *w, kb_error *err)
+{
+    pipeline *pl = kb_calloc(1, sizeof *pl);
+    if (pl == NULL) {
+        return nomem(err);
+    }
+    pl->user = w->opts;
+    pl->popts = *w->opts;
+    pl->popts.reject = pipe_reject;
+    pl->popts.payload = pl;
+    pl->popts.log.fn = pipe_warn;
+    pl->popts.log.payload = pl;
+    pl->path = w->file;
+    pl->batch_size = w->batch_size;
+    for (int i = 0; i < PIPE_SLOTS; i++) {
+        pl->free_slots[pl->n_free++] = i;
+    }
+    pthread_t tid;
+    if (pthread_mutex_init(&pl->mu, NULL) != 0) {
+        kb_free(pl);
+        return kb_error_set(err, KB_ERROR, "cannot create a mutex");
+    }
+    if (pthread_cond_init(&pl->cond, NULL) != 0) {
+        pthread_mutex_destroy(&pl->mu);
+        kb_free(pl);
+        return kb_error_set(err, KB_ERROR, "cannot create a condition variable");
+    }
+    if (pthread_create(&tid, NULL, pipe_parser, pl) != 0) {
+        pthread_cond_destroy(&pl->cond);
+        pthread_mutex_destroy(&pl->mu);
+        kb_free(pl);
+        return 1;
+    }
+    int rc = KB_OK;
+    for (;;) {
+        pthread_mutex_lock(&pl->mu);
+        while (pl->n_full == 0 && !pl->done) {
+            pthread_cond_wait(&pl->cond, &pl->mu);
+        }
+        if (pl->n_full == 0) {
+            pthread_mutex_unlock(&pl->mu);
+            break;
+        }
+        int slot = pl->full[pl->head];
+        pl->head = (pl->head + 1) % PIPE_SLOTS;
+        pl->n_full--;
+        pthread_mutex_unlock(&pl->mu);
+
+        batch *b = &pl->slots[slot];
+        emit_notes(w, b);
+        w->b = b;
+        if (rc == KB_OK) {
+            rc = writer_flush(w);
+            if (rc != KB_OK) {
+                pthread_mutex_lock(&pl->mu);
+                pl->stop = 1;
+                pthread_cond_broadcast(&pl->cond);
+                pthread_mutex_unlock(&pl->mu);
+            }
+        }
+        batch_drop(b);
+        w->b = NULL;
+        pthread_mutex_lock(&pl->mu);
+        pl->free_slots[pl->n_free++] = slot;
+        pthread_cond_broadcast(&pl->cond);
+        pthread_mutex_unlock(&pl->mu);
+    }
+    pthread_join(tid, NULL);
+    if (rc == KB_OK && pl->parse_rc != KB_OK) {
+        rc = pl->parse_rc;
+        *err = pl->parse_err;
+    }
+    for (int i = 0; i < PIPE_SLOTS; i++) {
+        batch_release(&pl->slots[i]);
+    }
+    pthread_cond_destroy(&pl->cond);
+    pthread_mutex_destroy(&pl->mu);
+    kb_free(pl);
+    return rc;
+}
+
 int kb_ingest_file(kb_ingest_counts *counts, kb_store *store, const char *path,
                    const kb_ingest_opts *opts, kb_error *err)
 {
@@ -1935,35 +2204,38 @@ int kb_ingest_file(kb_ingest_counts *counts, kb_store *store, const char *path,
         opts = &defaults;
     }
     memset(counts, 0, sizeof *counts);
-    kb_ingest_counts parsed;
-    memset(&parsed, 0, sizeof parsed);
     writer w;
     memset(&w, 0, sizeof w);
     w.store = store;
     w.opts = opts;
     w.file = path;
-    w.parsed = &parsed;
-    w.batch = opts->batch_size > 0 ? opts->batch_size : KB_INGEST_DEFAULT_BATCH;
+    w.b = &w.own;
+    w.batch_size = opts->batch_size > 0 ? opts->batch_size : KB_INGEST_DEFAULT_BATCH;
     w.err = err;
-    int rc = kb_ingest_parse_file(&parsed, path, opts, writer_add, &w, err);
-    if (rc == KB_OK && opts->strict) {
+    int rc = opts->strict ? 1 : ingest_pipelined(&w, err);
+    if (rc == 1) { /* --strict, or no second thread: parse and write in this one */
+        kb_ingest_counts parsed;
+        rc = kb_ingest_parse_file(&parsed, path, opts, writer_add, &w, err);
+        w.parse_rejected = parsed.rejected;
         size_t n_bad = 0;
-        if (parsed.rejected == 0) {
+        if (rc == KB_OK && opts->strict && parsed.rejected == 0) {
             rc = strict_precheck(&n_bad, &w);
         }
-        if (rc == KB_OK && (parsed.rejected > 0 || n_bad > 0)) {
+        if (rc == KB_OK && opts->strict && (parsed.rejected > 0 || n_bad > 0)) {
             kb_log_printf(&opts->log, KB_LOG_LEVEL_WARNING,
                           "%s: --strict: nothing written (%zu record(s) rejected)", path,
                           parsed.rejected + n_bad);
-            writer_drop(&w);
+            batch_drop(&w.own);
+        }
+        if (rc == KB_OK) {
+            rc = writer_flush(&w);
         }
     }
-    if (rc == KB_OK) {
-        rc = writer_flush(&w);
-    }
-    writer_release(&w);
+    batch_release(&w.own);
+    kb_free(w.results);
+    kb_free(w.reasons);
     counts->accepted = w.stored.accepted;
     counts->duplicate = w.stored.duplicate;
-    counts->rejected = w.stored.rejected + parsed.rejected;
+    counts->rejected = w.stored.rejected + w.parse_rejected;
     return rc;
 }
