@@ -17,6 +17,7 @@
 #include "engine/net.h"
 #include "tools/exit.h"
 #include "tools/train.h"
+#include "tools/train_rows.h"
 
 #define CMD "train net"
 
@@ -33,7 +34,8 @@ enum {
     OPT_THREADS,
     OPT_TARGET,
     OPT_QUIET,
-    OPT_JSON
+    OPT_JSON,
+    OPT_MAX_ROWS
 };
 
 static const cli_opt opts[] = {
@@ -47,6 +49,7 @@ static const cli_opt opts[] = {
     {"freeze", OPT_FREEZE, 1, "N", "keep the first N conv/FC layers fixed (lr_mult 0)"},
     {"seed", OPT_SEED, 1, "S", "random seed (initialisation, split, shuffling, dropout)"},
     {"threads", OPT_THREADS, 1, "T", "OpenBLAS threads (default: OpenBLAS's own choice)"},
+    {"max-rows", OPT_MAX_ROWS, 1, "N", "train on a seeded stratified sample of N rows (0 = all)"},
     {"target", OPT_TARGET, 1, "NAME", "target column of a CSV dataset"},
     {"quiet", OPT_QUIET, 0, NULL, "no warnings or notes on stderr"},
     {"json", OPT_JSON, 0, NULL, "accepted for symmetry with 'kb train svm': output is always JSON"},
@@ -210,7 +213,7 @@ typedef struct net_args {
     double val_fraction;
     int has_seed, has_freeze, quiet;
     unsigned long long seed;
-    size_t freeze, threads;
+    size_t freeze, threads, max_rows;
 } net_args;
 
 static int parse_args(net_args *a, int argc, char **argv)
@@ -248,6 +251,11 @@ static int parse_args(net_args *a, int argc, char **argv)
                 return KB_EXIT_USAGE;
             }
             a->has_seed = 1;
+            break;
+        case OPT_MAX_ROWS:
+            if (cli_parse_size(CMD, "max-rows", p.arg, &a->max_rows) != 0) {
+                return KB_EXIT_USAGE;
+            }
             break;
         case OPT_THREADS:
             if (cli_parse_size(CMD, "threads", p.arg, &a->threads) != 0) {
@@ -442,6 +450,10 @@ int train_net_main(int argc, char **argv)
     dopts.target = a.target;
     if (kb_dataset_read(&train_ds, a.dataset, &dopts, &err) != KB_OK ||
         (a.test != NULL && kb_dataset_read(&test_ds, a.test, &dopts, &err) != KB_OK)) {
+        code = cli_fail(CMD, &err);
+        goto done;
+    }
+    if (train_rows_limit(&train_ds, a.max_rows, a.seed, NULL, &err) != KB_OK) {
         code = cli_fail(CMD, &err);
         goto done;
     }

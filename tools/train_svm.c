@@ -16,6 +16,7 @@
 #include "tools/exit.h"
 #include "tools/train.h"
 #include "tools/train_config.h"
+#include "tools/train_rows.h"
 
 #define CMD "train svm"
 #define SCHEMA "kb.train.svm/1"
@@ -25,7 +26,8 @@ enum {
     OPT_SEED = CLI_KEY(2),
     OPT_JSON = CLI_KEY(3),
     OPT_TASK_TYPE = CLI_KEY(4),
-    OPT_PROGRESS = CLI_KEY(5)
+    OPT_PROGRESS = CLI_KEY(5),
+    OPT_MAX_ROWS = CLI_KEY(6)
 };
 
 static const cli_opt options[] = {
@@ -39,6 +41,7 @@ static const cli_opt options[] = {
     {"json", OPT_JSON, 0, NULL, "JSON Lines: one line per fold, then the final line"},
     {"quiet", 'q', 0, NULL, "do not print warnings"},
     {"progress", OPT_PROGRESS, 0, NULL, "print progress to stderr"},
+    {"max-rows", OPT_MAX_ROWS, 1, "N", "train on a seeded stratified sample of N rows (0 = all)"},
     {NULL, 0, 0, NULL, NULL}};
 
 const cli_spec train_svm_spec = {
@@ -276,6 +279,7 @@ int train_svm_main(int argc, char **argv)
     cli_log_opts log_opts = {CMD, 0, 0};
     kb_dataset_opts dopts = KB_DATASET_OPTS_INIT;
     kb_svm_cv_opts cv_opts = KB_SVM_CV_OPTS_INIT;
+    size_t max_rows = 0;
     kb_error err = KB_ERROR_INIT;
     kb_param *params = NULL;
     size_t n_params = 0;
@@ -340,6 +344,12 @@ int train_svm_main(int argc, char **argv)
         case OPT_JSON: json = 1; break;
         case 'q': log_opts.quiet = 1; break;
         case OPT_PROGRESS: log_opts.progress = 1; break;
+        case OPT_MAX_ROWS:
+            if (cli_parse_size(CMD, "max-rows", p.arg, &max_rows) != 0) {
+                rc = KB_EXIT_USAGE;
+                goto done;
+            }
+            break;
         default: rc = KB_EXIT_USAGE; goto done;
         }
     }
@@ -372,6 +382,10 @@ int train_svm_main(int argc, char **argv)
     cv_opts.log = log;
     if (kb_dataset_read(&d, path, &dopts, &err) != KB_OK) {
         kb_error_prefix(&err, "reading '%s': ", path);
+        rc = fail(&err);
+        goto done;
+    }
+    if (train_rows_limit(&d, max_rows, cv_opts.seed, NULL, &err) != KB_OK) {
         rc = fail(&err);
         goto done;
     }

@@ -1,0 +1,125 @@
+#!/bin/sh
+# Regenerate the bundled history of real runs (datasets/history/): every bundled dataset is
+# added as a task (with its meta-features) and trained with `kb train` on one shared,
+# seeded Sobol design per search space — the space's default configuration first — so the
+# history is a cross-evaluated table (every configuration on every dataset), the form the
+# leave-one-task-out evaluation needs.
+#
+#   sh tools/history/make_history.sh [--space svm|mlp|all] [--datasets "iris wine ..."]
+#                                    [--svm-n 100] [--mlp-n 60] [--max-rows 1000] [--jobs 2]
+#
+# Fidelity: datasets larger than --max-rows are trained on a seeded stratified sample of that
+# many rows (recorded in each run's fidelity), with 3-fold CV (svm) or a 20% validation split
+# and 10 epochs (mlp). Resumable: finished runs are kept in build/history/ and skipped; the
+# bundled files are rewritten from them at the end. Cost on the 2-core reference machine is
+# in datasets/history/README.md.
+set -e
+cd "$(dirname "$0")/../.."
+space=all datasets="" svm_n=100 mlp_n=60 max_rows=1000 jobs=2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --space) space=$2; shift 2 ;;
+    --datasets) datasets=$2; shift 2 ;;
+    --svm-n) svm_n=$2; shift 2 ;;
+    --mlp-n) mlp_n=$2; shift 2 ;;
+    --max-rows) max_rows=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    *) echo "make_history: unknown option '$1'" >&2; exit 2 ;;
+  esac
+done
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build/release -j 2 >/dev/null
+KB=$PWD/build/release/kb
+WORK=$PWD/build/history
+OUT=$PWD/datasets/history
+mkdir -p "$WORK/svm" "$WORK/mlp" "$WORK/tasks" "$OUT"
+[ -n "$datasets" ] || datasets=$(tail -n +2 datasets/manifest.csv | cut -d, -f1)
+
+# The designs: the same configurations for every dataset.
+$KB space sample svm --file datasets/spaces.jsonl --n "$svm_n" --seed 1 --with-default > "$WORK/design-svm.jsonl"
+$KB space sample mlp --file datasets/spaces.jsonl --n "$mlp_n" --seed 1 --with-default > "$WORK/design-mlp.jsonl"
+
+# one_run SPACE DATASET TASK_ID TASK_TYPE LINE: train one configuration, print its run record
+one_run() {
+  sp=$1 ds=$2 tid=$3 ttype=$4 line=$5
+  i=$(printf '%s' "$line" | sed 's/^{"i":\([0-9]*\),.*/\1/')
+  cfg=$(printf '%s' "$line" | sed 's/^{"i":[0-9]*,"config":\(.*\)}$/\1/')
+  # svm reports accuracy / rmse from cross-validation, net val_accuracy / val_loss
+  case "$sp:$ttype" in
+    svm:regression) obj=rmse dir=minimize ;;
+    svm:*) obj=accuracy dir=maximize ;;
+    *:regression) obj=val_loss dir=minimize ;;
+    *) obj=val_accuracy dir=maximize ;;
+  esac
+  tmp=$(mktemp)
+  if [ "$sp" = svm ]; then
+    timeout 300 $KB train svm "datasets/$ds.csv.gz" --config "$cfg" --folds 3 --seed 1 \
+      --max-rows "$max_rows" --json --quiet > "$tmp" 2>/dev/null; code=$?
+    curve=""
+  else
+    layers=$(printf '%s' "$cfg" | sed 's/.*"layers":\([0-9]*\).*/\1/')
+    units=$(printf '%s' "$cfg" | sed 's/.*"units":\([0-9]*\).*/\1/')
+    arch="FC($units)"; k=1
+    while [ $k -lt "$layers" ]; do arch="$arch+FC($units)"; k=$((k + 1)); done
+    # the trainer's own keys: the space's minus layers/units (they became the architecture)
+    ncfg=$(printf '%s' "$cfg" | sed 's/"layers":[0-9]*,\{0,1\}//; s/"units":[0-9]*,\{0,1\}//; s/,}/}/')
+    timeout 600 $KB train net "datasets/$ds.csv.gz" --arch "$arch" --config "$ncfg" \
+      --set epochs=10 --seed 1 --max-rows "$max_rows" --quiet > "$tmp" 2>/dev/null; code=$?
+    curve=$(grep '^{"step"' "$tmp" | sed 's/:null/:"nan"/g' | paste -sd, -)
+  fi
+  final=$(grep '"final"' "$tmp" | tail -1)
+  rm -f "$tmp"
+  metrics=$(printf '%s' "$final" | sed -n 's/.*"final":\({[^}]*}\).*/\1/p' | sed 's/:null/:"nan"/g')
+  status=$(printf '%s' "$final" | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p')
+  cost=$(printf '%s' "$final" | sed -n 's/.*"cost_s":\([0-9.e+-]*\).*/\1/p')
+  rows=$(printf '%s' "$final" | sed -n 's/.*"n_rows":\([0-9]*\).*/\1/p')
+  if [ "$code" != 0 ] || [ -z "$metrics" ]; then status=failed; metrics="{}"; fi
+  [ -n "$status" ] || status=ok
+  printf '{"kind":"run","id":"hist:%s:%s:%s","task_id":"%s","space":"%s","config":%s,' \
+    "$sp" "$ds" "$i" "$tid" "$sp" "$cfg"
+  printf '"fidelity":{"max_rows":%s%s},"status":"%s","objective":"%s","direction":"%s","metrics":%s' \
+    "$max_rows" "${rows:+,\"rows\":$rows}" "$status" "$obj" "$dir" "$metrics"
+  [ -n "$curve" ] && printf ',"curve":[%s]' "$curve"
+  [ -n "$cost" ] && printf ',"cost_s":%s' "$cost"
+  printf ',"team":"kb-history"}\n'
+}
+
+# one_dataset SPACE DATASET: resume the dataset's runs in SPACE
+one_dataset() {
+  sp=$1 ds=$2
+  task_json="$WORK/tasks/$ds.json"
+  if [ ! -s "$task_json" ]; then
+    $KB add-task "datasets/$ds.csv.gz" --name "$ds" --tags bundled --team kb-history \
+      --kb "$WORK/tasks.lmdb" --json --quiet > "$task_json.tmp" && mv "$task_json.tmp" "$task_json"
+  fi
+  tid=$(sed -n 's/.*"id":"\([^"]*\)".*/\1/p' "$task_json")
+  ttype=$(sed -n 's/.*"task_type":"\([^"]*\)".*/\1/p' "$task_json")
+  out="$WORK/$sp/$ds.jsonl"
+  touch "$out"
+  done_n=$(wc -l < "$out")
+  tail -n +$((done_n + 1)) "$WORK/design-$sp.jsonl" | while IFS= read -r line; do
+    one_run "$sp" "$ds" "$tid" "$ttype" "$line" >> "$out"
+  done
+  echo "make_history: $sp $ds done ($(wc -l < "$out") runs)" >&2
+}
+
+spaces="svm mlp"
+[ "$space" = all ] || spaces=$space
+for sp in $spaces; do
+  # $jobs datasets at a time
+  running=0
+  for ds in $datasets; do
+    one_dataset "$sp" "$ds" &
+    running=$((running + 1))
+    if [ $running -ge "$jobs" ]; then wait; running=0; fi
+  done
+  wait
+done
+
+# The bundled files: tasks, then each space's runs, compressed reproducibly.
+$KB export --kb "$WORK/tasks.lmdb" --kind task | gzip -9n > "$OUT/tasks.jsonl.gz"
+for sp in svm mlp; do
+  ls "$WORK/$sp/"*.jsonl >/dev/null 2>&1 || continue
+  cat "$WORK/$sp/"*.jsonl | gzip -9n > "$OUT/$sp.jsonl.gz"
+done
+echo "make_history: wrote $OUT" >&2
