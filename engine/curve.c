@@ -497,9 +497,9 @@ static int is_loss_name(const char *name)
     return strstr(name, "loss") != NULL;
 }
 
-/* Overflow: the first step at which any series reported a non-finite value or a loss above
- * overflow_abs, or nonfinite_weights > 0; a final status of "diverged" counts at the end. */
-static double find_overflow(const kb_curve *c, const kb_curve_opts *o, char *what, size_t wn,
+/* Overflow: the first step at which any series reported a non-finite value, or
+ * nonfinite_weights > 0; a final status of "diverged" counts at the end. */
+static double find_overflow(const kb_curve *c, char *what, size_t wn,
                             const char **metric)
 {
     double first = INFINITY;
@@ -525,9 +525,6 @@ static double find_overflow(const kb_curve *c, const kb_curve_opts *o, char *wha
                          c->steps[i]);
             } else if (nfw && v > 0) {
                 snprintf(what, wn, "%g non-finite weights at step %g", v, c->steps[i]);
-            } else if (is_loss_name(s->name) && fabs(v) > o->overflow_abs) {
-                snprintf(what, wn, "%s = %.3g at step %g (above %g)", s->name, v, c->steps[i],
-                         o->overflow_abs);
             } else {
                 continue;
             }
@@ -543,6 +540,47 @@ static int status_says_diverged(const char *st)
 {
     return st != NULL && (strcmp(st, "diverged") == 0 || strcmp(st, "nan") == 0 ||
                           strcmp(st, "overflow") == 0);
+}
+
+/*
+ * Diverging against chance: with K classes a uniform guess has cross-entropy ln K. A training
+ * loss whose last half stays above ln K by 1% (and by 2 standard errors) is worse than
+ * guessing: the optimiser broke the network (a learning rate far too high) even when the
+ * explosion happened before the first logged point. It must have been diverge_rel above ln K
+ * at some point: a learning rate far too low also idles just above ln K.
+ */
+static int judge_above_chance(kb_curve_judgement *j, const pts *p, const kb_curve_opts *o,
+                              kb_error *err)
+{
+    if (o->n_classes < 2 || p->maximize || strstr(p->name, "loss") == NULL) {
+        return KB_OK;
+    }
+    size_t m = p->n / 2;
+    if (m < o->min_points) {
+        return KB_OK;
+    }
+    double chance = log((double)o->n_classes);
+    /* it must have blown up once (a learning rate too low also idles just above ln K) */
+    double worst = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        worst = fmax(worst, -p->y[i]);
+    }
+    if (!(worst > (1 + o->diverge_rel) * chance)) {
+        return KB_OK;
+    }
+    double above = 0; /* mean excess of the last half, losses being -y */
+    for (size_t i = p->n - m; i < p->n; i++) {
+        above += -p->y[i] - chance;
+    }
+    above /= (double)m;
+    double se = sig_floor(p) / sqrt((double)m);
+    if (!(above > fmax(0.01 * chance, 2 * se))) {
+        return KB_OK;
+    }
+    return push_verdict(j, KB_CURVE_VERDICT_DIVERGING, p->x[0], p->x[p->n - 1],
+                        0.6 + 0.4 * fmin(1.0, above / (0.1 * chance)), p->name, err,
+                        "%s stays %.3g above the chance level ln %zu = %.3g: worse than guessing",
+                        p->name, above, o->n_classes, chance);
 }
 
 /*
@@ -588,8 +626,14 @@ static int judge_diverging(kb_curve_judgement *j, const pts *p, const kb_curve_o
         }
     }
     size_t persist = o->diverge_persist ? o->diverge_persist : 1;
+    double last = -p->y[p->n - 1];
+    if (run < persist && p->n > 0 && fabs(last) > o->overflow_abs) {
+        /* an absurd magnitude needs no persistence: it is on its way to overflow */
+        run = persist;
+        run_start = p->n - 1 >= persist - 1 ? p->n - persist : 0;
+    }
     if (run < persist) {
-        return KB_OK;
+        return judge_above_chance(j, p, o, err);
     }
     /* onset: the best smoothed point before the final run */
     size_t onset = 0;
@@ -630,11 +674,11 @@ static int judge_overfitting(kb_curve_judgement *j, const pts *v, const pts *t,
         }
     }
     double gain = v->s[bi] - v->early;
-    /* the validation metric must have learned something before it can get worse */
-    if (gain < fmax(3 * sig, o->stall_rel * fmax(fabs(v->early), 1e-12))) {
-        return KB_OK;
-    }
-    double thr = fmax(o->overfit_rel * gain, 3 * sig);
+    /* A validation metric that learned must lose overfit_rel of its gain; one whose best was
+     * already its first evaluation (the learning happened before it) must lose
+     * 10 x overfit_rel of its level. */
+    double thr = gain >= 3 * sig ? fmax(o->overfit_rel * gain, 3 * sig)
+                                 : fmax(10 * o->overfit_rel * fabs(v->s[bi]), 3 * sig);
     size_t persist = o->diverge_persist ? o->diverge_persist : 1;
     if (v->n - 1 - bi < persist) {
         return KB_OK;
@@ -764,7 +808,8 @@ static size_t find_plateau(const pts *p, const kb_curve_opts *o, double *end_lev
         w = n - start;
     }
     double slope = theil_sen(p->x + (n - w), p->y + (n - w), w, ws->work);
-    double span = p->x[n - 1] - p->x[n - w];
+    /* projected over as many steps as the run has taken so far: would it gain the band? */
+    double span = p->x[n - 1] - p->x[0];
     double proj = slope * span;
     *proj_out = proj;
     if (proj > band) {
@@ -921,7 +966,7 @@ int kb_curve_judge(kb_curve_judgement *out, const kb_curve *c, const kb_curve_op
     /* 1. overflow */
     char what[160] = "";
     const char *ometric = NULL;
-    double ostep = find_overflow(c, &o, what, sizeof what, &ometric);
+    double ostep = find_overflow(c, what, sizeof what, &ometric);
     if (isinf(ostep) && status_says_diverged(c->status) && c->n_steps > 0) {
         ostep = c->steps[c->n_steps - 1];
         snprintf(what, sizeof what, "the run ended with status '%s'", c->status);

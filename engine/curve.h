@@ -152,7 +152,7 @@ typedef struct kb_curve_opts {
     double ref_median;       /* median value in the task's history (NaN: none) */
     size_t smooth_window;    /* running-median window, points (default 5) */
     size_t min_points;       /* no trend verdict before this many points (default 6) */
-    double overflow_abs;     /* |loss| above this counts as overflow (default 1e8) */
+    double overflow_abs;     /* a last loss above this is diverging at once (default 1e8) */
     double diverge_rel;      /* smoothed loss above early level x (1 + this) (default 0.5) */
     double diverge_back;     /* or it gave back this fraction of its gain (default 0.6) */
     size_t diverge_persist;  /* ... for this many consecutive points (default 3) */

@@ -167,7 +167,9 @@ int cmd_judge(int argc, char **argv)
                j.metric, j.maximize ? "max" : "min", j.last_value, j.last_step, j.best_value,
                j.best_step, j.noise);
     } else {
-        printf("objective none: no series to judge besides the optimiser's\n");
+        printf("objective %s: no finite point%s\n", j.metric[0] ? j.metric : "none",
+               j.verdicts != NULL && j.verdicts[0].kind == KB_CURVE_VERDICT_OVERFLOW
+                   ? " before the overflow" : "");
     }
     if (have_fc) {
         curve_cli_print_forecast(stdout, j.metric, &fc, incumbent, level);

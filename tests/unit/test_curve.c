@@ -174,6 +174,39 @@ static void test_judge_loss_rising_from_step_50_is_diverging_near_50(void)
     kb_curve_release(&c);
 }
 
+static void test_judge_loss_above_chance_after_a_blow_up_is_diverging(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    kb_curve c = KB_CURVE_INIT;
+    /* an Adam step far too large: 31 at the first evaluation, then idling 4% above ln 10 */
+    kb_curve_add(&c, 15, "train_loss", 31.0, NULL);
+    for (size_t i = 2; i <= 40; i++) {
+        kb_curve_add(&c, 15.0 * (double)i, "train_loss", 2.40 + 0.02 * wiggle(i), NULL);
+    }
+    kb_curve_opts o = KB_CURVE_OPTS_INIT;
+    o.n_classes = 10;
+    kb_curve_judgement j;
+    CHECK_OK(kb_curve_judge(&j, &c, &o, &err), err);
+    CHECK(j.verdicts[0].kind == KB_CURVE_VERDICT_DIVERGING && j.verdicts[0].step == 15);
+    CHECK(strstr(j.verdicts[0].detail, "chance level ln 10") != NULL);
+    kb_curve_judgement_release(&j);
+    /* the same level without the early blow-up is a learning rate too low, not divergence */
+    kb_curve d = KB_CURVE_INIT;
+    for (size_t i = 1; i <= 40; i++) {
+        kb_curve_add(&d, 15.0 * (double)i, "train_loss", 2.40 + 0.02 * wiggle(i), NULL);
+    }
+    CHECK_OK(kb_curve_judge(&j, &d, &o, &err), err);
+    CHECK(j.verdicts[0].kind == KB_CURVE_VERDICT_UNDERFITTING);
+    kb_curve_judgement_release(&j);
+    /* a last loss above overflow_abs is diverging at once */
+    kb_curve_add(&d, 615, "train_loss", 3e9, NULL);
+    CHECK_OK(kb_curve_judge(&j, &d, &o, &err), err);
+    CHECK(j.verdicts[0].kind == KB_CURVE_VERDICT_DIVERGING && j.light == KB_CURVE_LIGHT_RED);
+    kb_curve_judgement_release(&j);
+    kb_curve_release(&d);
+    kb_curve_release(&c);
+}
+
 static void test_judge_train_down_val_up_is_overfitting(void)
 {
     kb_error err = KB_ERROR_INIT;
@@ -526,6 +559,7 @@ int main(void)
     test_judge_clean_exponential_decay_converges_at_step_160();
     test_judge_nan_at_step_370_is_overflow_at_370();
     test_judge_loss_rising_from_step_50_is_diverging_near_50();
+    test_judge_loss_above_chance_after_a_blow_up_is_diverging();
     test_judge_train_down_val_up_is_overfitting();
     test_judge_flat_near_chance_is_underfitting();
     test_judge_plateau_is_poor_only_against_the_task_history();
