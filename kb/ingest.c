@@ -962,6 +962,7 @@ static int parse_memory(pctx *c, const char *data, size_t n, kb_ingest_format fm
             s.buf = (char *)data;
             s.len = n;
             s.eof = 1;
+            s.pos = n >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
             return json_lines_stream(c, &s, err);
         }
     }
@@ -1062,6 +1063,9 @@ int kb_ingest_parse_file(kb_ingest_counts *counts, const char *path,
         int lines = (fmt == KB_INGEST_FORMAT_AUTO && k < s.len && s.buf[k] == '{') ||
                     (fmt == KB_INGEST_FORMAT_JSON && !(k < s.len && s.buf[k] == '['));
         if (lines) {
+            if (s.len >= 3 && memcmp(s.buf, "\xEF\xBB\xBF", 3) == 0) {
+                s.pos = 3; /* a UTF-8 byte order mark is not part of the first line */
+            }
             rc = json_lines_stream(&c, &s, err);
         } else {
             rc = src_slurp(&s, path, err);

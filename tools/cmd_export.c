@@ -167,17 +167,12 @@ int cmd_export(int argc, char **argv)
         return cli_usage("export", "unexpected argument '%s'", argv[cli_rest(&p)]);
     }
     kb_store *store = NULL;
-    kb_store_opts so = KB_STORE_OPTS_INIT;
-    so.flags = KB_STORE_OPEN_RDONLY;
+    cli_log_opts log = {"export", 0, 0};
+    int rc = cli_open_store(&store, "export", kb_path, KB_STORE_OPEN_RDONLY, &log);
+    if (rc != KB_EXIT_OK) {
+        return rc;
+    }
     kb_error err = KB_ERROR_INIT;
-    const char *path = cli_store_path(kb_path);
-    int rc = kb_store_open(&store, path, &so, &err);
-    if (rc == KB_ENOTFOUND) {
-        return cli_error("export", KB_EXIT_FAILURE, "no knowledge base at '%s'", path);
-    }
-    if (rc != KB_OK) {
-        return cli_error("export", KB_EXIT_FAILURE, "opening '%s': %s", path, err.msg);
-    }
     exporter x = {stdout, KB_BUF_INIT, KB_ERROR_INIT, 0};
     if (output != NULL && (x.out = fopen(output, "wb")) == NULL) {
         int e = errno;

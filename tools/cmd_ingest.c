@@ -184,15 +184,12 @@ int cmd_ingest(int argc, char **argv)
     }
 
     kb_store *store = NULL;
-    kb_store_opts so = KB_STORE_OPTS_INIT;
-    so.flags = KB_STORE_OPEN_CREATE;
-    so.log.fn = cli_log_stderr;
-    so.log.payload = &ui.log;
+    int open_rc = cli_open_store(&store, "ingest", kb_path, KB_STORE_OPEN_CREATE, &ui.log);
+    if (open_rc != KB_EXIT_OK) {
+        return open_rc;
+    }
     kb_error err = KB_ERROR_INIT;
     const char *path = cli_store_path(kb_path);
-    if (kb_store_open(&store, path, &so, &err) != KB_OK) {
-        return cli_error("ingest", KB_EXIT_FAILURE, "opening '%s': %s", path, err.msg);
-    }
     io.reject = on_reject;
     io.progress = on_progress;
     io.payload = &ui;

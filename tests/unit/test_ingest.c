@@ -193,6 +193,10 @@ static void test_detection_of_empty_binary_and_unknown_inputs(void)
     kb_ingest_opts o = opts_for(&s);
     kb_ingest_counts c;
     kb_error err = KB_ERROR_INIT;
+    CHECK_OK(parse_text(&s, "\xEF\xBB\xBF{\"kind\":\"task\",\"id\":\"bom\"}\n", &o, &c, &err),
+             err);
+    CHECK(c.accepted == 1 && c.rejected == 0);
+    seen_release(&s);
     CHECK_OK(parse_text(&s, " \n\n", &o, &c, &err), err);
     CHECK(c.accepted == 0 && c.rejected == 0 && s.n_warnings == 1);
     CHECK_STR(s.warnings[0], "in.jsonl: empty input: no records");
