@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "engine/core/alloc.h"
+#include "kb/codec_priv.h"
 
 /*
  * Writers share a sticky status so that an encoder is a flat list of fields; the first failure
@@ -336,8 +337,67 @@ int kb_codec_encode_record(kb_buf *out, const kb_record *rec, kb_error *err)
 typedef struct reader {
     kb_reader r;
     int nomem;
-    int version; /* set when the version byte is unknown */
+    int version;             /* set when the version byte is unknown */
+    kb_codec__arena *arena;  /* NULL: every string and array is its own heap allocation */
 } reader;
+
+#define ARENA_BLOCK_BYTES ((size_t)64 << 10)
+
+/* Zeroed bytes from the arena, 16-byte granular; NULL when out of memory */
+static void *arena_alloc(kb_codec__arena *a, size_t size)
+{
+    if (size > SIZE_MAX - ARENA_BLOCK_BYTES - sizeof(kb_codec__block)) {
+        return NULL;
+    }
+    size = (size + 15) & ~(size_t)15;
+    kb_codec__block *b = a->blocks;
+    if (b == NULL || b->cap - b->used < size) {
+        size_t cap = size > ARENA_BLOCK_BYTES ? size : ARENA_BLOCK_BYTES;
+        b = kb_malloc(sizeof *b + cap);
+        if (b == NULL) {
+            return NULL;
+        }
+        b->next = a->blocks;
+        b->cap = cap;
+        b->used = 0;
+        a->blocks = b;
+    }
+    unsigned char *p = (unsigned char *)(b + 1) + b->used;
+    b->used += size;
+    memset(p, 0, size);
+    return p;
+}
+
+void kb_codec__arena_reset(kb_codec__arena *a)
+{
+    if (a->blocks == NULL) {
+        return;
+    }
+    kb_codec__block *keep = a->blocks, *b = keep->next;
+    while (b != NULL) {
+        kb_codec__block *next = b->next;
+        kb_free(b);
+        b = next;
+    }
+    keep->next = NULL;
+    keep->used = 0;
+}
+
+void kb_codec__arena_release(kb_codec__arena *a)
+{
+    kb_codec__arena_reset(a);
+    kb_free(a->blocks);
+    a->blocks = NULL;
+}
+
+/* n zeroed elements of `size` bytes from the heap or the reader's arena */
+static void *r_mem(reader *d, size_t n, size_t size)
+{
+    if (d->arena == NULL) {
+        return kb_calloc(n, size);
+    }
+    return size != 0 && n > SIZE_MAX / size ? NULL : arena_alloc(d->arena, n * size);
+}
 
 /*
  * kb_reader_varint accepts overlong forms (0x80 0x00 for 0); the encoder never writes them, so
@@ -415,10 +475,12 @@ static char *r_str(reader *d)
     if (s.ptr == NULL || !r_ok(d)) {
         return NULL;
     }
-    char *c = kb_strndup(s.ptr, s.len);
+    char *c = r_mem(d, s.len + 1, 1);
     if (c == NULL) {
         d->nomem = 1;
+        return NULL;
     }
+    memcpy(c, s.ptr, s.len);
     return c;
 }
 
@@ -442,7 +504,7 @@ static void *r_alloc(reader *d, size_t n, size_t size)
     if (n == 0 || !r_ok(d)) {
         return NULL;
     }
-    void *p = kb_calloc(n, size);
+    void *p = r_mem(d, n, size);
     if (p == NULL) {
         d->nomem = 1;
     }
@@ -519,8 +581,8 @@ static void r_series(reader *d, kb_series *s)
     if (n == 0 || !r_ok(d)) {
         return;
     }
-    s->steps = kb_malloc_array(n, sizeof *s->steps);
-    s->values = kb_malloc_array(n, sizeof *s->values);
+    s->steps = r_mem(d, n, sizeof *s->steps);
+    s->values = r_mem(d, n, sizeof *s->values);
     if (s->steps == NULL || s->values == NULL) {
         d->nomem = 1;
         return;
@@ -572,7 +634,7 @@ int kb_codec_decode_task(kb_task *out, const void *p, size_t n, kb_error *err)
 {
     KB_CHECK_ARG(out != NULL && (p != NULL || n == 0));
     memset(out, 0, sizeof *out);
-    reader d = {{0}, 0, 0};
+    reader d = {{0}, 0, 0, NULL};
     kb_reader_init(&d.r, p, n);
     r_head(&d, KB_RECORD_TASK);
     out->id = r_str(&d);
@@ -593,11 +655,11 @@ int kb_codec_decode_task(kb_task *out, const void *p, size_t n, kb_error *err)
     return rc;
 }
 
-int kb_codec_decode_run(kb_run *out, const void *p, size_t n, kb_error *err)
+static int decode_run(kb_run *out, const void *p, size_t n, kb_codec__arena *arena,
+                      kb_error *err)
 {
-    KB_CHECK_ARG(out != NULL && (p != NULL || n == 0));
     memset(out, 0, sizeof *out);
-    reader d = {{0}, 0, 0};
+    reader d = {{0}, 0, 0, arena};
     kb_reader_init(&d.r, p, n);
     r_head(&d, KB_RECORD_RUN);
     out->id = r_str(&d);
@@ -625,17 +687,32 @@ int kb_codec_decode_run(kb_run *out, const void *p, size_t n, kb_error *err)
     out->study_id = r_str(&d);
     out->extra = r_str(&d);
     int rc = r_finish(&d, "run", err);
-    if (rc != KB_OK) {
+    if (rc != KB_OK && arena == NULL) {
         kb_run_release(out);
+    } else if (rc != KB_OK) {
+        memset(out, 0, sizeof *out);
     }
     return rc;
+}
+
+int kb_codec_decode_run(kb_run *out, const void *p, size_t n, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && (p != NULL || n == 0));
+    return decode_run(out, p, n, NULL, err);
+}
+
+int kb_codec__decode_run_in(kb_run *out, const void *p, size_t n, kb_codec__arena *a,
+                            kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && a != NULL && (p != NULL || n == 0));
+    return decode_run(out, p, n, a, err);
 }
 
 int kb_codec_decode_backbone(kb_backbone *out, const void *p, size_t n, kb_error *err)
 {
     KB_CHECK_ARG(out != NULL && (p != NULL || n == 0));
     memset(out, 0, sizeof *out);
-    reader d = {{0}, 0, 0};
+    reader d = {{0}, 0, 0, NULL};
     kb_reader_init(&d.r, p, n);
     r_head(&d, KB_RECORD_BACKBONE);
     out->id = r_str(&d);
@@ -661,7 +738,7 @@ int kb_codec_decode_space(kb_space *out, const void *p, size_t n, kb_error *err)
 {
     KB_CHECK_ARG(out != NULL && (p != NULL || n == 0));
     memset(out, 0, sizeof *out);
-    reader d = {{0}, 0, 0};
+    reader d = {{0}, 0, 0, NULL};
     kb_reader_init(&d.r, p, n);
     r_head(&d, KB_RECORD_SPACE);
     out->name = r_str(&d);
@@ -701,7 +778,7 @@ static int peek_error(const reader *d, const char *what, kb_error *err)
 int kb_codec_peek_run(kb_codec_run_head *out, const void *p, size_t n, kb_error *err)
 {
     KB_CHECK_ARG(out != NULL && (p != NULL || n == 0));
-    reader d = {{0}, 0, 0};
+    reader d = {{0}, 0, 0, NULL};
     kb_reader_init(&d.r, p, n);
     r_head(&d, KB_RECORD_RUN);
     out->id = r_strview(&d);
@@ -717,7 +794,7 @@ int kb_codec_peek_id(kb_codec_str *id_out, kb_codec_str *team_out, kb_record_kin
                      const void *p, size_t n, kb_error *err)
 {
     KB_CHECK_ARG(id_out != NULL && (p != NULL || n == 0));
-    reader d = {{0}, 0, 0};
+    reader d = {{0}, 0, 0, NULL};
     kb_reader_init(&d.r, p, n);
     r_head(&d, kind);
     *id_out = r_strview(&d);

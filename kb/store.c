@@ -13,6 +13,7 @@
 #include "engine/core/alloc.h"
 #include "engine/core/buf.h"
 #include "kb/codec.h"
+#include "kb/codec_priv.h"
 #include "kb/store_priv.h"
 
 #define MIB ((size_t)1 << 20)
@@ -1341,7 +1342,8 @@ typedef struct visit {
     kb_store_space_cb space_cb;
     void *payload;
     size_t n_matched;
-    int stop; /* limit reached */
+    int stop;              /* limit reached */
+    kb_codec__arena arena; /* runs are decoded into it: one allocation per block, not per field */
 } visit;
 
 static int matches(const visit *vi, const MDB_val *v, kb_error *err)
@@ -1383,7 +1385,9 @@ static int visit_one(visit *vi, const MDB_val *v, kb_error *err)
         kb_backbone b;
         kb_space sp;
     } rec;
-    int rc = decode_kind(&rec, vi->kind, v, err);
+    int rc = vi->kind == KB_RECORD_RUN
+                 ? kb_codec__decode_run_in(&rec.r, v->mv_data, v->mv_size, &vi->arena, err)
+                 : decode_kind(&rec, vi->kind, v, err);
     if (rc != KB_OK) {
         return rc;
     }
@@ -1394,7 +1398,7 @@ static int visit_one(visit *vi, const MDB_val *v, kb_error *err)
         break;
     case KB_RECORD_RUN:
         rc = vi->run_cb(&rec.r, vi->payload);
-        kb_run_release(&rec.r);
+        kb_codec__arena_reset(&vi->arena);
         break;
     case KB_RECORD_BACKBONE:
         rc = vi->backbone_cb(&rec.b, vi->payload);
@@ -1540,6 +1544,7 @@ static int foreach_kind(visit *vi_in, kb_store *s, const kb_store_filter *f, kb_
         break;
     }
     s->iterating--;
+    kb_codec__arena_release(&vi.arena);
     mdb_txn_abort(vi.txn);
     return rc;
 }

@@ -7,6 +7,7 @@
 #include "engine/core/buf.h"
 #include "engine/core/rng.h"
 #include "kb/codec.h"
+#include "kb/codec_priv.h"
 #include "unit/record_fixtures.h"
 
 static int sanitized(void)
@@ -421,6 +422,44 @@ static void test_codec_decode_cleans_up_on_each_failed_allocation(void)
     }
 }
 
+static void test_codec_arena_decode_matches_heap_decode(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    kb_codec__arena arena = KB_CODEC__ARENA_INIT;
+    kb_run r, back;
+    fx_run(&r, "r-1", "t-iris", "sp", "bb-1", "vision", KB_RUN_STATUS_DIVERGED);
+    kb_buf b = KB_BUF_INIT;
+    CHECK_OK(kb_codec_encode_run(&b, &r, &err), err);
+    for (int i = 0; i < 3; i++) { /* reused after each reset */
+        CHECK_OK(kb_codec__decode_run_in(&back, b.data, b.len, &arena, &err), err);
+        CHECK(fx_run_eq(&r, &back));
+        kb_codec__arena_reset(&arena);
+    }
+    /* a record larger than a block gets a block of its own */
+    kb_series_release(&r.curve[1]);
+    fx_series(&r.curve[1], "val_accuracy", 50000);
+    kb_buf_reset(&b);
+    CHECK_OK(kb_codec_encode_run(&b, &r, &err), err);
+    CHECK_OK(kb_codec__decode_run_in(&back, b.data, b.len, &arena, &err), err);
+    CHECK(fx_run_eq(&r, &back));
+    CHECK_CODE(kb_codec__decode_run_in(&back, b.data, b.len - 1, &arena, &err), KB_ECORRUPT);
+    CHECK(back.id == NULL && back.curve == NULL);
+    kb_codec__arena_reset(&arena);
+    int rc = KB_ENOMEM, only_nomem = 1;
+    for (long fail = 0; rc == KB_ENOMEM && fail < 100; fail++) {
+        kb_codec__arena_release(&arena);
+        kb_alloc_fail_after(fail);
+        rc = kb_codec__decode_run_in(&back, b.data, b.len, &arena, NULL);
+        kb_alloc_fail_after(-1);
+        only_nomem &= rc == KB_ENOMEM || rc == KB_OK;
+    }
+    CHECK(rc == KB_OK && only_nomem);
+    kb_codec__arena_release(&arena);
+    kb_codec__arena_release(&arena); /* releasing twice is harmless */
+    kb_run_release(&r);
+    kb_buf_release(&b);
+}
+
 int main(void)
 {
     test_codec_task_round_trips_every_field();
@@ -434,5 +473,6 @@ int main(void)
     test_codec_unknown_version_is_eversion();
     test_codec_unrepresentable_fields_are_einval();
     test_codec_decode_cleans_up_on_each_failed_allocation();
+    test_codec_arena_decode_matches_heap_decode();
     return check_exit();
 }
