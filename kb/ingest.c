@@ -1042,6 +1042,12 @@ int kb_ingest_parse_file(kb_ingest_counts *counts, const char *path,
         rc = fmt == KB_INGEST_FORMAT_AUTO || fmt == KB_INGEST_FORMAT_MLFLOW
                  ? mlflow_dir(&c, path, 0, err)
                  : kb_error_set(err, KB_EINVAL, "%s: is a directory", path);
+        if (rc == KB_OK && c.counts->accepted + c.counts->rejected == 0) {
+            c.line = 0;
+            kb_log_printf(&c.warn, KB_LOG_LEVEL_WARNING,
+                          "no MLflow runs found (a run is a directory with meta.yaml and "
+                          "params/, metrics/ or tags/)");
+        }
         pctx_release(&c);
         return rc;
     }

@@ -156,6 +156,10 @@ expect_code 0 "$KB" ingest --kb kb2.lmdb digits.jsonl mlruns
 expect_err "warning: mlruns/1/$run/metrics/val_accuracy:6: incomplete last line dropped"
 expect_out '^mlruns: 5 accepted, 0 duplicate, 0 rejected$'
 
+mkdir emptydir
+expect_code 0 "$KB" ingest emptydir
+expect_err 'warning: emptydir: no MLflow runs found'
+
 # --- --strict: a file with one bad record writes nothing; the next good file is written ---
 cat >strict.jsonl <<'EOF'
 {"kind":"task","id":"s1"}
