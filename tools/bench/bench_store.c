@@ -14,7 +14,8 @@
  *       the kb batch size);
  *   (b) kb_store_put_batch in batches of --batch (10,000) records, synced: runs/s, store size;
  *   (c) read-back: all runs of one task (index scan + decode), and a full scan with decode,
- *       against a bare cursor walk over the same runs database.
+ *       against a bare cursor walk over the same runs database;
+ *   (d) decoding one encoded run into owned fields vs into the arena iterations use.
  * Generating the records is not timed; encoding, dedup, indexes and commits are.
  */
 #include <getopt.h>
@@ -32,6 +33,7 @@
 #include "engine/core/buf.h"
 #include "engine/core/rng.h"
 #include "kb/codec.h"
+#include "kb/codec_priv.h"
 #include "kb/store.h"
 
 static double now_s(void)
@@ -323,6 +325,25 @@ int main(int argc, char **argv)
     kb_codec_encode_run(&enc, &sample, NULL);
     size_t val_bytes = enc.len;
     kb_run_release(&sample);
+
+    /* (d) decoding one run: owned (kb_codec_decode_run) vs the iterations' arena */
+    size_t n_dec = n < 300000 ? n : 300000;
+    double t_dec = now_s();
+    for (size_t i = 0; i < n_dec; i++) {
+        kb_run back;
+        kb_codec_decode_run(&back, enc.data, enc.len, NULL);
+        kb_run_release(&back);
+    }
+    double dec_heap = (double)n_dec / (now_s() - t_dec);
+    kb_codec__arena arena = KB_CODEC__ARENA_INIT;
+    t_dec = now_s();
+    for (size_t i = 0; i < n_dec; i++) {
+        kb_run back;
+        kb_codec__decode_run_in(&back, enc.data, enc.len, &arena, NULL);
+        kb_codec__arena_reset(&arena);
+    }
+    double dec_arena = (double)n_dec / (now_s() - t_dec);
+    kb_codec__arena_release(&arena);
     kb_buf_release(&enc);
 
     printf("bench_store: %zu runs, %zu tasks, kb batches of %zu, run value %zu bytes, %s ids, "
@@ -432,6 +453,9 @@ int main(int argc, char **argv)
            (double)(n_task_runs / n_queries) / task_s);
     printf("%-56s %12.0f\n", "(c) full scan with decode (runs/s)", scan);
     printf("%-56s %12.0f\n", "(c) bare LMDB cursor walk of the runs (runs/s)", bare_scan_rate);
+    printf("%-56s %12.0f\n", "(d) decode one run, owned fields (runs/s)", dec_heap);
+    printf("%-56s %12.0f\n", "(d) decode one run into the iteration arena (runs/s)",
+           dec_arena);
     printf("\nratios (wall / cpu)\n");
     printf("  bare sequential (1,000/commit) / kb put:   %6.2fx %6.2fx\n",
            bare_seq.wall / kb_put.wall, bare_seq.cpu / kb_put.cpu);
@@ -440,6 +464,7 @@ int main(int argc, char **argv)
     printf("  kb put / bare random keys (1,000/commit):  %6.2fx %6.2fx\n",
            kb_put.wall / bare_rand.wall, kb_put.cpu / bare_rand.cpu);
     printf("  bare cursor walk / kb full scan:           %6.2fx\n", bare_scan_rate / scan);
+    printf("  arena decode / owned decode:               %6.2fx\n", dec_arena / dec_heap);
 
     kb_free(recs);
     kb_free(res);
