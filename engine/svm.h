@@ -25,9 +25,14 @@
  *
  * libsvm prints progress to stdout through a global hook; kb_svm_quiet() silences it. The
  * trainers here call it themselves (it is idempotent and thread-safe), so libsvm never writes
- * into a caller's output. With probability estimates on, libsvm draws its internal split from
- * the C library's rand(); kb seeds it with srand() from the run's seed before each training,
- * so such runs must not overlap with other users of rand() in other threads.
+ * into a caller's output (stdout). NEEDSWORK: libsvm 3.24 writes one message straight to
+ * stderr, bypassing the hook and any API: "WARNING: reaching max number of iterations" when
+ * its solver stops at max(10^7, 100 l) iterations (a tolerance far below rounding, e.g. 1e-17,
+ * provokes it); such a model is used as is and kb cannot report it.
+ *
+ * With probability estimates on, libsvm draws its internal split from the C library's rand();
+ * kb seeds it with srand() from the run's seed before each training, so such runs must not
+ * overlap with other users of rand() in other threads.
  */
 #ifndef KB_ENGINE_SVM_H
 #define KB_ENGINE_SVM_H
