@@ -72,6 +72,16 @@ echo '{"svm_type": "nu_svc", "nu": 0.3}' >cfg.json
 expect_code 0 "$KB" train svm cls.csv --json --config cfg.json
 jsonl 5.model.svm_type == nu_svc
 
+# --max-rows: a seeded sample of the rows (0 or more than there are: all of them)
+expect_code 0 "$KB" train svm cls.csv --json --max-rows 40 --seed 2
+jsonl 5.n_rows == 40
+jsonl 0.n_train == 32
+expect_code 0 "$KB" train svm cls.csv --json --max-rows 0
+jsonl 5.n_rows == 80
+expect_code 0 "$KB" train svm cls.csv --json --max-rows 1000
+jsonl 5.n_rows == 80
+expect_code 2 "$KB" train svm cls.csv --max-rows -5
+
 # text output
 expect_code 0 "$KB" train svm cls.csv --set kernel=poly --set degree=2
 expect_out '^fold 1/5: accuracy'
