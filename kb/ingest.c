@@ -1776,6 +1776,7 @@ typedef struct writer {
     kb_put_result *results;
     char (*reasons)[KB_ERROR_MSG_SIZE];
     size_t cap_results;
+    int keep;                 /* leave the records for the parser thread to free */
     kb_error *err;
 } writer;
 
@@ -1813,7 +1814,9 @@ static int writer_flush(writer *w)
                                                                         sizeof *why)
                                                      : NULL;
         if (why == NULL) {
-            batch_drop(b);
+            if (!w->keep) {
+                batch_drop(b);
+            }
             return nomem(w->err);
         }
         w->reasons = why;
@@ -1821,7 +1824,9 @@ static int writer_flush(writer *w)
     }
     int rc = kb_store_put_batch(w->store, b->recs, b->n, w->results, w->reasons, w->err);
     if (rc != KB_OK) {
-        batch_drop(b);
+        if (!w->keep) {
+            batch_drop(b);
+        }
         return rc;
     }
     for (size_t i = 0; i < b->n; i++) {
@@ -1831,7 +1836,9 @@ static int writer_flush(writer *w)
         default: store_reject(w, i, w->reasons[i]); break;
         }
     }
-    batch_drop(b);
+    if (!w->keep) {
+        batch_drop(b);
+    }
     report_progress(w);
     return KB_OK;
 }
@@ -2044,6 +2051,11 @@ static int pipe_take_free(pipeline *pl)
     }
     int slot = pl->stop ? -1 : pl->free_slots[--pl->n_free];
     pthread_mutex_unlock(&pl->mu);
+    if (slot >= 0) {
+        /* records are freed by the thread that allocated them: glibc's per-thread caches
+         * make that much cheaper than freeing them in the writing thread */
+        batch_drop(&pl->slots[slot]);
+    }
     return slot;
 }
 
@@ -2141,6 +2153,7 @@ static int ingest_pipelined(writer *w, kb_error *err)
     for (int i = 0; i < PIPE_SLOTS; i++) {
         pl->free_slots[pl->n_free++] = i;
     }
+    w->keep = 1;
     pthread_t tid;
     if (pthread_mutex_init(&pl->mu, NULL) != 0) {
         kb_free(pl);
@@ -2184,7 +2197,6 @@ static int ingest_pipelined(writer *w, kb_error *err)
                 pthread_mutex_unlock(&pl->mu);
             }
         }
-        batch_drop(b);
         w->b = NULL;
         pthread_mutex_lock(&pl->mu);
         pl->free_slots[pl->n_free++] = slot;
@@ -2192,6 +2204,7 @@ static int ingest_pipelined(writer *w, kb_error *err)
         pthread_mutex_unlock(&pl->mu);
     }
     pthread_join(tid, NULL);
+    w->keep = 0;
     if (rc == KB_OK && pl->parse_rc != KB_OK) {
         rc = pl->parse_rc;
         *err = pl->parse_err;

@@ -818,7 +818,7 @@ static int get_params(kb_param **out, size_t *n_out, const jv *v, const char *fi
         if (p[k].value.type == KB_VALUE_TYPE_NONE) {
             continue;
         }
-        p[k].name = kb_strdup(m->key);
+        p[k].name = kb_strndup(m->key, m->key_n);
         if (p[k].name == NULL) {
             kb_value_release(&p[k].value);
             rc = nomem(err);
@@ -883,7 +883,7 @@ static int get_metrics(kb_metric **out, size_t *n_out, const jv *v, const char *
         if (rc != KB_OK) {
             break;
         }
-        m[k].name = kb_strdup(c->key);
+        m[k].name = kb_strndup(c->key, c->key_n);
         if (m[k].name == NULL) {
             rc = nomem(err);
             break;
@@ -906,10 +906,11 @@ typedef struct series_b {
     size_t cap;
 } series_b;
 
-static int series_push(series_b *b, int64_t step, double value)
+/* `first_cap`: the number of rows, so a metric present in every row allocates once */
+static int series_push(series_b *b, int64_t step, double value, size_t first_cap)
 {
     if (b->s.n == b->cap) {
-        size_t cap = b->cap < 8 ? 8 : b->cap * 2;
+        size_t cap = b->cap == 0 ? (first_cap > 4 ? first_cap : 4) : b->cap * 2;
         int64_t *st = kb_realloc_array(b->s.steps, cap, sizeof *st);
         if (st == NULL) {
             return KB_ENOMEM;
@@ -1038,14 +1039,14 @@ static int get_curve(kb_run *run, const jv *v, kb_error *err)
                     cap_sb = cap;
                 }
                 memset(&sb[n_sb], 0, sizeof sb[n_sb]);
-                sb[n_sb].s.metric = kb_strdup(c->key);
+                sb[n_sb].s.metric = kb_strndup(c->key, c->key_n);
                 if (sb[n_sb].s.metric == NULL) {
                     rc = nomem(err);
                     break;
                 }
                 n_sb++;
             }
-            if (series_push(&sb[j], step->i, val) != KB_OK) {
+            if (series_push(&sb[j], step->i, val, v->n) != KB_OK) {
                 rc = nomem(err);
                 break;
             }
