@@ -6,6 +6,8 @@
 #include "engine/core/alloc.h"
 #include "engine/stats.h"
 
+#define LIST_TIE 1e-9
+
 void kb_recommend_normalize(double *y, size_t n, int maximize)
 {
     double lo = INFINITY, hi = -INFINITY;
@@ -138,7 +140,9 @@ int kb_recommend_rank(kb_recommend_item *out, size_t *n_out, const double *score
                 }
                 val /= wsum;
             }
-            if (val > pick_val) {
+            /* equal list values (every neighbour already at its best) fall back to the mean */
+            if (pick == (size_t)-1 || val > pick_val + LIST_TIE ||
+                (val > pick_val - LIST_TIE && mean[c] > mean[pick])) {
                 pick_val = val;
                 pick = c;
             }

@@ -17,7 +17,8 @@
  * of the list — pick c maximising sum_t w_t max(s[t,c], b_t), where b_t is the best score task
  * t already gets from the list — so the list hedges across neighbours instead of repeating
  * near-identical configurations (a similarity-weighted version of the greedy portfolio of
- * Feurer et al. 2015 / Wistuba et al. 2015). Ties go to the lower configuration index.
+ * Feurer et al. 2015 / Wistuba et al. 2015). List values within 1e-9 count as equal and go to
+ * the higher mean, then to the lower configuration index.
  */
 #ifndef KB_ENGINE_RECOMMEND_H
 #define KB_ENGINE_RECOMMEND_H

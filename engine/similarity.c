@@ -286,25 +286,41 @@ static int contrib_cmp(const void *a, const void *b)
     return (x->j > y->j) - (x->j < y->j);
 }
 
-size_t kb_similarity_explain(size_t *features_out, double *contrib_out, size_t n_out,
-                             const kb_similarity_index *ix, size_t task, const double *q,
-                             kb_similarity_metric metric)
+void kb_similarity_contributions(double *out, const kb_similarity_index *ix, size_t task,
+                                 const double *q, kb_similarity_metric metric)
 {
-    size_t d = ix->n_features;
-    contrib *c = kb_malloc_array(d, sizeof *c);
-    if (c == NULL) {
-        return 0;
-    }
-    const double *x = ix->x + task * d;
-    const unsigned char *pr = ix->present ? ix->present + task * d : NULL;
-    size_t m = 0;
-    for (size_t j = 0; j < d; j++) {
-        if (isnan(q[j]) || (pr != NULL && !pr[j]) || ix->sqrt_w[j] == 0) {
+    const double *x = ix->x + task * ix->n_features;
+    const unsigned char *pr = ix->present ? ix->present + task * ix->n_features : NULL;
+    for (size_t j = 0; j < ix->n_features; j++) {
+        if (isnan(q[j]) || (pr != NULL && !pr[j])) {
+            out[j] = NAN;
             continue;
         }
         double diff = x[j] - ix->sqrt_w[j] * q[j];
+        out[j] = metric == KB_SIMILARITY_L1 ? ix->sqrt_w[j] * fabs(diff) : diff * diff;
+    }
+}
+
+size_t kb_similarity_explain(size_t *features_out, double *contrib_out, size_t n_out,
+                             const kb_similarity_index *ix, size_t task, const double *q,
+                             kb_similarity_metric metric, const double *typical)
+{
+    size_t d = ix->n_features;
+    contrib *c = kb_malloc_array(d, sizeof *c);
+    double *all = kb_malloc_array(d, sizeof *all);
+    if (c == NULL || all == NULL) {
+        kb_free(c);
+        kb_free(all);
+        return 0;
+    }
+    kb_similarity_contributions(all, ix, task, q, metric);
+    size_t m = 0;
+    for (size_t j = 0; j < d; j++) {
+        if (isnan(all[j]) || ix->sqrt_w[j] == 0 || (typical != NULL && !(typical[j] > 0))) {
+            continue;
+        }
         c[m].j = j;
-        c[m].c = metric == KB_SIMILARITY_L1 ? ix->sqrt_w[j] * fabs(diff) : diff * diff;
+        c[m].c = typical != NULL ? all[j] / typical[j] : all[j];
         m++;
     }
     qsort(c, m, sizeof *c, contrib_cmp);
@@ -312,10 +328,11 @@ size_t kb_similarity_explain(size_t *features_out, double *contrib_out, size_t n
     for (size_t i = 0; i < w; i++) {
         features_out[i] = c[i].j;
         if (contrib_out != NULL) {
-            contrib_out[i] = c[i].c;
+            contrib_out[i] = all[c[i].j];
         }
     }
     kb_free(c);
+    kb_free(all);
     return w;
 }
 

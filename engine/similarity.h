@@ -97,13 +97,21 @@ double kb_similarity_distance(const kb_similarity_index *ix, size_t task, const 
                               kb_similarity_metric metric, size_t *n_shared);
 
 /**
- * Why task `task` is near `q`: the `n_out` features with the smallest weighted per-feature
- * distance (present in both), closest first, into features_out/contrib_out.
+ * Why task `task` is near `q`: the `n_out` features (present in both, non-zero weight) where
+ * the task is closest to the query, closest first, into features_out/contrib_out. With
+ * `typical` (n_features values, e.g. each feature's median contribution over all tasks) a
+ * feature ranks by contribution / typical, so the reasons are the features in which this
+ * task is unusually close rather than ones every task shares; features whose typical
+ * contribution is 0 are then skipped. NULL ranks by the contribution itself.
  * @return how many were written.
  */
 size_t kb_similarity_explain(size_t *features_out, double *contrib_out, size_t n_out,
                              const kb_similarity_index *ix, size_t task, const double *q,
-                             kb_similarity_metric metric);
+                             kb_similarity_metric metric, const double *typical);
+
+/** Per-feature contribution of `task` to its distance from `q` (NaN where not shared). */
+void kb_similarity_contributions(double *out, const kb_similarity_index *ix, size_t task,
+                                 const double *q, kb_similarity_metric metric);
 
 /**
  * Kendall's tau-b between a[i] and b[i] over the i where both are non-NaN; NaN when fewer than

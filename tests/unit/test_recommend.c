@@ -46,6 +46,18 @@ static void test_rank_mean_sd_and_hedging(void)
     CHECK_NEAR(it[0].mean, 1.0 / 1.1, 1e-12, 0);
 }
 
+static void test_rank_breaks_list_value_ties_by_mean(void)
+{
+    /* one task: after its best config, every other adds nothing; next is the better mean */
+    double s[3] = {1.0, 0.0, 0.7};
+    double w[1] = {1};
+    kb_recommend_item it[3];
+    size_t n;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_recommend_rank(it, &n, s, NULL, 1, 3, w, 3, NULL, &err), err);
+    CHECK(n == 3 && it[0].config == 0 && it[1].config == 2 && it[2].config == 1);
+}
+
 static void test_rank_model_variance_and_unknown_scores(void)
 {
     double s[4] = {0.5, NAN, NAN, NAN};
@@ -98,6 +110,7 @@ int main(void)
 {
     test_normalize_respects_direction_and_flat_tasks();
     test_rank_mean_sd_and_hedging();
+    test_rank_breaks_list_value_ties_by_mean();
     test_rank_model_variance_and_unknown_scores();
     test_weights_decay_with_distance();
     test_tune_prefers_local_weights_when_neighbours_agree();

@@ -119,9 +119,15 @@ static void test_explain_orders_features_by_contribution(void)
     double q[3] = {0, 0, 0};
     size_t f[3];
     double c[3];
-    CHECK(kb_similarity_explain(f, c, 3, &ix, 0, q, KB_SIMILARITY_L1) == 3);
+    CHECK(kb_similarity_explain(f, c, 3, &ix, 0, q, KB_SIMILARITY_L1, NULL) == 3);
     CHECK(f[0] == 0 && f[1] == 2 && f[2] == 1);
     CHECK(c[0] == 0 && c[1] == 1 && c[2] == 5);
+    /* relative to typical contributions: feature 0 is shared by everyone (typical 0: skipped),
+     * feature 1 (5 vs typical 50) is unusually close, feature 2 (1 vs typical 1) is not */
+    double typical[3] = {0, 50, 1};
+    CHECK(kb_similarity_explain(f, c, 3, &ix, 0, q, KB_SIMILARITY_L1, typical) == 2);
+    CHECK(f[0] == 1 && f[1] == 2);
+    CHECK(c[0] == 5 && c[1] == 1);
     kb_similarity_index_release(&ix);
 }
 

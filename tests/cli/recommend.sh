@@ -1,0 +1,66 @@
+# kb recommend: neighbours, ranked configurations with uncertainty, JSON, bad input.
+. "$(dirname "$0")/lib.sh"
+D="$SRC/datasets"
+
+expect_code 0 $KB ingest "$D/spaces.jsonl"
+for ds in iris wine zoo haberman; do
+    expect_code 0 $KB add-task "$D/$ds.csv.gz" --name "$ds" --groups general,statistical,info --json
+    eval "id_$ds=\$("$JC" "$T/out" .id print)"
+done
+# a shared design of 4 svm configurations; config 2 is best on iris, wine and zoo, config 3
+# on haberman, config 0 worst everywhere
+run() { # task config-index accuracy
+    case $2 in
+        0) cfg='{"kernel":"linear","C":0.03125}' ;;
+        1) cfg='{"kernel":"rbf","C":1.0,"gamma":0.1}' ;;
+        2) cfg='{"kernel":"rbf","C":100.0,"gamma":0.01}' ;;
+        3) cfg='{"kernel":"poly","C":10.0,"gamma":0.5,"degree":3,"coef0":0.0}' ;;
+    esac
+    printf '{"kind":"run","id":"r-%s-%s","task_id":"%s","space":"svm","config":%s,"status":"ok","objective":"accuracy","direction":"maximize","metrics":{"accuracy":%s}}\n' "$1" "$2" "$1" "$cfg" "$3"
+}
+{
+    run "$id_iris" 0 0.50; run "$id_iris" 1 0.90; run "$id_iris" 2 0.97; run "$id_iris" 3 0.80
+    run "$id_wine" 0 0.40; run "$id_wine" 1 0.93; run "$id_wine" 2 0.98; run "$id_wine" 3 0.70
+    run "$id_zoo" 0 0.40; run "$id_zoo" 1 0.80; run "$id_zoo" 2 0.97; run "$id_zoo" 3 0.85
+    run "$id_haberman" 0 0.60; run "$id_haberman" 1 0.70; run "$id_haberman" 2 0.65; run "$id_haberman" 3 0.75
+} > runs.jsonl
+expect_code 0 $KB ingest runs.jsonl
+
+# iris held out: its nearest task is wine (3 balanced classes); config 2 comes first
+expect_code 0 $KB recommend --task "$id_iris" --space svm --top 3 --json
+json .schema == kb.recommend/1
+json .tasks == 3
+json .configurations == 4
+json .neighbors.0.name == wine
+json .neighbors.0.closest_features len== 3
+json .recommendations len== 3
+json .recommendations.0.config.C == 100
+json .recommendations.0.config.kernel == rbf
+json .recommendations.0.predicted_score ">=" 0
+json .recommendations.0.predicted_score "<=" 1
+json .recommendations.0.sd ">=" 0
+json .recommendations.0.coverage == 1
+# the worst configuration everywhere is never in a 3-item list
+"$JC" "$T/out" .recommendations print | grep -q '0.03125' && fail "the worst configuration was recommended"
+expect_code 0 $KB recommend --task "$id_iris" --space svm
+expect_out "^nearest tasks \\(of 3 with runs in space 'svm'\\)"
+expect_out "^  1 +"
+# a dataset file: the same meta-features as the stored task, so it is the nearest itself
+expect_code 0 $KB recommend "$D/iris.csv.gz" --space svm --groups general,statistical,info --json
+json .neighbors.0.name == iris
+json .neighbors.0.distance == 0
+# a task excluded twice over leaves its nearest neighbours
+expect_code 0 $KB recommend --task "$id_iris" --exclude "$id_wine" --space svm --json
+json .tasks == 2
+
+expect_code 2 $KB recommend --space svm
+expect_code 2 $KB recommend "$D/iris.csv.gz" --task "$id_iris" --space svm
+expect_code 2 $KB recommend --task "$id_iris" --space svm --top 0
+expect_code 2 $KB recommend --task "$id_iris"
+expect_err "say which space"
+expect_code 1 $KB recommend --task t-0000000000000000 --space svm
+expect_err "no task 't-0000000000000000'"
+expect_code 1 $KB recommend --task "$id_iris" --space mlp
+expect_err "no stored task with meta-features has ok runs in space 'mlp'"
+expect_code 1 $KB recommend does-not-exist.csv --space svm
+finish
