@@ -363,7 +363,8 @@ int train_svm_main(int argc, char **argv)
     /* the configuration first: a bad one is reported before any data is read */
     if (config_text != NULL &&
         train_config_add_json(&params, &n_params, config_text, &err) != KB_OK) {
-        rc = fail(&err);
+        /* an unreadable --config file is the command's fault, like bad JSON */
+        rc = err.code == KB_EIO ? cli_error(CMD, KB_EXIT_USAGE, "%s", err.msg) : fail(&err);
         goto done;
     }
     for (size_t i = 0; i < n_sets; i++) {

@@ -72,6 +72,12 @@ echo '{"svm_type": "nu_svc", "nu": 0.3}' >cfg.json
 expect_code 0 "$KB" train svm cls.csv --json --config cfg.json
 jsonl 5.model.svm_type == nu_svc
 
+# svmlight input: libsvm's heart_scale, already scaled (5-fold CV accuracy about 0.83)
+expect_code 0 "$KB" train svm "$SRC/tests/data/heart_scale.svm" --set scale=none --json
+jsonl 5.n_features == 13
+jsonl 5.final.accuracy '>' 0.78
+jsonl 5.final.accuracy '<' 0.88
+
 # --max-rows: a seeded sample of the rows (0 or more than there are: all of them)
 expect_code 0 "$KB" train svm cls.csv --json --max-rows 40 --seed 2
 jsonl 5.n_rows == 40
@@ -117,6 +123,8 @@ expect_code 2 "$KB" train svm cls.csv --config '{"C": [1]}'
 expect_err "param 'C': expected a number, string or bool"
 expect_code 2 "$KB" train svm cls.csv --config '{"C": 1'
 expect_err 'expected a JSON object'
+expect_code 2 "$KB" train svm cls.csv --config no-such-config.json
+expect_err "^kb train svm: --config: cannot open 'no-such-config.json'"
 expect_code 2 "$KB" train svm cls.csv --set C
 expect_err "expected KEY=VALUE"
 [ -s "$T/out" ] && fail "a failed run printed to stdout"
