@@ -231,8 +231,11 @@ static int txn_begin(MDB_txn **out, kb_store *s, unsigned flags, kb_error *err)
 {
     for (;;) {
         int mrc = mdb_txn_begin(s->env, NULL, flags, out);
-        if (mrc == MDB_MAP_RESIZED) {
-            /* another process grew the map: adopt its size (no txn of ours is open) */
+        if (mrc == MDB_MAP_RESIZED && s->iterating == 0) {
+            /*
+             * Another process grew the map: adopt its size. Not inside an iteration (a get
+             * from a callback): remapping would move the pages the iteration is reading.
+             */
             mrc = mdb_env_set_mapsize(s->env, 0);
             if (mrc == MDB_SUCCESS) {
                 continue;

@@ -857,6 +857,59 @@ static void test_store_second_writer_waits_for_the_first(void)
     remove_store_dir();
 }
 
+/* A map grown by another process is adopted by a handle that stayed open */
+static void test_store_adopts_a_map_grown_by_another_process(void)
+{
+    kb_log quiet = {NULL, NULL};
+    kb_store *s = open_store(new_store_dir(), KB_STORE_OPEN_CREATE | KB_STORE_OPEN_NOSYNC,
+                             64 << 10, quiet);
+    fill_small(s);
+    pid_t pid = fork();
+    if (pid == 0) {
+        kb_store_opts o = KB_STORE_OPTS_INIT;
+        o.flags = KB_STORE_OPEN_NOSYNC;
+        kb_store *cs = NULL;
+        if (kb_store_open(&cs, store_dir, &o, NULL) != KB_OK) {
+            _exit(1);
+        }
+        kb_record *r = kb_calloc(500, sizeof *r);
+        kb_put_result res[500];
+        for (int b = 0; b < 4; b++) {
+            for (int i = 0; i < 500; i++) {
+                char id[32];
+                snprintf(id, sizeof id, "r-child-%d", b * 500 + i);
+                rec_run(&r[i], id, "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+            }
+            if (kb_store_put_batch(cs, r, 500, res, NULL, NULL) != KB_OK) {
+                _exit(2);
+            }
+            release_all(r, 500);
+        }
+        kb_free(r);
+        kb_store_close(cs);
+        _exit(0);
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    kb_error err = KB_ERROR_INIT;
+    kb_run got;
+    CHECK_OK(kb_store_get_run(&got, s, "r-child-1999", &err), err);
+    kb_run_release(&got);
+    kb_store_stats st;
+    CHECK_OK(kb_store_stats_get(&st, s, &err), err);
+    CHECK(st.n_runs == 2006 && st.map_bytes > (64u << 10));
+    kb_record r;
+    kb_put_result res;
+    rec_run(&r, "r-parent", "t-2", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    put_all(s, &r, 1, &res);
+    CHECK(res == KB_PUT_ADDED);
+    kb_record_release(&r);
+    int n_problems;
+    CHECK_OK(check_store(s, &n_problems), err);
+    kb_store_close(s);
+    remove_store_dir();
+}
+
 typedef struct snapshot_child {
     int to_parent, from_parent;
     int n;
@@ -1097,6 +1150,7 @@ int main(void)
     test_store_version_1_is_migrated_on_open();
     test_store_second_writer_waits_for_the_first();
     test_store_reader_snapshot_is_stable_during_a_commit();
+    test_store_adopts_a_map_grown_by_another_process();
     test_store_cleans_up_on_each_failed_allocation();
     test_store_survives_sigkill_during_puts();
     return check_exit();
