@@ -543,11 +543,12 @@ static int status_says_diverged(const char *st)
 }
 
 /*
- * Diverging against chance: with K classes a uniform guess has cross-entropy ln K. A training
- * loss whose last half stays above ln K by 1% (and by 2 standard errors) is worse than
- * guessing: the optimiser broke the network (a learning rate far too high) even when the
- * explosion happened before the first logged point. It must have been diverge_rel above ln K
- * at some point: a learning rate far too low also idles just above ln K.
+ * Diverging against chance: with K classes a sound initialisation starts near the loss of a
+ * uniform guess, ln K. A training loss that blew up past 2 ln K and whose last half still sits
+ * above (1 - poor_frac) ln K never recovered: the optimiser broke the network (a learning rate
+ * far too high), even when the explosion happened before the first logged point and the
+ * network now predicts one class with a flat, respectable-looking accuracy. A learning rate
+ * far too low idles near ln K too, but never blows up.
  */
 static int judge_above_chance(kb_curve_judgement *j, const pts *p, const kb_curve_opts *o,
                               kb_error *err)
@@ -560,27 +561,31 @@ static int judge_above_chance(kb_curve_judgement *j, const pts *p, const kb_curv
         return KB_OK;
     }
     double chance = log((double)o->n_classes);
-    /* it must have blown up once (a learning rate too low also idles just above ln K) */
     double worst = 0;
+    size_t worst_i = 0;
     for (size_t i = 0; i < p->n; i++) {
-        worst = fmax(worst, -p->y[i]);
+        if (-p->y[i] > worst) {
+            worst = -p->y[i];
+            worst_i = i;
+        }
     }
-    if (!(worst > (1 + o->diverge_rel) * chance)) {
+    if (!(worst > 2 * chance)) {
         return KB_OK;
     }
-    double above = 0; /* mean excess of the last half, losses being -y */
+    double mean = 0; /* of the last half, losses being -y */
     for (size_t i = p->n - m; i < p->n; i++) {
-        above += -p->y[i] - chance;
+        mean += -p->y[i];
     }
-    above /= (double)m;
-    double se = sig_floor(p) / sqrt((double)m);
-    if (!(above > fmax(0.01 * chance, 2 * se))) {
+    mean /= (double)m;
+    double bar = (1 - o->poor_frac) * chance;
+    if (!(mean > bar)) {
         return KB_OK;
     }
-    return push_verdict(j, KB_CURVE_VERDICT_DIVERGING, p->x[0], p->x[p->n - 1],
-                        0.6 + 0.4 * fmin(1.0, above / (0.1 * chance)), p->name, err,
-                        "%s stays %.3g above the chance level ln %zu = %.3g: worse than guessing",
-                        p->name, above, o->n_classes, chance);
+    return push_verdict(j, KB_CURVE_VERDICT_DIVERGING, p->x[worst_i], p->x[p->n - 1],
+                        0.6 + 0.4 * fmin(1.0, (mean - bar) / (0.25 * chance)), p->name, err,
+                        "%s blew up to %.3g at step %g and stays at %.3g, near the chance level "
+                        "ln %zu = %.3g",
+                        p->name, worst, p->x[worst_i], mean, o->n_classes, chance);
 }
 
 /*
@@ -675,10 +680,12 @@ static int judge_overfitting(kb_curve_judgement *j, const pts *v, const pts *t,
     }
     double gain = v->s[bi] - v->early;
     /* A validation metric that learned must lose overfit_rel of its gain; one whose best was
-     * already its first evaluation (the learning happened before it) must lose
-     * 10 x overfit_rel of its level. */
+     * already its first evaluation (the learning happened before it) must lose overfit_rel of
+     * its level. */
     double thr = gain >= 3 * sig ? fmax(o->overfit_rel * gain, 3 * sig)
-                                 : fmax(10 * o->overfit_rel * fabs(v->s[bi]), 3 * sig);
+                                 : fmax(o->overfit_rel * fabs(v->s[bi]), 3 * sig);
+    /* a curve frozen by a decayed learning rate has no noise: 2% of the level is the floor */
+    thr = fmax(thr, 0.02 * fabs(v->s[bi]));
     size_t persist = o->diverge_persist ? o->diverge_persist : 1;
     if (v->n - 1 - bi < persist) {
         return KB_OK;
@@ -862,15 +869,30 @@ static int judge_trend(kb_curve_judgement *j, const pts *p, const pts *train,
     if (train != NULL && train->n >= o->min_points && train->name != p->name) {
         double te, tb, tp;
         size_t ts = find_plateau(train, o, &te, &tb, &tp, ws);
-        train_moving = ts == train->n && !isnan(tp) && tp > tb;
+        /* no plateau found (too short, or its trend still projects a gain): still moving */
+        train_moving = ts == train->n;
     }
 
     char why[128] = "";
+    int poor = level_is_poor(p, end, is_acc, is_loss, o, why, sizeof why);
+    if (!poor && train != NULL && o->n_classes >= 2 && train->n >= o->min_points &&
+        isnan(o->ref_best) && isnan(o->ref_median)) {
+        /* the training loss tells what the accuracy of an imbalanced task hides: a model
+         * whose training loss stays near ln K has learned almost nothing */
+        size_t k = train->n / 10 > 3 ? train->n / 10 : 3;
+        double tl = -median_of(train->y + (train->n - k), k, ws->work);
+        double bar = (1 - o->poor_frac) * log((double)o->n_classes);
+        if (tl > bar) {
+            poor = 1;
+            snprintf(why, sizeof why, "%s %.3g stays near the chance level ln %zu = %.3g",
+                     train->name, tl, o->n_classes, log((double)o->n_classes));
+        }
+    }
     if (start < p->n && !train_moving) {
         double lvl_raw = p->maximize ? end : -end;
         double conf = 0.6 + 0.4 * fmin(1.0, (double)(p->n - start) /
                                                 (3.0 * (double)(o->converge_points + 1)));
-        if (level_is_poor(p, end, is_acc, is_loss, o, why, sizeof why)) {
+        if (poor) {
             return push_verdict(j, KB_CURVE_VERDICT_UNDERFITTING, p->x[start],
                                 p->x[start + o->converge_points - 1], conf, nm, err,
                                 "%s flat at %.4g since step %g: %s", nm, lvl_raw, p->x[start],
@@ -882,14 +904,14 @@ static int judge_trend(kb_curve_judgement *j, const pts *p, const pts *train,
                             p->x[start], band, p->maximize ? proj : -proj);
     }
     /* not on a plateau: flat and poor from the start (never learned) is underfitting too */
-    if (gain < 3 * sig && p->n >= 2 * o->min_points && !train_moving &&
-        level_is_poor(p, end, is_acc, is_loss, o, why, sizeof why)) {
+    if (gain < 3 * sig && p->n >= 2 * o->min_points && !train_moving && poor) {
         return push_verdict(j, KB_CURVE_VERDICT_UNDERFITTING, p->x[0], p->x[p->n - 1], 0.55, nm,
                             err, "%s shows no progress: %s", nm, why);
     }
     double conf = isnan(proj) ? 0.5 : 0.5 + 0.5 * fmin(1.0, proj / fmax(band, 1e-300) / 4.0);
     return push_verdict(j, KB_CURVE_VERDICT_IMPROVING, p->x[0], p->x[p->n - 1], conf, nm, err,
-                        "%s still improving: %.4g at step %g", nm,
+                        "%s %s: %.4g at step %g", nm,
+                        isnan(proj) || proj >= 0 ? "still improving" : "not settled yet",
                         p->maximize ? p->y[p->n - 1] : -p->y[p->n - 1], p->x[p->n - 1]);
 }
 

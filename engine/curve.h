@@ -161,9 +161,11 @@ typedef struct kb_curve_opts {
     size_t converge_points;  /* plateau length needed, points (default 5) */
     double oscillate_rel;    /* noise above this fraction of the level / range (default 0.25) */
     double overfit_rel;      /* validation worse than its best by this fraction of its gain
-                                (default 0.1) and by 3 sigma */
+                                (default 0.2), by 3 sigma and by 2% of its level (by this
+                                fraction of its level when its best was its first point) */
     double poor_frac;        /* with n_classes: accuracy below chance + this x (1 - chance),
-                                loss above (1 - this) x ln K, is poor (default 0.25) */
+                                loss (or training loss) above (1 - this) x ln K, is poor
+                                (default 0.25) */
     double poor_ref_rel;     /* with ref_best: worse by this fraction of |ref_best| (0.1) */
     double stall_rel;        /* no reference: a gain below this fraction of the early level
                                 is "not learning" (default 0.05) */
@@ -172,7 +174,7 @@ typedef struct kb_curve_opts {
 #define KB_CURVE_OPTS_VERSION 1
 #define KB_CURVE_OPTS_INIT                                                                   \
     {KB_CURVE_OPTS_VERSION, NULL, KB_CURVE_MODE_AUTO, 0, NAN, NAN, 5, 6, 1e8, 0.5, 0.6, 3,    \
-     0.05, 5, 0.25, 0.1, 0.25, 0.1, 0.05}
+     0.05, 5, 0.25, 0.2, 0.25, 0.1, 0.05}
 
 /** The judgement of one curve (or prefix of one). */
 typedef struct kb_curve_judgement {

@@ -4,6 +4,7 @@
 # produce each kind of curve, and stores each run's JSON lines gzip-compressed with an index.
 #
 #   tools/curves/make_curves.sh [KB_BINARY] [OUT_DIR]     (defaults: kb on PATH, tests/data/curves)
+#   KEEP=1 tools/curves/make_curves.sh ...   reuses the curves already in OUT_DIR (same ids)
 #
 # Labels are "how the run was made", fixed before it runs:
 #   lr_far_too_high (SGD), lr_too_high (Adam / momentum 0.99 far past stable)
@@ -36,7 +37,9 @@ run() {
     n=$((n + 1))
     local path=$data
     case $data in /*) ;; *) path=$DS/$data.csv.gz ;; esac
-    if ! "$KB" train net "$path" --arch "$arch" --config "$cfg" --seed "$seed" --threads 1 \
+    if [ "${KEEP:-0}" = 1 ] && [ -f "$OUT/$id.jsonl.gz" ]; then
+        zcat "$OUT/$id.jsonl.gz" > "$TMP/$id.jsonl" # made by an earlier run of this script
+    elif ! "$KB" train net "$path" --arch "$arch" --config "$cfg" --seed "$seed" --threads 1 \
         --quiet "$@" > "$TMP/$id.jsonl" 2> "$TMP/$id.err"; then
         if ! grep -q '"final"' "$TMP/$id.jsonl"; then
             echo "make_curves: $id ($made on $data) failed: $(head -c 300 "$TMP/$id.err")" >&2
@@ -129,6 +132,16 @@ for dc in $SMALL; do
     done
     for lr in 0.000001 0.000003; do
         run lr_far_too_low "$d" "$k" "FC(16)" $seed "{\"optimizer\": \"sgd\", \"base_lr\": $lr, \"max_iter\": 1500, \"test_interval\": 15, \"batch_size\": 16}"
+        seed=$((seed + 1))
+    done
+done
+# more sound runs (a second learning rate) on the sets where the modest MLP does not overfit
+for dc in letter:26 satellite:6 shuttle:7 optdigits_8x8:10; do
+    d=${dc%%:*}; k=${dc##*:}
+    for s in 0 1; do
+        run good "$d" "$k" "FC(64)" $seed "{\"optimizer\": \"adam\", \"base_lr\": 0.001, \"weight_decay\": 0.0005, \"lr_policy\": \"step\", \"gamma\": 0.1, \"stepsize\": 1500, \"max_iter\": 5000, \"test_interval\": 50, \"batch_size\": 64}"
+        seed=$((seed + 1))
+        run good_short "$d" "$k" "FC(64)" $seed "{\"optimizer\": \"sgd\", \"base_lr\": 0.003, \"max_iter\": 500, \"test_interval\": 10, \"batch_size\": 64}"
         seed=$((seed + 1))
     done
 done
