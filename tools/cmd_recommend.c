@@ -24,7 +24,7 @@
 #include "tools/paths.h"
 
 enum { OPT_KB = CLI_KEY(0), OPT_TASK, OPT_SPACE, OPT_TOP, OPT_NEIGHBORS, OPT_JSON, OPT_EXCLUDE,
-       OPT_NO_MODEL };
+       OPT_NO_MODEL, OPT_HELD_OUT, OPT_CONFIGS };
 
 static const cli_opt opts[] = {
     {"kb", OPT_KB, 1, "PATH", "knowledge base directory (default $KB_PATH or ./kb.lmdb)"},
@@ -33,7 +33,9 @@ static const cli_opt opts[] = {
     {"top", 'k', 1, "K", "how many configurations (default 5)"},
     {"neighbors", OPT_NEIGHBORS, 1, "N", "how many nearest tasks to show (default 5)"},
     {"exclude", OPT_EXCLUDE, 1, "ID", "leave this task out of the knowledge base (repeatable)"},
+    {"held-out", OPT_HELD_OUT, 0, NULL, "leave out the stored task of DATASET itself (as if it were new)"},
     {"no-model", OPT_NO_MODEL, 0, NULL, "do not fill unevaluated configurations with per-task GPs"},
+    {"configs", OPT_CONFIGS, 0, NULL, "print only the configurations, one JSON object per line"},
     {"json", OPT_JSON, 0, NULL, "print the result as JSON (schema kb.recommend/1)"},
     FEATURES_CLI_OPTS,
     {NULL, 0, 0, NULL, NULL}};
@@ -54,7 +56,7 @@ const cli_spec cmd_recommend_spec = {
     opts,
     "  kb recommend datasets/iris.csv.gz --space svm\n"
     "  kb recommend --task t-1a2b3c4d5e6f7a8b --space mlp --top 10 --json\n"
-    "  kb recommend wine --exclude t-0123456789abcdef --groups general,statistical,info",
+    "  kb recommend wine --space svm --held-out --configs > configs.jsonl",
     NULL};
 
 #define MAX_EXCLUDE 64
@@ -453,7 +455,7 @@ int cmd_recommend(int argc, char **argv)
 {
     const char *opt_kb = NULL, *task_id = NULL, *space_name = NULL;
     size_t top = 5, n_show = 5;
-    int json = 0, use_model = 1;
+    int json = 0, use_model = 1, held_out = 0, configs_only = 0;
     const char *excl[MAX_EXCLUDE];
     size_t n_excl = 0;
     features_args fa;
@@ -490,6 +492,8 @@ int cmd_recommend(int argc, char **argv)
             excl[n_excl++] = p.arg;
             break;
         case OPT_NO_MODEL: use_model = 0; break;
+        case OPT_HELD_OUT: held_out = 1; break;
+        case OPT_CONFIGS: configs_only = 1; break;
         case OPT_JSON: json = 1; break;
         case CLI_HELP_KEY: return KB_EXIT_OK;
         default: return KB_EXIT_USAGE;
@@ -500,12 +504,13 @@ int cmd_recommend(int argc, char **argv)
     if ((dataset == NULL) == (task_id == NULL) || argc - first > 1) {
         return cli_usage("recommend", "name one DATASET or --task ID");
     }
+    if (held_out && dataset == NULL) {
+        return cli_usage("recommend", "--held-out goes with a DATASET");
+    }
 
     rctx c;
     memset(&c, 0, sizeof c);
     c.n_feat = kb_metafeatures_count();
-    c.exclude = excl;
-    c.n_exclude = n_excl;
     c.query_id = task_id;
     char dataset_path[4096] = "";
     char fingerprint[65] = "";
@@ -518,6 +523,12 @@ int cmd_recommend(int argc, char **argv)
             return rc;
         }
         memcpy(fingerprint, d.fingerprint, sizeof fingerprint);
+        /* kb add-task names a dataset's task "t-" + the first 16 hex digits of its fingerprint */
+        static char self_id[19];
+        snprintf(self_id, sizeof self_id, "t-%.16s", fingerprint);
+        if (held_out && n_excl < MAX_EXCLUDE) {
+            excl[n_excl++] = self_id;
+        }
         kb_dataset_release(&d);
         c.query_f = kb_malloc_array(c.n_feat, sizeof *c.query_f);
         if (c.query_f == NULL) {
@@ -526,6 +537,8 @@ int cmd_recommend(int argc, char **argv)
         memcpy(c.query_f, mf.values, c.n_feat * sizeof *c.query_f);
     }
 
+    c.exclude = excl;
+    c.n_exclude = n_excl;
     kb_store *store = NULL;
     int rc = cli_open_store(&store, "recommend", opt_kb, KB_STORE_OPEN_RDONLY, &fa.log);
     if (rc != KB_EXIT_OK) {
@@ -679,6 +692,19 @@ int cmd_recommend(int argc, char **argv)
     }
     kb_free(contrib);
     kb_free(col);
+    if (configs_only) {
+        for (size_t i = 0; i < n_items && code == KB_EXIT_OK; i++) {
+            const rconf *k = &c.confs[items[i].config];
+            cJSON *cfg = cJSON_CreateObject();
+            for (size_t j = 0; j < k->n_config; j++) {
+                cJSON_AddItemToObject(cfg, k->config[j].name, value_json(&k->config[j].value));
+            }
+            code = cli_emit_json(cfg);
+        }
+        kb_free(near);
+        kb_free(typical);
+        goto done;
+    }
     cJSON *doc = json ? cJSON_CreateObject() : NULL;
     cJSON *jn = NULL, *jr = NULL;
     if (json) {

@@ -49,7 +49,17 @@ expect_out "^  1 +"
 expect_code 0 $KB recommend "$D/iris.csv.gz" --space svm --groups general,statistical,info --json
 json .neighbors.0.name == iris
 json .neighbors.0.distance == 0
-# a task excluded twice over leaves its nearest neighbours
+# --held-out leaves the dataset's own task out: wine is the nearest again
+expect_code 0 $KB recommend "$D/iris.csv.gz" --space svm --groups general,statistical,info --held-out --json
+json .tasks == 3
+json .neighbors.0.name == wine
+# --configs: the configurations alone, one JSON object per line
+expect_code 0 $KB recommend --task "$id_iris" --space svm --top 2 --configs
+[ "$(wc -l < "$T/out")" = 2 ] || fail "--configs --top 2: expected 2 lines"
+jsonl 0.C == 100
+jsonl 0.kernel == rbf
+expect_code 2 $KB recommend --task "$id_iris" --space svm --held-out
+# excluding a neighbour leaves the others
 expect_code 0 $KB recommend --task "$id_iris" --exclude "$id_wine" --space svm --json
 json .tasks == 2
 
