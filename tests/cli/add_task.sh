@@ -23,6 +23,24 @@ case "$id" in t-????????????????) ;; *) fail "id '$id' is not t- + 16 hex digits
 [ "$id" = "t-${fp:0:16}" ] || fail "id '$id' does not come from fingerprint '$fp'"
 n_all=$("$JC" "$T/out" .n_features print)
 
+# what was stored: the record as kb show returns it
+expect_code 0 "$KB" show "$id" --json
+json .record.kind == task
+json .record.name == small
+json .record.fingerprint == "$fp"
+json .record.type == classification
+json .record.target == target
+json .record.feature_set == kb-mf-1
+json .record.team == ml
+json .record.tags len== 2
+json .record.tags.0 == a
+json .record.features len== "$n_all"
+json .record.features.n_rows == 40
+json .record.features.n_categorical == 1
+json .record.features.landmark_lda type number
+json .record.features.class_prob_std type number
+json .record.created_at exists
+
 # the same data again, under another name and gzip'd: already present, nothing changes
 gzip -c small.csv >again.csv.gz
 expect_code 0 "$KB" add-task again.csv.gz --name other --json
