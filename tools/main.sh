@@ -21,6 +21,29 @@ for f in datasets/examples/optuna_svc_*.csv; do
 done
 $KB ingest datasets/examples/mlruns
 
+if [ -f datasets/history/tasks.jsonl.gz ]; then
+  echo "== the bundled history: real kb train runs on every bundled dataset"
+  for f in datasets/history/tasks.jsonl.gz datasets/history/svm.jsonl.gz datasets/history/mlp.jsonl.gz; do
+    [ -f "$f" ] && gzip -dc "$f" | $KB ingest --quiet -
+  done
+  held=${KB_HELD_OUT:-vehicle}
+  echo "== recommend SVM configurations for '$held' as if it were new (its own runs left out)"
+  $KB recommend "datasets/$held.csv.gz" --space svm --held-out --top 3 --quiet
+  echo "== train them on '$held' next to the space's default (same fidelity as the history)"
+  configs=$(mktemp)
+  $KB space sample svm --n 0 --with-default | sed 's/^{"i":0,"config":\(.*\)}$/\1/' > "$configs"
+  $KB recommend "datasets/$held.csv.gz" --space svm --held-out --top 3 --configs --quiet >> "$configs"
+  n=0
+  while IFS= read -r cfg; do
+    acc=$($KB train svm "datasets/$held.csv.gz" --config "$cfg" --folds 3 --seed 1 --max-rows 1000 \
+          --json --quiet | tail -1 | sed -n 's/.*"final":{"accuracy":\([0-9.]*\).*/\1/p')
+    if [ $n -eq 0 ]; then label="default      "; else label="recommended $n"; fi
+    printf '  %s  accuracy %.4f  %s\n' "$label" "${acc:-0}" "$cfg"
+    n=$((n + 1))
+  done < "$configs"
+  rm -f "$configs"
+fi
+
 echo "== summary"
 $KB stats
 $KB list tasks
