@@ -210,7 +210,8 @@ static void w_head(writer *w, kb_record_kind kind)
 static int w_finish(writer *w, const char *what, kb_error *err)
 {
     if (w->rc == KB_EINVAL) {
-        return kb_error_set(err, KB_EINVAL, "encoding %s: %s", what, w->why != NULL ? w->why : "invalid value");
+        return kb_error_set(err, KB_EINVAL, "encoding %s: %s", what,
+                            w->why != NULL ? w->why : "invalid value");
     }
     if (w->rc != KB_OK) {
         return kb_error_set(err, w->rc, "encoding %s: out of memory", what);
