@@ -8,6 +8,8 @@
  *                                       insertion order (big-endian sequence numbers), 10,000
  *                                       per synced commit: the floor the store builds on
  *   bench_ingest read DIR TASK          read back all runs of TASK, then a full scan
+ *   bench_ingest parse FILE             kb's parser layer alone (read, parse, validate, build
+ *                                       and free the records; no store): its CPU time
  *
  * Each mode prints one line of `key=value` pairs; tools/bench/ingest.sh runs them next to
  * Optuna's SQLite storage (tools/bench/ingest_peer.py) and prints the ratios.
@@ -26,6 +28,7 @@
 #include "engine/core/buf.h"
 #include "engine/core/rng.h"
 #include "kb/codec.h"
+#include "kb/ingest.h"
 #include "kb/store.h"
 
 static double now_s(void)
@@ -232,8 +235,36 @@ static int read_back(const char *dir, const char *task)
     return 0;
 }
 
+static int drop_record(kb_record *rec, const char *file, size_t line, void *payload)
+{
+    (void)file;
+    (void)line;
+    (*(long *)payload)++;
+    kb_record_release(rec);
+    return 0;
+}
+
+static int parse_only(const char *file)
+{
+    long n = 0;
+    kb_ingest_counts c;
+    kb_error err = KB_ERROR_INIT;
+    clock_t t0 = clock();
+    int rc = kb_ingest_parse_file(&c, file, NULL, drop_record, &n, &err);
+    double cpu = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    if (rc != KB_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    printf("parse_records=%ld parse_cpu_s=%.3f\n", n, cpu);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "parse") == 0) {
+        return parse_only(argv[2]);
+    }
     if (argc == 5 && strcmp(argv[1], "gen") == 0) {
         return gen(argv[2], atol(argv[3]), strtoull(argv[4], NULL, 10));
     }
@@ -247,6 +278,6 @@ int main(int argc, char **argv)
         return read_back(argv[2], argv[3]);
     }
     fprintf(stderr, "usage: bench_ingest gen FILE N SEED | ingest KB_BIN FILE DIR | "
-                    "lmdb DIR N BYTES | read DIR TASK\n");
+                    "lmdb DIR N BYTES | read DIR TASK | parse FILE\n");
     return 2;
 }

@@ -5,6 +5,7 @@
 # /usr/bin/python3) on the first PEER_N of the same runs; read-back of all runs of the task
 # against Optuna listing its PEER_N-trial study; and a bare LMDB put loop writing records of the
 # same encoded size with the same key order (the floor kb's store builds on).
+# Also the parser layer alone (kb_ingest_parse_file, no store) in CPU time.
 #
 #   tools/bench/ingest.sh BUILD_DIR [N] [PEER_N] [WORK_DIR]
 #   e.g. tools/bench/ingest.sh build/release 1000000 10000
@@ -24,13 +25,15 @@ ing=$("$b" ingest "$build/kb" "$w/runs.jsonl" "$w/kb.lmdb" | tail -1)
 rd=$("$b" read "$w/kb.lmdb" bench-task)
 run_bytes=$(echo "$rd" | sed 's/.*run_bytes=\([0-9]*\).*/\1/')
 lm=$("$b" lmdb "$w/lmdb" "$n" "$run_bytes")
+pa=$("$b" parse "$w/runs.jsonl")
 peer=$(/usr/bin/python3 "$here/ingest_peer.py" "$w/runs.jsonl" "$peer_n" "$w/optuna.db")
 echo "$gen"
 echo "$ing"
 echo "$rd"
 echo "$lm"
+echo "$pa"
 echo "$peer"
-echo "$ing $rd $lm $peer" | tr ' ' '\n' | awk -F= -v n="$n" -v file_bytes="$(wc -c <"$w/runs.jsonl")" '
+echo "$ing $rd $lm $pa $peer" | tr ' ' '\n' | awk -F= -v n="$n" -v file_bytes="$(wc -c <"$w/runs.jsonl")" '
     { v[$1] = $2 }
     END {
         kb = n / v["ingest_s"]; kb_cpu = n / v["ingest_cpu_s"]
@@ -42,6 +45,7 @@ echo "$ing $rd $lm $peer" | tr ' ' '\n' | awk -F= -v n="$n" -v file_bytes="$(wc 
             op, op_cpu, kb / op, kb_cpu / op_cpu
         printf "bare LMDB put loop: %.0f puts/s  ->  kb ingest is %.1fx slower than the floor\n",
             lmdb, lmdb / kb
+        printf "parser layer alone (no store): %.0f records/s of CPU\n", v["parse_records"] / v["parse_cpu_s"]
         tr = v["task_runs"] / v["task_read_s"]; sc = v["scan_runs"] / v["scan_s"]
         ol = v["optuna_trials"] / v["optuna_list_s"]
         printf "read back: all runs of the task %.0f runs/s, full scan %.0f runs/s; optuna get_trials %.0f trials/s  ->  kb / optuna = %.0fx\n",
