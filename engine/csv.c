@@ -132,6 +132,45 @@ static int eat_eol(csv_parser *p)
     return rc;
 }
 
+/* Words whose bytes are all `c`, for the separator scan below. */
+#define CSV_BYTES(c) (UINT64_C(0x0101010101010101) * (uint64_t)(c))
+
+/*
+ * Non-zero iff some byte of v is zero (Mycroft's trick). Bytes above a zero byte may be
+ * flagged falsely, but the lowest flagged byte is always the first zero byte.
+ */
+static uint64_t has_zero_byte(uint64_t v)
+{
+    return (v - CSV_BYTES(0x01)) & ~v & CSV_BYTES(0x80);
+}
+
+/*
+ * Offset of the first ',', '\n' or '\r' in b[off, avail), or avail: eight bytes at a time
+ * while a whole word is available (fields are mostly short numbers, so this matters), then
+ * byte by byte.
+ */
+static size_t scan_unquoted(const char *b, size_t off, size_t avail)
+{
+    while (off + 8 <= avail) {
+        uint64_t w;
+        memcpy(&w, b + off, 8);
+        uint64_t hit = has_zero_byte(w ^ CSV_BYTES(',')) | has_zero_byte(w ^ CSV_BYTES('\n')) |
+                       has_zero_byte(w ^ CSV_BYTES('\r'));
+        if (hit != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return off + (size_t)(__builtin_ctzll(hit) / 8); /* first byte = lowest bits */
+#else
+            break;
+#endif
+        }
+        off += 8;
+    }
+    while (off < avail && b[off] != ',' && b[off] != '\n' && b[off] != '\r') {
+        off++;
+    }
+    return off;
+}
+
 /*
  * Scan one field starting at pos. On success `text` and `n` give its (unescaped) contents
  * inside the buffer, valid until the next scan; a comma is consumed, a line end is left at
@@ -158,9 +197,7 @@ static int next_field(csv_parser *p, size_t col, const char **text, size_t *n, i
         for (;;) {
             const char *b = p->buf + start;
             size_t avail = p->len - start;
-            while (off < avail && b[off] != ',' && b[off] != '\n' && b[off] != '\r') {
-                off++;
-            }
+            off = scan_unquoted(b, off, avail);
             if (off < avail) {
                 break;
             }

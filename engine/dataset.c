@@ -5,6 +5,7 @@
 #include "engine/dataset.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -118,10 +119,79 @@ static int parse_slow(const char *s, size_t n, double *out)
 }
 
 /*
+ * x = m * 10^e (or m / 10^-e) with m < 2^64 and |e| <= 22, correctly rounded to double, via
+ * one x87 extended (64-bit significand) operation: m and 10^|e| (5^22 < 2^64) are exact there,
+ * so q = RN64(x) is off by at most half a 64-bit ulp. Rounding q to 53 bits can differ from
+ * rounding x only if a 53-bit midpoint lies within that distance of q, that is if q's 11 extra
+ * bits are 0x3ff, 0x400 or 0x401; then we return 0 and the caller uses strtod.
+ */
+static int scale_exact(uint64_t m, long e, double *out)
+{
+#if defined(__x86_64__) && LDBL_MANT_DIG == 64
+    static const long double p10[23] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,
+                                        1e8L,  1e9L,  1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L,
+                                        1e16L, 1e17L, 1e18L, 1e19L, 1e20L, 1e21L, 1e22L};
+    long double q = e >= 0 ? (long double)m * p10[e] : (long double)m / p10[-e];
+    uint64_t sig;
+    memcpy(&sig, &q, sizeof sig); /* x87 layout: the 64-bit significand comes first */
+    unsigned low = (unsigned)(sig & 0x7ff);
+    if (low >= 0x3ff && low <= 0x401) {
+        return 0;
+    }
+    *out = (double)q;
+    return 1;
+#else
+    (void)m;
+    (void)e;
+    (void)out;
+    return 0;
+#endif
+}
+
+/*
+ * Accumulate the decimal digits at *pp into *m: at most 19 (so *m < 10^19 < 2^64); later
+ * digits only move the exponent (integer part) and set *lost when non-zero. `frac` marks
+ * digits after the point, which lower the exponent. *nd counts the digits taken (leading
+ * zeros may count: that only sends rare long inputs to strtod). Returns the digits scanned.
+ */
+static size_t scan_digits(const char **pp, const char *e, uint64_t *m, int *nd, int *lost,
+                          long *exp10, int frac)
+{
+    const char *p = *pp, *start = p;
+    uint64_t v = *m;
+    if (e - p <= 19 - *nd) {
+        /* the common case: the rest of the field cannot hold more than 19 digits */
+        for (; p < e && (unsigned)(*p - '0') < 10; p++) {
+            v = v * 10 + (unsigned)(*p - '0');
+        }
+        *nd += (int)(p - start);
+        *exp10 -= frac ? (long)(p - start) : 0;
+    } else {
+        for (; p < e && (unsigned)(*p - '0') < 10; p++) {
+            unsigned dgt = (unsigned)(*p - '0');
+            if (*nd < 19) {
+                if (v != 0 || dgt != 0) {
+                    v = v * 10 + dgt;
+                    (*nd)++;
+                }
+                *exp10 -= frac ? 1 : 0;
+            } else {
+                *exp10 += frac ? 0 : 1;
+                *lost |= dgt != 0;
+            }
+        }
+    }
+    *m = v;
+    *pp = p;
+    return (size_t)(p - start);
+}
+
+/*
  * Clinger's fast path: a decimal with at most 19 significant digits whose mantissa is below
  * 2^53 and whose power of ten is exact (|e| <= 22) converts with one correctly rounded
- * multiplication or division, so the result equals strtod's. Everything else (long mantissas,
- * big exponents, hex, "inf", junk) goes to strtod.
+ * multiplication or division, so the result equals strtod's. Larger mantissas (up to 19
+ * digits) go through scale_exact. Everything else (more digits, big exponents, hex, "inf",
+ * junk) goes to strtod.
  */
 int kb_dataset__parse_double(const char *s, size_t n, double *out)
 {
@@ -142,36 +212,14 @@ int kb_dataset__parse_double(const char *s, size_t n, double *out)
         p++;
     }
     uint64_t m = 0;
-    int nd = 0, any = 0, lost = 0;
+    int nd = 0, lost = 0;
     long exp10 = 0;
-    for (; p < e && *p >= '0' && *p <= '9'; p++) {
-        unsigned dgt = (unsigned)(*p - '0');
-        any = 1;
-        if (nd < 19) {
-            if (m != 0 || dgt != 0) {
-                m = m * 10 + dgt;
-                nd++;
-            }
-        } else {
-            exp10++;
-            lost |= dgt != 0;
-        }
-    }
+    size_t n_digits = scan_digits(&p, e, &m, &nd, &lost, &exp10, 0);
     if (p < e && *p == '.') {
-        for (p++; p < e && *p >= '0' && *p <= '9'; p++) {
-            unsigned dgt = (unsigned)(*p - '0');
-            any = 1;
-            if (nd < 19) {
-                if (m != 0 || dgt != 0) {
-                    m = m * 10 + dgt;
-                    nd++;
-                }
-                exp10--;
-            } else {
-                lost |= dgt != 0;
-            }
-        }
+        p++;
+        n_digits += scan_digits(&p, e, &m, &nd, &lost, &exp10, 1);
     }
+    int any = n_digits > 0;
     if (!any) {
         return parse_slow(s, n, out);
     }
@@ -200,11 +248,16 @@ int kb_dataset__parse_double(const char *s, size_t n, double *out)
         *out = neg ? -0.0 : 0.0;
         return 1;
     }
-    if (lost || m > ((uint64_t)1 << 53) || exp10 < -22 || exp10 > 22) {
+    if (lost || exp10 < -22 || exp10 > 22) {
         return parse_slow(s, n, out);
     }
-    double v = (double)m;
-    v = exp10 >= 0 ? v * exact_pow10[exp10] : v / exact_pow10[-exp10];
+    double v;
+    if (m <= ((uint64_t)1 << 53)) {
+        v = (double)m;
+        v = exp10 >= 0 ? v * exact_pow10[exp10] : v / exact_pow10[-exp10];
+    } else if (!scale_exact(m, exp10, &v)) {
+        return parse_slow(s, n, out);
+    }
     *out = neg ? -v : v;
     return 1;
 }
@@ -360,26 +413,30 @@ static void put_str(kb_sha256 *h, const char *s)
 
 static void put_f64s(kb_sha256 *h, const double *v, size_t n)
 {
-    unsigned char b[8 * 512];
+    uint64_t b[512];
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        double x = v[i];
         uint64_t bits;
-        if (isnan(x)) {
+        memcpy(&bits, &v[i], 8);
+        if (isnan(v[i])) {
             bits = UINT64_C(0x7ff8000000000000);
-        } else {
-            x = x == 0.0 ? 0.0 : x; /* -0.0 -> +0.0 */
-            memcpy(&bits, &x, 8);
+        } else if (bits == UINT64_C(0x8000000000000000)) {
+            bits = 0; /* -0.0 -> +0.0 */
         }
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+        unsigned char le[8];
         for (int t = 0; t < 8; t++) {
-            b[k++] = (unsigned char)(bits >> (8 * t));
+            le[t] = (unsigned char)(bits >> (8 * t));
         }
-        if (k == sizeof b) {
-            kb_sha256_update(h, b, k);
+        memcpy(&bits, le, 8);
+#endif
+        b[k++] = bits;
+        if (k == 512) {
+            kb_sha256_update(h, b, sizeof b);
             k = 0;
         }
     }
-    kb_sha256_update(h, b, k);
+    kb_sha256_update(h, b, k * sizeof b[0]);
 }
 
 void kb_dataset_fingerprint(char out[65], const kb_dataset *d)

@@ -79,6 +79,29 @@ static void test_dataset_parse_double_matches_strtod(void)
         bad += ok != 1 || !same_double(got, want);
     }
     CHECK(bad == 0);
+
+    /* doubles written with 15 to 17 significant digits (repr-like: mantissas beyond 2^53) */
+    bad = 0;
+    for (int t = 0; t < 300000; t++) {
+        double x = kb_rng_uniform(&rng) * pow(10.0, (double)kb_rng_below(&rng, 30) - 15.0);
+        char s[64];
+        int len = snprintf(s, sizeof s, "%.*g", 15 + t % 3, x);
+        double got = 0, want = strtod(s, NULL);
+        bad += kb_dataset__parse_double(s, (size_t)len, &got) != 1 || !same_double(got, want);
+    }
+    CHECK(bad == 0);
+    /* halfway cases: 2^53 + 1 and neighbours must round to even exactly as strtod */
+    static const char *const halfway[] = {"9007199254740993", "9007199254740995",
+                                          "9007199254740993.0", "18014398509481986",
+                                          "18014398509481990", "4503599627370496.5",
+                                          "9223372036854775807", "1844674407370955161"};
+    bad = 0;
+    for (size_t k = 0; k < sizeof halfway / sizeof halfway[0]; k++) {
+        double got = 0;
+        bad += kb_dataset__parse_double(halfway[k], strlen(halfway[k]), &got) != 1 ||
+               !same_double(got, strtod(halfway[k], NULL));
+    }
+    CHECK(bad == 0);
 }
 
 static void test_dataset_format_double_round_trips(void)
