@@ -11,6 +11,9 @@
 #include "engine/landmark.h"
 #include "engine/stats.h"
 
+/* Correlations and PCA only up to this many usable numeric features (see correlation_pca). */
+#define MAX_PCA_COLUMNS 4096
+
 /*
  * The feature table. The order is the output order of `kb features` (grouped); stored tasks
  * sort by name. Adding, removing or redefining a feature means a new KB_METAFEATURES_SET.
@@ -447,8 +450,15 @@ static int correlation_pca(double *v, const kb_dataset *d, const col_info *ci,
     if (q == 0 || n < 2) {
         goto done;
     }
-    if (q > (size_t)INT_MAX || n > (size_t)INT_MAX / 2) {
-        rc = kb_error_set(err, KB_EINVAL, "%zu x %zu numeric block is too large for BLAS", n, q);
+    /*
+     * Bound on the work: C is q x q (8 q^2 bytes) and dsyevd costs O(q^3); beyond
+     * MAX_PCA_COLUMNS the correlation and PCA features stay missing and a warning says why.
+     */
+    if (q > MAX_PCA_COLUMNS) {
+        kb_log_printf(&o->log, KB_LOG_LEVEL_WARNING,
+                      "%zu usable numeric features (more than %d): correlation and PCA features "
+                      "not computed",
+                      q, MAX_PCA_COLUMNS);
         goto done;
     }
     /* rows per block: about 512 KiB of doubles, at least 64 rows */

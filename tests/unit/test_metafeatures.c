@@ -325,6 +325,57 @@ static void test_regression_landmarks(void)
     CHECK(mf(&m, "landmark_rbf_svm") > 0 && mf(&m, "landmark_rbf_svm") < 1);
 }
 
+static void count_warnings(kb_log_level level, const char *msg, void *payload)
+{
+    (void)msg;
+    *(int *)payload += level == KB_LOG_LEVEL_WARNING;
+}
+
+/* Beyond 4096 usable columns, correlations and PCA are missing (with a warning), not huge. */
+static void test_wide_data_skips_pca_with_warning(void)
+{
+    enum { N = 3, P = 4097 };
+    double *x = malloc(sizeof(double) * N * P), y[N] = {0, 1, 0};
+    kb_column *cols = calloc(P, sizeof *cols);
+    CHECK(x != NULL && cols != NULL);
+    if (x == NULL || cols == NULL) {
+        free(x);
+        free(cols);
+        return;
+    }
+    static char name[] = "w";
+    for (size_t j = 0; j < P; j++) {
+        cols[j].name = name;
+        cols[j].type = KB_COLUMN_NUMERIC;
+        for (size_t i = 0; i < N; i++) {
+            x[i + j * N] = (double)((i + 1) * (j % 7 + 1) + (i == 2 ? j % 3 : 0));
+        }
+    }
+    kb_dataset d;
+    memset(&d, 0, sizeof d);
+    d.n_rows = N;
+    d.n_cols = P;
+    d.cols = cols;
+    d.x = x;
+    d.y = y;
+    d.task = KB_DATASET_TASK_CLASSIFICATION;
+    d.n_classes = 2;
+    int warnings = 0;
+    kb_metafeatures_opts o = KB_METAFEATURES_OPTS_INIT;
+    o.groups = KB_METAFEATURES_GROUP_STATISTICAL;
+    o.log.fn = count_warnings;
+    o.log.payload = &warnings;
+    kb_metafeatures m;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_metafeatures_compute(&m, &d, &o, &err), err);
+    CHECK(warnings == 1);
+    CHECK(!isnan(mf(&m, "skewness_mean")));
+    CHECK_MISSING(&m, "cor_abs_mean");
+    CHECK_MISSING(&m, "pca_components_95");
+    free(x);
+    free(cols);
+}
+
 static void test_rejects_bad_class_index(void)
 {
     double x[] = {1, 2}, y[] = {0, 5};
@@ -544,6 +595,7 @@ int main(void)
     test_image_group();
     test_landmarks_separable_and_deterministic();
     test_regression_landmarks();
+    test_wide_data_skips_pca_with_warning();
     test_rejects_bad_class_index();
     test_out_of_memory_paths();
     test_bundled_datasets_match_reference();
