@@ -10,6 +10,7 @@
 
 #include "engine/core/buf.h"
 #include "kb/codec.h"
+#include "kb/codec_priv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -37,6 +38,21 @@ static void check_reencodes(const kb_record *rec, const uint8_t *data, size_t si
     kb_buf_release(&b);
 }
 
+/* The arena decoder must agree with the owned one: same code, same record bytes */
+static void check_arena_agrees(const uint8_t *data, size_t size, int heap_rc)
+{
+    kb_codec__arena arena = KB_CODEC__ARENA_INIT;
+    kb_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.kind = KB_RECORD_RUN;
+    int rc = kb_codec__decode_run_in(&rec.run, data, size, &arena, NULL);
+    require(rc == heap_rc || rc == KB_ENOMEM || heap_rc == KB_ENOMEM);
+    if (rc == KB_OK) {
+        check_reencodes(&rec, data, size);
+    }
+    kb_codec__arena_release(&arena);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     for (int kind = KB_RECORD_TASK; kind <= KB_RECORD_SPACE; kind++) {
@@ -55,6 +71,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         require(rc == KB_OK || rc == KB_ECORRUPT || rc == KB_EVERSION || rc == KB_ENOMEM);
         kb_codec_str id, team;
         int prc = kb_codec_peek_id(&id, &team, (kb_record_kind)kind, data, size, NULL);
+        if (kind == KB_RECORD_RUN) {
+            check_arena_agrees(data, size, rc);
+        }
         if (rc == KB_OK) {
             check_reencodes(&rec, data, size);
             require(prc == KB_OK && view_is(id, kb_record_id(&rec)));
