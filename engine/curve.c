@@ -825,7 +825,18 @@ static size_t find_plateau(const pts *p, const kb_curve_opts *o, double *end_lev
     return start;
 }
 
-static int judge_trend(kb_curve_judgement *j, const pts *p, const pts *train,
+/* Is a companion loss still moving (no plateau by find_plateau's rule)? */
+static int still_moving(const pts *c, const pts *p, const kb_curve_opts *o, judge_ws *ws)
+{
+    if (c == NULL || c->n < o->min_points || c->name == p->name) {
+        return 0;
+    }
+    double e, b, pr;
+    /* no plateau found (too short, or its trend still projects a gain): still moving */
+    return find_plateau(c, o, &e, &b, &pr, ws) == c->n;
+}
+
+static int judge_trend(kb_curve_judgement *j, const pts *p, const pts *train, const pts *val,
                        const kb_curve_opts *o, judge_ws *ws, kb_error *err)
 {
     const char *nm = p->name;
@@ -864,14 +875,10 @@ static int judge_trend(kb_curve_judgement *j, const pts *p, const pts *train,
         }
     }
 
-    /* a training loss still falling clearly means the model is still learning */
-    int train_moving = 0;
-    if (train != NULL && train->n >= o->min_points && train->name != p->name) {
-        double te, tb, tp;
-        size_t ts = find_plateau(train, o, &te, &tb, &tp, ws);
-        /* no plateau found (too short, or its trend still projects a gain): still moving */
-        train_moving = ts == train->n;
-    }
+    /* a training or validation loss still falling means the model is still learning, even
+     * when the accuracy paused */
+    int train_moving = still_moving(train, p, o, ws);
+    int val_moving = still_moving(val, p, o, ws);
 
     char why[128] = "";
     int poor = level_is_poor(p, end, is_acc, is_loss, o, why, sizeof why);
@@ -888,7 +895,7 @@ static int judge_trend(kb_curve_judgement *j, const pts *p, const pts *train,
                      train->name, tl, o->n_classes, log((double)o->n_classes));
         }
     }
-    if (start < p->n && !train_moving) {
+    if (start < p->n && !train_moving && (poor || !val_moving)) {
         double lvl_raw = p->maximize ? end : -end;
         double conf = 0.6 + 0.4 * fmin(1.0, (double)(p->n - start) /
                                                 (3.0 * (double)(o->converge_points + 1)));
@@ -1076,7 +1083,14 @@ int kb_curve_judge(kb_curve_judgement *out, const kb_curve *c, const kb_curve_op
      * A red run still gets it (it says how the run looked before it broke) unless the
      * objective is the diverging loss itself. */
     if (!(red && pd == po)) {
-        if ((rc = judge_trend(out, po, pt, &o, &ws, err)) != KB_OK) {
+        /* the validation loss as a companion when the objective is something else */
+        const pts *pvl = NULL;
+        long vl = find_first(c, val_loss_names);
+        if (vl >= 0 && vl != obj) {
+            pvl = &P[2];
+            load_pts(&P[2], c, vl, 0, ostep, &o, &ws);
+        }
+        if ((rc = judge_trend(out, po, pt, pvl, &o, &ws, err)) != KB_OK) {
             goto done;
         }
     }

@@ -15,7 +15,8 @@
  *   iteration the trainer reported); diverging = the minimum training loss; converged = first
  *   step where the running best val_loss is within 5% of its total drop of the final best;
  *   overfitting = the minimum val_loss; underfitting = the first point.
- * - Delay = logged points from the onset to the stop (negative: stopped before the onset).
+ * - Delay = logged points from the onset to the stop (negative: stopped before the onset);
+ *   "all" counts a curve never stopped as stopped at its last point.
  *   A stop on an "improving" curve (a sound run cut short) is a false stop.
  */
 #include <math.h>
@@ -373,8 +374,9 @@ int main(int argc, char **argv)
     }
 
     /* stopping table: every detector */
-    printf("\nstopping online: per label, share of curves stopped, median delay in logged points "
-           "after the onset [25%%, 75%%]; improving = false stops\n");
+    printf("\nstopping online: per label, curves stopped, median delay in logged points after "
+           "the onset over the stopped curves and (all) over every curve, a curve never stopped "
+           "counting to its end; on improving curves every stop is a false stop\n");
     printf("%-22s", "detector");
     for (int l = 0; l < N_LABELS; l++) {
         if (l != 2) {
@@ -383,19 +385,28 @@ int main(int argc, char **argv)
     }
     printf("\n");
     double *delays = kb_malloc_array(n ? n : 1, sizeof *delays);
+    double *all = kb_malloc_array(n ? n : 1, sizeof *all);
     for (size_t d = 0; d < n_det; d++) {
         printf("%-22s", det_names[d]);
         for (int l = 0; l < N_LABELS; l++) {
             if (l == 2) {
                 continue;
             }
-            size_t tot = 0, stopped = 0, nd = 0;
+            size_t tot = 0, stopped = 0, nd = 0, na = 0;
             for (size_t i = 0; i < n; i++) {
                 item *it = &items[i];
                 if (strcmp(it->label, labels[l]) != 0) {
                     continue;
                 }
                 tot++;
+                if (!isnan(it->onset)) {
+                    /* never stopped = ran to the end */
+                    double st = isnan(it->stop[d]) ? it->curve.steps[it->curve.n_steps - 1]
+                                                   : it->stop[d];
+                    all[na++] = st >= it->onset
+                                    ? (double)points_between(&it->curve, it->onset, st)
+                                    : -(double)points_between(&it->curve, st, it->onset);
+                }
                 if (isnan(it->stop[d])) {
                     continue;
                 }
@@ -412,8 +423,11 @@ int main(int argc, char **argv)
                 snprintf(cellb, sizeof cellb, "-");
             } else if (nd > 0) {
                 double med = median(delays, nd);
-                snprintf(cellb, sizeof cellb, "%zu/%zu %+.0f [%+.0f,%+.0f]", stopped, tot, med,
-                         delays[nd / 4], delays[(3 * nd) / 4 < nd ? (3 * nd) / 4 : nd - 1]);
+                snprintf(cellb, sizeof cellb, "%zu/%zu %+.0f (all %+.0f)", stopped, tot, med,
+                         median(all, na));
+            } else if (na > 0) {
+                snprintf(cellb, sizeof cellb, "%zu/%zu (all %+.0f)", stopped, tot,
+                         median(all, na));
             } else {
                 snprintf(cellb, sizeof cellb, "%zu/%zu", stopped, tot);
             }
@@ -422,6 +436,7 @@ int main(int argc, char **argv)
         printf("\n");
     }
     kb_free(delays);
+    kb_free(all);
     for (size_t i = 0; i < n; i++) {
         kb_curve_release(&items[i].curve);
     }
