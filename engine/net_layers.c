@@ -15,6 +15,9 @@
 #include "engine/core/alloc.h"
 #include "engine/net_priv.h"
 
+/* im2col chunk size in floats: 512 KiB, within a core's L2 cache next to the weights */
+#define KB_NET_COL_FLOATS ((size_t)131072)
+
 static void gemm(int ta, int tb, size_t m, size_t n, size_t k, const float *a, size_t lda,
                  const float *b, size_t ldb, float beta, float *c, size_t ldc)
 {
@@ -141,7 +144,10 @@ static int alloc_workspace(kb_net *net, kb_error *err)
             return kb_error_set(err, KB_ENOMEM, "out of memory for the net's workspace");
         }
         if (L->kind == KB_NET_LAYER_CONV) {
-            L->col = kb_malloc_array(L->fan_in * pixels * B, sizeof(float));
+            /* im2col chunks of about KB_NET_COL_FLOATS floats (at least one image) */
+            L->chunk = KB_NET_COL_FLOATS / (L->fan_in * pixels);
+            L->chunk = L->chunk < 1 ? 1 : L->chunk > B ? B : L->chunk;
+            L->col = kb_malloc_array(L->fan_in * pixels * L->chunk, sizeof(float));
             if (L->col == NULL) {
                 return kb_error_set(err, KB_ENOMEM, "out of memory for the net's workspace");
             }
@@ -468,6 +474,17 @@ static void bias_activate(float *out, const float *b, size_t rows, size_t cols, 
     }
 }
 
+/* Running max over channels, branch-free so that it vectorises (channels are contiguous). */
+static void pool_max_into(float *restrict out, uint32_t *restrict arg, const float *restrict src,
+                          uint32_t base, size_t C)
+{
+    for (size_t c = 0; c < C; c++) {
+        int gt = src[c] > out[c];
+        out[c] = gt ? src[c] : out[c];
+        arg[c] = gt ? base + (uint32_t)c : arg[c];
+    }
+}
+
 static void maxpool(const kb_net__layer *L, const float *in, size_t n, float *out,
                     uint32_t *arg)
 {
@@ -487,13 +504,7 @@ static void maxpool(const kb_net__layer *L, const float *in, size_t n, float *ou
                 for (size_t ih = h0; ih < h1; ih++) {
                     for (size_t iw = w0; iw < w1; iw++) {
                         size_t base = ((s * H + ih) * W + iw) * C;
-                        const float *src = in + base;
-                        for (size_t c = 0; c < C; c++) {
-                            if (src[c] > out[o + c]) {
-                                out[o + c] = src[c];
-                                arg[o + c] = (uint32_t)(base + c);
-                            }
-                        }
+                        pool_max_into(out + o, arg + o, in + base, (uint32_t)base, C);
                     }
                 }
             }
@@ -520,11 +531,15 @@ void kb_net__forward(kb_net *net, const float *x, size_t n, int train)
         const float *w = net->params + L->w_off, *b = net->params + L->b_off;
         switch (L->kind) {
         case KB_NET_LAYER_CONV: {
-            size_t cols = n * L->out_h * L->out_w;
-            im2col(L, in, n, L->col);
-            gemm(0, 0, L->rows, cols, L->fan_in, w, L->rows, L->col, L->fan_in, 0.0f, L->out,
-                 L->rows);
-            bias_activate(L->out, b, L->rows, cols, 1, net->opts.activation);
+            /* im2col a few images at a time, so the column buffer stays in cache */
+            size_t pix = L->out_h * L->out_w;
+            for (size_t s0 = 0; s0 < n; s0 += L->chunk) {
+                size_t m = n - s0 < L->chunk ? n - s0 : L->chunk;
+                im2col(L, in + s0 * L->in_dim, m, L->col);
+                gemm(0, 0, L->rows, m * pix, L->fan_in, w, L->rows, L->col, L->fan_in, 0.0f,
+                     L->out + s0 * L->out_dim, L->rows);
+            }
+            bias_activate(L->out, b, L->rows, n * pix, 1, net->opts.activation);
             break;
         }
         case KB_NET_LAYER_POOL:
@@ -626,6 +641,36 @@ static void bias_grad(float *gb, const float *dz, size_t rows, size_t cols)
     }
 }
 
+/*
+ * Convolution backward, chunk by chunk as in the forward pass: the chunk's im2col is rebuilt
+ * (cheaper than keeping the whole batch's, which would not fit in cache), the weight gradient
+ * accumulates over chunks, and the same buffer then takes W' dz for col2im into `dprev`.
+ */
+static void conv_backward(kb_net *net, kb_net__layer *L, const float *in, size_t n,
+                          int trainable, float *dprev)
+{
+    size_t pix = L->out_h * L->out_w;
+    const float *w = net->params + L->w_off;
+    float *gw = net->grads + L->w_off;
+    for (size_t s0 = 0; s0 < n; s0 += L->chunk) {
+        size_t m = n - s0 < L->chunk ? n - s0 : L->chunk;
+        const float *dz = L->dout + s0 * L->out_dim;
+        im2col(L, in + s0 * L->in_dim, m, L->col);
+        if (trainable) {
+            gemm(0, 1, L->rows, L->fan_in, m * pix, dz, L->rows, L->col, L->fan_in,
+                 s0 > 0 ? 1.0f : 0.0f, gw, L->rows);
+        }
+        if (dprev != NULL) {
+            gemm(1, 0, L->fan_in, m * pix, L->rows, w, L->rows, dz, L->rows, 0.0f, L->col,
+                 L->fan_in);
+            col2im(L, L->col, m, dprev + s0 * L->in_dim);
+        }
+    }
+    if (trainable) {
+        bias_grad(net->grads + L->b_off, L->dout, L->rows, n * pix);
+    }
+}
+
 static void backward(kb_net *net, const float *x, size_t n)
 {
     if (net->first_trainable < 0) {
@@ -634,41 +679,39 @@ static void backward(kb_net *net, const float *x, size_t n)
     for (size_t i = net->n_layers; i-- > 0;) {
         kb_net__layer *L = &net->layers[i];
         const float *in = i > 0 ? net->layers[i - 1].out : x;
-        size_t cols = L->kind == KB_NET_LAYER_CONV ? n * L->out_h * L->out_w : n;
         if (L->activated) {
             activation_backward(net, L, L->out_dim * n);
         }
         int trainable = L->has_params && net->lr_mult[L->param_index] > 0;
-        if (trainable) {
-            float *gw = net->grads + L->w_off, *gb = net->grads + L->b_off;
-            const float *a = L->kind == KB_NET_LAYER_CONV ? L->col : in;
-            gemm(0, 1, L->rows, L->fan_in, cols, L->dout, L->rows, a, L->fan_in, 0.0f, gw,
-                 L->rows);
-            bias_grad(gb, L->dout, L->rows, cols);
-        }
-        if ((int)i <= net->first_trainable) {
-            break;
-        }
-        float *dprev = net->layers[i - 1].dout;
+        int propagate = (int)i > net->first_trainable;
+        float *dprev = propagate ? net->layers[i - 1].dout : NULL;
         const float *w = net->params + L->w_off;
         switch (L->kind) {
         case KB_NET_LAYER_CONV:
-            /* the im2col buffer is not needed any more in this pass: reuse it for dcol */
-            gemm(1, 0, L->fan_in, cols, L->rows, w, L->rows, L->dout, L->rows, 0.0f, L->col,
-                 L->fan_in);
-            col2im(L, L->col, n, dprev);
+            conv_backward(net, L, in, n, trainable, dprev);
             break;
-        case KB_NET_LAYER_POOL: {
-            memset(dprev, 0, L->in_dim * n * sizeof(float));
-            size_t m = L->out_dim * n;
-            for (size_t j = 0; j < m; j++) {
-                dprev[L->argmax[j]] += L->dout[j];
+        case KB_NET_LAYER_POOL:
+            if (propagate) {
+                memset(dprev, 0, L->in_dim * n * sizeof(float));
+                size_t m = L->out_dim * n;
+                for (size_t j = 0; j < m; j++) {
+                    dprev[L->argmax[j]] += L->dout[j];
+                }
+            }
+            break;
+        case KB_NET_LAYER_FC:
+            if (trainable) {
+                gemm(0, 1, L->rows, L->fan_in, n, L->dout, L->rows, in, L->fan_in, 0.0f,
+                     net->grads + L->w_off, L->rows);
+                bias_grad(net->grads + L->b_off, L->dout, L->rows, n);
+            }
+            if (propagate) {
+                gemm(1, 0, L->fan_in, n, L->rows, w, L->rows, L->dout, L->rows, 0.0f, dprev,
+                     L->fan_in);
             }
             break;
         }
-        case KB_NET_LAYER_FC:
-            gemm(1, 0, L->fan_in, n, L->rows, w, L->rows, L->dout, L->rows, 0.0f, dprev,
-                 L->fan_in);
+        if (!propagate) {
             break;
         }
     }

@@ -27,7 +27,8 @@ typedef struct kb_net__layer {
     /* workspace for max_batch samples */
     float *out;                     /* out_dim x batch */
     float *dout;                    /* gradient of the loss w.r.t. out */
-    float *col;                     /* conv: im2col of the input, fan_in x (batch*out_h*out_w) */
+    float *col;                     /* conv: im2col of `chunk` inputs, fan_in x chunk*out_h*out_w */
+    size_t chunk;                   /* conv: images per im2col chunk */
     float *mask;                    /* dropout: 0 or 1/(1-p) */
     uint32_t *argmax;               /* pool: index into the input batch of each output */
 } kb_net__layer;
