@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "engine/core/alloc.h"
+#include "engine/landmark_priv.h"
 #include "engine/linalg.h"
 
 /* At most this many one-hot columns per categorical feature (the most frequent levels). */
@@ -55,6 +56,43 @@ static int cmp_size(const void *a, const void *b)
 {
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
     return (x > y) - (x < y);
+}
+
+int kb_landmark__check_dataset(const kb_dataset *d, kb_error *err)
+{
+    KB_CHECK_ARG(d != NULL);
+    KB_CHECK_ARG(d->n_cols == 0 || d->cols != NULL);
+    KB_CHECK_ARG(d->n_rows == 0 || d->n_cols == 0 || d->x != NULL);
+    KB_CHECK_ARG(d->n_rows == 0 || d->y != NULL);
+    KB_CHECK_ARG(d->task == KB_DATASET_TASK_CLASSIFICATION ||
+                 d->task == KB_DATASET_TASK_REGRESSION);
+    if (d->n_cols != 0 && d->n_rows > ((size_t)-1) / sizeof(double) / d->n_cols) {
+        return kb_error_set(err, KB_EINVAL, "dataset of %zu x %zu is too large", d->n_rows,
+                            d->n_cols);
+    }
+    if (d->task == KB_DATASET_TASK_CLASSIFICATION) {
+        for (size_t i = 0; i < d->n_rows; i++) {
+            double c = d->y[i];
+            if (!(c >= 0 && c < (double)d->n_classes) || c != floor(c)) {
+                return kb_error_set(err, KB_EINVAL, "row %zu: class index %g not in [0, %zu)", i, c,
+                                    d->n_classes);
+            }
+        }
+    }
+    for (size_t j = 0; j < d->n_cols; j++) {
+        if (d->cols[j].type != KB_COLUMN_CATEGORICAL) {
+            continue;
+        }
+        const double *x = kb_dataset_col(d, j);
+        for (size_t i = 0; i < d->n_rows; i++) {
+            if (!isnan(x[i]) && !(x[i] >= 0 && x[i] < (double)d->cols[j].n_levels)) {
+                return kb_error_set(
+                    err, KB_EINVAL, "column '%s' row %zu: level index %g not in [0, %zu)",
+                    d->cols[j].name ? d->cols[j].name : "?", i, x[i], d->cols[j].n_levels);
+            }
+        }
+    }
+    return KB_OK;
 }
 
 /* Rows of each class in ascending order: order[start[c] .. start[c+1]) are class c's rows. */
@@ -945,6 +983,10 @@ int kb_landmark_compute(kb_landmark_result *out, const kb_dataset *d, const kb_l
         out->time_s[m] = NAN;
     }
     out->n_rows = out->n_cols = 0;
+    int rc = kb_landmark__check_dataset(d, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
     kb_landmark_opts o = KB_LANDMARK_OPTS_INIT;
     if (opts != NULL) {
         o = *opts;
@@ -961,7 +1003,6 @@ int kb_landmark_compute(kb_landmark_result *out, const kb_dataset *d, const kb_l
     svm_rows srows = {NULL, NULL};
     fold_data f;
     memset(&f, 0, sizeof f);
-    int rc = KB_OK;
     size_t n = sample < d->n_rows ? sample : d->n_rows;
     if (n < 2 * k) {
         return KB_OK; /* too few rows for k folds of two: every score missing */

@@ -9,6 +9,7 @@
 
 #include "engine/core/alloc.h"
 #include "engine/landmark.h"
+#include "engine/landmark_priv.h"
 #include "engine/stats.h"
 
 /* Correlations and PCA only up to this many usable numeric features (see correlation_pca). */
@@ -270,43 +271,6 @@ static int is_varying(const kb_stats_summary *s)
 typedef struct col_info {
     kb_stats_summary s; /* numeric columns; for categorical only n is used */
 } col_info;
-
-static int check_dataset(const kb_dataset *d, kb_error *err)
-{
-    KB_CHECK_ARG(d != NULL);
-    KB_CHECK_ARG(d->n_cols == 0 || d->cols != NULL);
-    KB_CHECK_ARG(d->n_rows == 0 || d->n_cols == 0 || d->x != NULL);
-    KB_CHECK_ARG(d->n_rows == 0 || d->y != NULL);
-    KB_CHECK_ARG(d->task == KB_DATASET_TASK_CLASSIFICATION ||
-                 d->task == KB_DATASET_TASK_REGRESSION);
-    if (d->n_cols != 0 && d->n_rows > ((size_t)-1) / sizeof(double) / d->n_cols) {
-        return kb_error_set(err, KB_EINVAL, "dataset of %zu x %zu is too large", d->n_rows,
-                            d->n_cols);
-    }
-    if (d->task == KB_DATASET_TASK_CLASSIFICATION) {
-        for (size_t i = 0; i < d->n_rows; i++) {
-            double c = d->y[i];
-            if (!(c >= 0 && c < (double)d->n_classes) || c != floor(c)) {
-                return kb_error_set(err, KB_EINVAL, "row %zu: class index %g not in [0, %zu)", i, c,
-                                    d->n_classes);
-            }
-        }
-    }
-    for (size_t j = 0; j < d->n_cols; j++) {
-        if (d->cols[j].type != KB_COLUMN_CATEGORICAL) {
-            continue;
-        }
-        const double *x = kb_dataset_col(d, j);
-        for (size_t i = 0; i < d->n_rows; i++) {
-            if (!isnan(x[i]) && !(x[i] >= 0 && x[i] < (double)d->cols[j].n_levels)) {
-                return kb_error_set(
-                    err, KB_EINVAL, "column '%s' row %zu: level index %g not in [0, %zu)",
-                    d->cols[j].name ? d->cols[j].name : "?", i, x[i], d->cols[j].n_levels);
-            }
-        }
-    }
-    return KB_OK;
-}
 
 /* Entropy in bits of a count vector with total `total`. */
 static double entropy_bits(const size_t *count, size_t k, size_t total)
@@ -906,7 +870,7 @@ int kb_metafeatures_compute(kb_metafeatures *out, const kb_dataset *d,
     }
     out->groups = 0;
     out->landmark_rows = out->landmark_cols = 0;
-    int rc = check_dataset(d, err);
+    int rc = kb_landmark__check_dataset(d, err);
     if (rc != KB_OK) {
         return rc;
     }

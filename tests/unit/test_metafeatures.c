@@ -385,6 +385,15 @@ static void test_rejects_bad_class_index(void)
     kb_error err = KB_ERROR_INIT;
     CHECK_CODE(kb_metafeatures_compute(&m, &f.d, NULL, &err), KB_EINVAL);
     CHECK(isnan(m.values[0]));
+    kb_landmark_result r;
+    CHECK_CODE(kb_landmark_compute(&r, &f.d, NULL, &err), KB_EINVAL);
+    CHECK(strstr(err.msg, "class index 5") != NULL);
+    double bad_level[] = {0, 7}, y2[] = {0, 1};
+    fake g;
+    fake_init(&g, 2, 1, "c", bad_level, y2, KB_DATASET_TASK_CLASSIFICATION, 2);
+    g.cols[0].n_levels = 2;
+    CHECK_CODE(kb_landmark_compute(&r, &g.d, NULL, &err), KB_EINVAL);
+    CHECK(strstr(err.msg, "level index 7") != NULL);
 }
 
 static void test_out_of_memory_paths(void)
