@@ -2083,7 +2083,9 @@ int kb_curve_forecast_points(kb_curve_pred *out, const double *x, const double *
     double wsum = 0;
     for (int mi = 0; mi < KB_CURVE_N_MODELS; mi++) {
         if (isfinite(bic[mi])) {
-            w[mi] = exp(-0.5 * (bic[mi] - bic_min));
+            /* tempered: a BIC gap is divided by n / 10 so that models that fit the past about
+             * as well keep a say in the extrapolation (BIC alone makes one model take all) */
+            w[mi] = exp(-0.5 * (bic[mi] - bic_min) / fmax(1.0, dn / 10));
             wsum += w[mi];
         } else {
             mu[mi] = 0;

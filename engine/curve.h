@@ -19,7 +19,7 @@
  * optimization of deep neural networks by extrapolation of learning curves", IJCAI 2015
  * (pow3, pow4, log-power, exp3, exp4, Janoschek, Weibull, MMF, vapor pressure,
  * log-log-linear, ilog2, Hill), each fitted by Levenberg-Marquardt least squares and combined
- * with weights exp(-BIC/2) (no MCMC). Each model's predictive variance is its residual
+ * with tempered BIC weights exp(-dBIC / (2 max(1, n/10))) (no MCMC). Each model's predictive variance is its residual
  * variance plus the delta-method variance of the extrapolation; the ensemble is a mixture of
  * normals, from which the interval and the probability of beating an incumbent come.
  *

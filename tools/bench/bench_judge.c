@@ -386,6 +386,7 @@ int main(int argc, char **argv)
     printf("\n");
     double *delays = kb_malloc_array(n ? n : 1, sizeof *delays);
     double *all = kb_malloc_array(n ? n : 1, sizeof *all);
+    static double all_med[MAX_DET][N_LABELS];
     for (size_t d = 0; d < n_det; d++) {
         printf("%-22s", det_names[d]);
         for (int l = 0; l < N_LABELS; l++) {
@@ -419,6 +420,7 @@ int main(int argc, char **argv)
                 }
             }
             char cellb[64];
+            all_med[d][l] = na > 0 ? median(all, na) : NAN;
             if (tot == 0) {
                 snprintf(cellb, sizeof cellb, "-");
             } else if (nd > 0) {
@@ -437,6 +439,65 @@ int main(int argc, char **argv)
     }
     kb_free(delays);
     kb_free(all);
+    printf("\nratio of kb's delay (all curves) to each peer's: below 1 = kb stops sooner after "
+           "the onset\n");
+    const int ratio_labels[3] = {3, 4, 5};
+    for (size_t d = 1; d < n_det; d++) {
+        printf("%-24s", det_names[d]);
+        for (int r = 0; r < 3; r++) {
+            int l = ratio_labels[r];
+            double a = all_med[0][l], b = all_med[d][l];
+            printf(" %s ", labels[l]);
+            if (b > 0 && a >= 0) {
+                printf("%.2f", a / b);
+            } else {
+                printf("-");
+            }
+        }
+        printf("\n");
+    }
+
+    /* forecast: from the first half of each converged / improving curve to its last step */
+    double *err_kb = kb_malloc_array(n ? n : 1, sizeof *err_kb);
+    double *err_last = kb_malloc_array(n ? n : 1, sizeof *err_last);
+    size_t nf = 0, covered = 0;
+    for (size_t i = 0; err_kb != NULL && err_last != NULL && i < n; i++) {
+        item *it = &items[i];
+        if (strcmp(it->label, "converged") != 0 && strcmp(it->label, "improving") != 0) {
+            continue;
+        }
+        const kb_curve_series *s = kb_curve_get(&it->curve, "val_accuracy");
+        if (s == NULL || s->n_values < 20) {
+            continue;
+        }
+        size_t np = kb_curve_points(&it->curve, s, NULL, NULL, 0);
+        double *x = kb_malloc_array(np, sizeof *x), *y = kb_malloc_array(np, sizeof *y);
+        if (x == NULL || y == NULL) {
+            kb_free(x);
+            kb_free(y);
+            continue;
+        }
+        kb_curve_points(&it->curve, s, x, y, np);
+        double truth = (y[np - 1] + y[np - 2] + y[np - 3]) / 3;
+        kb_curve_pred fc;
+        if (kb_curve_forecast_points(&fc, x, y, np / 2, x[np - 1], 1, NAN, NULL, NULL) == KB_OK) {
+            err_kb[nf] = fabs(fc.mean - truth);
+            err_last[nf] = fabs(y[np / 2 - 1] - truth);
+            covered += fc.lo <= truth && truth <= fc.hi;
+            nf++;
+        }
+        kb_free(x);
+        kb_free(y);
+    }
+    if (nf > 0) {
+        double mk = median(err_kb, nf), ml = median(err_last, nf);
+        printf("\nforecast of val_accuracy at the last step from the first half (%zu converged / "
+               "improving curves): median |error| kb ensemble %.4f, last value %.4f, ratio %.2f; "
+               "90%% interval covers %zu/%zu\n",
+               nf, mk, ml, ml > 0 ? mk / ml : NAN, covered, nf);
+    }
+    kb_free(err_kb);
+    kb_free(err_last);
     for (size_t i = 0; i < n; i++) {
         kb_curve_release(&items[i].curve);
     }
