@@ -240,16 +240,17 @@ static int next_field(csv_parser *p, size_t col, const char **text, size_t *n, i
             if (closed) {
                 break;
             }
-            if ((rc = refill(p, start, &shift, &more)) != KB_OK) {
-                return rc;
-            }
-            start -= shift;
-            if (!more) {
+            if (p->eof) {
                 char tmp[32];
                 return kb_error_set(p->err, KB_EFORMAT,
                                     "%s:%zu: column '%s': unterminated quoted field", p->file,
                                     open_line, col_label(p, col, tmp, sizeof tmp));
             }
+            /* at the end of the input this sets eof, and the scan above runs once more */
+            if ((rc = refill(p, start, &shift, &more)) != KB_OK) {
+                return rc;
+            }
+            start -= shift;
         }
         char *t = p->buf + start + 1;
         size_t len = off - 1;

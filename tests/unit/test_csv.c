@@ -258,6 +258,11 @@ static void test_csv_from_memory(void)
     kb_dataset_release(&d);
     CHECK_CODE(kb_csv_read_mem(&d, "a,b\n1", 5, "short.csv", NULL, &err), KB_EFORMAT);
     CHECK_STR(err.msg, "short.csv:2: column 'b': missing field (row has 1 of 2 columns)");
+    /* a quoted field closing the input, with no line end after it */
+    static const char end[] = "a,b\n1,\"x\"\n2,\"y\"";
+    CHECK_OK(kb_csv_read_mem(&d, end, sizeof end - 1, "end.csv", NULL, &err), err);
+    CHECK(d.n_rows == 2 && d.n_classes == 2);
+    kb_dataset_release(&d);
     /* found by fuzzing: a NUL inside a text field */
     CHECK_CODE(kb_csv_read_mem(&d, "a,b\n1,x\n2,x\0y\n", 14, "nul.csv", NULL, &err),
                KB_EFORMAT);
