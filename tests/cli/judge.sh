@@ -68,6 +68,14 @@ expect_out '^light +yellow'
 expect_out 'verdict +underfitting'
 expect_out 'advice +stop; the model is too small: units 8 -> 16'
 
+# real curves of the labelled set (kb train net output, gzip): one per kind
+C=$SRC/tests/data/curves
+for pair in c001:overflow:26 c004:diverging:26 c008:underfitting:26 c118:overfitting:2 c088:converged:26; do
+    IFS=: read -r id want k <<< "$pair"
+    expect_code 0 "$KB" judge "$C/$id.jsonl.gz" --classes "$k" --json
+    json .verdicts.0.kind == "$want"
+done
+
 # errors: usage (2), unreadable (1), no curve in it (3)
 expect_code 2 "$KB" judge
 expect_err 'missing FILE'
