@@ -145,7 +145,7 @@ static int report(int json, const char *status, const kb_task *t, const char *st
         cJSON_Delete(o);
         o = NULL;
     }
-    return features_emit_json(o);
+    return cli_emit_json(o);
 }
 
 int cmd_add_task(int argc, char **argv)

@@ -164,7 +164,7 @@ int cmd_features(int argc, char **argv)
     }
     if (json) {
         cJSON *doc = build_json(path, &d, &mf, &a);
-        rc = features_emit_json(doc);
+        rc = cli_emit_json(doc);
     } else {
         print_table(path, &d, &mf);
     }

@@ -157,18 +157,6 @@ cJSON *features_json(const kb_metafeatures *mf)
     return o;
 }
 
-int features_emit_json(cJSON *doc)
-{
-    char *s = doc != NULL ? cJSON_PrintUnformatted(doc) : NULL;
-    cJSON_Delete(doc);
-    if (s == NULL) {
-        fprintf(stderr, "kb: out of memory printing JSON\n");
-        return KB_EXIT_FAILURE;
-    }
-    puts(s);
-    cJSON_free(s);
-    return KB_EXIT_OK;
-}
 
 const char *features_task_name(kb_dataset_task t)
 {

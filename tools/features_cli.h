@@ -75,9 +75,6 @@ size_t features_sorted(size_t *order, const kb_metafeatures *mf);
 /** Object name -> number|null of the features of the computed groups, sorted by name. */
 cJSON *features_json(const kb_metafeatures *mf);
 
-/** Print `doc` unformatted on stdout with a newline and free it; exit code. */
-int features_emit_json(cJSON *doc);
-
 /** "classification" / "regression". */
 const char *features_task_name(kb_dataset_task t);
 
