@@ -266,6 +266,17 @@ void kb_encode_snap(const kb_encode *e, double *u)
     }
 }
 
+int kb_encode_same(const double *a, size_t inc_a, const double *b, size_t inc_b, size_t p)
+{
+    for (size_t j = 0; j < p; j++) {
+        double x = a[j * inc_a], y = b[j * inc_b];
+        if (!(x == y || (isnan(x) && isnan(y)))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 void kb_encode_features(double *x_out, const kb_encode *e, const double *u)
 {
     kb_encode_features_matrix(x_out, 1, e, u, 1, 1);

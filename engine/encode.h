@@ -36,6 +36,17 @@ extern "C" {
 
 typedef struct kb_encode kb_encode;
 
+/**
+ * A finite set of candidate configurations (u, n x P column-major, ld >= n), e.g. the rows of
+ * a cross-evaluated table; used[i] != 0 marks a row that may not be proposed (NULL: none).
+ * Optimisers given a pool choose among its unused rows instead of searching the space.
+ */
+typedef struct kb_encode_pool {
+    const double *u;
+    size_t ld, n;
+    const unsigned char *used;
+} kb_encode_pool;
+
 typedef enum kb_encode_design {
     KB_ENCODE_DESIGN_UNIFORM = 0,
     KB_ENCODE_DESIGN_LHS = 1,
@@ -81,6 +92,11 @@ int kb_encode_decode(kb_param **config_out, size_t *n_out, const kb_encode *e, c
 void kb_encode_snap(const kb_encode *e, double *u);
 /** Whether parameter j is active in the (snapped) u. */
 int kb_encode_active(const kb_encode *e, const double *u, size_t j);
+/**
+ * Whether two u vectors of P parameters are the same configuration (NaN equals NaN); their
+ * entries are a[j * inc_a] and b[j * inc_b], so rows of column-major matrices compare too.
+ */
+int kb_encode_same(const double *a, size_t inc_a, const double *b, size_t inc_b, size_t p);
 /** Kernel features x (D values) of a snapped u. */
 void kb_encode_features(double *x_out, const kb_encode *e, const double *u);
 /** Kernel features of n points: U (n x P, ld_u) to X (n x D, ld_x), column-major. */
