@@ -140,9 +140,13 @@ int kb_hyperband__store_init(kb_hyperband__store *s, size_t dim, const double *r
 
 void kb_hyperband__store_release(kb_hyperband__store *s)
 {
-    for (size_t b = 0; s->u != NULL && b < s->n_budgets; b++) {
-        kb_free(s->u[b]);
-        kb_free(s->y[b]);
+    for (size_t b = 0; b < s->n_budgets; b++) {
+        if (s->u != NULL) {
+            kb_free(s->u[b]);
+        }
+        if (s->y != NULL) {
+            kb_free(s->y[b]);
+        }
     }
     kb_free(s->u);
     kb_free(s->y);

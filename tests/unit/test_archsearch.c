@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "engine/archsearch.h"
+#include "engine/core/alloc.h"
 
 static int sanitized(void)
 {
@@ -393,6 +394,43 @@ static void test_archsearch_reinforce_checkpoint_round_trip(void)
     kb_archsearch_reinforce_free(rl);
 }
 
+/* New, learn, save and load both searches; the first error code. */
+static int run_all(void)
+{
+    kb_archsearch_space s = KB_ARCHSEARCH_SPACE_INIT;
+    kb_archsearch_adarandom *ar = NULL;
+    kb_archsearch_reinforce *rl = NULL, *back = NULL;
+    kb_buf buf = KB_BUF_INIT;
+    kb_net_arch a;
+    int rc = kb_archsearch_adarandom_new(&ar, &s, NULL, NULL);
+    rc = rc ? rc : kb_archsearch_reinforce_new(&rl, &s, NULL, NULL);
+    for (int i = 0; i < 20 && rc == KB_OK; i++) {
+        rc = kb_archsearch_adarandom_sample(&a, ar, NULL);
+        rc = rc ? rc : kb_archsearch_adarandom_tell(ar, &a, frac64(&a), NULL);
+        rc = rc ? rc : kb_archsearch_reinforce_sample(&a, rl, NULL);
+        rc = rc ? rc : kb_archsearch_reinforce_tell(rl, &a, frac64(&a), NULL);
+    }
+    rc = rc ? rc : kb_archsearch_reinforce_save(&buf, rl, NULL);
+    rc = rc ? rc : kb_archsearch_reinforce_load(&back, &s, buf.data, buf.len, NULL);
+    kb_buf_release(&buf);
+    kb_archsearch_reinforce_free(back);
+    kb_archsearch_reinforce_free(rl);
+    kb_archsearch_adarandom_free(ar);
+    return rc;
+}
+
+static void test_archsearch_each_failed_allocation_is_enomem_without_leaks(void)
+{
+    int rc = KB_ENOMEM, only_nomem = 1;
+    for (long fail = 0; rc == KB_ENOMEM && fail < 1000; fail++) {
+        kb_alloc_fail_after(fail);
+        rc = run_all();
+        kb_alloc_fail_after(-1);
+        only_nomem &= rc == KB_ENOMEM || rc == KB_OK;
+    }
+    CHECK(rc == KB_OK && only_nomem);
+}
+
 int main(void)
 {
     test_archsearch_samples_are_valid_for_images_and_tabular();
@@ -401,5 +439,6 @@ int main(void)
     test_archsearch_adarandom_concentrates_on_the_best_token();
     test_archsearch_reinforce_concentrates_on_the_best_token();
     test_archsearch_reinforce_checkpoint_round_trip();
+    test_archsearch_each_failed_allocation_is_enomem_without_leaks();
     return check_exit();
 }

@@ -6,6 +6,7 @@
 
 #include "check.h"
 #include "engine/asha.h"
+#include "engine/core/alloc.h"
 
 #define MAX_TRIALS 512
 #define MAX_WORKERS 8
@@ -219,9 +220,43 @@ static void test_asha_rejects_bad_options_and_unknown_trials(void)
     kb_asha_free(NULL);
 }
 
+/* 300 configurations with one worker, model-based; the first error code. */
+static int run_all(void)
+{
+    kb_asha *a = NULL;
+    kb_asha_opts o = KB_ASHA_OPTS_INIT;
+    o.max_configs = 300;
+    o.model_based = 1;
+    int rc = kb_asha_new(&a, 2, NULL, NULL, &o, NULL);
+    while (rc == KB_OK) {
+        kb_hyperband_job j;
+        rc = kb_asha_get_job(&j, a, NULL);
+        if (rc != KB_OK || j.status != KB_HYPERBAND_JOB_RUN) {
+            break;
+        }
+        rc = kb_asha_report(a, j.trial, sim_loss(kb_asha_trial_config(a, j.trial), j.resource),
+                            NULL);
+    }
+    kb_asha_free(a);
+    return rc;
+}
+
+static void test_asha_each_failed_allocation_is_enomem_without_leaks(void)
+{
+    int rc = KB_ENOMEM, only_nomem = 1;
+    for (long fail = 0; rc == KB_ENOMEM && fail < 10000; fail++) {
+        kb_alloc_fail_after(fail);
+        rc = run_all();
+        kb_alloc_fail_after(-1);
+        only_nomem &= rc == KB_ENOMEM || rc == KB_OK;
+    }
+    CHECK(rc == KB_OK && only_nomem);
+}
+
 int main(void)
 {
     test_asha_promotion_rule_holds_with_interleaved_workers();
     test_asha_rejects_bad_options_and_unknown_trials();
+    test_asha_each_failed_allocation_is_enomem_without_leaks();
     return check_exit();
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "engine/core/alloc.h"
 #include "engine/hyperband.h"
 
 static void test_hyperband_plan_reproduces_paper_table_r81_eta3(void)
@@ -317,6 +318,40 @@ static void test_hyperband_sampler_error_stops_get_job(void)
     CHECK(hb == NULL);
 }
 
+/* A whole Hyperband pass (R = 9, eta = 3, BOHB mode); the first error code. */
+static int run_all(void)
+{
+    kb_hyperband_plan p;
+    kb_hyperband *hb = NULL;
+    kb_hyperband_opts o = KB_HYPERBAND_OPTS_INIT;
+    o.model_based = 1;
+    int rc = kb_hyperband_plan_make(&p, 9, 3, NULL);
+    rc = rc ? rc : kb_hyperband_new(&hb, &p, 3, NULL, NULL, &o, NULL);
+    while (rc == KB_OK) {
+        kb_hyperband_job j;
+        rc = kb_hyperband_get_job(&j, hb, NULL);
+        if (rc != KB_OK || j.status != KB_HYPERBAND_JOB_RUN) {
+            break;
+        }
+        rc = kb_hyperband_report(hb, j.trial, loss_of(kb_hyperband_trial_config(hb, j.trial),
+                                                      j.resource), NULL);
+    }
+    kb_hyperband_free(hb);
+    return rc;
+}
+
+static void test_hyperband_each_failed_allocation_is_enomem_without_leaks(void)
+{
+    int rc = KB_ENOMEM, only_nomem = 1;
+    for (long fail = 0; rc == KB_ENOMEM && fail < 10000; fail++) {
+        kb_alloc_fail_after(fail);
+        rc = run_all();
+        kb_alloc_fail_after(-1);
+        only_nomem &= rc == KB_ENOMEM || rc == KB_OK;
+    }
+    CHECK(rc == KB_OK && only_nomem);
+}
+
 int main(void)
 {
     test_hyperband_plan_reproduces_paper_table_r81_eta3();
@@ -325,5 +360,6 @@ int main(void)
     test_hyperband_failed_results_rank_last_and_report_checks_trial();
     test_hyperband_model_based_sampler_sees_observations_per_budget();
     test_hyperband_sampler_error_stops_get_job();
+    test_hyperband_each_failed_allocation_is_enomem_without_leaks();
     return check_exit();
 }
