@@ -318,6 +318,54 @@ static void test_hyperband_sampler_error_stops_get_job(void)
     CHECK(hb == NULL);
 }
 
+/*
+ * Resuming a study: a new scheduler that is handed the same jobs' results in the same order
+ * continues exactly as the original (same trials, configurations, resources).
+ */
+static void test_hyperband_replaying_reports_resumes_the_schedule(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    kb_hyperband_plan p;
+    CHECK_OK(kb_hyperband_plan_make(&p, 27, 3, &err), err);
+    kb_hyperband_opts o = KB_HYPERBAND_OPTS_INIT;
+    o.seed = 4;
+    kb_hyperband *a = NULL, *b = NULL;
+    CHECK_OK(kb_hyperband_new(&a, &p, 2, NULL, NULL, &o, &err), err);
+    CHECK_OK(kb_hyperband_new(&b, &p, 2, NULL, NULL, &o, &err), err);
+    if (a == NULL || b == NULL) {
+        kb_hyperband_free(a);
+        kb_hyperband_free(b);
+        return;
+    }
+    size_t n_jobs = kb_hyperband_plan_n_jobs(&p), differ = 0;
+    static double ys[512];
+    static size_t trials[512];
+    for (size_t k = 0; k < n_jobs; k++) {
+        kb_hyperband_job j, jb;
+        CHECK_OK(kb_hyperband_get_job(&j, a, &err), err);
+        ys[k] = loss_of(kb_hyperband_trial_config(a, j.trial), j.resource);
+        trials[k] = j.trial;
+        CHECK_OK(kb_hyperband_report(a, j.trial, ys[k], &err), err);
+        if (k == n_jobs / 2) {
+            /* "restart": replay everything so far into b, then continue in lockstep */
+            for (size_t q = 0; q <= k; q++) {
+                CHECK_OK(kb_hyperband_get_job(&jb, b, &err), err);
+                differ += jb.trial != trials[q];
+                CHECK_OK(kb_hyperband_report(b, jb.trial, ys[q], &err), err);
+            }
+        } else if (k > n_jobs / 2) {
+            CHECK_OK(kb_hyperband_get_job(&jb, b, &err), err);
+            differ += jb.trial != j.trial || jb.resource != j.resource ||
+                      memcmp(kb_hyperband_trial_config(a, j.trial),
+                             kb_hyperband_trial_config(b, jb.trial), 2 * sizeof(double)) != 0;
+            CHECK_OK(kb_hyperband_report(b, jb.trial, ys[k], &err), err);
+        }
+    }
+    CHECK(differ == 0);
+    kb_hyperband_free(a);
+    kb_hyperband_free(b);
+}
+
 /* A whole Hyperband pass (R = 9, eta = 3, BOHB mode); the first error code. */
 static int run_all(void)
 {
@@ -360,6 +408,7 @@ int main(void)
     test_hyperband_failed_results_rank_last_and_report_checks_trial();
     test_hyperband_model_based_sampler_sees_observations_per_budget();
     test_hyperband_sampler_error_stops_get_job();
+    test_hyperband_replaying_reports_resumes_the_schedule();
     test_hyperband_each_failed_allocation_is_enomem_without_leaks();
     return check_exit();
 }
