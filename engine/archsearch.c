@@ -329,10 +329,10 @@ int kb_archsearch_adarandom_new(kb_archsearch_adarandom **out, const kb_archsear
         goto done;
     }
     size_t V = ar->v.n_tokens, D = ar->v.space.depth_max;
-    if (o.n_elite == 0 || !(o.alpha > 0 && o.alpha <= 1) ||
-        !(o.p_min >= 0 && o.p_min * (double)V < 1)) {
-        rc = kb_error_set(err, KB_EINVAL,
-                          "adarandom: need n_elite >= 1, alpha in (0, 1], p_min in [0, 1/V)");
+    if (o.n_elite == 0 || o.n_elite > KB_ARCHSEARCH_MAX_ELITE || !(o.alpha > 0 && o.alpha <= 1) ||
+        !(o.p_min > 0 && o.p_min * (double)V < 1)) {
+        rc = kb_error_set(err, KB_EINVAL, "adarandom: need n_elite in 1..%d, alpha in (0, 1], "
+                          "p_min in (0, 1/V)", KB_ARCHSEARCH_MAX_ELITE);
         goto done;
     }
     ar->opts = o;
@@ -578,38 +578,105 @@ double kb_archsearch_reinforce_baseline(const kb_archsearch_reinforce *rl)
     return rl->baseline;
 }
 
-#define RL_MAGIC "KBRL"
-#define RL_FORMAT_VERSION 1
+/* ---- checkpoints: magic, format version, the vocabulary, then the search's own state ---- */
+
+#define FORMAT_VERSION 1
+
+static int put_header(kb_buf *out, const char *magic, const vocab *v)
+{
+    int rc = kb_buf_append(out, magic, 4);
+    rc = rc ? rc : kb_buf_put_varint(out, FORMAT_VERSION);
+    rc = rc ? rc : kb_buf_put_varint(out, v->space.depth_max);
+    rc = rc ? rc : kb_buf_put_varint(out, v->n_tokens);
+    for (size_t j = 1; j < v->n_tokens && rc == KB_OK; j++) {
+        rc = kb_buf_put_varint(out, (uint64_t)v->tok[j].kind);
+        rc = rc ? rc : kb_buf_put_varint(out, v->tok[j].k);
+        rc = rc ? rc : kb_buf_put_varint(out, v->tok[j].n);
+    }
+    return rc;
+}
+
+/* Check magic, version and that the saved vocabulary is v's; leaves r after the header. */
+static int read_header(kb_reader *r, const void *data, size_t n, const char *magic,
+                       const char *what, const vocab *v, kb_error *err)
+{
+    if (n < 4 || memcmp(data, magic, 4) != 0) {
+        return kb_error_set(err, KB_EFORMAT, "%s state: bad magic", what);
+    }
+    kb_reader_init(r, (const unsigned char *)data + 4, n - 4);
+    uint64_t version = kb_reader_varint(r);
+    if (!r->bad && version != FORMAT_VERSION) {
+        return kb_error_set(err, KB_EVERSION, "%s state: format version %llu, expected %d", what,
+                            (unsigned long long)version, FORMAT_VERSION);
+    }
+    uint64_t D = kb_reader_varint(r), V = kb_reader_varint(r);
+    int same = !r->bad && D == v->space.depth_max && V == v->n_tokens;
+    for (size_t j = 1; same && j < V; j++) {
+        uint64_t kind = kb_reader_varint(r), k = kb_reader_varint(r), nn = kb_reader_varint(r);
+        same = kind == (uint64_t)v->tok[j].kind && k == v->tok[j].k && nn == v->tok[j].n;
+    }
+    if (r->bad) {
+        return kb_error_set(err, KB_EFORMAT, "%s state: truncated header", what);
+    }
+    if (!same) {
+        return kb_error_set(err, KB_EINVAL,
+                            "%s state: saved for a different space (depth or tokens)", what);
+    }
+    return KB_OK;
+}
+
+static int put_rng(kb_buf *out, const kb_rng *rng)
+{
+    int rc = KB_OK;
+    for (size_t i = 0; i < 4 && rc == KB_OK; i++) {
+        rc = kb_buf_put_be64(out, rng->s[i]);
+    }
+    return rc;
+}
+
+static void read_rng(kb_rng *rng, kb_reader *r)
+{
+    for (size_t i = 0; i < 4; i++) {
+        rng->s[i] = kb_reader_be64(r);
+    }
+}
+
+/* The end of a state: nothing truncated, nothing trailing, every number finite. */
+static int state_end(const kb_reader *r, const double *x, size_t n, const char *what,
+                     kb_error *err)
+{
+    int finite = 1;
+    for (size_t i = 0; i < n; i++) {
+        finite = finite && isfinite(x[i]);
+    }
+    if (r->bad || kb_reader_left(r) != 0 || !finite) {
+        return kb_error_set(err, KB_EFORMAT,
+                            "%s state: truncated, trailing bytes or non-finite values", what);
+    }
+    return KB_OK;
+}
+
+static int save_failed(int rc, const char *what, kb_error *err)
+{
+    return kb_error_set(err, rc, "%s: saving the state: %s", what, kb_strerror(rc));
+}
 
 int kb_archsearch_reinforce_save(kb_buf *out, const kb_archsearch_reinforce *rl, kb_error *err)
 {
     KB_CHECK_ARG(out != NULL);
     KB_CHECK_ARG(rl != NULL);
-    size_t V = rl->v.n_tokens, D = rl->v.space.depth_max;
-    int rc = kb_buf_append(out, RL_MAGIC, 4);
-    rc = rc ? rc : kb_buf_put_varint(out, RL_FORMAT_VERSION);
-    rc = rc ? rc : kb_buf_put_varint(out, D);
-    rc = rc ? rc : kb_buf_put_varint(out, V);
-    for (size_t j = 1; j < V && rc == KB_OK; j++) {
-        rc = kb_buf_put_varint(out, (uint64_t)rl->v.tok[j].kind);
-        rc = rc ? rc : kb_buf_put_varint(out, rl->v.tok[j].k);
-        rc = rc ? rc : kb_buf_put_varint(out, rl->v.tok[j].n);
-    }
+    size_t DV = rl->v.n_tokens * rl->v.space.depth_max;
+    int rc = put_header(out, "KBRL", &rl->v);
     rc = rc ? rc : kb_buf_put_f64(out, rl->opts.learning_rate);
     rc = rc ? rc : kb_buf_put_f64(out, rl->opts.baseline_decay);
     rc = rc ? rc : kb_buf_put_varint(out, rl->opts.seed);
-    for (size_t i = 0; i < D * V && rc == KB_OK; i++) {
+    for (size_t i = 0; i < DV && rc == KB_OK; i++) {
         rc = kb_buf_put_f64(out, rl->theta[i]);
     }
     rc = rc ? rc : kb_buf_put_f64(out, rl->baseline);
     rc = rc ? rc : kb_buf_put_varint(out, rl->n_tells);
-    for (size_t i = 0; i < 4 && rc == KB_OK; i++) {
-        rc = kb_buf_put_be64(out, rl->rng.s[i]);
-    }
-    if (rc != KB_OK) {
-        return kb_error_set(err, rc, "reinforce: saving the state: %s", kb_strerror(rc));
-    }
-    return KB_OK;
+    rc = rc ? rc : put_rng(out, &rl->rng);
+    return rc == KB_OK ? KB_OK : save_failed(rc, "reinforce", err);
 }
 
 int kb_archsearch_reinforce_load(kb_archsearch_reinforce **out, const kb_archsearch_space *space,
@@ -619,66 +686,152 @@ int kb_archsearch_reinforce_load(kb_archsearch_reinforce **out, const kb_archsea
     *out = NULL;
     KB_CHECK_ARG(data != NULL || n == 0);
     vocab v;
+    kb_reader r;
     int rc = vocab_init(&v, space, err);
+    rc = rc ? rc : read_header(&r, data, n, "KBRL", "reinforce", &v, err);
     if (rc != KB_OK) {
         return rc;
-    }
-    if (n < 4 || memcmp(data, RL_MAGIC, 4) != 0) {
-        return kb_error_set(err, KB_EFORMAT, "reinforce state: not a controller (bad magic)");
-    }
-    kb_reader r;
-    kb_reader_init(&r, (const unsigned char *)data + 4, n - 4);
-    uint64_t version = kb_reader_varint(&r);
-    if (!r.bad && version != RL_FORMAT_VERSION) {
-        return kb_error_set(err, KB_EVERSION, "reinforce state: format version %llu, expected %d",
-                            (unsigned long long)version, RL_FORMAT_VERSION);
-    }
-    uint64_t D = kb_reader_varint(&r), V = kb_reader_varint(&r);
-    if (r.bad) {
-        return kb_error_set(err, KB_EFORMAT, "reinforce state: truncated header");
-    }
-    int same = D == v.space.depth_max && V == v.n_tokens;
-    for (size_t j = 1; same && j < V; j++) {
-        uint64_t kind = kb_reader_varint(&r), k = kb_reader_varint(&r), nn = kb_reader_varint(&r);
-        same = kind == (uint64_t)v.tok[j].kind && k == v.tok[j].k && nn == v.tok[j].n;
-    }
-    if (r.bad) {
-        return kb_error_set(err, KB_EFORMAT, "reinforce state: truncated vocabulary");
-    }
-    if (!same) {
-        return kb_error_set(err, KB_EINVAL,
-                            "reinforce state: saved for a different space (depth or tokens)");
     }
     kb_archsearch_reinforce_opts o = KB_ARCHSEARCH_REINFORCE_OPTS_INIT;
     o.learning_rate = kb_reader_f64(&r);
     o.baseline_decay = kb_reader_f64(&r);
     o.seed = kb_reader_varint(&r);
-    if (r.bad) {
-        return kb_error_set(err, KB_EFORMAT, "reinforce state: truncated options");
-    }
     kb_archsearch_reinforce *rl = NULL;
-    rc = reinforce_alloc(&rl, space, &o, err);
+    rc = r.bad ? KB_EFORMAT : reinforce_alloc(&rl, space, &o, err);
     if (rc != KB_OK) {
-        return rc == KB_EINVAL ? kb_error_set(err, KB_EFORMAT, "reinforce state: bad options")
-                               : rc;
+        /* bad options are bad bytes here; KB_ENOMEM stays itself */
+        return rc == KB_ENOMEM ? rc
+                               : kb_error_set(err, KB_EFORMAT,
+                                              "reinforce state: truncated or bad options");
     }
-    for (size_t i = 0; i < D * V; i++) {
+    size_t DV = v.n_tokens * v.space.depth_max;
+    for (size_t i = 0; i < DV; i++) {
         rl->theta[i] = kb_reader_f64(&r);
     }
     rl->baseline = kb_reader_f64(&r);
     rl->n_tells = kb_reader_varint(&r);
-    for (size_t i = 0; i < 4; i++) {
-        rl->rng.s[i] = kb_reader_be64(&r);
+    read_rng(&rl->rng, &r);
+    rc = state_end(&r, rl->theta, DV, "reinforce", err);
+    if (rc == KB_OK && !isfinite(rl->baseline)) {
+        rc = kb_error_set(err, KB_EFORMAT, "reinforce state: non-finite baseline");
     }
-    int finite = isfinite(rl->baseline);
-    for (size_t i = 0; i < D * V; i++) {
-        finite = finite && isfinite(rl->theta[i]);
-    }
-    if (r.bad || kb_reader_left(&r) != 0 || !finite) {
+    if (rc != KB_OK) {
         kb_archsearch_reinforce_free(rl);
-        return kb_error_set(err, KB_EFORMAT,
-                            "reinforce state: truncated, trailing bytes or non-finite values");
+        return rc;
     }
     *out = rl;
+    return KB_OK;
+}
+
+int kb_archsearch_adarandom_save(kb_buf *out, const kb_archsearch_adarandom *ar, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL);
+    KB_CHECK_ARG(ar != NULL);
+    size_t D = ar->v.space.depth_max, DV = ar->v.n_tokens * D;
+    int rc = put_header(out, "KBAR", &ar->v);
+    rc = rc ? rc : kb_buf_put_varint(out, ar->opts.n_elite);
+    rc = rc ? rc : kb_buf_put_f64(out, ar->opts.alpha);
+    rc = rc ? rc : kb_buf_put_f64(out, ar->opts.p_min);
+    rc = rc ? rc : kb_buf_put_varint(out, ar->opts.seed);
+    for (size_t i = 0; i < DV && rc == KB_OK; i++) {
+        rc = kb_buf_put_f64(out, ar->p[i]);
+    }
+    rc = rc ? rc : kb_buf_put_varint(out, ar->n_elite);
+    for (size_t i = 0; i < ar->n_elite * D && rc == KB_OK; i++) {
+        rc = kb_buf_put_varint(out, ar->elite[i]);
+    }
+    for (size_t e = 0; e < ar->n_elite && rc == KB_OK; e++) {
+        rc = kb_buf_put_f64(out, ar->elite_reward[e]);
+    }
+    rc = rc ? rc : put_rng(out, &ar->rng);
+    return rc == KB_OK ? KB_OK : save_failed(rc, "adarandom", err);
+}
+
+/* Every elite sequence must be one the space can produce. */
+static int elite_valid(const kb_archsearch_adarandom *ar)
+{
+    size_t D = ar->v.space.depth_max;
+    for (size_t e = 0; e < ar->n_elite; e++) {
+        const size_t *t = ar->elite + e * D;
+        kb_net_arch a = {0, {{0, 0, 0}}};
+        size_t L = 0;
+        while (L < D && t[L] != 0) {
+            if (t[L] >= ar->v.n_tokens) {
+                return 0;
+            }
+            a.layers[L] = ar->v.tok[t[L]];
+            L++;
+        }
+        for (size_t p = L; p < D; p++) {
+            if (t[p] != 0) {
+                return 0;
+            }
+        }
+        a.n_layers = L;
+        size_t tokens[KB_NET_MAX_LAYERS], n_pos;
+        if (arch_tokens(tokens, &n_pos, &ar->v, &a, NULL) != KB_OK) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int kb_archsearch_adarandom_load(kb_archsearch_adarandom **out, const kb_archsearch_space *space,
+                                 const void *data, size_t n, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL);
+    *out = NULL;
+    KB_CHECK_ARG(data != NULL || n == 0);
+    vocab v;
+    kb_reader r;
+    int rc = vocab_init(&v, space, err);
+    rc = rc ? rc : read_header(&r, data, n, "KBAR", "adarandom", &v, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    kb_archsearch_adarandom_opts o = KB_ARCHSEARCH_ADARANDOM_OPTS_INIT;
+    o.n_elite = kb_reader_varint(&r);
+    o.alpha = kb_reader_f64(&r);
+    o.p_min = kb_reader_f64(&r);
+    o.seed = kb_reader_varint(&r);
+    size_t D = v.space.depth_max, DV = v.n_tokens * D;
+    kb_archsearch_adarandom *ar = NULL;
+    rc = r.bad ? KB_EFORMAT : kb_archsearch_adarandom_new(&ar, space, &o, err);
+    if (rc != KB_OK) {
+        return rc == KB_ENOMEM ? rc
+                               : kb_error_set(err, KB_EFORMAT,
+                                              "adarandom state: truncated or bad options");
+    }
+    for (size_t i = 0; i < DV; i++) {
+        ar->p[i] = kb_reader_f64(&r);
+    }
+    uint64_t n_elite = kb_reader_varint(&r);
+    if (n_elite > o.n_elite) {
+        r.bad = 1;
+        n_elite = 0;
+    }
+    ar->n_elite = (size_t)n_elite;
+    for (size_t i = 0; i < ar->n_elite * D; i++) {
+        ar->elite[i] = (size_t)kb_reader_varint(&r);
+    }
+    for (size_t e = 0; e < ar->n_elite; e++) {
+        ar->elite_reward[e] = kb_reader_f64(&r);
+    }
+    read_rng(&ar->rng, &r);
+    rc = state_end(&r, ar->p, DV, "adarandom", err);
+    rc = rc ? rc : state_end(&r, ar->elite_reward, ar->n_elite, "adarandom", err);
+    if (rc == KB_OK && !elite_valid(ar)) {
+        rc = kb_error_set(err, KB_EFORMAT, "adarandom state: an elite architecture is invalid");
+    }
+    for (size_t i = 0; rc == KB_OK && i < DV; i++) {
+        if (!(ar->p[i] > 0 && ar->p[i] <= 1)) {
+            rc = kb_error_set(err, KB_EFORMAT, "adarandom state: a probability is not in (0, 1]");
+        }
+    }
+    if (rc != KB_OK) {
+        kb_archsearch_adarandom_free(ar);
+        return rc;
+    }
+    *out = ar;
     return KB_OK;
 }

@@ -26,7 +26,8 @@
  *     p[p][j] <- (1 - alpha) p[p][j] + alpha f[p][j]
  *     p[p][j] <- max(p[p][j], p_min), then each row is divided by its sum
  * where f[p][j] is the fraction of elite architectures whose token at p is j (END at and
- * beyond their length). The floor keeps every token reachable.
+ * beyond their length). The floor keeps every token reachable. The state (p, the elite, rng,
+ * options) serialises to bytes like REINFORCE's.
  *
  * REINFORCE (Williams 1992; the controller update of Zoph & Le 2017 with a factorised policy,
  * as in Baker et al.'s and Zoph & Le's use of the validation metric as the reward): logits
@@ -119,11 +120,13 @@ int kb_archsearch_sample(kb_net_arch *out, const kb_archsearch_space *space, kb_
 
 /* ---- AdaRandom ---- */
 
+#define KB_ARCHSEARCH_MAX_ELITE 4096
+
 typedef struct kb_archsearch_adarandom_opts {
     int version;
-    size_t n_elite; /* m >= 1 */
+    size_t n_elite; /* m, 1..KB_ARCHSEARCH_MAX_ELITE */
     double alpha;   /* step toward the elite frequencies, in (0, 1] */
-    double p_min;   /* probability floor, in [0, 1 / V) */
+    double p_min;   /* probability floor, in (0, 1 / V) */
     uint64_t seed;
 } kb_archsearch_adarandom_opts;
 
@@ -153,6 +156,21 @@ int kb_archsearch_adarandom_tell(kb_archsearch_adarandom *ar, const kb_net_arch 
 /** Current p[position][token] (0 when out of range). */
 double kb_archsearch_adarandom_prob(const kb_archsearch_adarandom *ar, size_t position,
                                     size_t token);
+
+/**
+ * Append the search's state to `out` (magic "KBAR", the space's vocabulary, options, p, the
+ * elite, rng).
+ * @return KB_OK; KB_ENOMEM.
+ */
+int kb_archsearch_adarandom_save(kb_buf *out, const kb_archsearch_adarandom *ar, kb_error *err);
+/**
+ * Rebuild an AdaRandom search from bytes written by kb_archsearch_adarandom_save for the same
+ * space; it then continues exactly as the saved one would have.
+ * @return KB_OK; KB_EFORMAT (truncated, not a state, invalid contents); KB_EVERSION; KB_EINVAL
+ * (the vocabulary differs from `space`'s); KB_ENOMEM. Caller owns `*out`.
+ */
+int kb_archsearch_adarandom_load(kb_archsearch_adarandom **out, const kb_archsearch_space *space,
+                                 const void *data, size_t n, kb_error *err);
 
 /* ---- REINFORCE ---- */
 

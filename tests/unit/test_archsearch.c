@@ -394,6 +394,71 @@ static void test_archsearch_reinforce_checkpoint_round_trip(void)
     kb_archsearch_reinforce_free(rl);
 }
 
+static void test_archsearch_adarandom_checkpoint_round_trip(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    kb_archsearch_space s = KB_ARCHSEARCH_SPACE_INIT;
+    kb_archsearch_adarandom *ar = NULL, *back = NULL;
+    kb_archsearch_adarandom_opts o = KB_ARCHSEARCH_ADARANDOM_OPTS_INIT;
+    o.seed = 31;
+    o.n_elite = 5;
+    CHECK_OK(kb_archsearch_adarandom_new(&ar, &s, &o, &err), err);
+    if (ar == NULL) {
+        return;
+    }
+    for (size_t t = 0; t < 3; t++) { /* a partly filled elite first */
+        kb_net_arch a;
+        CHECK_OK(kb_archsearch_adarandom_sample(&a, ar, &err), err);
+        CHECK_OK(kb_archsearch_adarandom_tell(ar, &a, frac64(&a), &err), err);
+    }
+    kb_buf part = KB_BUF_INIT, buf = KB_BUF_INIT;
+    CHECK_OK(kb_archsearch_adarandom_save(&part, ar, &err), err);
+    CHECK_OK(kb_archsearch_adarandom_load(&back, &s, part.data, part.len, &err), err);
+    kb_archsearch_adarandom_free(back);
+    back = NULL;
+    for (size_t t = 0; t < 40; t++) {
+        kb_net_arch a;
+        CHECK_OK(kb_archsearch_adarandom_sample(&a, ar, &err), err);
+        CHECK_OK(kb_archsearch_adarandom_tell(ar, &a, frac64(&a), &err), err);
+    }
+    CHECK_OK(kb_archsearch_adarandom_save(&buf, ar, &err), err);
+    CHECK_OK(kb_archsearch_adarandom_load(&back, &s, buf.data, buf.len, &err), err);
+    if (back != NULL) {
+        size_t differ = 0;
+        for (size_t t = 0; t < 30; t++) {
+            kb_net_arch x, y;
+            CHECK_OK(kb_archsearch_adarandom_sample(&x, ar, &err), err);
+            CHECK_OK(kb_archsearch_adarandom_sample(&y, back, &err), err);
+            differ += !same_arch(&x, &y);
+            CHECK_OK(kb_archsearch_adarandom_tell(ar, &x, frac64(&x), &err), err);
+            CHECK_OK(kb_archsearch_adarandom_tell(back, &y, frac64(&y), &err), err);
+        }
+        CHECK(differ == 0);
+        for (size_t p = 0; p < s.depth_max; p++) {
+            for (size_t j = 0; j < 12; j++) {
+                CHECK(kb_archsearch_adarandom_prob(ar, p, j) ==
+                      kb_archsearch_adarandom_prob(back, p, j));
+            }
+        }
+        kb_archsearch_adarandom_free(back);
+        back = NULL;
+    }
+    for (size_t n = 0; n < buf.len; n++) {
+        int rc = kb_archsearch_adarandom_load(&back, &s, buf.data, n, &err);
+        CHECK(rc == KB_EFORMAT || rc == KB_EINVAL);
+        CHECK(back == NULL);
+    }
+    kb_archsearch_space other = s;
+    other.depth_max = 5;
+    CHECK_CODE(kb_archsearch_adarandom_load(&back, &other, buf.data, buf.len, &err), KB_EINVAL);
+    /* a REINFORCE state is not an AdaRandom state */
+    buf.data[3] = 'L';
+    CHECK_CODE(kb_archsearch_adarandom_load(&back, &s, buf.data, buf.len, &err), KB_EFORMAT);
+    kb_buf_release(&part);
+    kb_buf_release(&buf);
+    kb_archsearch_adarandom_free(ar);
+}
+
 /* New, learn, save and load both searches; the first error code. */
 static int run_all(void)
 {
@@ -412,6 +477,11 @@ static int run_all(void)
     }
     rc = rc ? rc : kb_archsearch_reinforce_save(&buf, rl, NULL);
     rc = rc ? rc : kb_archsearch_reinforce_load(&back, &s, buf.data, buf.len, NULL);
+    kb_archsearch_adarandom *ar_back = NULL;
+    kb_buf_reset(&buf);
+    rc = rc ? rc : kb_archsearch_adarandom_save(&buf, ar, NULL);
+    rc = rc ? rc : kb_archsearch_adarandom_load(&ar_back, &s, buf.data, buf.len, NULL);
+    kb_archsearch_adarandom_free(ar_back);
     kb_buf_release(&buf);
     kb_archsearch_reinforce_free(back);
     kb_archsearch_reinforce_free(rl);
@@ -439,6 +509,7 @@ int main(void)
     test_archsearch_adarandom_concentrates_on_the_best_token();
     test_archsearch_reinforce_concentrates_on_the_best_token();
     test_archsearch_reinforce_checkpoint_round_trip();
+    test_archsearch_adarandom_checkpoint_round_trip();
     test_archsearch_each_failed_allocation_is_enomem_without_leaks();
     return check_exit();
 }
