@@ -596,10 +596,16 @@ static int put_header(kb_buf *out, const char *magic, const vocab *v)
     return rc;
 }
 
-/* Check magic, version and that the saved vocabulary is v's; leaves r after the header. */
-static int read_header(kb_reader *r, const void *data, size_t n, const char *magic,
-                       const char *what, const vocab *v, kb_error *err)
+/* Lay out space's vocabulary into v, check magic, version and that the saved vocabulary is
+ * v's; leaves r after the header. */
+static int read_header(kb_reader *r, vocab *v, const kb_archsearch_space *space,
+                       const void *data, size_t n, const char *magic, const char *what,
+                       kb_error *err)
 {
+    int rc = vocab_init(v, space, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
     if (n < 4 || memcmp(data, magic, 4) != 0) {
         return kb_error_set(err, KB_EFORMAT, "%s state: bad magic", what);
     }
@@ -687,8 +693,7 @@ int kb_archsearch_reinforce_load(kb_archsearch_reinforce **out, const kb_archsea
     KB_CHECK_ARG(data != NULL || n == 0);
     vocab v;
     kb_reader r;
-    int rc = vocab_init(&v, space, err);
-    rc = rc ? rc : read_header(&r, data, n, "KBRL", "reinforce", &v, err);
+    int rc = read_header(&r, &v, space, data, n, "KBRL", "reinforce", err);
     if (rc != KB_OK) {
         return rc;
     }
@@ -784,8 +789,7 @@ int kb_archsearch_adarandom_load(kb_archsearch_adarandom **out, const kb_archsea
     KB_CHECK_ARG(data != NULL || n == 0);
     vocab v;
     kb_reader r;
-    int rc = vocab_init(&v, space, err);
-    rc = rc ? rc : read_header(&r, data, n, "KBAR", "adarandom", &v, err);
+    int rc = read_header(&r, &v, space, data, n, "KBAR", "adarandom", err);
     if (rc != KB_OK) {
         return rc;
     }
