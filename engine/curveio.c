@@ -543,10 +543,12 @@ static int parse_caffe(kb_curveio *r, kb_curve *c, const char *ln, size_t len, k
         const char *t;
         if ((t = find_in(after, end, "Testing net (#")) != NULL) {
             r->test_iter = it;
-            r->test_net = atoi(t + 14);
-            if (r->test_net < 0 || r->test_net > 99) {
-                r->test_net = 0;
+            /* the line is not NUL-terminated: read the digits within it (no atoi) */
+            int net = 0;
+            for (const char *q = t + 14; q < end && isdigit((unsigned char)*q) && net < 100; q++) {
+                net = net * 10 + (*q - '0');
             }
+            r->test_net = net < 100 ? net : 0;
             return KB_OK;
         }
         if ((t = find_in(after, end, "loss = ")) != NULL) {
