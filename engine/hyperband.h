@@ -111,7 +111,8 @@ typedef int (*kb_hyperband_sample_fn)(double *u_out, size_t dim,
 
 /**
  * BOHB's choice of model budget: the index of the largest resource with at least `n_min`
- * observations, or SIZE_MAX if none (then sample at random). BOHB uses n_min = dim + 2.
+ * observations, or SIZE_MAX if none (then sample at random). BOHB uses n_min = dim + 3
+ * (engine/bohb.h).
  */
 size_t kb_hyperband_bohb_budget(const kb_hyperband_budget_obs *budgets, size_t n_budgets,
                                 size_t n_min);
