@@ -42,8 +42,11 @@ typedef struct csv_parser {
     col_acc *cols;
     size_t n_cols;
     size_t n_rows, cap_rows;
+    const kb_log *log;    /* progress (INFO) every CSV_PROGRESS_ROWS rows; may be NULL */
     kb_error *err;
 } csv_parser;
+
+#define CSV_PROGRESS_ROWS ((size_t)1 << 20)
 
 static int oom(csv_parser *p)
 {
@@ -566,6 +569,9 @@ static int read_records(csv_parser *p)
                                 p->file, line, p->cols[j].name, j, p->n_cols);
         }
         p->n_rows++;
+        if (p->n_rows % CSV_PROGRESS_ROWS == 0) {
+            kb_log_printf(p->log, KB_LOG_LEVEL_INFO, "%s: %zu rows read", p->file, p->n_rows);
+        }
         if (end == FIELD_EOL && (rc = eat_eol(p)) != KB_OK) {
             return rc;
         }
@@ -669,6 +675,7 @@ static int read_with(kb_dataset *out, csv_parser *p, const kb_dataset_opts *opts
                      kb_error *err)
 {
     p->err = err;
+    p->log = opts != NULL ? &opts->log : NULL;
     int rc = read_src(out, p, opts);
     kb_dataset__src_close(&p->src);
     kb_free(p->buf);

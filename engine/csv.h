@@ -14,7 +14,8 @@
  * NA and ?, quoted or not.
  *
  * Target: opts->target, else a column named "target", else the last column. See
- * kb_dataset_read for the task rules. Memory is the parsed data (8 bytes per cell, plus the
+ * kb_dataset_read for the task rules. Progress: an INFO line "FILE: N rows read" through
+ * opts->log every 2^20 rows; warnings (dropped rows) at WARNING. Memory is the parsed data (8 bytes per cell, plus the
  * distinct categorical strings) and a 1 MiB read buffer that grows only to hold one field.
  */
 #ifndef KB_ENGINE_CSV_H

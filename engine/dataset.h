@@ -71,6 +71,10 @@ typedef struct kb_dataset_opts {
  * Read a dataset, choosing the reader by name: `*.csv[.gz]` CSV; `*.svm`, `*.libsvm`,
  * `*.svmlight`, `*.txt` (and .gz) svmlight; `*-idx3-ubyte[.gz]` IDX images (labels read from
  * the matching `*-idx1-ubyte[.gz]` file next to it); otherwise sniffed from the content.
+ * Task (opts->task AUTO): classification when the target is non-numeric, or numeric with at
+ * most 30 distinct values, all integers, and at most half as many distinct values as rows
+ * (IDX labels: always); else regression. Class names are sorted, numeric ones numerically
+ * and spelled in shortest round-trip form. Rows with a missing target are dropped (warning).
  * @return KB_OK; KB_EIO if unreadable; KB_EFORMAT with "FILE:LINE: column 'c': reason".
  * Caller owns `*out`; release with kb_dataset_release().
  */

@@ -2,9 +2,10 @@
 """Peer of tools/bench/bench_csv.c: pandas.read_csv on one file.
 
 usage: bench_csv.py RUNS FILE
-Prints: median seconds of read_csv (default C engine), median seconds with
-float_precision="round_trip" (correctly rounded, like kb), and the peak resident memory growth
-in MiB of one default read (measured in a fresh process: max RSS minus RSS after import).
+Prints: median wall seconds of read_csv (default C engine) and with
+float_precision="round_trip" (correctly rounded, like kb), the median CPU seconds of each, and
+the peak resident memory growth in MiB of one default read (measured in a fresh process: max
+RSS minus RSS after import).
 """
 import resource
 import statistics
@@ -21,9 +22,9 @@ def rss_mib():
 
 
 def once(path, precision):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     pd.read_csv(path, float_precision=precision)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def main():
@@ -33,11 +34,13 @@ def main():
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base)
         return
     runs, path = int(sys.argv[1]), sys.argv[2]
-    default = statistics.median(once(path, None) for _ in range(runs))
-    rt = statistics.median(once(path, "round_trip") for _ in range(runs))
+    default = [once(path, None) for _ in range(runs)]
+    rt = [once(path, "round_trip") for _ in range(runs)]
+    med = lambda v, k: statistics.median(x[k] for x in v)
     peak = float(subprocess.run([sys.executable, __file__, "--peak", path], check=True,
                                 capture_output=True, text=True).stdout)
-    print(f"{default:.6f} {rt:.6f} {peak:.3f}")
+    print(f"{med(default, 0):.6f} {med(rt, 0):.6f} {med(default, 1):.6f} {med(rt, 1):.6f} "
+          f"{peak:.3f}")
 
 
 if __name__ == "__main__":
