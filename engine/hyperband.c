@@ -47,6 +47,10 @@ int kb_hyperband_plan_make(kb_hyperband_plan *out, double max_resource, double e
         kb_hyperband_bracket *br = &out->brackets[b];
         double n = ceil_slack(out->budget / max_resource * pow(eta, (double)s) / (double)(s + 1));
         double r = max_resource * pow(eta, -(double)s);
+        if (n > KB_HYPERBAND_MAX_CONFIGS) {
+            return kb_error_set(err, KB_EINVAL,
+                                "hyperband: bracket s = %zu would start %.3g configurations", s, n);
+        }
         br->s = s;
         br->n_rungs = s + 1;
         for (size_t i = 0; i <= s; i++) {
@@ -62,10 +66,11 @@ int kb_hyperband_plan_sh(kb_hyperband_plan *out, size_t n, double min_resource,
 {
     KB_CHECK_ARG(out != NULL);
     memset(out, 0, sizeof *out);
-    if (n == 0 || !isfinite(min_resource) || !isfinite(max_resource) || !isfinite(eta) ||
+    if (n == 0 || n > KB_HYPERBAND_MAX_CONFIGS || !isfinite(min_resource) || !isfinite(max_resource) || !isfinite(eta) ||
         min_resource <= 0 || min_resource > max_resource || eta <= 1) {
         return kb_error_set(err, KB_EINVAL,
-                            "successive halving: need n >= 1, 0 < r_min <= R and eta > 1");
+                            "successive halving: need 1 <= n <= %g, 0 < r_min <= R and eta > 1",
+                            (double)KB_HYPERBAND_MAX_CONFIGS);
     }
     kb_hyperband_bracket *br = &out->brackets[0];
     for (size_t i = 0; i < KB_HYPERBAND_MAX_RUNGS; i++) {

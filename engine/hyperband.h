@@ -44,6 +44,7 @@ extern "C" {
 
 #define KB_HYPERBAND_MAX_BRACKETS 32
 #define KB_HYPERBAND_MAX_RUNGS 32
+#define KB_HYPERBAND_MAX_CONFIGS 100000000 /* configurations in one bracket's first rung */
 
 /** One rung of a bracket: n_configs configurations each run for `resource`. */
 typedef struct kb_hyperband_rung {
@@ -71,7 +72,8 @@ typedef struct kb_hyperband_plan {
 /**
  * The Hyperband plan for maximum resource R (in units of the minimum resource, so R >= 1)
  * and eta > 1.
- * @return KB_OK; KB_EINVAL for R < 1, eta <= 1, non-finite values or s_max >= 32.
+ * @return KB_OK; KB_EINVAL for R < 1, eta <= 1, non-finite values, s_max >= 32 or a bracket
+ * of more than KB_HYPERBAND_MAX_CONFIGS configurations.
  */
 int kb_hyperband_plan_make(kb_hyperband_plan *out, double max_resource, double eta,
                            kb_error *err);
@@ -80,7 +82,8 @@ int kb_hyperband_plan_make(kb_hyperband_plan *out, double max_resource, double e
  * A one-bracket plan: successive halving of n configurations from min_resource up to at most
  * max_resource (rungs i = 0.. while r_i = min_resource eta^i <= R and n_i = floor(n eta^-i)
  * >= 1).
- * @return KB_OK; KB_EINVAL for n = 0, min_resource <= 0 or > max_resource, eta <= 1.
+ * @return KB_OK; KB_EINVAL for n = 0 or > KB_HYPERBAND_MAX_CONFIGS, min_resource <= 0 or >
+ * max_resource, eta <= 1.
  */
 int kb_hyperband_plan_sh(kb_hyperband_plan *out, size_t n, double min_resource,
                          double max_resource, double eta, kb_error *err);

@@ -40,6 +40,8 @@ static void test_hyperband_plan_reproduces_paper_table_r81_eta3(void)
     CHECK_CODE(kb_hyperband_plan_make(&p, 0.5, 3, &err), KB_EINVAL);
     CHECK_CODE(kb_hyperband_plan_make(&p, 81, 1, &err), KB_EINVAL);
     CHECK_CODE(kb_hyperband_plan_make(&p, NAN, 3, &err), KB_EINVAL);
+    CHECK_CODE(kb_hyperband_plan_make(&p, 1e300, 1e10, &err), KB_EINVAL); /* 1e300 configs */
+    CHECK_CODE(kb_hyperband_plan_make(&p, 81, 1 + 1e-9, &err), KB_EINVAL); /* s_max huge */
 }
 
 static void test_hyperband_plan_sh_halves_until_r_max(void)
