@@ -339,6 +339,12 @@ int kb_net_weights_save(const kb_net *net, const char *path, const char *signatu
  */
 int kb_net_weights_info_read(kb_net_weights_info *out, const char *path, kb_error *err);
 /**
+ * As kb_net_weights_info_read, on a weights file already in memory (`name` names it in
+ * messages).
+ */
+int kb_net_weights_info_parse(kb_net_weights_info *out, const void *buf, size_t len,
+                              const char *name, kb_error *err);
+/**
  * Load a weights file into `net` (fine-tuning): the hidden architecture and `signature` must
  * match the file's; the output layer is loaded when its shape matches and otherwise kept as
  * initialised (`*replaced_out` = 1).

@@ -264,6 +264,22 @@ static int load_file(unsigned char **buf_out, parsed **p_out, const char *path, 
     return KB_OK;
 }
 
+int kb_net_weights_info_parse(kb_net_weights_info *out, const void *buf, size_t len,
+                              const char *name, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && (buf != NULL || len == 0) && name != NULL);
+    parsed *p = kb_malloc(sizeof *p);
+    if (p == NULL) {
+        return kb_error_set(err, KB_ENOMEM, "out of memory");
+    }
+    int rc = parse(p, buf, len, name, err);
+    if (rc == KB_OK) {
+        *out = p->info;
+    }
+    kb_free(p);
+    return rc;
+}
+
 int kb_net_weights_info_read(kb_net_weights_info *out, const char *path, kb_error *err)
 {
     KB_CHECK_ARG(out != NULL && path != NULL);
