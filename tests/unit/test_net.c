@@ -757,10 +757,34 @@ static void test_net_fashion_mnist_subset_learns(void)
     kb_free(y);
 }
 
+static void test_net_new_cleans_up_when_allocation_fails(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    kb_net_arch a;
+    kb_net_arch_parse(&a, "C(3,2)+P(2,2)+FC(4)", &err);
+    kb_net_input img = {1, 1, 6, 6};
+    int failed = 0, succeeded = 0;
+    for (long n = 0; n < 60 && !succeeded; n++) {
+        kb_net *net = NULL;
+        kb_alloc_fail_after(n);
+        int rc = kb_net_new(&net, &a, &img, KB_NET_TASK_CLASSIFICATION, 3, NULL, &err);
+        kb_alloc_fail_after(-1);
+        if (rc == KB_OK) {
+            succeeded = 1;
+            kb_net_free(net);
+        } else {
+            failed++;
+            CHECK(rc == KB_ENOMEM && net == NULL);
+        }
+    }
+    CHECK(succeeded && failed > 5); /* leaks on the failure paths show under ASan */
+}
+
 int main(void)
 {
     test_net_arch_parse_accepts_the_notation();
     test_net_rejects_invalid_architectures();
+    test_net_new_cleans_up_when_allocation_fails();
     test_net_gradients_match_finite_differences();
     test_net_dropout_scales_and_masks();
     test_net_optimizers_match_caffe_formulas();
