@@ -13,6 +13,7 @@ void kb_bohb_sampler_init(kb_bohb_sampler *s, const kb_encode *encode, int maxim
     s->tpe = tpe;
     s->random_fraction = 1.0 / 3.0;
     s->maximize = maximize;
+    s->max_budget_index = SIZE_MAX;
 }
 
 int kb_bohb_sample(double *u_out, size_t dim, const kb_hyperband_budget_obs *budgets,
@@ -24,7 +25,11 @@ int kb_bohb_sample(double *u_out, size_t dim, const kb_hyperband_budget_obs *bud
     size_t n_min = s->n_min ? s->n_min : dim + 3;
     /* draw rho's coin first so the random stream does not depend on the observations */
     int random = kb_rng_uniform(rng) < s->random_fraction;
-    size_t b = random ? SIZE_MAX : kb_hyperband_bohb_budget(budgets, n_budgets, n_min);
+    size_t n_usable = n_budgets;
+    if (s->max_budget_index < n_usable) {
+        n_usable = s->max_budget_index + 1;
+    }
+    size_t b = random ? SIZE_MAX : kb_hyperband_bohb_budget(budgets, n_usable, n_min);
     if (b == SIZE_MAX) {
         return kb_tpe_suggest_random(u_out, NULL, s->encode, NULL, rng, err);
     }

@@ -8,6 +8,11 @@
  *        none: a random configuration;
  *        otherwise kb_tpe_suggest on that budget's observations only (results negated first
  *        when maximising, since TPE minimises).
+ * Budgets above the first must hold an unbiased sample for this to work: in Hyperband every
+ * budget also gets fresh configurations (bracket s starts at r_s), but in ASHA rungs above 0
+ * hold only promoted, all-good trials, so TPE's g(x) is made of good configurations and it
+ * steers away from them (measured in tests/unit/test_bohb.c: worse than random). With ASHA
+ * set max_budget_index = 0.
  * Differences from the paper: the model is kb's univariate TPE (Optuna-style Parzen
  * estimators, per parameter) instead of BOHB's multivariate KDE; warm starting comes for free
  * by giving the scheduler's first configurations from the knowledge base.
@@ -35,11 +40,12 @@ typedef struct kb_bohb_sampler {
     double random_fraction;   /* rho in [0, 1]; BOHB's default 1/3 */
     size_t n_min;             /* 0: P + 3 */
     int maximize;             /* must equal the scheduler's opts.maximize */
+    size_t max_budget_index;  /* model only budgets 0..this (SIZE_MAX: all); 0 for ASHA */
     size_t n_model;           /* out: proposals that came from the model */
     kb_error err;             /* out: why the last call failed */
 } kb_bohb_sampler;
 
-/** Defaults: TPE's defaults, rho = 1/3, n_min = P + 3. */
+/** Defaults: TPE's defaults, rho = 1/3, n_min = P + 3, every budget. */
 void kb_bohb_sampler_init(kb_bohb_sampler *s, const kb_encode *encode, int maximize);
 
 /**

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "engine/asha.h"
 #include "engine/bohb.h"
 
 static char *kinds[3] = {"a", "b", "c"};
@@ -101,8 +102,58 @@ static void test_bohb_proposals_beat_random_and_respect_direction(void)
     kb_encode_free(e);
 }
 
+/* The same sampler drives ASHA (one worker, 120 configurations) when it models rung 0 only:
+ * the model is used, and the later proposals are better on average than ASHA's random ones.
+ * (Modelling the top rungs, made of promoted trials only, was worse than random.) */
+static void test_bohb_sampler_drives_asha(void)
+{
+    kb_space s;
+    kb_space_param p[2];
+    make_space(&s, p);
+    kb_encode *e = NULL;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_encode_new(&e, &s, &err), err);
+    if (e == NULL) {
+        return;
+    }
+    double mean[2] = {0, 0};
+    size_t n_model = 0;
+    for (int use = 0; use < 2; use++) {
+        kb_bohb_sampler bs;
+        kb_bohb_sampler_init(&bs, e, 0);
+        bs.max_budget_index = 0;
+        kb_asha_opts o = KB_ASHA_OPTS_INIT;
+        o.max_resource = 27;
+        o.max_configs = 120;
+        o.model_based = use;
+        o.seed = 8;
+        kb_asha *a = NULL;
+        CHECK_OK(kb_asha_new(&a, 2, use ? kb_bohb_sample : NULL, &bs, &o, &err), err);
+        for (;;) {
+            kb_hyperband_job j;
+            CHECK_OK(kb_asha_get_job(&j, a, &err), err);
+            if (j.status != KB_HYPERBAND_JOB_RUN) {
+                break;
+            }
+            const double *u = kb_asha_trial_config(a, j.trial);
+            if (j.rung == 0 && j.trial >= 60) {
+                mean[use] += quality(u) / 60;
+            }
+            CHECK_OK(kb_asha_report(a, j.trial, quality(u) + 0.5 / j.resource, &err), err);
+        }
+        if (use) {
+            n_model = bs.n_model;
+        }
+        kb_asha_free(a);
+    }
+    CHECK(n_model > 0);
+    CHECK(mean[1] < mean[0]);
+    kb_encode_free(e);
+}
+
 int main(void)
 {
     test_bohb_proposals_beat_random_and_respect_direction();
+    test_bohb_sampler_drives_asha();
     return check_exit();
 }
