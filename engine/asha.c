@@ -123,7 +123,8 @@ static size_t promotable(const kb_asha *a, size_t k)
 {
     const asha_rung *rg = &a->rungs[k];
     size_t top = (size_t)floor((double)rg->n / a->opts.eta + 1e-9);
-    for (size_t j = 0; j < top; j++) {
+    /* failed trials (key +inf) sort last and are never promoted */
+    for (size_t j = 0; j < top && isfinite(rg->keys[j]); j++) {
         size_t t = rg->trials[j];
         if (!(a->promoted[t] & (UINT32_C(1) << k))) {
             return t;

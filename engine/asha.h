@@ -15,7 +15,7 @@
  * A trial is promoted at most once from each rung. Jobs still running count nowhere until
  * reported. With max_configs > 0, once that many configurations exist get_job only promotes;
  * it answers WAIT while jobs are pending and DONE when nothing is pending or promotable.
- * Non-finite results rank last. Same seed, same sampler, same report order: same jobs.
+ * Non-finite results (failed trials) rank last and are never promoted. Same seed, same sampler, same report order: same jobs.
  */
 #ifndef KB_ENGINE_ASHA_H
 #define KB_ENGINE_ASHA_H

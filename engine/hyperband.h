@@ -26,8 +26,9 @@
  * representation of engine/encode.h). In model-based mode (BOHB) the sampler also gets every
  * finite result so far grouped by resource (kb_hyperband_budget_obs, column-major, ready for
  * kb_tpe_suggest); BOHB fits its model on the largest budget with enough observations
- * (kb_hyperband_bohb_budget). Non-finite results rank last and are left out of the
- * observations. Same seed, same sampler: same jobs.
+ * (kb_hyperband_bohb_budget, engine/bohb.h). Non-finite results (failed trials) rank last
+ * and are left out of the observations; the plan's rung sizes are kept, so a failed trial is
+ * promoted only when fewer than n_{i+1} trials of its rung succeeded. Same seed, same sampler: same jobs.
  */
 #ifndef KB_ENGINE_HYPERBAND_H
 #define KB_ENGINE_HYPERBAND_H

@@ -216,6 +216,14 @@ static void test_asha_rejects_bad_options_and_unknown_trials(void)
     CHECK_OK(kb_asha_report(a, j.trial, NAN, &err), err);
     CHECK_CODE(kb_asha_report(a, j.trial, 0.5, &err), KB_EINVAL);
     CHECK_CODE(kb_asha_best(NULL, NULL, NULL, a, &err), KB_ENOTFOUND);
+    /* two more failures: rung 0 has 3 results, its top third is a failure, no promotion */
+    for (int k = 0; k < 2; k++) {
+        CHECK_OK(kb_asha_get_job(&j, a, &err), err);
+        CHECK(j.rung == 0);
+        CHECK_OK(kb_asha_report(a, j.trial, INFINITY, &err), err);
+    }
+    CHECK_OK(kb_asha_get_job(&j, a, &err), err);
+    CHECK(j.rung == 0 && j.trial == 3);
     kb_asha_free(a);
     kb_asha_free(NULL);
 }
