@@ -1,0 +1,397 @@
+/*
+ * Leave-one-task-out transfer benchmark on a cross-evaluated table (BENCHMARK-PROTOCOL.md):
+ * for every target task and seed, each method picks configurations of the target's table
+ * one at a time (without repetition) for --trials trials through kb_bo_suggest, the other
+ * tasks being the knowledge base. Prints one CSV line per (method, task, seed, trial):
+ * table,method,task,seed,trial,regret (normalised regret of the best found so far).
+ *
+ * Usage: bench_transfer --data DIR --table svm|adaboost [--seeds N] [--trials T]
+ *                       [--methods m1,m2,...] [--first-task I] [--tasks N]
+ * DIR holds svm_matrix.csv / adaboost_matrix.csv and metafeatures.csv (the Wistuba data).
+ * Methods: random gp tpe portfolio nearest5 stacked priors rgpe auto (+ variants of auto).
+ * --print-init prints task,seed,row of the 3 shared cold initial configurations instead.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/bo.h"
+#include "engine/core/alloc.h"
+
+#define MAX_TASKS 64
+#define MAX_CONFIGS 512
+#define N_META 22
+
+typedef struct table {
+    size_t n_tasks, n_configs;
+    char names[MAX_TASKS][64];
+    double acc[MAX_TASKS][MAX_CONFIGS];
+    double meta[MAX_TASKS][N_META];
+    double *u; /* n_configs x P */
+} table;
+
+static char *svm_kernels[3] = {"rbf", "poly", "linear"};
+static char *only_rbf[1] = {"rbf"};
+static char *only_poly[1] = {"poly"};
+
+static void make_space(kb_space *s, kb_space_param *p, int svm)
+{
+    memset(p, 0, 4 * sizeof *p);
+    if (svm) {
+        p[0] = (kb_space_param){.name = "kernel", .type = KB_SPACE_PARAM_CATEGORICAL,
+                                .choices = svm_kernels, .n_choices = 3};
+        p[1] = (kb_space_param){.name = "C", .type = KB_SPACE_PARAM_FLOAT, .low = 0.03125,
+                                .high = 64, .log = 1};
+        p[2] = (kb_space_param){.name = "gamma", .type = KB_SPACE_PARAM_FLOAT, .low = 1e-4,
+                                .high = 1000, .log = 1, .cond_parent = "kernel",
+                                .cond_in = only_rbf, .n_cond_in = 1};
+        p[3] = (kb_space_param){.name = "degree", .type = KB_SPACE_PARAM_INT, .low = 2,
+                                .high = 10, .cond_parent = "kernel", .cond_in = only_poly,
+                                .n_cond_in = 1};
+        *s = (kb_space){.name = "svm", .params = p, .n_params = 4};
+    } else {
+        p[0] = (kb_space_param){.name = "iterations", .type = KB_SPACE_PARAM_INT, .low = 2,
+                                .high = 10000, .log = 1};
+        p[1] = (kb_space_param){.name = "product_terms", .type = KB_SPACE_PARAM_INT, .low = 2,
+                                .high = 30, .log = 1};
+        *s = (kb_space){.name = "adaboost", .params = p, .n_params = 2};
+    }
+}
+
+static size_t task_index(table *t, const char *name)
+{
+    for (size_t i = 0; i < t->n_tasks; i++) {
+        if (strcmp(t->names[i], name) == 0) {
+            return i;
+        }
+    }
+    if (t->n_tasks == MAX_TASKS) {
+        return SIZE_MAX;
+    }
+    snprintf(t->names[t->n_tasks], 64, "%s", name);
+    return t->n_tasks++;
+}
+
+/* Split a CSV line in place (no quoting in these files). */
+static size_t split(char *line, char **f, size_t max)
+{
+    size_t n = 0;
+    line[strcspn(line, "\r\n")] = '\0';
+    for (char *s = line; n < max;) {
+        f[n++] = s;
+        char *c = strchr(s, ',');
+        if (c == NULL) {
+            break;
+        }
+        *c = '\0';
+        s = c + 1;
+    }
+    return n;
+}
+
+static int load(table *t, const char *dir, int svm, const kb_encode *e)
+{
+    char path[4096], line[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, svm ? "svm_matrix.csv" : "adaboost_matrix.csv");
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "bench_transfer: cannot open %s\n", path);
+        return -1;
+    }
+    size_t p = kb_encode_n_params(e);
+    t->u = calloc(MAX_CONFIGS * p, sizeof(double));
+    if (fgets(line, sizeof line, f) == NULL) {
+        fclose(f);
+        return -1;
+    }
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *fl[8];
+        size_t nf = split(line, fl, 8);
+        if (nf < (svm ? 7u : 5u)) {
+            continue;
+        }
+        size_t ti = task_index(t, fl[0]);
+        size_t c = (size_t)atol(fl[1]);
+        if (ti == SIZE_MAX || c >= MAX_CONFIGS) {
+            continue;
+        }
+        t->acc[ti][c] = atof(fl[svm ? 6 : 4]);
+        if (c + 1 > t->n_configs) {
+            t->n_configs = c + 1;
+        }
+        if (ti != 0) {
+            continue;
+        }
+        kb_param cfg[4];
+        size_t n = 0;
+        if (svm) {
+            cfg[n++] = (kb_param){"kernel", {.type = KB_VALUE_TYPE_STR, .s = fl[2]}};
+            cfg[n++] = (kb_param){"C", {.type = KB_VALUE_TYPE_FLOAT, .f = atof(fl[3])}};
+            if (fl[4][0] != '\0') {
+                cfg[n++] = (kb_param){"gamma", {.type = KB_VALUE_TYPE_FLOAT, .f = atof(fl[4])}};
+            }
+            if (fl[5][0] != '\0') {
+                cfg[n++] = (kb_param){"degree", {.type = KB_VALUE_TYPE_INT, .i = atol(fl[5])}};
+            }
+        } else {
+            cfg[n++] = (kb_param){"iterations", {.type = KB_VALUE_TYPE_INT, .i = atol(fl[2])}};
+            cfg[n++] = (kb_param){"product_terms", {.type = KB_VALUE_TYPE_INT, .i = atol(fl[3])}};
+        }
+        double u[4];
+        kb_error err = KB_ERROR_INIT;
+        if (kb_encode_config(u, e, cfg, n, &err) != KB_OK) {
+            fprintf(stderr, "bench_transfer: config %zu: %s\n", c, err.msg);
+            fclose(f);
+            return -1;
+        }
+        for (size_t j = 0; j < p; j++) {
+            t->u[c + j * MAX_CONFIGS] = u[j];
+        }
+    }
+    fclose(f);
+    snprintf(path, sizeof path, "%s/metafeatures.csv", dir);
+    f = fopen(path, "r");
+    if (f == NULL || fgets(line, sizeof line, f) == NULL) {
+        fprintf(stderr, "bench_transfer: cannot read %s\n", path);
+        if (f != NULL) {
+            fclose(f);
+        }
+        return -1;
+    }
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *fl[N_META + 1];
+        if (split(line, fl, N_META + 1) != N_META + 1) {
+            continue;
+        }
+        for (size_t i = 0; i < t->n_tasks; i++) {
+            if (strcmp(t->names[i], fl[0]) == 0) {
+                for (size_t k = 0; k < N_META; k++) {
+                    t->meta[i][k] = atof(fl[k + 1]);
+                }
+            }
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+/* L1 distances from target to every task, meta-features min-max scaled on the other tasks. */
+static void distances(double *dist, const table *t, size_t target)
+{
+    double lo[N_META], hi[N_META];
+    for (size_t k = 0; k < N_META; k++) {
+        lo[k] = INFINITY;
+        hi[k] = -INFINITY;
+        for (size_t i = 0; i < t->n_tasks; i++) {
+            if (i != target) {
+                lo[k] = fmin(lo[k], t->meta[i][k]);
+                hi[k] = fmax(hi[k], t->meta[i][k]);
+            }
+        }
+    }
+    for (size_t i = 0; i < t->n_tasks; i++) {
+        double s = 0.0;
+        for (size_t k = 0; k < N_META; k++) {
+            double span = hi[k] > lo[k] ? hi[k] - lo[k] : 1.0;
+            s += fabs((t->meta[i][k] - t->meta[target][k]) / span);
+        }
+        dist[i] = i == target ? INFINITY : s;
+    }
+}
+
+/* weights: the k nearest get 1 / (1 + rank) (k = 0: every other task gets 1) */
+static void nearest_weights(double *w, const double *dist, size_t n, size_t target, size_t k)
+{
+    for (size_t i = 0; i < n; i++) {
+        w[i] = i == target ? 0.0 : (k == 0 ? 1.0 : 0.0);
+    }
+    for (size_t r = 0; r < k; r++) {
+        size_t bi = SIZE_MAX;
+        for (size_t i = 0; i < n; i++) {
+            if (i != target && w[i] == 0.0 && (bi == SIZE_MAX || dist[i] < dist[bi])) {
+                bi = i;
+            }
+        }
+        if (bi != SIZE_MAX) {
+            w[bi] = 1.0 / (1.0 + (double)r);
+        }
+    }
+}
+
+typedef struct method {
+    const char *name;
+    kb_bo_method method;
+    kb_bo_warm warm;
+    size_t n_warm_init;
+    size_t k_nearest; /* weights: 0 = all other tasks */
+} method;
+
+static const method methods[] = {
+    {"random", KB_BO_METHOD_RANDOM, KB_BO_WARM_NONE, 0, 0},
+    {"gp", KB_BO_METHOD_GP, KB_BO_WARM_NONE, 0, 0},
+    {"tpe", KB_BO_METHOD_TPE, KB_BO_WARM_NONE, 0, 0},
+    {"portfolio", KB_BO_METHOD_RANDOM, KB_BO_WARM_PORTFOLIO, 50, 0},
+    {"nearest5", KB_BO_METHOD_GP, KB_BO_WARM_NEAREST, 5, 5},
+    {"stacked", KB_BO_METHOD_GP, KB_BO_WARM_STACKED, 0, 5},
+    {"priors", KB_BO_METHOD_GP, KB_BO_WARM_PRIORS, 0, 10},
+    {"rgpe", KB_BO_METHOD_GP, KB_BO_WARM_RGPE, 0, 0},
+    {"auto", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0},
+};
+
+int main(int argc, char **argv)
+{
+    const char *dir = NULL, *tname = "svm", *mlist = "random,gp,tpe,portfolio,nearest5,stacked,priors,rgpe,auto";
+    size_t n_seeds = 5, n_trials = 50, max_tasks = MAX_TASKS;
+    static const struct option longopts[] = {
+        {"data", required_argument, NULL, 'd'}, {"table", required_argument, NULL, 't'},
+        {"seeds", required_argument, NULL, 's'}, {"trials", required_argument, NULL, 'n'},
+        {"methods", required_argument, NULL, 'm'}, {"tasks", required_argument, NULL, 'k'},
+        {"print-init", no_argument, NULL, 'i'}, {"first-task", required_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0}};
+    size_t first_task = 0;
+    int print_init = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 't': tname = optarg; break;
+        case 's': n_seeds = (size_t)atol(optarg); break;
+        case 'n': n_trials = (size_t)atol(optarg); break;
+        case 'm': mlist = optarg; break;
+        case 'k': max_tasks = (size_t)atol(optarg); break;
+        case 'i': print_init = 1; break;
+        case 'f': first_task = (size_t)atol(optarg); break;
+        default: return 2;
+        }
+    }
+    if (dir == NULL) {
+        fprintf(stderr, "usage: bench_transfer --data DIR [--table svm|adaboost] [--seeds N] "
+                        "[--trials T] [--methods a,b] [--tasks N]\n");
+        return 2;
+    }
+    int svm = strcmp(tname, "svm") == 0;
+    kb_space space;
+    kb_space_param sp[4];
+    make_space(&space, sp, svm);
+    kb_encode *e = NULL;
+    kb_error err = KB_ERROR_INIT;
+    if (kb_encode_new(&e, &space, &err) != KB_OK) {
+        fprintf(stderr, "bench_transfer: %s\n", err.msg);
+        return 1;
+    }
+    static table t;
+    if (load(&t, dir, svm, e) != 0) {
+        return 1;
+    }
+    size_t p = kb_encode_n_params(e), nc = t.n_configs, nt = t.n_tasks;
+    /* one GP per task, on its whole row of the table (y = -accuracy, minimised) */
+    kb_transfer_task tasks[MAX_TASKS];
+    static double ys[MAX_TASKS][MAX_CONFIGS];
+    for (size_t i = 0; i < nt; i++) {
+        for (size_t r = 0; r < nc; r++) {
+            ys[i][r] = -t.acc[i][r];
+        }
+        tasks[i] = (kb_transfer_task){t.u, MAX_CONFIGS, nc, ys[i], 1.0};
+    }
+    kb_transfer_opts to = KB_TRANSFER_OPTS_INIT;
+    to.gp.n_restarts = 0;
+    kb_transfer *tr = NULL;
+    kb_encode_pool pool = {t.u, MAX_CONFIGS, nc, NULL};
+    if (kb_transfer_new(&tr, e, tasks, nt, &to, &err) != KB_OK ||
+        kb_transfer_cache_pool(tr, &pool, &err) != KB_OK) {
+        fprintf(stderr, "bench_transfer: %s\n", err.msg);
+        return 1;
+    }
+    double *uo = kb_malloc_array(n_trials * p + 1, sizeof(double));
+    double yo[512], w[MAX_TASKS], dist[MAX_TASKS], u[8];
+    unsigned char used[MAX_CONFIGS];
+    char mbuf[1024];
+    snprintf(mbuf, sizeof mbuf, "%s", mlist);
+    const method *ms[32];
+    size_t n_ms = 0;
+    if (print_init) {
+        /* the shared cold initial design of every (task, seed), for the Optuna peer */
+        snprintf(mbuf, sizeof mbuf, "random");
+        n_trials = 3;
+    }
+    for (char *m = strtok(mbuf, ","); m != NULL && n_ms < 32; m = strtok(NULL, ",")) {
+        const method *me = NULL;
+        for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++) {
+            if (strcmp(methods[k].name, m) == 0) {
+                me = &methods[k];
+            }
+        }
+        if (me == NULL) {
+            fprintf(stderr, "bench_transfer: unknown method '%s'\n", m);
+            return 2;
+        }
+        ms[n_ms++] = me;
+    }
+    /* tasks outermost, so that a partial run covers every method on the tasks it reached */
+    for (size_t target = first_task; target < nt && target < first_task + max_tasks; target++) {
+        for (size_t mi = 0; mi < n_ms; mi++) {
+            const method *me = ms[mi];
+            const char *m = me->name;
+            distances(dist, &t, target);
+            nearest_weights(w, dist, nt, target, me->k_nearest);
+            kb_transfer_set_weights(tr, w);
+            double best = -INFINITY, worst = INFINITY;
+            for (size_t r = 0; r < nc; r++) {
+                best = fmax(best, t.acc[target][r]);
+                worst = fmin(worst, t.acc[target][r]);
+            }
+            size_t n_seed_runs = me->method == KB_BO_METHOD_RANDOM && me->warm != KB_BO_WARM_NONE ? 1 : n_seeds;
+            for (size_t seed = 0; seed < n_seed_runs; seed++) {
+                memset(used, 0, sizeof used);
+                pool.used = used;
+                double found = -INFINITY;
+                for (size_t k = 0; k < n_trials && k < nc; k++) {
+                    kb_bo_opts o = KB_BO_OPTS_INIT;
+                    o.method = me->method;
+                    o.warm = me->warm;
+                    o.n_warm_init = me->n_warm_init;
+                    o.seed = 1000003u * (target + 1) + seed;
+                    o.rgpe_samples = 100;
+                    o.gp.n_restarts = 1;
+                    o.gp.max_iter = 100;
+                    kb_bo_problem pr = {e, uo, n_trials, k, yo, NULL, 0, 0, &pool, tr};
+                    kb_bo_info info;
+                    if (kb_bo_suggest(u, &info, &pr, &o, &err) != KB_OK ||
+                        info.pool_index == SIZE_MAX) {
+                        fprintf(stderr, "bench_transfer: %s task %zu trial %zu: %s\n", m, target,
+                                k, err.msg);
+                        return 1;
+                    }
+                    size_t r = info.pool_index;
+                    used[r] = 1;
+
+                    for (size_t j = 0; j < p; j++) {
+                        uo[k + j * n_trials] = u[j];
+                    }
+                    yo[k] = -t.acc[target][r];
+                    found = fmax(found, t.acc[target][r]);
+                    if (print_init) {
+                        printf("%s,%zu,%zu\n", t.names[target], seed, r);
+                        continue;
+                    }
+                    double regret = best > worst ? (best - found) / (best - worst) : 0.0;
+                    /* a deterministic method's single run stands for every seed */
+                    size_t s_end = n_seed_runs == 1 ? n_seeds : seed + 1;
+                    for (size_t s2 = seed; s2 < s_end; s2++) {
+                        printf("%s,%s,%s,%zu,%zu,%.6f\n", tname, m, t.names[target], s2, k + 1,
+                               regret);
+                    }
+                }
+            }
+        }
+        fflush(stdout);
+    }
+    kb_free(uo);
+    kb_transfer_free(tr);
+    kb_encode_free(e);
+    free(t.u);
+    return 0;
+}
