@@ -33,7 +33,7 @@ typedef struct col_acc {
 typedef enum field_end { FIELD_COMMA, FIELD_EOL, FIELD_EOF } field_end;
 
 typedef struct csv_parser {
-    kb_dataset__src src;
+    kb_dataset__src *src;
     const char *file;
     char *buf;
     size_t cap, len, pos; /* buf[0, len) holds input; pos is the next byte to parse */
@@ -83,7 +83,7 @@ static int refill(csv_parser *p, size_t keep, size_t *shift, int *more)
         p->cap *= 2;
     }
     size_t got = 0;
-    int rc = kb_dataset__src_read(&p->src, p->buf + p->len, p->cap - p->len, &got, p->err);
+    int rc = kb_dataset__src_read(p->src, p->buf + p->len, p->cap - p->len, &got, p->err);
     if (rc != KB_OK) {
         return rc;
     }
@@ -671,46 +671,28 @@ static int read_src(kb_dataset *out, csv_parser *p, const kb_dataset_opts *opts)
     return assemble(p, out, opts, t);
 }
 
-static int read_with(kb_dataset *out, csv_parser *p, const kb_dataset_opts *opts,
-                     kb_error *err)
+static int read_csv(kb_dataset *out, kb_dataset__src *src, const kb_dataset_opts *opts,
+                    kb_error *err)
 {
-    p->err = err;
-    p->log = opts != NULL ? &opts->log : NULL;
-    int rc = read_src(out, p, opts);
-    kb_dataset__src_close(&p->src);
-    kb_free(p->buf);
-    free_cols(p);
-    if (rc != KB_OK) {
-        kb_dataset_release(out);
-    }
+    csv_parser p;
+    memset(&p, 0, sizeof p);
+    p.src = src;
+    p.file = src->name;
+    p.err = err;
+    p.log = opts != NULL ? &opts->log : NULL;
+    int rc = read_src(out, &p, opts);
+    kb_free(p.buf);
+    free_cols(&p);
     return rc;
 }
 
 int kb_csv_read(kb_dataset *out, const char *path, const kb_dataset_opts *opts, kb_error *err)
 {
-    KB_CHECK_ARG(out != NULL);
-    memset(out, 0, sizeof *out);
-    KB_CHECK_ARG(path != NULL);
-    csv_parser p;
-    memset(&p, 0, sizeof p);
-    p.file = path;
-    int rc = kb_dataset__src_open(&p.src, path, err);
-    if (rc != KB_OK) {
-        return rc;
-    }
-    return read_with(out, &p, opts, err);
+    return kb_dataset__read_path(out, path, opts, read_csv, err);
 }
 
 int kb_csv_read_mem(kb_dataset *out, const void *data, size_t n, const char *name,
                     const kb_dataset_opts *opts, kb_error *err)
 {
-    KB_CHECK_ARG(out != NULL);
-    memset(out, 0, sizeof *out);
-    KB_CHECK_ARG(data != NULL || n == 0);
-    KB_CHECK_ARG(name != NULL);
-    csv_parser p;
-    memset(&p, 0, sizeof p);
-    p.file = name;
-    kb_dataset__src_mem(&p.src, data, n, name);
-    return read_with(out, &p, opts, err);
+    return kb_dataset__read_mem(out, data, n, name, opts, read_csv, err);
 }

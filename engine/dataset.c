@@ -82,6 +82,40 @@ void kb_dataset__src_close(kb_dataset__src *s)
     }
 }
 
+static int run_reader(kb_dataset *out, kb_dataset__src *src, const kb_dataset_opts *opts,
+                      kb_dataset__reader_fn fn, kb_error *err)
+{
+    int rc = fn(out, src, opts, err);
+    kb_dataset__src_close(src);
+    if (rc != KB_OK) {
+        kb_dataset_release(out);
+    }
+    return rc;
+}
+
+int kb_dataset__read_path(kb_dataset *out, const char *path, const kb_dataset_opts *opts,
+                          kb_dataset__reader_fn fn, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL);
+    memset(out, 0, sizeof *out);
+    KB_CHECK_ARG(path != NULL);
+    kb_dataset__src src;
+    int rc = kb_dataset__src_open(&src, path, err);
+    return rc != KB_OK ? rc : run_reader(out, &src, opts, fn, err);
+}
+
+int kb_dataset__read_mem(kb_dataset *out, const void *data, size_t n, const char *name,
+                         const kb_dataset_opts *opts, kb_dataset__reader_fn fn, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL);
+    memset(out, 0, sizeof *out);
+    KB_CHECK_ARG(data != NULL || n == 0);
+    KB_CHECK_ARG(name != NULL);
+    kb_dataset__src src;
+    kb_dataset__src_mem(&src, data, n, name);
+    return run_reader(out, &src, opts, fn, err);
+}
+
 /* ---- numbers --------------------------------------------------------------------------- */
 
 /* Powers of ten that are exact doubles (10^22 < 2^53 * 2^22). */

@@ -32,6 +32,24 @@ int kb_dataset__src_read(kb_dataset__src *s, void *buf, size_t n, size_t *got, k
 void kb_dataset__src_close(kb_dataset__src *s);
 
 /**
+ * A streaming reader's body: parse `src` into `out` (zeroed on entry). On failure it may
+ * leave `out` partly filled: the caller releases it.
+ */
+typedef int (*kb_dataset__reader_fn)(kb_dataset *out, kb_dataset__src *src,
+                                     const kb_dataset_opts *opts, kb_error *err);
+
+/**
+ * The public entry of a streaming reader over a file: check the arguments, open `path`, run
+ * `fn`, close, and leave `*out` zeroed on failure.
+ */
+int kb_dataset__read_path(kb_dataset *out, const char *path, const kb_dataset_opts *opts,
+                          kb_dataset__reader_fn fn, kb_error *err);
+
+/** The same over `n` bytes at `data`, `name` standing for the file in messages. */
+int kb_dataset__read_mem(kb_dataset *out, const void *data, size_t n, const char *name,
+                         const kb_dataset_opts *opts, kb_dataset__reader_fn fn, kb_error *err);
+
+/**
  * Parse the whole of s[0..n) as a finite decimal number. Returns 1 and sets `*out` if it is
  * one (the result is the correctly rounded double, as strtod gives), 0 if not. Leading and
  * trailing ASCII blanks are ignored.

@@ -13,7 +13,7 @@
 #include "engine/dataset_priv.h"
 
 typedef struct svm_parser {
-    kb_dataset__src src;
+    kb_dataset__src *src;
     const char *file;
     char *buf;
     size_t cap, len, pos;
@@ -74,7 +74,7 @@ static int next_line(svm_parser *p, const char **line, size_t *n, int *have)
             p->cap *= 2;
         }
         size_t got = 0;
-        int rc = kb_dataset__src_read(&p->src, p->buf + p->len, p->cap - p->len, &got, p->err);
+        int rc = kb_dataset__src_read(p->src, p->buf + p->len, p->cap - p->len, &got, p->err);
         if (rc != KB_OK) {
             return rc;
         }
@@ -302,50 +302,33 @@ static int read_src(kb_dataset *out, svm_parser *p, const kb_dataset_opts *opts)
     return densify(p, out, opts);
 }
 
-static int read_with(kb_dataset *out, svm_parser *p, const kb_dataset_opts *opts, kb_error *err)
+static int read_svmlight(kb_dataset *out, kb_dataset__src *src, const kb_dataset_opts *opts,
+                         kb_error *err)
 {
-    p->err = err;
-    int rc = read_src(out, p, opts);
-    kb_dataset__src_close(&p->src);
-    kb_free(p->buf);
-    kb_free(p->idx);
-    kb_free(p->val);
-    kb_free(p->row_start);
-    kb_free(p->label);
-    if (rc != KB_OK) {
-        kb_dataset_release(out);
-    }
+    svm_parser p;
+    memset(&p, 0, sizeof p);
+    p.src = src;
+    p.file = src->name;
+    p.err = err;
+    int rc = read_src(out, &p, opts);
+    kb_free(p.buf);
+    kb_free(p.idx);
+    kb_free(p.val);
+    kb_free(p.row_start);
+    kb_free(p.label);
     return rc;
 }
 
 int kb_svmlight_read(kb_dataset *out, const char *path, const kb_dataset_opts *opts,
                      kb_error *err)
 {
-    KB_CHECK_ARG(out != NULL);
-    memset(out, 0, sizeof *out);
-    KB_CHECK_ARG(path != NULL);
-    svm_parser p;
-    memset(&p, 0, sizeof p);
-    p.file = path;
-    int rc = kb_dataset__src_open(&p.src, path, err);
-    if (rc != KB_OK) {
-        return rc;
-    }
-    return read_with(out, &p, opts, err);
+    return kb_dataset__read_path(out, path, opts, read_svmlight, err);
 }
 
 int kb_svmlight_read_mem(kb_dataset *out, const void *data, size_t n, const char *name,
                          const kb_dataset_opts *opts, kb_error *err)
 {
-    KB_CHECK_ARG(out != NULL);
-    memset(out, 0, sizeof *out);
-    KB_CHECK_ARG(data != NULL || n == 0);
-    KB_CHECK_ARG(name != NULL);
-    svm_parser p;
-    memset(&p, 0, sizeof p);
-    p.file = name;
-    kb_dataset__src_mem(&p.src, data, n, name);
-    return read_with(out, &p, opts, err);
+    return kb_dataset__read_mem(out, data, n, name, opts, read_svmlight, err);
 }
 
 int kb_svmlight_sniff(const char *head, size_t n)
