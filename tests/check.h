@@ -81,6 +81,23 @@ static inline int check_exit(void)
     return 0;
 }
 
+/*
+ * Allocation-failure sweep: run `fn` with the Nth allocation failing, for N = 0, 1, ... until
+ * it succeeds (at most `max_n` tries). Every failing run must return KB_ENOMEM (and, under
+ * the sanitizers, leak nothing); the last one must succeed. Needs engine/core/alloc.h.
+ */
+#define CHECK_ENOMEM_SWEEP(fn, max_n)                                                        \
+    do {                                                                                     \
+        int sweep_rc_ = KB_ENOMEM, sweep_only_ = 1;                                          \
+        for (long sweep_n_ = 0; sweep_rc_ == KB_ENOMEM && sweep_n_ < (max_n); sweep_n_++) {  \
+            kb_alloc_fail_after(sweep_n_);                                                   \
+            sweep_rc_ = (fn)();                                                              \
+            kb_alloc_fail_after(-1);                                                         \
+            sweep_only_ &= sweep_rc_ == KB_ENOMEM || sweep_rc_ == KB_OK;                     \
+        }                                                                                    \
+        CHECK(sweep_rc_ == KB_OK && sweep_only_);                                            \
+    } while (0)
+
 /* Path of a test data file: $KB_TEST_DATA/name (tests/data by default) */
 static inline const char *check_data_path(const char *name)
 {

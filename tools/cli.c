@@ -277,3 +277,14 @@ int cli_emit_json(cJSON *doc)
     cJSON_free(s);
     return KB_EXIT_OK;
 }
+
+cJSON *cli_value_json(const kb_value *v)
+{
+    switch (v->type) {
+    case KB_VALUE_TYPE_FLOAT: return cJSON_CreateNumber(v->f);
+    case KB_VALUE_TYPE_INT: return cJSON_CreateNumber((double)v->i);
+    case KB_VALUE_TYPE_STR: return cJSON_CreateString(v->s);
+    case KB_VALUE_TYPE_BOOL: return cJSON_CreateBool(v->b);
+    default: return cJSON_CreateNull();
+    }
+}

@@ -93,6 +93,9 @@ void cli_log_stderr(kb_log_level level, const char *msg, void *payload);
  */
 int cli_emit_json(cJSON *doc);
 
+/** A configuration value as JSON (number, string, bool; NONE as null). NULL when out of memory. */
+cJSON *cli_value_json(const kb_value *v);
+
 /**
  * Open the store at cli_store_path(opt_kb) with `flags`; warnings go through `log`.
  * A missing store without KB_STORE_OPEN_CREATE gives a message that says how to create one.

@@ -383,17 +383,6 @@ done:
     kb_encode_free(enc);
 }
 
-static cJSON *value_json(const kb_value *v)
-{
-    switch (v->type) {
-    case KB_VALUE_TYPE_FLOAT: return cJSON_CreateNumber(v->f);
-    case KB_VALUE_TYPE_INT: return cJSON_CreateNumber((double)v->i);
-    case KB_VALUE_TYPE_STR: return cJSON_CreateString(v->s);
-    case KB_VALUE_TYPE_BOOL: return cJSON_CreateBool(v->b);
-    default: return cJSON_CreateNull();
-    }
-}
-
 static void print_config(const rconf *k)
 {
     for (size_t i = 0; i < k->n_config; i++) {
@@ -697,7 +686,7 @@ int cmd_recommend(int argc, char **argv)
             const rconf *k = &c.confs[items[i].config];
             cJSON *cfg = cJSON_CreateObject();
             for (size_t j = 0; j < k->n_config; j++) {
-                cJSON_AddItemToObject(cfg, k->config[j].name, value_json(&k->config[j].value));
+                cJSON_AddItemToObject(cfg, k->config[j].name, cli_value_json(&k->config[j].value));
             }
             code = cli_emit_json(cfg);
         }
@@ -787,7 +776,7 @@ int cmd_recommend(int argc, char **argv)
             cJSON_AddNumberToObject(o, "rank", (double)(i + 1));
             cJSON *cfg = cJSON_AddObjectToObject(o, "config");
             for (size_t j = 0; j < k->n_config; j++) {
-                cJSON_AddItemToObject(cfg, k->config[j].name, value_json(&k->config[j].value));
+                cJSON_AddItemToObject(cfg, k->config[j].name, cli_value_json(&k->config[j].value));
             }
             cJSON_AddItemToObject(o, "predicted_score", num_or_null(items[i].mean));
             cJSON_AddItemToObject(o, "sd", num_or_null(items[i].sd));

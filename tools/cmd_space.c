@@ -80,24 +80,13 @@ static int space_from_file(kb_space *out, const char *path, const char *name, kb
     return rc;
 }
 
-static cJSON *value_json(const kb_value *v)
-{
-    switch (v->type) {
-    case KB_VALUE_TYPE_FLOAT: return cJSON_CreateNumber(v->f);
-    case KB_VALUE_TYPE_INT: return cJSON_CreateNumber((double)v->i);
-    case KB_VALUE_TYPE_STR: return cJSON_CreateString(v->s);
-    case KB_VALUE_TYPE_BOOL: return cJSON_CreateBool(v->b);
-    default: return cJSON_CreateNull();
-    }
-}
-
 static int print_config(size_t i, const kb_param *cfg, size_t n)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "i", (double)i);
     cJSON *c = cJSON_AddObjectToObject(o, "config");
     for (size_t j = 0; c != NULL && j < n; j++) {
-        cJSON_AddItemToObject(c, cfg[j].name, value_json(&cfg[j].value));
+        cJSON_AddItemToObject(c, cfg[j].name, cli_value_json(&cfg[j].value));
     }
     return cli_emit_json(o);
 }

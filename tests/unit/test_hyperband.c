@@ -392,14 +392,7 @@ static int run_all(void)
 
 static void test_hyperband_each_failed_allocation_is_enomem_without_leaks(void)
 {
-    int rc = KB_ENOMEM, only_nomem = 1;
-    for (long fail = 0; rc == KB_ENOMEM && fail < 10000; fail++) {
-        kb_alloc_fail_after(fail);
-        rc = run_all();
-        kb_alloc_fail_after(-1);
-        only_nomem &= rc == KB_ENOMEM || rc == KB_OK;
-    }
-    CHECK(rc == KB_OK && only_nomem);
+    CHECK_ENOMEM_SWEEP(run_all, 10000);
 }
 
 int main(void)
