@@ -25,7 +25,10 @@ def main():
     for fn in files:
         with open(fn) as f:
             for line in f:
-                t, m, task, seed, k, r = line.strip().split(",")
+                fields = line.strip().split(",")
+                if len(fields) != 6:
+                    continue  # a partial last line of a run still being written
+                t, m, task, seed, k, r = fields
                 table = t
                 arr = reg[m].setdefault((task, int(seed)), np.full(50, np.nan))
                 arr[int(k) - 1] = float(r)
@@ -36,7 +39,8 @@ def main():
     seeds = sorted(set(k[1] for k in keys))
     R = np.array([[reg[m][k] for k in keys] for m in methods])  # methods x runs x 50
     # per-task means over seeds
-    T = np.array([[np.mean([reg[m][(t, s)] for s in seeds if (t, s) in reg[m]], axis=0)
+    keyset = set(keys)
+    T = np.array([[np.mean([reg[m][(t, s)] for s in seeds if (t, s) in keyset], axis=0)
                    for t in tasks] for m in methods])  # methods x tasks x 50
     ranks = np.zeros_like(R)
     for i in range(R.shape[1]):
