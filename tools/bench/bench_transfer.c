@@ -71,7 +71,7 @@ static size_t task_index(table *t, const char *name)
     if (t->n_tasks == MAX_TASKS) {
         return SIZE_MAX;
     }
-    snprintf(t->names[t->n_tasks], 64, "%s", name);
+    snprintf(t->names[t->n_tasks], 64, "%.63s", name); /* dataset names are short */
     return t->n_tasks++;
 }
 
