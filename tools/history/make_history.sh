@@ -7,6 +7,7 @@
 #
 #   sh tools/history/make_history.sh [--space svm|mlp|all] [--datasets "iris wine ..."]
 #                                    [--svm-n 100] [--mlp-n 60] [--max-rows 1000] [--jobs 2]
+#                                    [--package-only]
 #
 # Fidelity: datasets larger than --max-rows are trained on a seeded stratified sample of that
 # many rows (recorded in each run's fidelity), with 3-fold CV (svm) or a 20% validation split
@@ -15,7 +16,10 @@
 # in datasets/history/README.md.
 set -e
 cd "$(dirname "$0")/../.."
-space=all datasets="" svm_n=100 mlp_n=60 max_rows=1000 jobs=2
+space=all datasets="" svm_n=100 mlp_n=60 max_rows=1000 jobs=2 package_only=0
+# libsvm has no iteration budget of its own: a linear kernel with C near 1e4 can run for many
+# minutes. A run cut off here is kept with status failed and the reason in extra.
+svm_timeout=120 mlp_timeout=600
 while [ $# -gt 0 ]; do
   case "$1" in
     --space) space=$2; shift 2 ;;
@@ -24,6 +28,7 @@ while [ $# -gt 0 ]; do
     --mlp-n) mlp_n=$2; shift 2 ;;
     --max-rows) max_rows=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
+    --package-only) package_only=1; shift ;;
     *) echo "make_history: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
@@ -53,8 +58,8 @@ one_run() {
   esac
   tmp=$(mktemp)
   if [ "$sp" = svm ]; then
-    timeout 300 $KB train svm "datasets/$ds.csv.gz" --config "$cfg" --folds 3 --seed 1 \
-      --max-rows "$max_rows" --json --quiet > "$tmp" 2>/dev/null; code=$?
+    timeout "$svm_timeout" $KB train svm "datasets/$ds.csv.gz" --config "$cfg" --folds 3 --seed 1 \
+      --max-rows "$max_rows" --json --quiet < /dev/null > "$tmp" 2>/dev/null; code=$?
     curve=""
   else
     layers=$(printf '%s' "$cfg" | sed 's/.*"layers":\([0-9]*\).*/\1/')
@@ -63,8 +68,8 @@ one_run() {
     while [ $k -lt "$layers" ]; do arch="$arch+FC($units)"; k=$((k + 1)); done
     # the trainer's own keys: the space's minus layers/units (they became the architecture)
     ncfg=$(printf '%s' "$cfg" | sed 's/"layers":[0-9]*,\{0,1\}//; s/"units":[0-9]*,\{0,1\}//; s/,}/}/')
-    timeout 600 $KB train net "datasets/$ds.csv.gz" --arch "$arch" --config "$ncfg" \
-      --set epochs=10 --seed 1 --max-rows "$max_rows" --quiet > "$tmp" 2>/dev/null; code=$?
+    timeout "$mlp_timeout" $KB train net "datasets/$ds.csv.gz" --arch "$arch" --config "$ncfg" \
+      --set epochs=10 --seed 1 --max-rows "$max_rows" --quiet < /dev/null > "$tmp" 2>/dev/null; code=$?
     curve=$(grep '^{"step"' "$tmp" | sed 's/:null/:"nan"/g' | paste -sd, -)
   fi
   final=$(grep '"final"' "$tmp" | tail -1)
@@ -73,6 +78,8 @@ one_run() {
   status=$(printf '%s' "$final" | sed -n 's/.*"status":"\([a-z]*\)".*/\1/p')
   cost=$(printf '%s' "$final" | sed -n 's/.*"cost_s":\([0-9.e+-]*\).*/\1/p')
   rows=$(printf '%s' "$final" | sed -n 's/.*"n_rows":\([0-9]*\).*/\1/p')
+  extra=""
+  if [ "$code" = 124 ]; then extra=',"extra":{"failure":"timed out by make_history"}'; fi
   if [ "$code" != 0 ] || [ -z "$metrics" ]; then status=failed; metrics="{}"; fi
   [ -n "$status" ] || status=ok
   printf '{"kind":"run","id":"hist:%s:%s:%s","task_id":"%s","space":"%s","config":%s,' \
@@ -81,7 +88,7 @@ one_run() {
     "$max_rows" "${rows:+,\"rows\":$rows}" "$status" "$obj" "$dir" "$metrics"
   [ -n "$curve" ] && printf ',"curve":[%s]' "$curve"
   [ -n "$cost" ] && printf ',"cost_s":%s' "$cost"
-  printf ',"team":"kb-history"}\n'
+  printf ',"team":"kb-history"%s}\n' "$extra"
 }
 
 # one_dataset SPACE DATASET: resume the dataset's runs in SPACE
@@ -105,21 +112,36 @@ one_dataset() {
 
 spaces="svm mlp"
 [ "$space" = all ] || spaces=$space
-for sp in $spaces; do
-  # $jobs datasets at a time
-  running=0
-  for ds in $datasets; do
-    one_dataset "$sp" "$ds" &
-    running=$((running + 1))
-    if [ $running -ge "$jobs" ]; then wait; running=0; fi
+if [ "$package_only" = 0 ]; then
+  for sp in $spaces; do
+    # $jobs datasets at a time
+    running=0
+    for ds in $datasets; do
+      one_dataset "$sp" "$ds" &
+      running=$((running + 1))
+      if [ $running -ge "$jobs" ]; then wait; running=0; fi
+    done
+    wait
   done
-  wait
-done
+fi
 
-# The bundled files: tasks, then each space's runs, compressed reproducibly.
-$KB export --kb "$WORK/tasks.lmdb" --kind task | gzip -9n > "$OUT/tasks.jsonl.gz"
+# The bundled files: each space's runs of the datasets whose design is complete, and the tasks
+# they belong to, compressed reproducibly. An interrupted dataset stays in build/history/ for
+# the next run to finish.
+ids=$(mktemp)
 for sp in svm mlp; do
-  ls "$WORK/$sp/"*.jsonl >/dev/null 2>&1 || continue
-  cat "$WORK/$sp/"*.jsonl | gzip -9n > "$OUT/$sp.jsonl.gz"
+  want=$(wc -l < "$WORK/design-$sp.jsonl")
+  files=""
+  for f in "$WORK/$sp/"*.jsonl; do
+    [ -f "$f" ] && [ "$(wc -l < "$f")" -eq "$want" ] && files="$files $f"
+  done
+  [ -n "$files" ] || continue
+  # shellcheck disable=SC2086
+  cat $files | gzip -9n > "$OUT/$sp.jsonl.gz"
+  # shellcheck disable=SC2086
+  sed -n 's/.*"task_id":"\([^"]*\)".*/"id":"\1"/p' $files | sort -u >> "$ids"
+  echo "make_history: $sp: $(echo $files | wc -w) complete datasets bundled" >&2
 done
+$KB export --kb "$WORK/tasks.lmdb" --kind task | grep -F -f "$ids" | gzip -9n > "$OUT/tasks.jsonl.gz"
+rm -f "$ids"
 echo "make_history: wrote $OUT" >&2
