@@ -7,7 +7,7 @@
 # OPENBLAS_NUM_THREADS=1 (libsvm is single-threaded; kb's prediction calls dgemm).
 #
 #   tools/bench/svm.sh BUILD_DIR DATA_DIR [REPEATS] [C]
-#   e.g. tools/bench/svm.sh build/release /work/shared/datasets 3
+#   e.g. tools/bench/svm.sh build/release datasets 3
 #
 # DATA_DIR holds statlog_heart, satellite and letter as .csv or .csv.gz; letter is cut to its
 # first 5000 rows. Prints one line per dataset with the ratios kb / scikit-learn (< 1: kb
