@@ -16,7 +16,7 @@
 # in datasets/history/README.md.
 set -e
 cd "$(dirname "$0")/../.."
-space=all datasets="" svm_n=100 mlp_n=60 max_rows=1000 jobs=2 package_only=0
+space=all datasets="" svm_n=100 mlp_n=60 max_rows=1000 jobs=2 package_only=0 worker=0
 # libsvm has no iteration budget of its own: a linear kernel with C near 1e4 can run for many
 # minutes. A run cut off here is kept with status failed and the reason in extra.
 svm_timeout=120 mlp_timeout=600
@@ -29,20 +29,28 @@ while [ $# -gt 0 ]; do
     --max-rows) max_rows=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --package-only) package_only=1; shift ;;
+    --worker) worker=1; shift ;;
     *) echo "make_history: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build/release -j 2 >/dev/null
+if [ "$worker" = 0 ]; then
+  cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build/release -j 2 >/dev/null
+fi
 KB=$PWD/build/release/kb
 WORK=$PWD/build/history
 OUT=$PWD/datasets/history
 mkdir -p "$WORK/svm" "$WORK/mlp" "$WORK/tasks" "$OUT"
 [ -n "$datasets" ] || datasets=$(tail -n +2 datasets/manifest.csv | cut -d, -f1)
 
-# The designs: the same configurations for every dataset.
-$KB space sample svm --file datasets/spaces.jsonl --n "$svm_n" --seed 1 --with-default > "$WORK/design-svm.jsonl"
-$KB space sample mlp --file datasets/spaces.jsonl --n "$mlp_n" --seed 1 --with-default > "$WORK/design-mlp.jsonl"
+# The designs: the same configurations for every dataset (written once, atomically).
+for sp in svm mlp; do
+  if [ "$sp" = svm ]; then n=$svm_n; else n=$mlp_n; fi
+  if [ "$worker" = 0 ]; then
+    $KB space sample "$sp" --file datasets/spaces.jsonl --n "$n" --seed 1 --with-default \
+      > "$WORK/design-$sp.jsonl.tmp" && mv "$WORK/design-$sp.jsonl.tmp" "$WORK/design-$sp.jsonl"
+  fi
+done
 
 # one_run SPACE DATASET TASK_ID TASK_TYPE LINE: train one configuration, print its run record
 one_run() {
@@ -112,16 +120,17 @@ one_dataset() {
 
 spaces="svm mlp"
 [ "$space" = all ] || spaces=$space
+if [ "$worker" = 1 ]; then
+  # one pool worker: the named datasets of one space, then exit (no packaging)
+  for ds in $datasets; do one_dataset "$space" "$ds"; done
+  exit 0
+fi
 if [ "$package_only" = 0 ]; then
   for sp in $spaces; do
-    # $jobs datasets at a time
-    running=0
-    for ds in $datasets; do
-      one_dataset "$sp" "$ds" &
-      running=$((running + 1))
-      if [ $running -ge "$jobs" ]; then wait; running=0; fi
-    done
-    wait
+    # a pool of $jobs workers, each taking the next dataset, so one slow dataset does not
+    # hold the others up
+    printf '%s\n' $datasets | xargs -P "$jobs" -I{} sh "$0" --worker --space "$sp" \
+      --datasets {} --svm-n "$svm_n" --mlp-n "$mlp_n" --max-rows "$max_rows"
   done
 fi
 
