@@ -18,7 +18,8 @@ set -e
 cd "$(dirname "$0")/../.."
 space=all datasets="" svm_n=100 mlp_n=60 max_rows=1000 jobs=2 package_only=0 worker=0
 # libsvm has no iteration budget of its own: a linear kernel with C near 1e4 can run for many
-# minutes. A run cut off here is kept with status failed and the reason in extra.
+# minutes. A run cut off here is kept with status failed and the reason in extra. (kb finishes
+# the current fold on SIGTERM, so timeout follows up with SIGKILL.)
 svm_timeout=120 mlp_timeout=600
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -66,7 +67,7 @@ one_run() {
   esac
   tmp=$(mktemp)
   if [ "$sp" = svm ]; then
-    timeout "$svm_timeout" $KB train svm "datasets/$ds.csv.gz" --config "$cfg" --folds 3 --seed 1 \
+    timeout -k 5 "$svm_timeout" $KB train svm "datasets/$ds.csv.gz" --config "$cfg" --folds 3 --seed 1 \
       --max-rows "$max_rows" --json --quiet < /dev/null > "$tmp" 2>/dev/null; code=$?
     curve=""
   else
@@ -76,7 +77,7 @@ one_run() {
     while [ $k -lt "$layers" ]; do arch="$arch+FC($units)"; k=$((k + 1)); done
     # the trainer's own keys: the space's minus layers/units (they became the architecture)
     ncfg=$(printf '%s' "$cfg" | sed 's/"layers":[0-9]*,\{0,1\}//; s/"units":[0-9]*,\{0,1\}//; s/,}/}/')
-    timeout "$mlp_timeout" $KB train net "datasets/$ds.csv.gz" --arch "$arch" --config "$ncfg" \
+    timeout -k 5 "$mlp_timeout" $KB train net "datasets/$ds.csv.gz" --arch "$arch" --config "$ncfg" \
       --set epochs=10 --seed 1 --max-rows "$max_rows" --quiet < /dev/null > "$tmp" 2>/dev/null; code=$?
     curve=$(grep '^{"step"' "$tmp" | sed 's/:null/:"nan"/g' | paste -sd, -)
   fi
@@ -87,7 +88,7 @@ one_run() {
   cost=$(printf '%s' "$final" | sed -n 's/.*"cost_s":\([0-9.e+-]*\).*/\1/p')
   rows=$(printf '%s' "$final" | sed -n 's/.*"n_rows":\([0-9]*\).*/\1/p')
   extra=""
-  if [ "$code" = 124 ]; then extra=',"extra":{"failure":"timed out by make_history"}'; fi
+  if [ "$code" = 124 ] || [ "$code" = 137 ]; then extra=',"extra":{"failure":"timed out by make_history"}'; fi
   if [ "$code" != 0 ] || [ -z "$metrics" ]; then status=failed; metrics="{}"; fi
   [ -n "$status" ] || status=ok
   printf '{"kind":"run","id":"hist:%s:%s:%s","task_id":"%s","space":"%s","config":%s,' \
