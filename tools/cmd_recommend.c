@@ -67,6 +67,7 @@ typedef struct rtask {
     double *f;       /* n_feat values, NaN missing */
     size_t n_runs;   /* runs in the space */
     int direction;   /* of its runs: 1 maximize, 0 minimize, -1 unknown */
+    kb_task_type type;
 } rtask;
 
 /* One distinct configuration across the tasks' runs. */
@@ -89,6 +90,7 @@ typedef struct rctx {
     size_t n_exclude;
     const char *query_id;   /* stored task used as the query (excluded from the KB) */
     double *query_f;        /* its features, when query_id is set */
+    kb_task_type query_type; /* classification tasks learn from classification tasks */
     char *objective;
     int failed;
     kb_error err;
@@ -133,12 +135,14 @@ static int on_task(const kb_task *t, void *payload)
 {
     rctx *c = payload;
     if (c->query_id != NULL && strcmp(t->id, c->query_id) == 0) {
-        if ((c->query_f = task_features(t, c->n_feat)) == NULL) {
-            return fail(c, "reading the query task");
-        }
-        return 0;
+        return 0; /* the query itself, read before the scan */
     }
     if (excluded(c, t->id) || t->n_features == 0) {
+        return 0;
+    }
+    /* a task of the other kind (regression vs classification) has incomparable results */
+    if (c->query_type != KB_TASK_TYPE_UNKNOWN && t->type != KB_TASK_TYPE_UNKNOWN &&
+        t->type != c->query_type) {
         return 0;
     }
     if (c->n_tasks == c->cap_tasks) {
@@ -153,6 +157,7 @@ static int on_task(const kb_task *t, void *payload)
     rtask *r = &c->tasks[c->n_tasks];
     memset(r, 0, sizeof *r);
     r->direction = -1;
+    r->type = t->type;
     r->id = kb_strdup(t->id);
     r->name = kb_strdup(t->name != NULL ? t->name : t->id);
     r->f = task_features(t, c->n_feat);
@@ -512,6 +517,8 @@ int cmd_recommend(int argc, char **argv)
             return rc;
         }
         memcpy(fingerprint, d.fingerprint, sizeof fingerprint);
+        c.query_type = d.task == KB_DATASET_TASK_REGRESSION ? KB_TASK_TYPE_REGRESSION
+                                                           : KB_TASK_TYPE_CLASSIFICATION;
         /* kb add-task names a dataset's task "t-" + the first 16 hex digits of its fingerprint */
         static char self_id[19];
         snprintf(self_id, sizeof self_id, "t-%.16s", fingerprint);
@@ -549,6 +556,15 @@ int cmd_recommend(int argc, char **argv)
     }
     c.space = space_name;
     int have_space = kb_store_get_space(&space, store, space_name, &err) == KB_OK;
+    if (task_id != NULL) {
+        /* the query task first: its type decides which tasks are comparable */
+        kb_task qt = {0};
+        if (kb_store_get_task(&qt, store, task_id, &err) == KB_OK && qt.n_features > 0) {
+            c.query_f = task_features(&qt, c.n_feat);
+            c.query_type = qt.type;
+        }
+        kb_task_release(&qt);
+    }
     kb_store_filter f = KB_STORE_FILTER_INIT;
     rc = kb_store_foreach_task(store, &f, on_task, &c, &err);
     if (rc == KB_OK && !c.failed) {

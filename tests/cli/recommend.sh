@@ -63,6 +63,17 @@ expect_code 2 $KB recommend --task "$id_iris" --space svm --held-out
 expect_code 0 $KB recommend --task "$id_iris" --exclude "$id_wine" --space svm --json
 json .tasks == 2
 
+# a regression task is not a neighbour of a classification one: its results are incomparable
+expect_code 0 $KB add-task "$D/concrete.csv.gz" --name concrete --groups general,statistical,info --json
+id_concrete=$("$JC" "$T/out" .id print)
+printf '{"kind":"run","id":"r-concrete-1","task_id":"%s","space":"svm","config":{"kernel":"linear","C":0.03125},"status":"ok","objective":"rmse","direction":"minimize","metrics":{"rmse":3.0}}\n' "$id_concrete" > reg.jsonl
+expect_code 0 $KB ingest reg.jsonl
+expect_code 0 $KB recommend --task "$id_iris" --space svm --json
+json .tasks == 3
+json .objective == accuracy
+expect_code 1 $KB recommend --task "$id_concrete" --space svm
+expect_err "no stored task with meta-features has ok runs in space 'svm'"
+
 expect_code 2 $KB recommend --space svm
 expect_code 2 $KB recommend "$D/iris.csv.gz" --task "$id_iris" --space svm
 expect_code 2 $KB recommend --task "$id_iris" --space svm --top 0
