@@ -26,7 +26,7 @@ if [ -f datasets/history/tasks.jsonl.gz ]; then
   for f in datasets/history/tasks.jsonl.gz datasets/history/svm.jsonl.gz datasets/history/mlp.jsonl.gz; do
     [ -f "$f" ] && gzip -dc "$f" | $KB ingest --quiet -
   done
-  held=${KB_HELD_OUT:-vehicle}
+  held=${KB_HELD_OUT:-fish_species}
   echo "== recommend SVM configurations for '$held' as if it were new (its own runs left out)"
   $KB recommend "datasets/$held.csv.gz" --space svm --held-out --top 3 --quiet
   echo "== train them on '$held' next to the space's default (same fidelity as the history)"
