@@ -326,6 +326,7 @@ int kb_codec_encode_record(kb_buf *out, const kb_record *rec, kb_error *err)
     case KB_RECORD_RUN: return kb_codec_encode_run(out, &rec->run, err);
     case KB_RECORD_BACKBONE: return kb_codec_encode_backbone(out, &rec->backbone, err);
     case KB_RECORD_SPACE: return kb_codec_encode_space(out, &rec->space, err);
+    case KB_RECORD_STUDY: break; /* not yet encodable */
     }
     return kb_error_set(err, KB_EINVAL, "encoding record: kind %d out of range", (int)rec->kind);
 }

@@ -1897,6 +1897,7 @@ static int stored_text(kb_buf *out, int *kind_differs, kb_store *store, const kb
     case KB_RECORD_RUN: rc = kb_store_get_run(&old.run, store, id, err); break;
     case KB_RECORD_BACKBONE: rc = kb_store_get_backbone(&old.backbone, store, id, err); break;
     case KB_RECORD_SPACE: rc = kb_store_get_space(&old.space, store, id, err); break;
+    case KB_RECORD_STUDY: break;
     }
     if (rc == KB_OK) {
         rc = kb_json_write_record(out, &old, err);

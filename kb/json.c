@@ -2269,6 +2269,7 @@ int kb_json_write_record(kb_buf *out, const kb_record *rec, kb_error *err)
     case KB_RECORD_RUN: return kb_json_write_run(out, &rec->run, 1, err);
     case KB_RECORD_BACKBONE: return kb_json_write_backbone(out, &rec->backbone, err);
     case KB_RECORD_SPACE: return kb_json_write_space(out, &rec->space, err);
+    case KB_RECORD_STUDY: break; /* not yet writable */
     }
     return kb_error_set(err, KB_EINVAL, "invalid argument: unknown record kind %d",
                         (int)rec->kind);

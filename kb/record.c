@@ -85,6 +85,7 @@ const char *kb_record_id(const kb_record *rec)
     case KB_RECORD_RUN: return rec->run.id;
     case KB_RECORD_BACKBONE: return rec->backbone.id;
     case KB_RECORD_SPACE: return rec->space.name;
+    case KB_RECORD_STUDY: return rec->study.id;
     }
     return NULL;
 }

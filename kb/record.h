@@ -110,11 +110,36 @@ typedef struct kb_backbone {
     char *extra;
 } kb_backbone;
 
+/*
+ * A search study: one `kb search` (or `kb ask`/`kb tell` session) on one task and space. Its
+ * trials are runs whose study_id is the study's id (run id "<study id>:<trial number>"); a
+ * proposed trial not yet told is a run with status running. The study records how it was
+ * warmed, so every result can be traced to the neighbours that shaped it.
+ */
+typedef struct kb_study {
+    char *id;
+    char *task_id;          /* required: a stored task */
+    char *space;            /* required: the search space's name */
+    char *objective;        /* the metric optimised, e.g. "val_accuracy" */
+    kb_direction direction;
+    char *method;           /* "gp", "tpe", "random", "hyperband", "bohb", "asha", ... */
+    char *warm_start;       /* "auto", "none", "nearest", ... */
+    uint64_t seed;
+    char **neighbours;      /* ids of the tasks that warmed it, nearest first */
+    double *neighbour_weights; /* their weights (same length) */
+    size_t n_neighbours;
+    char *command;          /* the trial command or built-in workload; NULL for ask/tell */
+    char *team;
+    int64_t created_at;
+    char *extra;            /* the other options as a canonical JSON object text, or NULL */
+} kb_study;
+
 typedef enum kb_record_kind {
     KB_RECORD_TASK = 1,
     KB_RECORD_RUN = 2,
     KB_RECORD_BACKBONE = 3,
-    KB_RECORD_SPACE = 4
+    KB_RECORD_SPACE = 4,
+    KB_RECORD_STUDY = 5
 } kb_record_kind;
 
 /** One record of any kind, as ingest produces them. Owns the member named by `kind`. */
@@ -124,11 +149,13 @@ typedef struct kb_record {
     kb_run run;
     kb_backbone backbone;
     kb_space space;
+    kb_study study;
 } kb_record;
 
 void kb_task_release(kb_task *t);
 void kb_run_release(kb_run *r);
 void kb_backbone_release(kb_backbone *b);
+void kb_study_release(kb_study *s);
 void kb_record_release(kb_record *rec);
 void kb_series_release(kb_series *s);
 

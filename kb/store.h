@@ -112,6 +112,13 @@ int kb_store_get_task(kb_task *out, kb_store *store, const char *id, kb_error *e
 int kb_store_get_run(kb_run *out, kb_store *store, const char *id, kb_error *err);
 int kb_store_get_backbone(kb_backbone *out, kb_store *store, const char *id, kb_error *err);
 int kb_store_get_space(kb_space *out, kb_store *store, const char *name, kb_error *err);
+int kb_store_get_study(kb_study *out, kb_store *store, const char *id, kb_error *err);
+
+/**
+ * Replace an existing study (same id), e.g. to record its state or a controller checkpoint
+ * in `extra`. @return KB_OK; KB_ENOTFOUND if no study has that id; KB_EINVAL as for runs.
+ */
+int kb_store_update_study(kb_store *store, const kb_study *study, kb_error *err);
 /** Which kind of record has this id; KB_ENOTFOUND if none. */
 int kb_store_find_kind(kb_record_kind *out, kb_store *store, const char *id, kb_error *err);
 
@@ -128,9 +135,11 @@ typedef struct kb_store_filter {
     const char *team;        /* tasks/runs of this team */
     int status;              /* a kb_run_status, or -1 for any */
     size_t limit;            /* stop after this many matches; 0 = no limit */
+    const char *study_id;    /* runs (trials) of this study (index scan); studies of
+                                task_id are filtered on task_id */
 } kb_store_filter;
 
-#define KB_STORE_FILTER_INIT {NULL, NULL, NULL, NULL, -1, 0}
+#define KB_STORE_FILTER_INIT {NULL, NULL, NULL, NULL, -1, 0, NULL}
 
 /**
  * Visit records in a stable order: tasks, backbones and spaces by id; runs by insertion
@@ -142,6 +151,7 @@ typedef int (*kb_store_task_cb)(const kb_task *t, void *payload);
 typedef int (*kb_store_run_cb)(const kb_run *r, void *payload);
 typedef int (*kb_store_backbone_cb)(const kb_backbone *b, void *payload);
 typedef int (*kb_store_space_cb)(const kb_space *s, void *payload);
+typedef int (*kb_store_study_cb)(const kb_study *s, void *payload);
 
 int kb_store_foreach_task(kb_store *store, const kb_store_filter *f, kb_store_task_cb cb,
                           void *payload, kb_error *err);
@@ -150,6 +160,9 @@ int kb_store_foreach_run(kb_store *store, const kb_store_filter *f, kb_store_run
 int kb_store_foreach_backbone(kb_store *store, const kb_store_filter *f,
                               kb_store_backbone_cb cb, void *payload, kb_error *err);
 int kb_store_foreach_space(kb_store *store, const kb_store_filter *f, kb_store_space_cb cb,
+                           void *payload, kb_error *err);
+/** Studies by id; honours task_id, team and limit. */
+int kb_store_foreach_study(kb_store *store, const kb_store_filter *f, kb_store_study_cb cb,
                            void *payload, kb_error *err);
 
 typedef struct kb_store_stats {

@@ -37,6 +37,7 @@ static int get_record(kb_record *rec, kb_store *store, const char *id, kb_error 
     case KB_RECORD_RUN: return kb_store_get_run(&rec->run, store, id, err);
     case KB_RECORD_BACKBONE: return kb_store_get_backbone(&rec->backbone, store, id, err);
     case KB_RECORD_SPACE: return kb_store_get_space(&rec->space, store, id, err);
+    case KB_RECORD_STUDY: break;
     }
     return kb_error_set(err, KB_ECORRUPT, "record '%s' has an unknown kind", id);
 }
