@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "engine/core/alloc.h"
+#include "engine/core/buf.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* The table                                                                                  */
@@ -1123,27 +1124,80 @@ done:
 /* ------------------------------------------------------------------------------------------ */
 /* Pruning                                                                                    */
 
+/* 1 if a is worse than b in the objective's direction */
+static int worse_than(double a, double b, int maximize)
+{
+    return maximize ? a < b : a > b;
+}
+
+static void prune_fill(kb_curve_prune *out, const kb_curve_judgement *j)
+{
+    out->kind = j->n_verdicts > 0 ? j->verdicts[0].kind : KB_CURVE_VERDICT_IMPROVING;
+    out->light = j->light;
+    snprintf(out->metric, sizeof out->metric, "%s", j->metric);
+    out->maximize = j->maximize;
+    out->last_step = j->last_step;
+    out->last_value = j->last_value;
+    out->best_value = j->best_value;
+}
+
+/* The first plateau verdict (converged, underfitting, overfitting) of j, or NULL. */
+static const kb_curve_verdict *plateau_verdict(const kb_curve_judgement *j)
+{
+    for (size_t i = 0; i < j->n_verdicts; i++) {
+        kb_curve_verdict_kind k = j->verdicts[i].kind;
+        if (k == KB_CURVE_VERDICT_CONVERGED || k == KB_CURVE_VERDICT_UNDERFITTING ||
+            k == KB_CURVE_VERDICT_OVERFITTING) {
+            return &j->verdicts[i];
+        }
+    }
+    return NULL;
+}
+
 int kb_curve_prune_check(kb_curve_prune *out, const kb_curve *c, const kb_curve_opts *opts,
                          double target_step, double incumbent, double p_min, kb_error *err)
 {
-    KB_CHECK_ARG(out != NULL && c != NULL);
+    KB_CHECK_ARG(out != NULL);
     memset(out, 0, sizeof *out);
-    out->p_beat = NAN;
+    out->p_beat = out->last_step = out->last_value = out->best_value = NAN;
+    out->kind = KB_CURVE_VERDICT_IMPROVING;
+    KB_CHECK_ARG(c != NULL);
     kb_curve_judgement j;
     int rc = kb_curve_judge(&j, c, opts, err);
     if (rc != KB_OK) {
         return rc;
     }
+    prune_fill(out, &j);
     if (j.light == KB_CURVE_LIGHT_RED && j.n_verdicts > 0) {
         out->prune = 1;
-        out->kind = j.verdicts[0].kind;
+        out->why = KB_CURVE_PRUNE_RED;
         snprintf(out->reason, sizeof out->reason, "%s at step %g: %s",
                  kb_curve_verdict_name(j.verdicts[0].kind), j.verdicts[0].step,
                  j.verdicts[0].detail);
-        kb_curve_judgement_release(&j);
-        return KB_OK;
+        goto done;
     }
-    if (!isnan(incumbent) && isfinite(target_step) && j.n_points >= 5 && j.n_verdicts > 0) {
+    if (!(p_min > 0) || !isfinite(incumbent) || j.n_points == 0) {
+        goto done;
+    }
+    /* the "will not win" rules wait for a quarter of the run (no early lr-warm-up noise) */
+    if (isfinite(target_step) && c->n_steps > 0 && j.last_step < 0.25 * target_step) {
+        goto done;
+    }
+    const kb_curve_verdict *pv = plateau_verdict(&j);
+    /* a margin of 3 sigma and 1% of the incumbent, so that noise and a small later rise
+     * (e.g. a learning-rate step) do not stop a run that ties */
+    double margin = 3 * (isfinite(j.noise) ? j.noise : 0) + 0.01 * fabs(incumbent);
+    if (pv != NULL && isfinite(j.best_value) &&
+        worse_than(j.best_value + (j.maximize ? margin : -margin), incumbent, j.maximize)) {
+        out->prune = 1;
+        out->why = KB_CURVE_PRUNE_PLATEAU;
+        out->kind = pv->kind;
+        snprintf(out->reason, sizeof out->reason,
+                 "%s at step %g: best %s %.4g is worse than the incumbent %.4g", 
+                 kb_curve_verdict_name(pv->kind), pv->step, j.metric, j.best_value, incumbent);
+        goto done;
+    }
+    if (isfinite(target_step) && j.n_points >= 5) {
         kb_curve_pred f;
         kb_error ferr = KB_ERROR_INIT;
         rc = kb_curve_forecast(&f, c, &j, target_step, incumbent, NULL, &ferr);
@@ -1151,18 +1205,204 @@ int kb_curve_prune_check(kb_curve_prune *out, const kb_curve *c, const kb_curve_
             out->p_beat = f.p_beat;
             if (f.p_beat < p_min) {
                 out->prune = 1;
-                out->kind = j.verdicts[0].kind;
+                out->why = KB_CURVE_PRUNE_FORECAST;
                 snprintf(out->reason, sizeof out->reason,
                          "forecast %s at step %g: %.4g [%.4g, %.4g]; P(beat %.4g) = %.3f < %.3f",
                          j.metric, target_step, f.mean, f.lo, f.hi, incumbent, f.p_beat, p_min);
             }
         } else if (rc == KB_ENOMEM) {
-            kb_curve_judgement_release(&j);
-            return kb_error_set(err, rc, "%s", ferr.msg);
+            rc = kb_error_set(err, rc, "%s", ferr.msg);
+            goto done;
+        }
+        rc = KB_OK; /* too few points or no model fitted: no forecast, continue */
+    }
+done:
+    kb_curve_judgement_release(&j);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The stored verdict: canonical JSON text                                                    */
+
+typedef struct jtext {
+    kb_buf b;
+    int bad;
+} jtext;
+
+static void jt_raw(jtext *t, const char *s)
+{
+    if (!t->bad && kb_buf_puts(&t->b, s) != KB_OK) {
+        t->bad = 1;
+    }
+}
+
+/* integral values without a fraction; else the shortest %.15g..%.17g that reads back */
+static void jt_num(jtext *t, double v)
+{
+    char tmp[40];
+    if (!isfinite(v)) {
+        snprintf(tmp, sizeof tmp, "null");
+    } else if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(tmp, sizeof tmp, "%.0f", v == 0 ? 0.0 : v); /* no "-0" */
+    } else {
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+            if (strtod(tmp, NULL) == v) {
+                break;
+            }
         }
     }
+    jt_raw(t, tmp);
+}
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is not one (RFC 3629). */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+                                                 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (n == 0 || (n == 2 && c < 0xC2) || (n == 4 && c > 0xF4)) {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+    }
+    /* overlong 3/4-byte forms, surrogates, and code points above U+10FFFF */
+    if ((n == 3 && c == 0xE0 && s[1] < 0xA0) || (n == 3 && c == 0xED && s[1] >= 0xA0) ||
+        (n == 4 && c == 0xF0 && s[1] < 0x90) || (n == 4 && c == 0xF4 && s[1] >= 0x90)) {
+        return 0;
+    }
+    return n;
+}
+
+static void jt_str(jtext *t, const char *s)
+{
+    jt_raw(t, "\"");
+    const unsigned char *p = (const unsigned char *)s;
+    while (!t->bad && *p != '\0') {
+        char tmp[8];
+        if (*p == '"' || *p == '\\') {
+            snprintf(tmp, sizeof tmp, "\\%c", *p);
+        } else if (*p < 0x20) {
+            snprintf(tmp, sizeof tmp, "\\u%04x", *p);
+        } else {
+            size_t n = utf8_len(p);
+            if (n == 0) {
+                jt_raw(t, "\xEF\xBF\xBD"); /* U+FFFD for a byte that is not UTF-8 */
+                p++;
+            } else if (kb_buf_append(&t->b, p, n) != KB_OK) {
+                t->bad = 1;
+            } else {
+                p += n;
+            }
+            continue;
+        }
+        jt_raw(t, tmp);
+        p++;
+    }
+    jt_raw(t, "\"");
+}
+
+/* `"key":` (keys are written in bytewise order by the caller) */
+static void jt_key(jtext *t, const char *key, int first)
+{
+    jt_raw(t, first ? "" : ",");
+    jt_str(t, key);
+    jt_raw(t, ":");
+}
+
+static void jt_point(jtext *t, const char *key, double step, double value)
+{
+    jt_key(t, key, 0);
+    jt_raw(t, "{\"step\":");
+    jt_num(t, step);
+    jt_raw(t, ",\"value\":");
+    jt_num(t, value);
+    jt_raw(t, "}");
+}
+
+static void jt_verdict_doc(jtext *t, const kb_curve_judgement *j, const kb_curve_advice *a,
+                           size_t n_a)
+{
+    jt_raw(t, "{\"advice\":[");
+    for (size_t i = 0; i < n_a; i++) {
+        jt_raw(t, i > 0 ? ",{" : "{");
+        jt_key(t, "from", 1);
+        jt_num(t, a[i].from);
+        jt_key(t, "param", 0);
+        jt_str(t, a[i].param);
+        jt_key(t, "reason", 0);
+        jt_str(t, kb_curve_verdict_name(a[i].reason));
+        jt_key(t, "text", 0);
+        jt_str(t, a[i].text);
+        jt_key(t, "to", 0);
+        jt_num(t, a[i].to);
+        jt_raw(t, "}");
+    }
+    jt_raw(t, "]");
+    jt_point(t, "best", j->best_step, j->best_value);
+    jt_point(t, "last", j->last_step, j->last_value);
+    jt_key(t, "light", 0);
+    jt_str(t, kb_curve_light_name(j->light));
+    jt_key(t, "metric", 0);
+    jt_str(t, j->metric);
+    jt_key(t, "mode", 0);
+    jt_str(t, j->maximize ? "max" : "min");
+    jt_key(t, "n_points", 0);
+    jt_num(t, (double)j->n_points);
+    jt_key(t, "schema", 0);
+    jt_str(t, KB_CURVE_VERDICT_JSON_SCHEMA);
+    jt_key(t, "verdicts", 0);
+    jt_raw(t, "[");
+    for (size_t i = 0; i < j->n_verdicts; i++) {
+        const kb_curve_verdict *v = &j->verdicts[i];
+        jt_raw(t, i > 0 ? ",{" : "{");
+        jt_key(t, "confidence", 1);
+        jt_num(t, v->confidence);
+        jt_key(t, "detail", 0);
+        jt_str(t, v->detail);
+        jt_key(t, "kind", 0);
+        jt_str(t, kb_curve_verdict_name(v->kind));
+        jt_key(t, "metric", 0);
+        jt_str(t, v->metric);
+        jt_key(t, "step", 0);
+        jt_num(t, v->step);
+        jt_raw(t, "}");
+    }
+    jt_raw(t, "]}");
+}
+
+int kb_curve_verdict_json(char **out, const kb_curve *c, const kb_curve_opts *opts,
+                          const kb_param *config, size_t n_config, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL);
+    *out = NULL;
+    KB_CHECK_ARG(c != NULL && (config != NULL || n_config == 0));
+    kb_curve_advice *a = NULL;
+    size_t n_a = 0;
+    jtext t = {KB_BUF_INIT, 0};
+    kb_curve_judgement j;
+    int rc = kb_curve_judge(&j, c, opts, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    if ((rc = kb_curve_advise(&a, &n_a, &j, config, n_config, err)) != KB_OK) {
+        goto done;
+    }
+    jt_verdict_doc(&t, &j, a, n_a);
+    if (t.bad) {
+        rc = kb_error_set(err, KB_ENOMEM, "verdict json: out of memory");
+        goto done;
+    }
+    *out = t.b.data;
+    t.b.data = NULL;
+done:
+    kb_buf_release(&t.b);
+    kb_free(a);
     kb_curve_judgement_release(&j);
-    return KB_OK;
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------ */

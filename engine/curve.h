@@ -262,20 +262,84 @@ int kb_curve_forecast(kb_curve_pred *out, const kb_curve *c, const kb_curve_judg
 /* ------------------------------------------------------------------------------------------ */
 /* Pruning (for kb search): cheap enough to call after every new point                        */
 
+/** Why kb_curve_prune_check stopped a trial. */
+typedef enum kb_curve_prune_why {
+    KB_CURVE_PRUNE_NONE = 0,     /* continue */
+    KB_CURVE_PRUNE_RED = 1,      /* the light is red: overflow or diverging */
+    KB_CURVE_PRUNE_PLATEAU = 2,  /* converged / underfitting / overfitting, and its best is
+                                    worse than the incumbent: it will not win */
+    KB_CURVE_PRUNE_FORECAST = 3  /* the forecast beats the incumbent with P < p_min */
+} kb_curve_prune_why;
+
 typedef struct kb_curve_prune {
     int prune;                  /* 1: stop the trial */
-    kb_curve_verdict_kind kind; /* the verdict behind it (when prune because of a verdict) */
+    kb_curve_prune_why why;     /* KB_CURVE_PRUNE_NONE when prune == 0 */
+    kb_curve_verdict_kind kind; /* the primary verdict (IMPROVING when there is none) */
+    kb_curve_light light;       /* the judgement's traffic light */
     double p_beat;              /* forecast probability of beating the incumbent, or NaN */
-    char reason[320];
+    char metric[64];            /* the objective series judged ("" when none) */
+    int maximize;               /* its direction (from opts->mode or its name) */
+    double last_step, last_value; /* the last finite point of the objective (NaN: none):
+                                     the "last metric" to record with a pruned run */
+    double best_value;          /* the best value of the objective so far (NaN: none) */
+    char reason[320];           /* one line with the numbers; "" when prune == 0 */
 } kb_curve_prune;
 
 /**
- * Decide whether to stop a trial now: when the judgement is red, or when the forecast at
- * `target_step` beats `incumbent` with probability below `p_min` (forecast skipped when
- * incumbent is NaN or the curve has fewer than a quarter of target_step's span... see .c).
+ * Decide whether to stop a running trial now, from its curve so far (the call judges the
+ * whole prefix: O(n log n), plus a forecast of at most opts->max_points bins when one is
+ * needed; a few milliseconds for 1000 points). Rules, in order:
+ * 1. RED: the judgement's light is red (non-finite values, diverging loss): stop at once.
+ * 2. PLATEAU: the curve has a converged, underfitting or overfitting verdict and its best
+ *    value so far is worse than `incumbent` by more than 3 noise sigmas and 1% of
+ *    |incumbent| (a plateau that cannot reach the incumbent). Needs a finite incumbent, p_min
+ *    > 0, and (when target_step is finite) the curve past a quarter of target_step.
+ * 3. FORECAST: with a finite incumbent and target_step, p_min > 0 and at least 5 points past
+ *    a quarter of target_step: the forecast at target_step (kb_curve_forecast) beats the
+ *    incumbent with probability below p_min. On kb's labelled curves the forecast is worse
+ *    than the last value as a point estimate (docs/BENCHMARKS.md), so keep p_min small
+ *    (0.01-0.05).
+ * The incumbent is in the objective's units and direction: the objective is opts->metric (or
+ * the first of val_accuracy, val_loss, ... present) and its direction opts->mode (or its
+ * name). p_min <= 0 disables rules 2 and 3 (only red runs stop).
+ * @param[out] out  the decision; filled (prune 0) on every KB_OK
+ * @return KB_OK; KB_EINVAL for NULL arguments or opts->metric naming no series; KB_ENOMEM.
+ * Thread-safe for distinct `out`; `c` is only read.
  */
 int kb_curve_prune_check(kb_curve_prune *out, const kb_curve *c, const kb_curve_opts *opts,
                          double target_step, double incumbent, double p_min, kb_error *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* The stored verdict                                                                         */
+
+#define KB_CURVE_VERDICT_JSON_SCHEMA "kb.verdict/1"
+
+/**
+ * The judgement and rule-based advice of a run as one compact canonical JSON object text, for
+ * storing with the run (the integrator puts it into run.extra under "judge"). Canonical: keys
+ * sorted bytewise at every level, no spaces, numbers as the shortest of %.15g/%.16g/%.17g
+ * that reads back the same (integral values without a fraction), non-finite numbers as null,
+ * strings escaped per RFC 8259 with invalid UTF-8 bytes replaced by U+FFFD; so kb's
+ * kb_json_canonical_text leaves it unchanged and equal curves give equal bytes. Example
+ * (one line in reality):
+ *
+ *     {"advice":[{"from":0.1,"param":"base_lr","reason":"diverging","text":"stop; learning
+ *      rate 0.1 -> 0.033","to":0.033}],"best":{"step":40,"value":2.1},"last":{"step":200,
+ *      "value":9.5},"light":"red","metric":"val_loss","mode":"min","n_points":41,
+ *      "schema":"kb.verdict/1","verdicts":[{"confidence":0.9,"detail":"...",
+ *      "kind":"diverging","metric":"train_loss","step":60}]}
+ *
+ * "verdicts" is most severe first (the first is the primary verdict; empty when the curve
+ * has no usable series, and then "metric" is "" and the numbers are null); "step" is where a
+ * verdict was first seen. "advice" entries as kb_curve_advise (text "" when the change is
+ * spelled out in the previous entry's text). No forecast: it is not reliable enough to store.
+ * @param[out] out  caller owns `*out` (a NUL-terminated string); free with kb_free(); NULL on
+ *                  failure
+ * @param config    the run's configuration for advice with numbers (may be NULL, n_config 0)
+ * @return KB_OK; KB_EINVAL for NULL arguments or opts->metric naming no series; KB_ENOMEM.
+ */
+int kb_curve_verdict_json(char **out, const kb_curve *c, const kb_curve_opts *opts,
+                          const kb_param *config, size_t n_config, kb_error *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Advice                                                                                     */

@@ -5,6 +5,7 @@
 #include "check.h"
 #include "engine/core/alloc.h"
 #include "engine/curve.h"
+#include "kb/json.h"
 
 static const kb_curve_verdict *find_verdict(const kb_curve_judgement *j, kb_curve_verdict_kind k)
 {
@@ -536,6 +537,135 @@ static void test_prune_check_stops_red_runs_and_hopeless_ones(void)
     kb_curve_release(&a);
 }
 
+static void test_prune_check_stops_a_plateau_that_cannot_reach_the_incumbent(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    kb_curve c = make(101, 10, "train_loss", exp_decay); /* converged at 160, ends at ~1.0 */
+    kb_curve_prune pr;
+    CHECK_OK(kb_curve_prune_check(&pr, &c, NULL, 1000, 0.5, 0.05, &err), err);
+    CHECK(pr.prune == 1 && pr.why == KB_CURVE_PRUNE_PLATEAU);
+    CHECK(pr.kind == KB_CURVE_VERDICT_CONVERGED && pr.light == KB_CURVE_LIGHT_GREEN);
+    CHECK(strstr(pr.reason, "worse than the incumbent 0.5") != NULL);
+    /* the last metric to record with the pruned run */
+    CHECK_STR(pr.metric, "train_loss");
+    CHECK(pr.maximize == 0 && pr.last_step == 1000);
+    CHECK_NEAR(pr.last_value, exp_decay(1000), 1e-12, 0);
+    CHECK_NEAR(pr.best_value, exp_decay(1000), 1e-12, 0);
+
+    /* within 1% of the incumbent the plateau rule waits and the forecast decides: a flat
+     * 1.0000 cannot beat 0.995, but it does beat 1.005 */
+    CHECK_OK(kb_curve_prune_check(&pr, &c, NULL, 1000, 0.995, 0.05, &err), err);
+    CHECK(pr.prune == 1 && pr.why == KB_CURVE_PRUNE_FORECAST && pr.p_beat < 0.05);
+    CHECK_OK(kb_curve_prune_check(&pr, &c, NULL, 1000, 1.005, 0.05, &err), err);
+    CHECK(pr.prune == 0 && pr.why == KB_CURVE_PRUNE_NONE && pr.reason[0] == '\0');
+    CHECK(pr.p_beat > 0.95);
+    /* so does p_min 0, and a run not yet a quarter of the way to its target step */
+    CHECK_OK(kb_curve_prune_check(&pr, &c, NULL, 1000, 0.5, 0, &err), err);
+    CHECK(pr.prune == 0);
+    CHECK_OK(kb_curve_prune_check(&pr, &c, NULL, 4001, 0.5, 0.05, &err), err);
+    CHECK(pr.prune == 0);
+    /* the direction comes from opts: maximising, 1.0 beats an incumbent of 0.5 */
+    kb_curve_opts o = KB_CURVE_OPTS_INIT;
+    o.mode = KB_CURVE_MODE_MAX;
+    CHECK_OK(kb_curve_prune_check(&pr, &c, &o, 1000, 0.5, 0.05, &err), err);
+    CHECK(pr.maximize == 1 && !(pr.prune && pr.why == KB_CURVE_PRUNE_PLATEAU));
+    kb_curve_release(&c);
+
+    /* an empty curve: continue, nothing known */
+    kb_curve e = KB_CURVE_INIT;
+    CHECK_OK(kb_curve_prune_check(&pr, &e, NULL, 1000, 0.5, 0.05, &err), err);
+    CHECK(pr.prune == 0 && isnan(pr.last_value) && pr.metric[0] == '\0');
+    CHECK_CODE(kb_curve_prune_check(NULL, &e, NULL, 1000, 0.5, 0.05, &err), KB_EINVAL);
+}
+
+/* the NaN-at-370 run of test_judge_nan_at_step_370_is_overflow_at_370 */
+static kb_curve overflow_curve(const char *loss_name)
+{
+    kb_curve c = KB_CURVE_INIT;
+    for (int t = 0; t <= 360; t += 10) {
+        kb_curve_add(&c, t, loss_name, 2.3 - 0.002 * t, NULL);
+    }
+    kb_curve_add(&c, 370, loss_name, NAN, NULL);
+    return c;
+}
+
+static int canonical_equal(const char *text)
+{
+    kb_json_reader *r = NULL;
+    kb_buf b = KB_BUF_INIT;
+    int same = kb_json_reader_new(&r, NULL) == KB_OK &&
+               kb_json_canonical_text(&b, r, text, strlen(text), NULL) == KB_OK &&
+               strcmp(b.data, text) == 0;
+    if (!same) {
+        fprintf(stderr, "not canonical: %s\n   canonical: %s\n", text, b.data ? b.data : "-");
+    }
+    kb_buf_release(&b);
+    kb_json_reader_free(r);
+    return same;
+}
+
+static int verdict_json_once(void)
+{
+    kb_curve c = overflow_curve("train_loss");
+    kb_param cfg[2] = {fparam("base_lr", 0.001), iparam("batch_size", 128)};
+    char *s = NULL;
+    int rc = kb_curve_verdict_json(&s, &c, NULL, cfg, 2, NULL);
+    CHECK(rc == KB_OK ? s != NULL : s == NULL);
+    kb_free(s);
+    kb_curve_release(&c);
+    return rc;
+}
+
+static void test_verdict_json_is_canonical_and_names_verdict_step_and_advice(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    kb_curve c = overflow_curve("train_loss");
+    kb_param cfg[2] = {fparam("base_lr", 0.001), iparam("batch_size", 128)};
+    char *s = NULL, *s2 = NULL;
+    CHECK_OK(kb_curve_verdict_json(&s, &c, NULL, cfg, 2, &err), err);
+    CHECK_OK(kb_curve_verdict_json(&s2, &c, NULL, cfg, 2, &err), err);
+    CHECK(s != NULL && s2 != NULL && strcmp(s, s2) == 0);
+    if (s != NULL) {
+        CHECK(strncmp(s, "{\"advice\":[{\"from\":null,\"param\":\"clip_gradients\","
+                         "\"reason\":\"overflow\",\"text\":\"stop; non-finite values at step 370: "
+                         "add clip_gradients 0.1\",\"to\":0.1}",
+                      120) == 0);
+        CHECK(strstr(s, "\"light\":\"red\",\"metric\":\"train_loss\",\"mode\":\"min\"") != NULL);
+        CHECK(strstr(s, "\"schema\":\"kb.verdict/1\",\"verdicts\":[{\"confidence\":1,") != NULL);
+        CHECK(strstr(s, "\"kind\":\"overflow\",\"metric\":\"train_loss\",\"step\":370}") != NULL);
+        CHECK(strstr(s, "\"last\":{\"step\":360,\"value\":1.57999999") != NULL);
+        CHECK(strstr(s, "\"from\":0.001,\"param\":\"base_lr\"") != NULL);
+        CHECK(strchr(s, ' ') == NULL || strstr(s, "\"text\"") != NULL);
+        CHECK(canonical_equal(s));
+    }
+    kb_free(s);
+    kb_free(s2);
+    kb_curve_release(&c);
+
+    /* no usable series: no verdicts, nulls for the numbers, still canonical */
+    kb_curve e = KB_CURVE_INIT;
+    CHECK_OK(kb_curve_verdict_json(&s, &e, NULL, NULL, 0, &err), err);
+    CHECK_STR(s, "{\"advice\":[],\"best\":{\"step\":null,\"value\":null},\"last\":{\"step\":null,"
+                 "\"value\":null},\"light\":\"green\",\"metric\":\"\",\"mode\":\"min\","
+                 "\"n_points\":0,\"schema\":\"kb.verdict/1\",\"verdicts\":[]}");
+    CHECK(canonical_equal(s));
+    kb_free(s);
+
+    /* a metric name that is not UTF-8 (from a trainer's output) and needs escaping */
+    kb_curve u = overflow_curve("lo\xff\"ss\x01\xc3\xa9");
+    CHECK_OK(kb_curve_verdict_json(&s, &u, NULL, NULL, 0, &err), err);
+    CHECK(s != NULL && strstr(s, "\"metric\":\"lo\xef\xbf\xbd\\\"ss\\u0001\xc3\xa9\"") != NULL);
+    CHECK(s != NULL && canonical_equal(s));
+    kb_free(s);
+    kb_curve_release(&u);
+
+    CHECK_CODE(kb_curve_verdict_json(NULL, &e, NULL, NULL, 0, &err), KB_EINVAL);
+    s = (char *)1;
+    CHECK_CODE(kb_curve_verdict_json(&s, NULL, NULL, NULL, 0, &err), KB_EINVAL);
+    CHECK(s == NULL);
+    CHECK_ENOMEM_SWEEP(verdict_json_once, 200);
+}
+
 static void test_names_and_directions(void)
 {
     kb_error err = KB_ERROR_INIT;
@@ -571,6 +701,8 @@ int main(void)
     test_advice_computes_numbers_from_the_configuration();
     test_history_advice_finds_the_change_that_fixed_diverging_runs();
     test_prune_check_stops_red_runs_and_hopeless_ones();
+    test_prune_check_stops_a_plateau_that_cannot_reach_the_incumbent();
+    test_verdict_json_is_canonical_and_names_verdict_step_and_advice();
     test_names_and_directions();
     return check_exit();
 }
