@@ -353,6 +353,58 @@ int kb_net_weights_info_parse(kb_net_weights_info *out, const void *buf, size_t 
 int kb_net_weights_load(int *replaced_out, kb_net *net, const char *path,
                         const char *signature, kb_error *err);
 
+/* ---- training snapshots (resume) ---- */
+
+#define KB_NET_SNAPSHOT_VERSION 1
+#define KB_NET_DATA_ID_MAX 256 /* bytes of a snapshot's data id, with its NUL */
+
+/** What a snapshot file's header says. */
+typedef struct kb_net_snapshot_info {
+    uint32_t version;
+    kb_net_weights_info weights;   /* the embedded weights file (its sha256 is its own) */
+    kb_net_optimizer optimizer;    /* the optimizer whose state the snapshot holds */
+    size_t iteration;              /* iterations done */
+    size_t n_train;                /* training samples the sample order indexes */
+    double epoch;                  /* samples seen / n_train */
+    char data_id[KB_NET_DATA_ID_MAX];
+    char sha256[65];               /* hex SHA-256 of the whole snapshot file */
+} kb_net_snapshot_info;
+
+/**
+ * Write the full training state after kb_net_train (docs/FORMAT.md, "Snapshot file"): the
+ * weights (as an embedded weights file, so the snapshot is also a backbone), the optimizer
+ * state, the iteration, the current epoch's sample order and position, the train-loss
+ * accumulator and the RNG state. `data_id` (< KB_NET_DATA_ID_MAX bytes; may be "") names the
+ * training data; kb_net_snapshot_load refuses another. The file is written to a temporary
+ * name and renamed, so a crash never leaves a half-written snapshot under `path`.
+ * @return KB_OK; KB_EINVAL when the net has not been trained; KB_EIO; KB_ENOMEM.
+ */
+int kb_net_snapshot_save(const kb_net *net, const char *path, const char *signature,
+                         const char *data_id, kb_error *err);
+/**
+ * Read and verify a snapshot's header, embedded weights and checksum.
+ * @return KB_OK; KB_ENOTFOUND; KB_EIO; KB_EFORMAT (bad magic, truncated, bad sizes);
+ *         KB_EVERSION; KB_ECORRUPT (checksum mismatch).
+ */
+int kb_net_snapshot_info_read(kb_net_snapshot_info *out, const char *path, kb_error *err);
+/** As kb_net_snapshot_info_read, on a snapshot already in memory (`name` for messages). */
+int kb_net_snapshot_info_parse(kb_net_snapshot_info *out, const void *buf, size_t len,
+                               const char *name, kb_error *err);
+/**
+ * Restore a snapshot into a net built with the same architecture, outputs and optimizer
+ * (hyperparameters such as the learning rate may differ: they apply from the snapshot's
+ * iteration on). The next kb_net_train then continues from the snapshot's iteration up to
+ * its max_iter (which must be larger) instead of starting over: with the same seed, data and
+ * hyperparameters, training e epochs, saving, loading and training to e + e' epochs gives
+ * bit for bit the weights and curve of training e + e' epochs in one go, for learning-rate
+ * policies that do not depend on max_iter (fixed, step, exp, inv); poly and cosine decay
+ * towards the max_iter of each run.
+ * @return as kb_net_snapshot_info_read; KB_EINVAL when the snapshot does not fit the net,
+ *         `signature` or `data_id`.
+ */
+int kb_net_snapshot_load(kb_net *net, const char *path, const char *signature,
+                         const char *data_id, kb_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -40,66 +40,78 @@ static int put_text(kb_buf *b, const char *s)
     return rc != KB_OK ? rc : kb_buf_append(b, s, n);
 }
 
-int kb_net_weights_save(const kb_net *net, const char *path, const char *signature,
-                        kb_error *err)
+int kb_net__weights_encode(kb_buf *b, const kb_net *net, const char *signature)
 {
-    KB_CHECK_ARG(net != NULL && path != NULL && signature != NULL);
-    KB_CHECK_ARG(strlen(signature) < KB_NET_SIGNATURE_MAX);
     char arch[KB_NET_ARCH_MAX];
     kb_net_arch_format(arch, sizeof arch, &net->arch);
-    kb_buf b = KB_BUF_INIT;
-    int rc = kb_buf_append(&b, MAGIC, MAGIC_LEN);
-    rc = rc ? rc : put_u32(&b, KB_NET_WEIGHTS_VERSION);
-    rc = rc ? rc : put_u32(&b, (uint32_t)net->task);
-    rc = rc ? rc : put_u32(&b, (uint32_t)net->n_outputs);
-    rc = rc ? rc : put_u32(&b, (uint32_t)(net->input.image ? 1 : 0));
-    rc = rc ? rc : put_u32(&b, (uint32_t)net->input.channels);
-    rc = rc ? rc : put_u32(&b, (uint32_t)net->input.height);
-    rc = rc ? rc : put_u32(&b, (uint32_t)net->input.width);
-    rc = rc ? rc : put_text(&b, arch);
-    rc = rc ? rc : put_text(&b, signature);
-    rc = rc ? rc : put_u32(&b, (uint32_t)net->n_param_layers);
+    size_t start = b->len;
+    int rc = kb_buf_append(b, MAGIC, MAGIC_LEN);
+    rc = rc ? rc : put_u32(b, KB_NET_WEIGHTS_VERSION);
+    rc = rc ? rc : put_u32(b, (uint32_t)net->task);
+    rc = rc ? rc : put_u32(b, (uint32_t)net->n_outputs);
+    rc = rc ? rc : put_u32(b, (uint32_t)(net->input.image ? 1 : 0));
+    rc = rc ? rc : put_u32(b, (uint32_t)net->input.channels);
+    rc = rc ? rc : put_u32(b, (uint32_t)net->input.height);
+    rc = rc ? rc : put_u32(b, (uint32_t)net->input.width);
+    rc = rc ? rc : put_text(b, arch);
+    rc = rc ? rc : put_text(b, signature);
+    rc = rc ? rc : put_u32(b, (uint32_t)net->n_param_layers);
     for (size_t p = 0; rc == KB_OK && p < net->n_param_layers; p++) {
         const kb_net__layer *L = &net->layers[net->param_layer[p]];
-        rc = put_u32(&b, (uint32_t)L->kind);
-        rc = rc ? rc : put_u32(&b, (uint32_t)L->rows);
-        rc = rc ? rc : put_u32(&b, (uint32_t)L->fan_in);
+        rc = put_u32(b, (uint32_t)L->kind);
+        rc = rc ? rc : put_u32(b, (uint32_t)L->rows);
+        rc = rc ? rc : put_u32(b, (uint32_t)L->fan_in);
     }
-    rc = rc ? rc : put_u64(&b, (uint64_t)net->n_params);
-    rc = rc ? rc : kb_buf_reserve(&b, net->n_params * 4 + 32);
-    for (size_t i = 0; rc == KB_OK && i < net->n_params; i++) {
-        uint32_t bits;
-        memcpy(&bits, &net->params[i], 4);
-        rc = put_u32(&b, bits);
-    }
+    rc = rc ? rc : put_u64(b, (uint64_t)net->n_params);
+    rc = rc ? rc : kb_net__put_floats(b, net->params, net->n_params);
     if (rc != KB_OK) {
-        kb_buf_release(&b);
-        return kb_error_set(err, KB_ENOMEM, "out of memory writing '%s'", path);
+        return rc;
     }
     unsigned char digest[32];
-    kb_sha256_digest(b.data, b.len, digest);
-    rc = kb_buf_append(&b, digest, 32);
-    if (rc != KB_OK) {
-        kb_buf_release(&b);
-        return kb_error_set(err, KB_ENOMEM, "out of memory writing '%s'", path);
+    kb_sha256_digest(b->data + start, b->len - start, digest);
+    return kb_buf_append(b, digest, 32);
+}
+
+int kb_net__put_floats(kb_buf *b, const float *v, size_t n)
+{
+    int rc = kb_buf_reserve(b, n * 4 + 32);
+    for (size_t i = 0; rc == KB_OK && i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &v[i], 4);
+        rc = put_u32(b, bits);
     }
+    return rc;
+}
+
+int kb_net__write_file(const char *path, const kb_buf *b, kb_error *err)
+{
     FILE *f = fopen(path, "wb");
     if (f == NULL) {
         int e = errno;
-        kb_buf_release(&b);
         return kb_error_set_cause(err, KB_EIO, e, "cannot create '%s': %s", path, strerror(e));
     }
-    size_t w = fwrite(b.data, 1, b.len, f);
+    size_t w = fwrite(b->data, 1, b->len, f);
     int close_rc = fclose(f);
-    int ok = w == b.len && close_rc == 0;
-    kb_buf_release(&b);
-    if (!ok) {
+    if (w != b->len || close_rc != 0) {
         return kb_error_set(err, KB_EIO, "cannot write '%s'", path);
     }
     return KB_OK;
 }
 
-static int read_all(unsigned char **out, size_t *len_out, const char *path, kb_error *err)
+int kb_net_weights_save(const kb_net *net, const char *path, const char *signature,
+                        kb_error *err)
+{
+    KB_CHECK_ARG(net != NULL && path != NULL && signature != NULL);
+    KB_CHECK_ARG(strlen(signature) < KB_NET_SIGNATURE_MAX);
+    kb_buf b = KB_BUF_INIT;
+    int rc = kb_net__weights_encode(&b, net, signature);
+    rc = rc != KB_OK ? kb_error_set(err, KB_ENOMEM, "out of memory writing '%s'", path)
+                     : kb_net__write_file(path, &b, err);
+    kb_buf_release(&b);
+    return rc;
+}
+
+int kb_net__read_file(unsigned char **out, size_t *len_out, const char *path, kb_error *err)
 {
     *out = NULL;
     FILE *f = fopen(path, "rb");
@@ -247,7 +259,7 @@ static int load_file(unsigned char **buf_out, parsed **p_out, const char *path, 
 {
     size_t len = 0;
     *p_out = NULL;
-    int rc = read_all(buf_out, &len, path, err);
+    int rc = kb_net__read_file(buf_out, &len, path, err);
     if (rc != KB_OK) {
         return rc;
     }
@@ -294,16 +306,17 @@ int kb_net_weights_info_read(kb_net_weights_info *out, const char *path, kb_erro
     return rc;
 }
 
-int kb_net_weights_load(int *replaced_out, kb_net *net, const char *path,
-                        const char *signature, kb_error *err)
+int kb_net__weights_apply(int *replaced_out, kb_net *net, const unsigned char *buf, size_t len,
+                          const char *path, const char *signature, kb_error *err)
 {
-    KB_CHECK_ARG(replaced_out != NULL && net != NULL && path != NULL && signature != NULL);
     *replaced_out = 0;
-    unsigned char *buf = NULL;
-    parsed *p = NULL;
-    int rc = load_file(&buf, &p, path, err);
+    parsed *p = kb_malloc(sizeof *p);
+    if (p == NULL) {
+        return kb_error_set(err, KB_ENOMEM, "out of memory");
+    }
+    int rc = parse(p, buf, len, path, err);
     if (rc != KB_OK) {
-        return rc;
+        goto done;
     }
     char arch[KB_NET_ARCH_MAX];
     kb_net_arch_format(arch, sizeof arch, &net->arch);
@@ -349,6 +362,20 @@ int kb_net_weights_load(int *replaced_out, kb_net *net, const char *path,
     memset(net->hist2, 0, net->n_params * sizeof(float));
 done:
     kb_free(p);
+    return rc;
+}
+
+int kb_net_weights_load(int *replaced_out, kb_net *net, const char *path,
+                        const char *signature, kb_error *err)
+{
+    KB_CHECK_ARG(replaced_out != NULL && net != NULL && path != NULL && signature != NULL);
+    *replaced_out = 0;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int rc = kb_net__read_file(&buf, &len, path, err);
+    if (rc == KB_OK) {
+        rc = kb_net__weights_apply(replaced_out, net, buf, len, path, signature, err);
+    }
     kb_free(buf);
     return rc;
 }

@@ -234,6 +234,7 @@ void kb_net_free(kb_net *net)
     kb_free(net->hist2);
     kb_free(net->xb);
     kb_free(net->yb);
+    kb_free(net->perm);
     kb_free(net);
 }
 

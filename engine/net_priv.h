@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "engine/core/buf.h"
 #include "engine/core/rng.h"
 #include "engine/net.h"
 
@@ -50,6 +51,16 @@ struct kb_net {
     float *xb, *yb;                 /* a gathered minibatch */
     kb_rng rng;                     /* dropout and shuffling */
     int first_trainable;            /* lowest layer index whose parameters train */
+    /*
+     * Where training stands (kb_net_train keeps it; a snapshot saves and restores it): the
+     * iterations done, the current epoch's sample order and position in it, samples seen and
+     * the train-loss accumulator since the last point. `resume` makes the next kb_net_train
+     * continue from here instead of starting at iteration 0.
+     */
+    int resume;
+    size_t iter;
+    size_t *perm, n_perm, pos, seen, loss_n;
+    double loss_sum;
 };
 
 /** Forward pass of n samples (n <= max_batch); the output layer's `out` holds the logits. */
@@ -60,5 +71,18 @@ double kb_net__loss(kb_net *net, const float *y, size_t n, int grad);
 int kb_net__check_data(const kb_net *net, const kb_net_data *d, kb_error *err);
 /** Initialise parameters from opts (seeded). */
 void kb_net__init_params(kb_net *net);
+
+/* weights files in memory (net_io.c), shared with snapshots (net_snapshot.c) */
+/** Append a complete weights file image (header, floats, SHA-256) to `b`; KB_ENOMEM. */
+int kb_net__weights_encode(kb_buf *b, const kb_net *net, const char *signature);
+/** Append n floats little-endian; KB_ENOMEM. */
+int kb_net__put_floats(kb_buf *b, const float *v, size_t n);
+/** Load a weights file image (as kb_net_weights_load; `path` names it in messages). */
+int kb_net__weights_apply(int *replaced_out, kb_net *net, const unsigned char *buf, size_t len,
+                          const char *path, const char *signature, kb_error *err);
+/** Whole file into `*out` (caller kb_free); KB_ENOTFOUND, KB_EIO, KB_ENOMEM. */
+int kb_net__read_file(unsigned char **out, size_t *len_out, const char *path, kb_error *err);
+/** Write `b` to `path`; KB_EIO. */
+int kb_net__write_file(const char *path, const kb_buf *b, kb_error *err);
 
 #endif

@@ -57,44 +57,67 @@ int kb_net_train(kb_net_result *out, kb_net *net, const kb_net_data *train,
     size_t per_epoch = (train->n + batch - 1) / batch;
     size_t max_iter = o->max_iter ? o->max_iter : o->epochs * per_epoch;
     size_t interval = o->test_interval ? o->test_interval : per_epoch;
-    size_t *perm = kb_malloc_array(train->n, sizeof(size_t));
-    if (perm == NULL) {
-        return kb_error_set(err, KB_ENOMEM, "out of memory");
+    if (net->resume) {
+        /* continue a snapshot: its order of samples must index this training set */
+        if (net->n_perm != train->n) {
+            return kb_error_set(err, KB_EINVAL, "resume: the snapshot was trained on %zu "
+                                "samples, this training set has %zu", net->n_perm, train->n);
+        }
+        if (net->iter >= max_iter) {
+            return kb_error_set(err, KB_EINVAL, "resume: the snapshot is at iteration %zu, "
+                                "max_iter is %zu: nothing to train", net->iter, max_iter);
+        }
+    } else {
+        size_t *perm = kb_malloc_array(train->n, sizeof(size_t));
+        if (perm == NULL) {
+            return kb_error_set(err, KB_ENOMEM, "out of memory");
+        }
+        kb_free(net->perm);
+        net->perm = perm;
+        net->n_perm = train->n;
+        for (size_t i = 0; i < train->n; i++) {
+            perm[i] = i;
+        }
+        kb_rng_shuffle(&net->rng, perm, train->n);
+        net->iter = 0;
+        net->pos = 0;
+        net->seen = 0;
+        net->loss_sum = 0.0;
+        net->loss_n = 0;
     }
-    for (size_t i = 0; i < train->n; i++) {
-        perm[i] = i;
-    }
-    kb_rng_shuffle(&net->rng, perm, train->n);
+    net->resume = 0;
+    size_t *perm = net->perm;
     out->max_iter = max_iter;
-    double t0 = now_s(), c0 = cpu_s(), eval_cpu = 0.0, loss_sum = 0.0, grad_norm = NAN;
-    size_t loss_n = 0, pos = 0, seen = 0;
+    out->iteration = net->iter;
+    double t0 = now_s(), c0 = cpu_s(), eval_cpu = 0.0, grad_norm = NAN;
     kb_net_point pt;
     memset(&pt, 0, sizeof pt);
-    for (size_t iter = 0; iter < max_iter; iter++) {
-        if (pos == train->n) {
+    for (size_t iter = net->iter; iter < max_iter; iter++) {
+        if (net->pos == train->n) {
             kb_rng_shuffle(&net->rng, perm, train->n);
-            pos = 0;
+            net->pos = 0;
         }
         /* the last batch of an epoch takes the remainder, so epochs are exact */
-        size_t m = train->n - pos < batch ? train->n - pos : batch;
-        gather(net, train, perm + pos, m);
-        pos += m;
-        seen += m;
+        size_t m = train->n - net->pos < batch ? train->n - net->pos : batch;
+        gather(net, train, perm + net->pos, m);
+        net->pos += m;
+        net->seen += m;
         double loss, lr = kb_net_lr_at(o, iter, max_iter);
         kb_net_loss_grad(&loss, net, net->xb, net->yb, m, 1, NULL);
         grad_norm = kb_net_grad_norm(net);
         size_t bad = isfinite(loss) ? kb_net_update(net, iter, lr) : 0;
-        loss_sum += loss;
-        loss_n++;
+        net->loss_sum += loss;
+        net->loss_n++;
+        net->iter = iter + 1;
         int report = (iter + 1) % interval == 0 || iter + 1 == max_iter;
         int diverged = !isfinite(loss) || bad > 0;
         if (!report && !diverged) {
             continue;
         }
         pt.step = iter + 1;
-        pt.epoch = (double)seen / (double)train->n;
+        pt.epoch = (double)net->seen / (double)train->n;
         pt.lr = lr;
-        pt.train_loss = loss_sum / (double)loss_n;
+        pt.train_loss = net->loss_sum / (double)net->loss_n;
         pt.val_loss = NAN;
         pt.val_accuracy = NAN;
         pt.weight_norm = kb_net_weight_norm(net);
@@ -111,8 +134,14 @@ int kb_net_train(kb_net_result *out, kb_net *net, const kb_net_data *train,
             out->eval_seconds += now_s() - e0;
             eval_cpu += cpu_s() - ec0;
         }
-        loss_sum = 0.0;
-        loss_n = 0;
+        /*
+         * Only interval points restart the train-loss mean: a run that ends between them and
+         * is resumed then reports the same means as one that never stopped.
+         */
+        if ((iter + 1) % interval == 0) {
+            net->loss_sum = 0.0;
+            net->loss_n = 0;
+        }
         out->iteration = iter + 1;
         if (fn != NULL && fn(&pt, payload) != 0) {
             out->status = KB_NET_STATUS_STOPPED;
@@ -122,6 +151,5 @@ int kb_net_train(kb_net_result *out, kb_net *net, const kb_net_data *train,
     out->last = pt;
     out->train_seconds = now_s() - t0 - out->eval_seconds;
     out->train_cpu_seconds = cpu_s() - c0 - eval_cpu;
-    kb_free(perm);
     return KB_OK;
 }

@@ -35,7 +35,9 @@ enum {
     OPT_TARGET,
     OPT_QUIET,
     OPT_JSON,
-    OPT_MAX_ROWS
+    OPT_MAX_ROWS,
+    OPT_SNAPSHOT,
+    OPT_RESUME
 };
 
 static const cli_opt opts[] = {
@@ -46,6 +48,8 @@ static const cli_opt opts[] = {
     {"val-fraction", OPT_VAL, 1, "F", "fraction of DATASET held out for validation (0.2)"},
     {"save-weights", OPT_SAVE, 1, "FILE", "write the trained weights (a backbone)"},
     {"init-from", OPT_INIT, 1, "FILE", "start from a backbone's weights (fine-tuning)"},
+    {"snapshot", OPT_SNAPSHOT, 1, "FILE", "write the full training state at the end (for --resume)"},
+    {"resume", OPT_RESUME, 1, "FILE", "continue a --snapshot run to this run's epochs/max_iter"},
     {"freeze", OPT_FREEZE, 1, "N", "keep the first N conv/FC layers fixed (lr_mult 0)"},
     {"seed", OPT_SEED, 1, "S", "random seed (initialisation, split, shuffling, dropout)"},
     {"threads", OPT_THREADS, 1, "T", "OpenBLAS threads (default: OpenBLAS's own choice)"},
@@ -59,7 +63,7 @@ const cli_spec train_net_spec = {
     "train net",
     "kb train net DATASET --arch SPEC [--config JSON] [--set K=V ...] [--test FILE]\n"
     "       [--val-fraction F] [--save-weights FILE] [--init-from FILE] [--freeze N]\n"
-    "       [--seed S] [--threads T]",
+    "       [--seed S] [--threads T] [--snapshot FILE] [--resume FILE]",
     "Train a small CNN or MLP written on OpenBLAS. SPEC joins layers with '+': C(k,n) a k x k "
     "convolution with n filters (same padding, activation after it), P(k,s) max pooling, "
     "FC(n) a fully connected layer; the output layer is appended. Tabular data (CSV, svmlight) "
@@ -71,14 +75,20 @@ const cli_spec train_net_spec = {
     "momentum2, delta, rms_decay, weight_decay, lr_policy (fixed step exp inv poly cosine), "
     "gamma, power, stepsize, max_iter, epochs, batch_size, test_interval, activation (relu "
     "tanh sigmoid), dropout, init (gaussian xavier msra), init_std, clip_gradients, lr_mult, "
-    "decay_mult (lists, one per conv/FC layer, output last), freeze, seed.",
+    "decay_mult (lists, one per conv/FC layer, output last), freeze, seed. --snapshot writes "
+    "weights, optimizer state, iteration, sample order and RNG state when training ends (or is "
+    "interrupted); --resume continues from one with the same data, seed and optimizer up to "
+    "the new epochs or max_iter, giving bit for bit the run that trained that long in one go "
+    "(for lr policies that do not depend on max_iter: fixed, step, exp, inv).",
     opts,
     "  kb train net data.csv --arch 'FC(64)+FC(32)' --set optimizer=adam --set base_lr=0.001\n"
     "  kb train net /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz \\\n"
     "      --test /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz \\\n"
     "      --arch 'C(3,32)+P(2,2)+C(3,64)+P(2,2)+FC(64)' --config '{\"epochs\": 5}' \\\n"
     "      --save-weights fmnist.kbw\n"
-    "  kb train net new.idx3-ubyte.gz --init-from fmnist.kbw --freeze 2 --set epochs=2",
+    "  kb train net new.idx3-ubyte.gz --init-from fmnist.kbw --freeze 2 --set epochs=2\n"
+    "  kb train net new.idx3-ubyte.gz --arch 'FC(64)' --set epochs=3 --snapshot s.kbs && \\\n"
+    "      kb train net new.idx3-ubyte.gz --set epochs=9 --resume s.kbs",
     NULL};
 
 static int read_text_file(char **out, const char *path, kb_error *err)
@@ -207,7 +217,7 @@ static int on_point(const kb_net_point *p, void *payload)
 }
 
 typedef struct net_args {
-    const char *dataset, *arch, *config, *test, *save, *init, *target;
+    const char *dataset, *arch, *config, *test, *save, *init, *target, *snapshot, *resume;
     const char **sets;
     size_t n_sets;
     double val_fraction;
@@ -228,6 +238,8 @@ static int parse_args(net_args *a, int argc, char **argv)
         case OPT_TEST: a->test = p.arg; break;
         case OPT_SAVE: a->save = p.arg; break;
         case OPT_INIT: a->init = p.arg; break;
+        case OPT_SNAPSHOT: a->snapshot = p.arg; break;
+        case OPT_RESUME: a->resume = p.arg; break;
         case OPT_TARGET: a->target = p.arg; break;
         case OPT_QUIET: a->quiet = 1; break;
         case OPT_JSON: break;
@@ -277,7 +289,11 @@ static int parse_args(net_args *a, int argc, char **argv)
         return cli_usage(CMD, "unexpected argument '%s'", argv[rest + 1]);
     }
     a->dataset = argv[rest];
-    if (a->arch == NULL && a->init == NULL) {
+    if (a->init != NULL && a->resume != NULL) {
+        return cli_usage(CMD, "--init-from and --resume exclude each other (a snapshot holds "
+                         "its weights)");
+    }
+    if (a->arch == NULL && a->init == NULL && a->resume == NULL) {
         return cli_usage(CMD, "missing --arch SPEC (or --init-from FILE to take a backbone's)");
     }
     return KB_EXIT_OK;
@@ -406,6 +422,23 @@ static int split_rows(size_t **perm_out, size_t n, double fraction, uint64_t see
     return KB_OK;
 }
 
+/*
+ * What a snapshot must be resumed with: the same training rows, i.e. the same file content,
+ * row limit and validation split (fraction and seed) or a separate test file.
+ */
+static void snapshot_data_id(char *buf, const net_args *a, const kb_dataset *train,
+                             const kb_net_opts *o)
+{
+    if (a->test != NULL) {
+        snprintf(buf, KB_NET_DATA_ID_MAX, "%.80s max_rows=%zu rows_seed=%llu", train->fingerprint,
+                 a->max_rows, a->seed);
+    } else {
+        snprintf(buf, KB_NET_DATA_ID_MAX, "%.80s max_rows=%zu rows_seed=%llu val=%.17g split_seed=%llu",
+                 train->fingerprint, a->max_rows, a->seed, a->val_fraction,
+                 (unsigned long long)o->seed);
+    }
+}
+
 int train_net_main(int argc, char **argv)
 {
     const char **sets = kb_calloc((size_t)(argc > 0 ? argc : 1), sizeof(char *));
@@ -430,6 +463,8 @@ int train_net_main(int argc, char **argv)
     kb_net_opts o = KB_NET_OPTS_INIT;
     kb_net_arch arch;
     kb_net_weights_info info;
+    kb_net_snapshot_info snap;
+    char data_id[KB_NET_DATA_ID_MAX];
     code = KB_EXIT_FAILURE;
     if (build_opts(&o, &a, &err) != KB_OK) {
         code = cli_usage(CMD, "%s", err.msg);
@@ -438,6 +473,13 @@ int train_net_main(int argc, char **argv)
     if (a.init != NULL && kb_net_weights_info_read(&info, a.init, &err) != KB_OK) {
         code = cli_fail(CMD, &err);
         goto done;
+    }
+    if (a.resume != NULL) {
+        if (kb_net_snapshot_info_read(&snap, a.resume, &err) != KB_OK) {
+            code = cli_fail(CMD, &err);
+            goto done;
+        }
+        info = snap.weights;
     }
     if (kb_net_arch_parse(&arch, a.arch != NULL ? a.arch : info.arch, &err) != KB_OK) {
         code = cli_usage(CMD, "%s", err.msg);
@@ -497,6 +539,13 @@ int train_net_main(int argc, char **argv)
         code = err.code == KB_EINVAL ? cli_usage(CMD, "%s", err.msg) : cli_fail(CMD, &err);
         goto done;
     }
+    snapshot_data_id(data_id, &a, &train_ds, &o);
+    if (a.resume != NULL && kb_net_snapshot_load(net, a.resume, scaler.signature, data_id,
+                                                 &err) != KB_OK) {
+        code = err.code == KB_EINVAL ? cli_error(CMD, KB_EXIT_USAGE, "%s", err.msg)
+                                     : cli_fail(CMD, &err);
+        goto done;
+    }
     if (a.init != NULL) {
         int replaced = 0;
         if (kb_net_weights_load(&replaced, net, a.init, scaler.signature, &err) != KB_OK) {
@@ -516,7 +565,8 @@ int train_net_main(int argc, char **argv)
     kb_net_result res;
     cli_install_signals();
     if (kb_net_train(&res, net, &dt, dv.n > 0 ? &dv : NULL, on_point, &cc, &err) != KB_OK) {
-        code = cli_fail(CMD, &err);
+        code = err.code == KB_EINVAL && a.resume != NULL ? cli_usage(CMD, "%s", err.msg)
+                                                         : cli_fail(CMD, &err);
         goto done;
     }
     const char *status = res.status == KB_NET_STATUS_DIVERGED ? "diverged"
@@ -548,6 +598,9 @@ int train_net_main(int argc, char **argv)
              res.train_cpu_seconds > 0 ? samples / res.train_cpu_seconds : NAN);
     cJSON_AddStringToObject(fin, "status", status);
     cJSON_AddNumberToObject(fin, "iteration", (double)res.iteration);
+    if (a.resume != NULL) {
+        cJSON_AddNumberToObject(fin, "resumed_from", (double)snap.iteration);
+    }
     char arch_text[KB_NET_ARCH_MAX];
     kb_net_arch_format(arch_text, sizeof arch_text, &arch);
     cJSON_AddStringToObject(fin, "arch", arch_text);
@@ -569,6 +622,11 @@ int train_net_main(int argc, char **argv)
             fprintf(stderr, "kb %s: weights not saved: the run diverged\n", CMD);
         }
         code = KB_EXIT_OK;
+        goto done;
+    }
+    if (a.snapshot != NULL &&
+        kb_net_snapshot_save(net, a.snapshot, scaler.signature, data_id, &err) != KB_OK) {
+        code = cli_fail(CMD, &err);
         goto done;
     }
     if (res.status == KB_NET_STATUS_STOPPED) {
