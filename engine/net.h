@@ -270,6 +270,17 @@ int kb_net_train(kb_net_result *out, kb_net *net, const kb_net_data *train,
  */
 int kb_net_predict(float *out, kb_net *net, const float *x, size_t n, kb_error *err);
 
+/** Width of kb_net_features' output: the last hidden layer's size (the input's if none). */
+size_t kb_net_feature_dim(const kb_net *net);
+/**
+ * Penultimate features (a backbone's representation, e.g. for engine/logme.h): the last
+ * hidden layer's activations of n samples, evaluation mode (no dropout), as
+ * kb_net_feature_dim x n floats into `out` (a sample is contiguous; a conv or pooling map is
+ * flattened NHWC). With no hidden layer the inputs are copied.
+ * @return KB_OK; KB_EINVAL for NULL arguments.
+ */
+int kb_net_features(float *out, kb_net *net, const float *x, size_t n, kb_error *err);
+
 /* ---- inputs: scaling a kb_dataset into float matrices ---- */
 
 /**

@@ -922,3 +922,25 @@ int kb_net_predict(float *out, kb_net *net, const float *x, size_t n, kb_error *
     }
     return KB_OK;
 }
+
+size_t kb_net_feature_dim(const kb_net *net)
+{
+    return net->n_layers >= 2 ? net->layers[net->n_layers - 2].out_dim : net->layers[0].in_dim;
+}
+
+int kb_net_features(float *out, kb_net *net, const float *x, size_t n, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && net != NULL && (x != NULL || n == 0));
+    size_t dim = net->layers[0].in_dim, fd = kb_net_feature_dim(net);
+    if (net->n_layers < 2) {
+        memcpy(out, x, n * dim * sizeof(float));
+        return KB_OK;
+    }
+    const kb_net__layer *L = &net->layers[net->n_layers - 2];
+    for (size_t s0 = 0; s0 < n; s0 += net->max_batch) {
+        size_t m = n - s0 < net->max_batch ? n - s0 : net->max_batch;
+        kb_net__forward(net, x + s0 * dim, m, 0);
+        memcpy(out + s0 * fd, L->out, m * fd * sizeof(float));
+    }
+    return KB_OK;
+}

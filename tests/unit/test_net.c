@@ -780,6 +780,60 @@ static void test_net_new_cleans_up_when_allocation_fails(void)
     CHECK(succeeded && failed > 5); /* leaks on the failure paths show under ASan */
 }
 
+/* Penultimate features: relu(W2 relu(W1 x + b1) + b2) by hand, in batches past max_batch. */
+static void test_net_features_are_the_last_hidden_activations(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    kb_net_arch arch;
+    kb_net_input in = {0, 3, 1, 1};
+    kb_net_opts o = KB_NET_OPTS_INIT;
+    o.dropout = 0.5; /* evaluation mode: no dropout */
+    kb_net *net = NULL;
+    CHECK_OK(kb_net_arch_parse(&arch, "FC(4)+FC(2)", &err), err);
+    CHECK_OK(kb_net_new(&net, &arch, &in, KB_NET_TASK_CLASSIFICATION, 3, &o, &err), err);
+    CHECK(kb_net_feature_dim(net) == 2);
+    size_t n = 300; /* more than one workspace batch (128) */
+    float *x = kb_malloc(n * 3 * sizeof(float)), *f = kb_malloc(n * 2 * sizeof(float));
+    kb_rng r;
+    kb_rng_seed(&r, 4);
+    fill_uniform(x, n * 3, &r, 2.0);
+    CHECK_OK(kb_net_features(f, net, x, n, &err), err);
+    size_t off1, cnt1, off2, cnt2;
+    kb_net_param_layer(net, 0, &off1, &cnt1);
+    kb_net_param_layer(net, 1, &off2, &cnt2);
+    const float *p = kb_net_params(net), *w1 = p + off1, *b1 = w1 + 12, *w2 = p + off2,
+                *b2 = w2 + 8;
+    int all_close = 1;
+    for (size_t s = 0; s < n; s++) {
+        double h[4];
+        for (size_t i = 0; i < 4; i++) {
+            double z = b1[i];
+            for (size_t j = 0; j < 3; j++) {
+                z += (double)w1[i + 4 * j] * x[s * 3 + j];
+            }
+            h[i] = z > 0 ? z : 0;
+        }
+        for (size_t i = 0; i < 2; i++) {
+            double z = b2[i];
+            for (size_t j = 0; j < 4; j++) {
+                z += (double)w2[i + 2 * j] * h[j];
+            }
+            all_close &= fabs((z > 0 ? z : 0) - f[s * 2 + i]) < 1e-5;
+        }
+    }
+    CHECK(all_close);
+    kb_net_free(net);
+    /* no hidden layer: the inputs themselves */
+    CHECK_OK(kb_net_arch_parse(&arch, "", &err), err);
+    CHECK_OK(kb_net_new(&net, &arch, &in, KB_NET_TASK_CLASSIFICATION, 3, &o, &err), err);
+    CHECK(kb_net_feature_dim(net) == 3);
+    CHECK_OK(kb_net_features(f, net, x, 10, &err), err);
+    CHECK(memcmp(f, x, 30 * sizeof(float)) == 0);
+    kb_net_free(net);
+    kb_free(x);
+    kb_free(f);
+}
+
 int main(void)
 {
     test_net_arch_parse_accepts_the_notation();
@@ -798,5 +852,6 @@ int main(void)
     test_net_freeze_keeps_weights_bit_identical();
     test_net_scaler_standardises_one_hots_and_imputes();
     test_net_fashion_mnist_subset_learns();
+    test_net_features_are_the_last_hidden_activations();
     return check_exit();
 }
