@@ -318,6 +318,38 @@ int kb_codec_encode_space(kb_buf *out, const kb_space *s, kb_error *err)
     return w_finish(&w, "space", err);
 }
 
+int kb_codec_encode_study(kb_buf *out, const kb_study *s, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && s != NULL);
+    writer w = {out, KB_OK, NULL};
+    w_head(&w, KB_RECORD_STUDY);
+    /* id and team first, as for tasks and backbones (kb_codec_peek_id), then the task */
+    w_str(&w, s->id);
+    w_str(&w, s->team);
+    w_str(&w, s->task_id);
+    w_str(&w, s->space);
+    w_str(&w, s->objective);
+    if ((unsigned)s->direction > KB_DIRECTION_MAXIMIZE) {
+        w_invalid(&w, "direction out of range");
+    }
+    w_byte(&w, (unsigned)s->direction);
+    w_str(&w, s->method);
+    w_str(&w, s->warm_start);
+    w_varint(&w, s->seed);
+    if (s->n_neighbours > 0 && (s->neighbours == NULL || s->neighbour_weights == NULL)) {
+        w_invalid(&w, "neighbours: count without arrays");
+    }
+    w_varint(&w, s->n_neighbours);
+    for (size_t i = 0; w.rc == KB_OK && i < s->n_neighbours; i++) {
+        w_str(&w, s->neighbours[i]);
+        w_f64(&w, s->neighbour_weights[i]);
+    }
+    w_str(&w, s->command);
+    w_svarint(&w, s->created_at);
+    w_str(&w, s->extra);
+    return w_finish(&w, "study", err);
+}
+
 int kb_codec_encode_record(kb_buf *out, const kb_record *rec, kb_error *err)
 {
     KB_CHECK_ARG(rec != NULL);
@@ -326,7 +358,7 @@ int kb_codec_encode_record(kb_buf *out, const kb_record *rec, kb_error *err)
     case KB_RECORD_RUN: return kb_codec_encode_run(out, &rec->run, err);
     case KB_RECORD_BACKBONE: return kb_codec_encode_backbone(out, &rec->backbone, err);
     case KB_RECORD_SPACE: return kb_codec_encode_space(out, &rec->space, err);
-    case KB_RECORD_STUDY: break; /* not yet encodable */
+    case KB_RECORD_STUDY: return kb_codec_encode_study(out, &rec->study, err);
     }
     return kb_error_set(err, KB_EINVAL, "encoding record: kind %d out of range", (int)rec->kind);
 }
@@ -768,6 +800,52 @@ int kb_codec_decode_space(kb_space *out, const void *p, size_t n, kb_error *err)
     return rc;
 }
 
+/* smallest encoded neighbour: a string (>= 1 byte) and a weight (8 bytes) */
+#define NEIGHBOUR_MIN_BYTES 9
+
+int kb_codec_decode_study(kb_study *out, const void *p, size_t n, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && (p != NULL || n == 0));
+    memset(out, 0, sizeof *out);
+    reader d = {{0}, 0, 0, NULL};
+    kb_reader_init(&d.r, p, n);
+    r_head(&d, KB_RECORD_STUDY);
+    out->id = r_str(&d);
+    out->team = r_str(&d);
+    out->task_id = r_str(&d);
+    out->space = r_str(&d);
+    out->objective = r_str(&d);
+    out->direction = (kb_direction)r_enum(&d, 0, KB_DIRECTION_MAXIMIZE);
+    out->method = r_str(&d);
+    out->warm_start = r_str(&d);
+    out->seed = r_varint(&d);
+    size_t n_nb = r_count(&d, NEIGHBOUR_MIN_BYTES);
+    out->neighbours = r_alloc(&d, n_nb, sizeof *out->neighbours);
+    out->neighbour_weights = r_alloc(&d, n_nb, sizeof *out->neighbour_weights);
+    if (out->neighbours != NULL && out->neighbour_weights != NULL) {
+        out->n_neighbours = n_nb;
+        for (size_t i = 0; i < n_nb && r_ok(&d); i++) {
+            out->neighbours[i] = r_str(&d);
+            out->neighbour_weights[i] = kb_reader_f64(&d.r);
+        }
+    }
+    out->command = r_str(&d);
+    out->created_at = r_svarint(&d);
+    out->extra = r_str(&d);
+    int rc = r_finish(&d, "study", err);
+    if (rc != KB_OK) {
+        /* one of the two arrays may be allocated without the other: free both */
+        if (out->n_neighbours == 0) {
+            kb_free(out->neighbours);
+            kb_free(out->neighbour_weights);
+            out->neighbours = NULL;
+            out->neighbour_weights = NULL;
+        }
+        kb_study_release(out);
+    }
+    return rc;
+}
+
 static int peek_error(const reader *d, const char *what, kb_error *err)
 {
     if (d->version != 0) {
@@ -801,11 +879,101 @@ int kb_codec_peek_id(kb_codec_str *id_out, kb_codec_str *team_out, kb_record_kin
     r_head(&d, kind);
     *id_out = r_strview(&d);
     kb_codec_str team = {NULL, 0};
-    if (kind == KB_RECORD_TASK || kind == KB_RECORD_BACKBONE) {
+    if (kind == KB_RECORD_TASK || kind == KB_RECORD_BACKBONE || kind == KB_RECORD_STUDY) {
         team = r_strview(&d);
     }
     if (team_out != NULL) {
         *team_out = team;
     }
     return d.r.bad ? peek_error(&d, "record", err) : KB_OK;
+}
+
+int kb_codec__peek_study(kb_codec_str *id_out, kb_codec_str *team_out, kb_codec_str *task_out,
+                         const void *p, size_t n, kb_error *err)
+{
+    KB_CHECK_ARG(id_out != NULL && team_out != NULL && task_out != NULL && (p != NULL || n == 0));
+    reader d = {{0}, 0, 0, NULL};
+    kb_reader_init(&d.r, p, n);
+    r_head(&d, KB_RECORD_STUDY);
+    *id_out = r_strview(&d);
+    *team_out = r_strview(&d);
+    *task_out = r_strview(&d);
+    return d.r.bad ? peek_error(&d, "study", err) : KB_OK;
+}
+
+/*
+ * Skipping a run's body field by field, without allocating: the study_id sits near the end of
+ * the encoding (after the curve), and the store needs it only to maintain its study index.
+ */
+static void skip_value(reader *d)
+{
+    unsigned t = r_enum(d, KB_VALUE_TYPE_NONE, KB_VALUE_TYPE_BOOL);
+    switch (t) {
+    case KB_VALUE_TYPE_FLOAT: (void)kb_reader_f64(&d->r); break;
+    case KB_VALUE_TYPE_INT: (void)r_varint(d); break;
+    case KB_VALUE_TYPE_STR: (void)r_strview(d); break;
+    case KB_VALUE_TYPE_BOOL: (void)r_enum(d, 0, 1); break;
+    default: break;
+    }
+}
+
+static void skip_params(reader *d)
+{
+    size_t n = r_count(d, 2);
+    for (size_t i = 0; i < n && !d->r.bad; i++) {
+        (void)r_strview(d);
+        skip_value(d);
+    }
+}
+
+static void skip_bytes(reader *d, size_t n)
+{
+    if (n > kb_reader_left(&d->r)) {
+        d->r.bad = 1;
+        return;
+    }
+    d->r.p += n;
+}
+
+int kb_codec__peek_run_study(kb_codec_str *out, const void *p, size_t n, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && (p != NULL || n == 0));
+    kb_codec_str none = {NULL, 0};
+    *out = none;
+    reader d = {{0}, 0, 0, NULL};
+    kb_reader_init(&d.r, p, n);
+    r_head(&d, KB_RECORD_RUN);
+    for (int i = 0; i < 5; i++) { /* id, task_id, space, backbone_id, team */
+        (void)r_strview(&d);
+    }
+    (void)r_enum(&d, 0, KB_RUN_STATUS_RUNNING);
+    skip_params(&d);
+    skip_params(&d);
+    (void)r_strview(&d); /* objective */
+    (void)r_enum(&d, 0, KB_DIRECTION_MAXIMIZE);
+    size_t n_metrics = r_count(&d, 9);
+    for (size_t i = 0; i < n_metrics && !d.r.bad; i++) {
+        (void)r_strview(&d);
+        skip_bytes(&d, 8);
+    }
+    size_t n_curve = r_count(&d, 2);
+    for (size_t i = 0; i < n_curve && !d.r.bad; i++) {
+        (void)r_strview(&d);
+        size_t n_points = r_count(&d, 9);
+        for (size_t j = 0; j < n_points && !d.r.bad; j++) {
+            (void)r_varint(&d);
+        }
+        if (!d.r.bad) {
+            skip_bytes(&d, 8 * n_points);
+        }
+    }
+    skip_bytes(&d, 8); /* cost_s */
+    (void)r_varint(&d); /* started_at */
+    (void)r_varint(&d); /* finished_at */
+    kb_codec_str sid = r_strview(&d);
+    if (d.r.bad) {
+        return peek_error(&d, "run", err);
+    }
+    *out = sid;
+    return KB_OK;
 }

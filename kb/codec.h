@@ -1,5 +1,6 @@
 /*
- * kb_codec: kb's compact binary encoding of records (task, run, backbone, space), as stored in
+ * kb_codec: kb's compact binary encoding of records (task, run, backbone, space, study), as
+ * stored in
  * the LMDB databases of kb/store.h. Not JSON: a record is a few hundred bytes.
  *
  * Layout (docs/FORMAT.md, section "Binary record encoding"): byte 0 is the format version
@@ -46,6 +47,7 @@ int kb_codec_encode_task(kb_buf *out, const kb_task *t, kb_error *err);
 int kb_codec_encode_run(kb_buf *out, const kb_run *r, kb_error *err);
 int kb_codec_encode_backbone(kb_buf *out, const kb_backbone *b, kb_error *err);
 int kb_codec_encode_space(kb_buf *out, const kb_space *s, kb_error *err);
+int kb_codec_encode_study(kb_buf *out, const kb_study *s, kb_error *err);
 /** Encode the member of `rec` named by rec->kind. */
 int kb_codec_encode_record(kb_buf *out, const kb_record *rec, kb_error *err);
 
@@ -59,6 +61,7 @@ int kb_codec_decode_task(kb_task *out, const void *p, size_t n, kb_error *err);
 int kb_codec_decode_run(kb_run *out, const void *p, size_t n, kb_error *err);
 int kb_codec_decode_backbone(kb_backbone *out, const void *p, size_t n, kb_error *err);
 int kb_codec_decode_space(kb_space *out, const void *p, size_t n, kb_error *err);
+int kb_codec_decode_study(kb_study *out, const void *p, size_t n, kb_error *err);
 
 /** A borrowed string inside an encoding: not NUL-terminated; ptr NULL for a NULL string. */
 typedef struct kb_codec_str {
@@ -82,7 +85,7 @@ typedef struct kb_codec_run_head {
 int kb_codec_peek_run(kb_codec_run_head *out, const void *p, size_t n, kb_error *err);
 
 /**
- * Read the id (for a space, the name) and, for tasks and backbones, the team of an encoded
+ * Read the id (for a space, the name) and, for tasks, backbones and studies, the team of an encoded
  * record of kind `kind`, without allocating. `team_out` may be NULL.
  * @return KB_OK; KB_ECORRUPT (also when the bytes are of another kind); KB_EVERSION.
  */

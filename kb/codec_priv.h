@@ -1,9 +1,9 @@
 /*
- * Internals of kb_codec shared with the store (never installed): decoding runs into a bump
- * arena, for iterations that hand each record to a callback as borrowed and then forget it.
- * One allocation per block instead of one per string and array; the decoded run's pointers
- * stay valid until the arena is reset or released, and the run must NOT be passed to
- * kb_run_release.
+ * Internals of kb_codec shared with the store (never installed): peeks at fields the public
+ * peeks do not cover, and decoding runs into a bump arena, for iterations that hand each
+ * record to a callback as borrowed and then forget it. One allocation per block instead of
+ * one per string and array; the decoded run's pointers stay valid until the arena is reset or
+ * released, and the run must NOT be passed to kb_run_release.
  */
 #ifndef KB_KB_CODEC_PRIV_H
 #define KB_KB_CODEC_PRIV_H
@@ -40,6 +40,20 @@ void kb_codec__arena_release(kb_codec__arena *a);
  */
 int kb_codec__decode_run_in(kb_run *out, const void *p, size_t n, kb_codec__arena *a,
                             kb_error *err);
+
+/**
+ * The study_id of an encoded run (borrowed from the bytes; ptr NULL when the run has none),
+ * found by skipping the fields before it without allocating. Validates the bytes up to it.
+ * @return KB_OK; KB_ECORRUPT; KB_EVERSION.
+ */
+int kb_codec__peek_run_study(kb_codec_str *out, const void *p, size_t n, kb_error *err);
+
+/**
+ * The id, team and task_id of an encoded study, borrowed from the bytes.
+ * @return KB_OK; KB_ECORRUPT (also for bytes of another kind); KB_EVERSION.
+ */
+int kb_codec__peek_study(kb_codec_str *id_out, kb_codec_str *team_out, kb_codec_str *task_out,
+                         const void *p, size_t n, kb_error *err);
 
 #ifdef __cplusplus
 }

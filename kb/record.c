@@ -70,12 +70,32 @@ void kb_backbone_release(kb_backbone *b)
     memset(b, 0, sizeof *b);
 }
 
+void kb_study_release(kb_study *s)
+{
+    kb_free(s->id);
+    kb_free(s->task_id);
+    kb_free(s->space);
+    kb_free(s->objective);
+    kb_free(s->method);
+    kb_free(s->warm_start);
+    for (size_t i = 0; i < s->n_neighbours; i++) {
+        kb_free(s->neighbours[i]);
+    }
+    kb_free(s->neighbours);
+    kb_free(s->neighbour_weights);
+    kb_free(s->command);
+    kb_free(s->team);
+    kb_free(s->extra);
+    memset(s, 0, sizeof *s);
+}
+
 void kb_record_release(kb_record *rec)
 {
     kb_task_release(&rec->task);
     kb_run_release(&rec->run);
     kb_backbone_release(&rec->backbone);
     kb_space_release(&rec->space);
+    kb_study_release(&rec->study);
 }
 
 const char *kb_record_id(const kb_record *rec)

@@ -37,11 +37,19 @@ static const struct {
     [KB_STORE__DB_IDX_BACKBONE_RUNS] = {"idx_backbone_runs", MDB_DUPSORT | MDB_DUPFIXED},
     [KB_STORE__DB_IDX_TEAM_TASKS] = {"idx_team_tasks", MDB_DUPSORT},
     [KB_STORE__DB_IDS_RECENT] = {"ids_recent", 0},
+    [KB_STORE__DB_STUDIES] = {"studies", 0},
+    [KB_STORE__DB_IDX_STUDY_RUNS] = {"idx_study_runs", MDB_DUPSORT | MDB_DUPFIXED},
+    [KB_STORE__DB_CACHE] = {"cache", 0},
 };
 
 static const char META_SCHEMA[] = "schema_version";
 static const char META_NEXT_SEQ[] = "next_seq";
 static const char META_STATUS[] = "runs_by_status";
+static const char META_TASKS_GEN[] = "tasks_generation"; /* absent = 0 */
+
+/* A cache value: 8-byte BE generation, 8 reserved zero bytes (so the data of a value on its
+ * own overflow pages starts 16-byte aligned), then the caller's bytes */
+#define CACHE_HEADER_BYTES 16
 
 struct kb_store {
     MDB_env *env;
@@ -95,6 +103,7 @@ static const char *kind_name(unsigned kind)
     case KB_RECORD_RUN: return "run";
     case KB_RECORD_BACKBONE: return "backbone";
     case KB_RECORD_SPACE: return "space";
+    case KB_RECORD_STUDY: return "study";
     default: return "unknown kind";
     }
 }
@@ -105,6 +114,7 @@ static kb_store__db kind_db(unsigned kind)
     case KB_RECORD_TASK: return KB_STORE__DB_TASKS;
     case KB_RECORD_RUN: return KB_STORE__DB_RUNS;
     case KB_RECORD_BACKBONE: return KB_STORE__DB_BACKBONES;
+    case KB_RECORD_STUDY: return KB_STORE__DB_STUDIES;
     default: return KB_STORE__DB_SPACES;
     }
 }
@@ -225,6 +235,26 @@ static int meta_store(const meta *m, MDB_txn *txn, const kb_store *s, kb_error *
     return mrc == MDB_SUCCESS ? KB_OK : mdb_fail(err, mrc, "writing meta");
 }
 
+static int tasks_generation_load(uint64_t *out, MDB_txn *txn, const kb_store *s, kb_error *err)
+{
+    MDB_val k = val_str(META_TASKS_GEN), v;
+    int mrc = mdb_get(txn, s->dbi[KB_STORE__DB_META], &k, &v);
+    *out = 0;
+    if (mrc == MDB_NOTFOUND) {
+        return KB_OK;
+    }
+    return meta_get_u64(out, txn, s->dbi[KB_STORE__DB_META], META_TASKS_GEN, err);
+}
+
+/* Called once by every write transaction that changes the task set */
+static int tasks_generation_bump(MDB_txn *txn, const kb_store *s, kb_error *err)
+{
+    uint64_t g;
+    int rc = tasks_generation_load(&g, txn, s, err);
+    return rc == KB_OK ? meta_put_u64(txn, s->dbi[KB_STORE__DB_META], META_TASKS_GEN, g + 1, err)
+                       : rc;
+}
+
 /* --- transactions and map growth ---------------------------------------------------------- */
 
 static int txn_begin(MDB_txn **out, kb_store *s, unsigned flags, kb_error *err)
@@ -326,12 +356,65 @@ static int migrate_1_to_2(kb_store *s, MDB_txn *txn, kb_error *err)
 }
 
 /*
+ * Version 3 adds studies, the study -> runs index, the cache and the task generation (absent
+ * means 0). open_dbs has created the new databases empty; the index is built from the runs'
+ * study_id fields in sequence order, so each entry appends. A study_id that cannot be a key
+ * (longer than LMDB's key limit; version 2 did not check it) is left out of the index, as
+ * kb_store_check expects.
+ */
+static int migrate_2_to_3(kb_store *s, MDB_txn *txn, kb_error *err)
+{
+    MDB_cursor *cur = NULL, *idx = NULL;
+    int mrc = mdb_cursor_open(txn, s->dbi[KB_STORE__DB_RUNS], &cur);
+    if (mrc == MDB_SUCCESS) {
+        mrc = mdb_cursor_open(txn, s->dbi[KB_STORE__DB_IDX_STUDY_RUNS], &idx);
+    }
+    int rc = KB_OK;
+    MDB_val k, v;
+    for (mrc = mrc != MDB_SUCCESS ? mrc : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+         mrc == MDB_SUCCESS; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        kb_codec_str sid;
+        rc = kb_codec__peek_run_study(&sid, v.mv_data, v.mv_size, err);
+        if (rc != KB_OK) {
+            kb_error_prefix(err, "migrating run #%llu",
+                            (unsigned long long)(k.mv_size == SEQ_BYTES
+                                                     ? kb_be64_decode(k.mv_data)
+                                                     : 0));
+            break;
+        }
+        if (sid.ptr == NULL || sid.len == 0 || sid.len > (size_t)s->max_key ||
+            k.mv_size != SEQ_BYTES) {
+            continue;
+        }
+        MDB_val ik = val_view(sid), iv = k;
+        mrc = mdb_cursor_put(idx, &ik, &iv, MDB_APPENDDUP);
+        if (mrc == MDB_KEYEXIST) { /* not past the key's last entry: an ordinary insert */
+            mrc = mdb_put(txn, s->dbi[KB_STORE__DB_IDX_STUDY_RUNS], &ik, &iv, 0);
+        }
+        if (mrc != MDB_SUCCESS && mrc != MDB_KEYEXIST) {
+            break;
+        }
+    }
+    if (idx != NULL) {
+        mdb_cursor_close(idx);
+    }
+    if (cur != NULL) {
+        mdb_cursor_close(cur);
+    }
+    if (rc == KB_OK && mrc != MDB_NOTFOUND) {
+        rc = mdb_fail(err, mrc, "building the study index");
+    }
+    return rc;
+}
+
+/*
  * migrations[v] turns a version-v store into a version-(v + 1) store inside the open's write
  * transaction, after open_dbs created any database the new schema adds. A new schema adds its
  * function here and bumps KB_STORE_SCHEMA_VERSION.
  */
 static const migration_fn migrations[KB_STORE_SCHEMA_VERSION + 1] = {
     [1] = migrate_1_to_2,
+    [2] = migrate_2_to_3,
 };
 
 static int open_dbs(kb_store *s, MDB_txn *txn, int create, kb_error *err)
@@ -535,11 +618,18 @@ int kb_store_open(kb_store **out, const char *path, const kb_store_opts *opts, k
      */
     int need_write = 0;
     rc = open_txn(s, 0, &need_write, err);
-    if (rc == KB_OK && need_write) {
-        rc = writable ? open_txn(s, 1, &need_write, err)
-                      : kb_error_set(err, KB_EVERSION,
-                                     "store '%s' needs a migration; open it read-write once",
-                                     path);
+    if (rc == KB_OK && need_write && !writable) {
+        rc = kb_error_set(err, KB_EVERSION, "store '%s' needs a migration; open it read-write once",
+                          path);
+    } else if (rc == KB_OK && need_write) {
+        /* a migration may outgrow the map: grow it and run the whole transaction again */
+        kb_error local = KB_ERROR_INIT;
+        while ((rc = open_txn(s, 1, &need_write, &local)) == KB_ESTORE &&
+               local.cause == MDB_MAP_FULL && grow_map(s, &local) == KB_OK) {
+        }
+        if (rc != KB_OK && err != NULL) {
+            *err = local;
+        }
     }
 
 done:
@@ -592,7 +682,7 @@ typedef struct id_entry {
 static int ids_parse(id_entry *out, MDB_val key, MDB_val v, kb_error *err)
 {
     const unsigned char *b = v.mv_data;
-    if (v.mv_size < 1 || b[0] < KB_RECORD_TASK || b[0] > KB_RECORD_SPACE ||
+    if (v.mv_size < 1 || b[0] < KB_RECORD_TASK || b[0] > KB_RECORD_STUDY ||
         v.mv_size != (b[0] == KB_RECORD_RUN ? 1 + SEQ_BYTES : 1)) {
         char kt[80];
         return kb_error_set(err, KB_ECORRUPT, "ids: entry for '%s' is malformed",
@@ -667,6 +757,7 @@ typedef struct batch {
 typedef struct put_state {
     meta m;
     int meta_dirty;
+    int tasks_added; /* the batch added a task: the task generation moves on */
     MDB_cursor *runs; /* stays at the end of runs: appends need no search from the root */
 } put_state;
 
@@ -914,6 +1005,9 @@ static int idx_put_run(MDB_txn *txn, const kb_store *s, const kb_run *r,
     if (rc == KB_OK && r->backbone_id != NULL) {
         rc = idx_put(txn, s, KB_STORE__DB_IDX_BACKBONE_RUNS, r->backbone_id, seq, flags, err);
     }
+    if (rc == KB_OK && r->study_id != NULL) {
+        rc = idx_put(txn, s, KB_STORE__DB_IDX_STUDY_RUNS, r->study_id, seq, flags, err);
+    }
     return rc;
 }
 
@@ -928,9 +1022,9 @@ static int check_run_refs(kb_put_result *res, kb_store *s, MDB_txn *txn, const b
                           r->id);
         return KB_OK;
     }
-    const char *optional[3] = {r->space, r->backbone_id, r->team};
-    const char *names[3] = {"space", "backbone_id", "team"};
-    for (int j = 0; j < 3; j++) {
+    const char *optional[4] = {r->space, r->backbone_id, r->team, r->study_id};
+    const char *names[4] = {"space", "backbone_id", "team", "study_id"};
+    for (int j = 0; j < 4; j++) {
         if (optional[j] != NULL && !key_ok(s, optional[j])) {
             *res = set_reason(b, i, KB_PUT_REJECTED, "run '%s': %s is empty or too long", r->id,
                               names[j]);
@@ -956,6 +1050,43 @@ static int check_run_refs(kb_put_result *res, kb_store *s, MDB_txn *txn, const b
         }
     }
     return KB_OK;
+}
+
+/* Checks a new study's fields and task; KB_OK with *res set to ADDED or REJECTED */
+static int check_study_refs(kb_put_result *res, kb_store *s, MDB_txn *txn, const batch *b,
+                            size_t i, kb_error *err)
+{
+    const kb_study *st = &b->recs[i].study;
+    *res = KB_PUT_ADDED;
+    if (st->task_id == NULL || !key_ok(s, st->task_id)) {
+        *res = set_reason(b, i, KB_PUT_REJECTED, "study '%s': task_id is missing or too long",
+                          st->id);
+        return KB_OK;
+    }
+    if (st->space == NULL || st->space[0] == '\0') {
+        *res = set_reason(b, i, KB_PUT_REJECTED, "study '%s': space is missing", st->id);
+        return KB_OK;
+    }
+    if (st->team != NULL && !key_ok(s, st->team)) {
+        *res = set_reason(b, i, KB_PUT_REJECTED, "study '%s': team is empty or too long",
+                          st->id);
+        return KB_OK;
+    }
+    for (size_t j = 0; j < st->n_neighbours; j++) {
+        if (st->neighbours[j] == NULL) {
+            *res = set_reason(b, i, KB_PUT_REJECTED, "study '%s': neighbour %zu has no id",
+                              st->id, j);
+            return KB_OK;
+        }
+    }
+    id_entry e;
+    int found;
+    int rc = lookup_id(&e, &found, s, txn, st->task_id, strlen(st->task_id), 1, err);
+    if (rc == KB_OK && (!found || e.kind != KB_RECORD_TASK)) {
+        *res = set_reason(b, i, KB_PUT_REJECTED, "study '%s': unknown task '%s'", st->id,
+                          st->task_id);
+    }
+    return rc;
 }
 
 static int add_run(kb_store *s, MDB_txn *txn, put_state *ps, const kb_run *r, MDB_val id,
@@ -1079,7 +1210,14 @@ static int put_one(kb_put_result *res, kb_store *s, MDB_txn *txn, put_state *ps,
         }
         rc = add_run(s, txn, ps, &rec->run, key, hash_bytes(id, key.mv_size), err);
     } else {
+        if (rec->kind == KB_RECORD_STUDY) {
+            rc = check_study_refs(res, s, txn, b, i, err);
+            if (rc != KB_OK || *res != KB_PUT_ADDED) {
+                return rc;
+            }
+        }
         rc = add_keyed(s, txn, rec, key, hash_bytes(id, key.mv_size), err);
+        ps->tasks_added |= rec->kind == KB_RECORD_TASK;
     }
     *res = KB_PUT_ADDED;
     return rc;
@@ -1112,6 +1250,9 @@ static int put_batch_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
     if (rc == KB_OK && ps.meta_dirty) {
         rc = meta_store(&ps.m, txn, s, err);
     }
+    if (rc == KB_OK && ps.tasks_added) {
+        rc = tasks_generation_bump(txn, s, err);
+    }
     return rc;
 }
 
@@ -1138,41 +1279,52 @@ static int idx_del(MDB_txn *txn, const kb_store *s, kb_store__db db, kb_codec_st
                                                      : mdb_fail(err, mrc, "updating an index");
 }
 
+/*
+ * The stored record that an update of `id` (of `kind`, already encoded in s->enc) replaces:
+ * KB_ENOTFOUND if there is none; *same when the new encoding is byte-identical (a no-op).
+ */
+static int stored_for_update(MDB_val *old, id_entry *ent, int *same, kb_store *s, MDB_txn *txn,
+                             const char *id, unsigned kind, kb_error *err)
+{
+    MDB_val key = val_str(id);
+    int found = 0, rc = KB_OK;
+    if (key_ok(s, id)) {
+        rc = ids_get(ent, &found, txn, s, key, err);
+    }
+    if (rc == KB_OK && (!found || ent->kind != kind)) {
+        rc = kb_error_set(err, KB_ENOTFOUND, "%s '%s' not found", kind_name(kind), id);
+    }
+    if (rc == KB_OK) {
+        rc = record_bytes(old, txn, s, key, ent, err);
+    }
+    MDB_val now = {s->enc.len, s->enc.data};
+    *same = rc == KB_OK && val_eq(old, &now);
+    return rc;
+}
+
 static int update_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
 {
     const kb_run *r = ctx;
     kb_buf_reset(&s->enc);
     int rc = kb_codec_encode_run(&s->enc, r, err);
-    if (rc != KB_OK) {
-        return rc;
-    }
-    MDB_val key = val_str(r->id);
     id_entry ent;
-    int found;
-    rc = ids_get(&ent, &found, txn, s, key, err);
-    if (rc != KB_OK) {
+    MDB_val old, now = {s->enc.len, s->enc.data};
+    int same = 0;
+    if (rc == KB_OK) {
+        rc = stored_for_update(&old, &ent, &same, s, txn, r->id, KB_RECORD_RUN, err);
+    }
+    if (rc != KB_OK || same) {
         return rc;
-    }
-    if (!found || ent.kind != KB_RECORD_RUN) {
-        return kb_error_set(err, KB_ENOTFOUND, "run '%s' not found", r->id);
-    }
-    MDB_val old;
-    rc = record_bytes(&old, txn, s, key, &ent, err);
-    if (rc != KB_OK) {
-        return rc;
-    }
-    MDB_val now = {s->enc.len, s->enc.data};
-    if (val_eq(&old, &now)) {
-        return KB_OK;
     }
     if (r->task_id == NULL || !key_ok(s, r->task_id)) {
         return kb_error_set(err, KB_EINVAL, "run '%s': task_id is missing or too long", r->id);
     }
     if ((r->space != NULL && !key_ok(s, r->space)) ||
         (r->backbone_id != NULL && !key_ok(s, r->backbone_id)) ||
-        (r->team != NULL && !key_ok(s, r->team))) {
-        return kb_error_set(err, KB_EINVAL, "run '%s': a space, backbone or team is empty or "
-                            "too long", r->id);
+        (r->team != NULL && !key_ok(s, r->team)) ||
+        (r->study_id != NULL && !key_ok(s, r->study_id))) {
+        return kb_error_set(err, KB_EINVAL, "run '%s': a space, backbone, team or study_id is "
+                            "empty or too long", r->id);
     }
     int yes;
     rc = has_kind(&yes, txn, s, r->task_id, KB_RECORD_TASK, err);
@@ -1188,11 +1340,15 @@ static int update_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
     }
     meta m;
     kb_codec_run_head h;
+    kb_codec_str old_study;
     if (rc == KB_OK) {
         rc = meta_load(&m, txn, s, err);
     }
     if (rc == KB_OK) {
         rc = kb_codec_peek_run(&h, old.mv_data, old.mv_size, err);
+    }
+    if (rc == KB_OK) {
+        rc = kb_codec__peek_run_study(&old_study, old.mv_data, old.mv_size, err);
     }
     if (rc != KB_OK) {
         return rc;
@@ -1206,6 +1362,9 @@ static int update_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
     }
     if (rc == KB_OK) {
         rc = idx_del(txn, s, KB_STORE__DB_IDX_BACKBONE_RUNS, h.backbone_id, seqkey, err);
+    }
+    if (rc == KB_OK && old_study.len > 0 && old_study.len <= (size_t)s->max_key) {
+        rc = idx_del(txn, s, KB_STORE__DB_IDX_STUDY_RUNS, old_study, seqkey, err);
     }
     if (rc != KB_OK) {
         return rc;
@@ -1232,6 +1391,51 @@ int kb_store_update_run(kb_store *store, const kb_run *run, kb_error *err)
     return write_txn(store, update_body, (void *)run, err);
 }
 
+static int update_study_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
+{
+    const kb_study *st = ctx;
+    kb_buf_reset(&s->enc);
+    int rc = kb_codec_encode_study(&s->enc, st, err);
+    id_entry ent;
+    MDB_val old, key = val_str(st->id), now = {s->enc.len, s->enc.data};
+    int same = 0;
+    if (rc == KB_OK) {
+        rc = stored_for_update(&old, &ent, &same, s, txn, st->id, KB_RECORD_STUDY, err);
+    }
+    if (rc != KB_OK || same) {
+        return rc;
+    }
+    if (st->task_id == NULL || !key_ok(s, st->task_id) || st->space == NULL ||
+        st->space[0] == '\0' || (st->team != NULL && !key_ok(s, st->team))) {
+        return kb_error_set(err, KB_EINVAL,
+                            "study '%s': task_id or space missing, or a key field too long",
+                            st->id);
+    }
+    for (size_t j = 0; j < st->n_neighbours; j++) {
+        if (st->neighbours[j] == NULL) {
+            return kb_error_set(err, KB_EINVAL, "study '%s': neighbour %zu has no id", st->id,
+                                j);
+        }
+    }
+    int yes;
+    rc = has_kind(&yes, txn, s, st->task_id, KB_RECORD_TASK, err);
+    if (rc == KB_OK && !yes) {
+        return kb_error_set(err, KB_ENOTFOUND, "study '%s': unknown task '%s'", st->id,
+                            st->task_id);
+    }
+    if (rc != KB_OK) {
+        return rc;
+    }
+    int mrc = mdb_put(txn, s->dbi[KB_STORE__DB_STUDIES], &key, &now, 0);
+    return mrc == MDB_SUCCESS ? KB_OK : mdb_fail(err, mrc, "writing a study");
+}
+
+int kb_store_update_study(kb_store *store, const kb_study *study, kb_error *err)
+{
+    KB_CHECK_ARG(store != NULL && study != NULL && study->id != NULL);
+    return write_txn(store, update_study_body, (void *)study, err);
+}
+
 /* --- get ---------------------------------------------------------------------------------- */
 
 static int read_begin(MDB_txn **txn, kb_store *s, kb_error *err)
@@ -1245,6 +1449,7 @@ static int decode_kind(void *out, unsigned kind, const MDB_val *v, kb_error *err
     case KB_RECORD_TASK: return kb_codec_decode_task(out, v->mv_data, v->mv_size, err);
     case KB_RECORD_RUN: return kb_codec_decode_run(out, v->mv_data, v->mv_size, err);
     case KB_RECORD_BACKBONE: return kb_codec_decode_backbone(out, v->mv_data, v->mv_size, err);
+    case KB_RECORD_STUDY: return kb_codec_decode_study(out, v->mv_data, v->mv_size, err);
     default: return kb_codec_decode_space(out, v->mv_data, v->mv_size, err);
     }
 }
@@ -1304,6 +1509,11 @@ int kb_store_get_space(kb_space *out, kb_store *store, const char *name, kb_erro
     return get_record(out, sizeof *out, store, name, KB_RECORD_SPACE, err);
 }
 
+int kb_store_get_study(kb_study *out, kb_store *store, const char *id, kb_error *err)
+{
+    return get_record(out, sizeof *out, store, id, KB_RECORD_STUDY, err);
+}
+
 int kb_store_find_kind(kb_record_kind *out, kb_store *store, const char *id, kb_error *err)
 {
     KB_CHECK_ARG(out != NULL && store != NULL && id != NULL);
@@ -1343,6 +1553,7 @@ typedef struct visit {
     kb_store_run_cb run_cb;
     kb_store_backbone_cb backbone_cb;
     kb_store_space_cb space_cb;
+    kb_store_study_cb study_cb;
     void *payload;
     size_t n_matched;
     int stop;              /* limit reached */
@@ -1358,11 +1569,29 @@ static int matches(const visit *vi, const MDB_val *v, kb_error *err)
         if (rc != KB_OK) {
             return rc;
         }
-        return (f->task_id == NULL || view_eq(h.task_id, f->task_id)) &&
-               (f->space == NULL || view_eq(h.space, f->space)) &&
-               (f->backbone_id == NULL || view_eq(h.backbone_id, f->backbone_id)) &&
-               (f->team == NULL || view_eq(h.team, f->team)) &&
-               (f->status < 0 || (int)h.status == f->status);
+        int m = (f->task_id == NULL || view_eq(h.task_id, f->task_id)) &&
+                (f->space == NULL || view_eq(h.space, f->space)) &&
+                (f->backbone_id == NULL || view_eq(h.backbone_id, f->backbone_id)) &&
+                (f->team == NULL || view_eq(h.team, f->team)) &&
+                (f->status < 0 || (int)h.status == f->status);
+        if (m && f->study_id != NULL) {
+            kb_codec_str sid;
+            rc = kb_codec__peek_run_study(&sid, v->mv_data, v->mv_size, err);
+            if (rc != KB_OK) {
+                return rc;
+            }
+            m = view_eq(sid, f->study_id);
+        }
+        return m;
+    }
+    if (vi->kind == KB_RECORD_STUDY) {
+        kb_codec_str id, team, task;
+        int rc = kb_codec__peek_study(&id, &team, &task, v->mv_data, v->mv_size, err);
+        if (rc != KB_OK) {
+            return rc;
+        }
+        return (f->team == NULL || view_eq(team, f->team)) &&
+               (f->task_id == NULL || view_eq(task, f->task_id));
     }
     if (f->team != NULL && vi->kind != KB_RECORD_SPACE) {
         kb_codec_str id, team;
@@ -1387,6 +1616,7 @@ static int visit_one(visit *vi, const MDB_val *v, kb_error *err)
         kb_run r;
         kb_backbone b;
         kb_space sp;
+        kb_study st;
     } rec;
     int rc = vi->kind == KB_RECORD_RUN
                  ? kb_codec__decode_run_in(&rec.r, v->mv_data, v->mv_size, &vi->arena, err)
@@ -1406,6 +1636,10 @@ static int visit_one(visit *vi, const MDB_val *v, kb_error *err)
     case KB_RECORD_BACKBONE:
         rc = vi->backbone_cb(&rec.b, vi->payload);
         kb_backbone_release(&rec.b);
+        break;
+    case KB_RECORD_STUDY:
+        rc = vi->study_cb(&rec.st, vi->payload);
+        kb_study_release(&rec.st);
         break;
     default:
         rc = vi->space_cb(&rec.sp, vi->payload);
@@ -1518,7 +1752,9 @@ static int foreach_kind(visit *vi_in, kb_store *s, const kb_store_filter *f, kb_
     s->iterating++;
     switch (kind) {
     case KB_RECORD_RUN:
-        if (f->task_id != NULL) {
+        if (f->study_id != NULL) {
+            rc = scan_index(&vi, KB_STORE__DB_IDX_STUDY_RUNS, f->study_id, err);
+        } else if (f->task_id != NULL) {
             rc = scan_index(&vi, KB_STORE__DB_IDX_TASK_RUNS, f->task_id, err);
         } else if (f->backbone_id != NULL) {
             rc = scan_index(&vi, KB_STORE__DB_IDX_BACKBONE_RUNS, f->backbone_id, err);
@@ -1540,6 +1776,9 @@ static int foreach_kind(visit *vi_in, kb_store *s, const kb_store_filter *f, kb_
     case KB_RECORD_BACKBONE:
         rc = f->backbone_id != NULL ? visit_id(&vi, f->backbone_id, err)
                                     : scan_db(&vi, KB_STORE__DB_BACKBONES, err);
+        break;
+    case KB_RECORD_STUDY:
+        rc = scan_db(&vi, KB_STORE__DB_STUDIES, err);
         break;
     default:
         rc = f->space != NULL ? visit_id(&vi, f->space, err)
@@ -1581,6 +1820,14 @@ int kb_store_foreach_space(kb_store *store, const kb_store_filter *f, kb_store_s
 {
     KB_CHECK_ARG(store != NULL && cb != NULL);
     visit vi = {.kind = KB_RECORD_SPACE, .space_cb = cb, .payload = payload};
+    return foreach_kind(&vi, store, f, err);
+}
+
+int kb_store_foreach_study(kb_store *store, const kb_store_filter *f, kb_store_study_cb cb,
+                           void *payload, kb_error *err)
+{
+    KB_CHECK_ARG(store != NULL && cb != NULL);
+    visit vi = {.kind = KB_RECORD_STUDY, .study_cb = cb, .payload = payload};
     return foreach_kind(&vi, store, f, err);
 }
 
@@ -1631,6 +1878,7 @@ int kb_store_stats_get(kb_store_stats *out, kb_store *store, kb_error *err)
         out->n_runs = db_entries(txn, store, KB_STORE__DB_RUNS);
         out->n_backbones = db_entries(txn, store, KB_STORE__DB_BACKBONES);
         out->n_spaces = db_entries(txn, store, KB_STORE__DB_SPACES);
+        out->n_studies = db_entries(txn, store, KB_STORE__DB_STUDIES);
         for (int i = 0; i < N_STATUS; i++) {
             out->n_runs_by_status[i] = (size_t)m.by_status[i];
         }
@@ -1644,6 +1892,213 @@ int kb_store_stats_get(kb_store_stats *out, kb_store *store, kb_error *err)
     }
     mdb_txn_abort(txn);
     return rc;
+}
+
+/* --- task generation and cache ----------------------------------------------------------- */
+
+int kb_store_tasks_generation(uint64_t *out, kb_store *store, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && store != NULL);
+    *out = 0;
+    MDB_txn *txn = NULL;
+    int rc = read_begin(&txn, store, err);
+    if (rc == KB_OK) {
+        rc = tasks_generation_load(out, txn, store, err);
+        mdb_txn_abort(txn);
+    }
+    return rc;
+}
+
+static int cache_name_ok(const kb_store *s, const char *name, kb_error *err)
+{
+    if (name == NULL || !key_ok(s, name)) {
+        return kb_error_set(err, KB_EINVAL, "cache name is missing, empty or longer than %d "
+                            "bytes", s->max_key);
+    }
+    return KB_OK;
+}
+
+/* The value under `name` split into generation and data; KB_ENOTFOUND / KB_ECORRUPT */
+static int cache_read(MDB_val *data, uint64_t *gen, MDB_txn *txn, const kb_store *s,
+                      const char *name, kb_error *err)
+{
+    MDB_val k = val_str(name), v;
+    int mrc = mdb_get(txn, s->dbi[KB_STORE__DB_CACHE], &k, &v);
+    if (mrc == MDB_NOTFOUND) {
+        return kb_error_set(err, KB_ENOTFOUND, "cache: no value named '%s'", name);
+    }
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "reading the cache");
+    }
+    if (v.mv_size < CACHE_HEADER_BYTES) {
+        return kb_error_set(err, KB_ECORRUPT, "cache: '%s' has %zu bytes, less than its header",
+                            name, v.mv_size);
+    }
+    *gen = kb_be64_decode(v.mv_data);
+    data->mv_size = v.mv_size - CACHE_HEADER_BYTES;
+    data->mv_data = (char *)v.mv_data + CACHE_HEADER_BYTES;
+    return KB_OK;
+}
+
+int kb_store_cache_get(kb_store *store, const char *name, void **data, size_t *len,
+                       uint64_t *generation, kb_error *err)
+{
+    KB_CHECK_ARG(store != NULL && data != NULL && len != NULL);
+    *data = NULL;
+    *len = 0;
+    int rc = cache_name_ok(store, name, err);
+    if (rc != KB_OK) {
+        return rc == KB_EINVAL ? kb_error_set(err, KB_ENOTFOUND, "cache: no value named '%s'",
+                                              name != NULL ? name : "(null)")
+                               : rc;
+    }
+    MDB_txn *txn = NULL;
+    rc = read_begin(&txn, store, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    MDB_val v;
+    uint64_t gen = 0;
+    rc = cache_read(&v, &gen, txn, store, name, err);
+    if (rc == KB_OK && v.mv_size > 0) {
+        *data = kb_malloc(v.mv_size);
+        if (*data == NULL) {
+            rc = kb_error_set(err, KB_ENOMEM, "cache: out of memory for '%s' (%zu bytes)", name,
+                              v.mv_size);
+        } else {
+            memcpy(*data, v.mv_data, v.mv_size);
+            *len = v.mv_size;
+        }
+    }
+    mdb_txn_abort(txn);
+    if (rc == KB_OK && generation != NULL) {
+        *generation = gen;
+    }
+    return rc;
+}
+
+typedef struct cache_put_args {
+    const char *name;
+    const void *data;
+    size_t len;
+    uint64_t generation;
+} cache_put_args;
+
+static int cache_put_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
+{
+    const cache_put_args *a = ctx;
+    MDB_val k = val_str(a->name), v = {a->len + CACHE_HEADER_BYTES, NULL};
+    /* MDB_RESERVE: LMDB hands back the space and we write into it, saving one copy */
+    int mrc = mdb_put(txn, s->dbi[KB_STORE__DB_CACHE], &k, &v, MDB_RESERVE);
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "writing the cache");
+    }
+    unsigned char *p = v.mv_data;
+    kb_be64_encode(p, a->generation);
+    memset(p + 8, 0, CACHE_HEADER_BYTES - 8);
+    if (a->len > 0) {
+        memcpy(p + CACHE_HEADER_BYTES, a->data, a->len);
+    }
+    return KB_OK;
+}
+
+int kb_store_cache_put(kb_store *store, const char *name, const void *data, size_t len,
+                       uint64_t generation, kb_error *err)
+{
+    KB_CHECK_ARG(store != NULL && (data != NULL || len == 0));
+    KB_CHECK_ARG(len <= SIZE_MAX - CACHE_HEADER_BYTES);
+    int rc = cache_name_ok(store, name, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    cache_put_args a = {name, data, len, generation};
+    return write_txn(store, cache_put_body, &a, err);
+}
+
+struct kb_store_cache_view {
+    kb_store *s;
+    MDB_txn *txn;
+    const void *data;
+    size_t len;
+    uint64_t generation, tasks_generation;
+    void *copy; /* an aligned copy when the mapped bytes are not 8-byte aligned */
+};
+
+int kb_store_cache_view_open(kb_store_cache_view **out, kb_store *store, const char *name,
+                             kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL);
+    *out = NULL;
+    KB_CHECK_ARG(store != NULL);
+    if (name == NULL || !key_ok(store, name)) {
+        return kb_error_set(err, KB_ENOTFOUND, "cache: no value named '%s'",
+                            name != NULL ? name : "(null)");
+    }
+    kb_store_cache_view *v = kb_calloc(1, sizeof *v);
+    if (v == NULL) {
+        return kb_error_set(err, KB_ENOMEM, "cache view: out of memory");
+    }
+    v->s = store;
+    int rc = read_begin(&v->txn, store, err);
+    if (rc != KB_OK) {
+        kb_free(v);
+        return rc;
+    }
+    store->iterating++; /* the view pins the map: no growth while it is open */
+    rc = tasks_generation_load(&v->tasks_generation, v->txn, store, err);
+    MDB_val data = {0, NULL};
+    if (rc == KB_OK) {
+        rc = cache_read(&data, &v->generation, v->txn, store, name, err);
+    }
+    if (rc == KB_OK && ((uintptr_t)data.mv_data % 8) != 0 && data.mv_size > 0) {
+        /* values small enough to sit inside a B-tree leaf are only 2-byte aligned */
+        v->copy = kb_malloc(data.mv_size);
+        if (v->copy == NULL) {
+            rc = kb_error_set(err, KB_ENOMEM, "cache view: out of memory");
+        } else {
+            memcpy(v->copy, data.mv_data, data.mv_size);
+            data.mv_data = v->copy;
+        }
+    }
+    if (rc != KB_OK) {
+        kb_store_cache_view_close(v);
+        return rc;
+    }
+    v->data = data.mv_data;
+    v->len = data.mv_size;
+    *out = v;
+    return KB_OK;
+}
+
+void kb_store_cache_view_close(kb_store_cache_view *view)
+{
+    if (view == NULL) {
+        return;
+    }
+    mdb_txn_abort(view->txn);
+    view->s->iterating--;
+    kb_free(view->copy);
+    kb_free(view);
+}
+
+const void *kb_store_cache_view_data(const kb_store_cache_view *view)
+{
+    return view->data;
+}
+
+size_t kb_store_cache_view_len(const kb_store_cache_view *view)
+{
+    return view->len;
+}
+
+uint64_t kb_store_cache_view_generation(const kb_store_cache_view *view)
+{
+    return view->generation;
+}
+
+uint64_t kb_store_cache_view_tasks_generation(const kb_store_cache_view *view)
+{
+    return view->tasks_generation;
 }
 
 /* --- check -------------------------------------------------------------------------------- */
@@ -1737,7 +2192,7 @@ static int check_in_index(checker *c, kb_store__db idx, kb_codec_str key, MDB_va
 
 /* Is `id` stored as `kind`? Reports a dangling reference otherwise. */
 static int check_ref(checker *c, kb_codec_str ref, unsigned kind, const char *what, MDB_val id,
-                     kb_error *err)
+                     const char *owner, kb_error *err)
 {
     if (ref.ptr == NULL) {
         return KB_OK;
@@ -1750,7 +2205,7 @@ static int check_ref(checker *c, kb_codec_str ref, unsigned kind, const char *wh
     }
     if (rc == KB_OK && (!found || e.kind != kind)) {
         char kt[80];
-        problem(c, "run '%s': %s '%.*s' is not stored", key_text(kt, sizeof kt, &id), what,
+        problem(c, "%s '%s': %s '%.*s' is not stored", owner, key_text(kt, sizeof kt, &id), what,
                 (int)(ref.len > 80 ? 80 : ref.len), ref.ptr);
     }
     return rc;
@@ -1793,10 +2248,10 @@ static int check_runs(checker *c, kb_error *err)
         MDB_val id = val_view(h.id);
         rc = check_id_entry(c, id, KB_RECORD_RUN, seq, "run", err);
         if (rc == KB_OK) {
-            rc = check_ref(c, h.task_id, KB_RECORD_TASK, "task", id, err);
+            rc = check_ref(c, h.task_id, KB_RECORD_TASK, "task", id, "run", err);
         }
         if (rc == KB_OK) {
-            rc = check_ref(c, h.backbone_id, KB_RECORD_BACKBONE, "backbone", id, err);
+            rc = check_ref(c, h.backbone_id, KB_RECORD_BACKBONE, "backbone", id, "run", err);
         }
         if (rc == KB_OK && h.task_id.ptr == NULL) {
             problem(c, "run '%.*s': no task_id", (int)h.id.len, h.id.ptr);
@@ -1811,6 +2266,11 @@ static int check_runs(checker *c, kb_error *err)
             rc = check_in_index(c, KB_STORE__DB_IDX_BACKBONE_RUNS, h.backbone_id, k, "run", id,
                                 err);
         }
+        kb_codec_str sid;
+        if (rc == KB_OK && kb_codec__peek_run_study(&sid, v.mv_data, v.mv_size, NULL) == KB_OK &&
+            sid.len > 0 && sid.len <= (size_t)c->s->max_key) {
+            rc = check_in_index(c, KB_STORE__DB_IDX_STUDY_RUNS, sid, k, "run", id, err);
+        }
     }
     if (rc == KB_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND) {
         rc = mdb_fail(err, mrc, "scanning runs");
@@ -1819,7 +2279,8 @@ static int check_runs(checker *c, kb_error *err)
     return rc;
 }
 
-/* tasks, backbones, spaces: decode, key = id, in ids, (tasks) in idx_team_tasks */
+/* tasks, backbones, spaces, studies: decode, key = id, in ids, (tasks) in idx_team_tasks,
+ * (studies) task stored */
 static int check_keyed(checker *c, unsigned kind, kb_error *err)
 {
     MDB_cursor *cur = NULL;
@@ -1838,6 +2299,7 @@ static int check_keyed(checker *c, unsigned kind, kb_error *err)
             kb_task t;
             kb_backbone b;
             kb_space sp;
+            kb_study st;
         } rec;
         kb_error e = KB_ERROR_INIT;
         if (decode_kind(&rec, kind, &v, &e) != KB_OK) {
@@ -1848,6 +2310,8 @@ static int check_keyed(checker *c, unsigned kind, kb_error *err)
             kb_task_release(&rec.t);
         } else if (kind == KB_RECORD_BACKBONE) {
             kb_backbone_release(&rec.b);
+        } else if (kind == KB_RECORD_STUDY) {
+            kb_study_release(&rec.st);
         } else {
             kb_space_release(&rec.sp);
         }
@@ -1861,6 +2325,15 @@ static int check_keyed(checker *c, unsigned kind, kb_error *err)
         rc = check_id_entry(c, k, kind, 0, kname, err);
         if (rc == KB_OK && kind == KB_RECORD_TASK) {
             rc = check_in_index(c, KB_STORE__DB_IDX_TEAM_TASKS, team, k, kname, k, err);
+        }
+        kb_codec_str sid, steam, stask;
+        if (rc == KB_OK && kind == KB_RECORD_STUDY &&
+            kb_codec__peek_study(&sid, &steam, &stask, v.mv_data, v.mv_size, NULL) == KB_OK) {
+            if (stask.ptr == NULL) {
+                problem(c, "study '%s': no task_id", kt);
+            } else {
+                rc = check_ref(c, stask, KB_RECORD_TASK, "task", k, "study", err);
+            }
         }
     }
     if (rc == KB_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND) {
@@ -1976,6 +2449,10 @@ static int check_index(checker *c, kb_store__db idx, kb_error *err)
             field = idx == KB_STORE__DB_IDX_TASK_RUNS    ? h.task_id
                     : idx == KB_STORE__DB_IDX_SPACE_RUNS ? h.space
                                                          : h.backbone_id;
+            if (idx == KB_STORE__DB_IDX_STUDY_RUNS &&
+                kb_codec__peek_run_study(&field, rec.mv_data, rec.mv_size, NULL) != KB_OK) {
+                continue;
+            }
         }
         MDB_val fv = val_view(field);
         if (field.ptr == NULL || !val_eq(&fv, &k)) {
@@ -1987,6 +2464,32 @@ static int check_index(checker *c, kb_store__db idx, kb_error *err)
     }
     mdb_cursor_close(cur);
     return rc;
+}
+
+/* cache entries carry their header; the task generation is readable */
+static int check_cache(checker *c, kb_error *err)
+{
+    uint64_t gen;
+    kb_error local = KB_ERROR_INIT;
+    if (tasks_generation_load(&gen, c->txn, c->s, &local) != KB_OK) {
+        problem(c, "%s", local.msg);
+    }
+    MDB_cursor *cur = NULL;
+    int mrc = mdb_cursor_open(c->txn, c->s->dbi[KB_STORE__DB_CACHE], &cur);
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "opening a cursor");
+    }
+    MDB_val k, v;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == MDB_SUCCESS;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (v.mv_size < CACHE_HEADER_BYTES) {
+            char kt[80];
+            problem(c, "cache: '%s' has %zu bytes, less than its header",
+                    key_text(kt, sizeof kt, &k), v.mv_size);
+        }
+    }
+    mdb_cursor_close(cur);
+    return mrc == MDB_NOTFOUND ? KB_OK : mdb_fail(err, mrc, "scanning the cache");
 }
 
 int kb_store_check(kb_store *store, kb_store_problem_fn fn, void *payload, kb_error *err)
@@ -2018,9 +2521,12 @@ int kb_store_check(kb_store *store, kb_store_problem_fn fn, void *payload, kb_er
         rc = check_keyed(&c, KB_RECORD_SPACE, err);
     }
     if (rc == KB_OK) {
+        rc = check_keyed(&c, KB_RECORD_STUDY, err);
+    }
+    if (rc == KB_OK) {
         rc = check_runs(&c, err);
     }
-    size_t n_by_kind[KB_RECORD_SPACE + 1] = {0};
+    size_t n_by_kind[KB_RECORD_STUDY + 1] = {0};
     if (rc == KB_OK) {
         rc = check_ids(&c, KB_STORE__DB_IDS, n_by_kind, err);
     }
@@ -2032,7 +2538,13 @@ int kb_store_check(kb_store *store, kb_store_problem_fn fn, void *payload, kb_er
         rc = check_index(&c, (kb_store__db)db, err);
     }
     if (rc == KB_OK) {
-        for (unsigned kind = KB_RECORD_TASK; kind <= KB_RECORD_SPACE; kind++) {
+        rc = check_index(&c, KB_STORE__DB_IDX_STUDY_RUNS, err);
+    }
+    if (rc == KB_OK) {
+        rc = check_cache(&c, err);
+    }
+    if (rc == KB_OK) {
+        for (unsigned kind = KB_RECORD_TASK; kind <= KB_RECORD_STUDY; kind++) {
             size_t n = db_entries(c.txn, store, kind_db(kind));
             if (n != n_by_kind[kind]) {
                 problem(&c, "counts: %zu %ss stored, %zu in ids", n, kind_name(kind),

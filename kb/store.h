@@ -6,9 +6,10 @@
  * the end of the B-tree: ordered keys are ~30x faster to put than random ones); a separate id
  * map (id -> kind and seq, in two levels so that random ids are inserted in bulk; see
  * docs/ARCHITECTURE.md) answers "is this id known, and as what" for deduplication. Secondary
- * indexes (task -> runs, space -> runs, backbone -> runs) are DUPSORT databases keyed by the
- * owner's id with the run's sequence number as the fixed-size duplicate value; team -> tasks
- * holds task ids.
+ * indexes (task -> runs, space -> runs, backbone -> runs, study -> runs) are DUPSORT databases
+ * keyed by the owner's id with the run's sequence number as the fixed-size duplicate value;
+ * team -> tasks holds task ids. A small "cache" database keeps data derived from the store
+ * (e.g. the recommender's task-feature matrix) with the generation it was derived from.
  *
  * Concurrency is LMDB's: any number of readers (threads or processes) with one writer at a
  * time; a second writer blocks until the first commits. Commits are synced (durable) unless
@@ -21,6 +22,10 @@
  * store (get, find_kind, a nested foreach) but not write to it: writes return KB_EINVAL while
  * an iteration is in progress (growing the map would move the pages its records point into).
  * Opening a store of the current schema never waits for a writer.
+ *
+ * Schema history: 1 one-level id map; 2 two-level id map; 3 studies, the study -> runs index,
+ * the task generation counter and the cache database (migrating builds the study index from
+ * the stored runs' study_id fields).
  */
 #ifndef KB_KB_STORE_H
 #define KB_KB_STORE_H
@@ -37,7 +42,7 @@ extern "C" {
 #endif
 
 /** The schema version this build writes; opening a newer store fails with KB_EVERSION. */
-#define KB_STORE_SCHEMA_VERSION 2
+#define KB_STORE_SCHEMA_VERSION 3
 
 typedef struct kb_store kb_store;
 
@@ -89,9 +94,13 @@ typedef enum kb_put_result {
  * content") or is used by a record of another kind ("task 'x': id is already used by a run");
  * REJECTED for a record without a usable id (NULL, empty or longer than LMDB's 511-byte key
  * limit), a field the encoding cannot represent, an empty or over-long key field (team, space,
- * task_id, backbone_id), a run whose task is neither stored nor earlier in the batch ("run 'x':
- * unknown task 'y'") and a run whose backbone_id is not a stored backbone. A run naming an
- * unknown space is ADDED: spaces are optional descriptions, not required parents.
+ * task_id, backbone_id, study_id), a run whose task is neither stored nor earlier in the batch
+ * ("run 'x': unknown task 'y'") and a run whose backbone_id is not a stored backbone; a study
+ * without a space, with a NULL neighbour id, or whose task is neither stored nor earlier in the
+ * batch ("study 'x': unknown task 'y'"). A run naming an unknown space is ADDED: spaces are
+ * optional descriptions, not required parents; likewise a run's study_id need not name a
+ * stored study (Optuna and MLflow imports set it), and such runs are in the study index too.
+ * Ids are global: a study id may not equal the id of a task, run or backbone (CONFLICT).
  * @return KB_OK when the batch committed (whatever the per-record results); KB_ESTORE or
  *         KB_ENOMEM when nothing was committed.
  */
@@ -116,7 +125,9 @@ int kb_store_get_study(kb_study *out, kb_store *store, const char *id, kb_error 
 
 /**
  * Replace an existing study (same id), e.g. to record its state or a controller checkpoint
- * in `extra`. @return KB_OK; KB_ENOTFOUND if no study has that id; KB_EINVAL as for runs.
+ * in `extra`. Writing identical content is a no-op.
+ * @return KB_OK; KB_ENOTFOUND if no study has that id or its (new) task_id is not a stored
+ *         task; KB_EINVAL for a missing space, an unusable key field or an unencodable study.
  */
 int kb_store_update_study(kb_store *store, const kb_study *study, kb_error *err);
 /** Which kind of record has this id; KB_ENOTFOUND if none. */
@@ -124,9 +135,10 @@ int kb_store_find_kind(kb_record_kind *out, kb_store *store, const char *id, kb_
 
 /**
  * Filter for iteration; NULL fields match everything. Runs honour every field (one index scan,
- * the other fields checked on each record). Tasks honour task_id (that one task), team (index
- * scan) and limit; backbones backbone_id, team and limit; spaces space and limit. Fields that
- * do not apply to a kind are ignored.
+ * study_id first, then task_id, backbone_id, space; the other fields checked on each record).
+ * Tasks honour task_id (that one task), team (index scan) and limit; backbones backbone_id,
+ * team and limit; spaces space and limit; studies task_id, team and limit. Fields that do not
+ * apply to a kind are ignored.
  */
 typedef struct kb_store_filter {
     const char *task_id;     /* runs of this task (index scan) */
@@ -172,9 +184,73 @@ typedef struct kb_store_stats {
     size_t map_bytes;   /* current map size */
     size_t used_bytes;  /* pages in use x page size */
     int schema_version;
+    size_t n_studies;
 } kb_store_stats;
 
 int kb_store_stats_get(kb_store_stats *out, kb_store *store, kb_error *err);
+
+/**
+ * The generation of the task set: a counter kept in the store that changes (grows by one) in
+ * every committed write transaction that adds, replaces or removes a task, and in no other.
+ * It is persistent and never decreases; an empty or migrated store starts at 0. Data derived
+ * from the tasks (see kb_store_cache_put) is current iff it was derived at this generation.
+ * Read the generation BEFORE reading the tasks you derive from: if a task is added in
+ * between, the derived data is labelled with the older generation and found stale later.
+ * @return KB_OK; KB_ESTORE.
+ */
+int kb_store_tasks_generation(uint64_t *out, kb_store *store, kb_error *err);
+
+/**
+ * Read the cached value `name` (a non-empty key of at most 511 bytes) into a new buffer.
+ * @param[out] data       caller owns `*data`; free with kb_free(). NULL when `len` is 0.
+ * @param[out] len        its length in bytes
+ * @param[out] generation the generation it was stored with (may be NULL)
+ * @return KB_OK; KB_ENOTFOUND when no value has that name (outputs NULL/0); KB_ENOMEM;
+ *         KB_ECORRUPT for a malformed entry; KB_ESTORE.
+ */
+int kb_store_cache_get(kb_store *store, const char *name, void **data, size_t *len,
+                       uint64_t *generation, kb_error *err);
+
+/**
+ * Store `len` bytes under `name` with a caller-chosen `generation` (normally the
+ * kb_store_tasks_generation the data was derived at), replacing any previous value, in one
+ * durable write transaction. Values may be large (tens of MB); the map grows as needed.
+ * Neither the value nor its generation is checked against anything: the cache is the
+ * caller's. The cache is not exported and not part of the knowledge base's content.
+ * @return KB_OK; KB_EINVAL for a bad name or a store opened read-only; KB_ENOMEM; KB_ESTORE.
+ */
+int kb_store_cache_put(kb_store *store, const char *name, const void *data, size_t len,
+                       uint64_t generation, kb_error *err);
+
+/**
+ * A zero-copy view of a cached value: a read transaction held open so that the bytes are read
+ * in place from the memory map (no copy of a 50 MB matrix per query). The view also reports
+ * the task generation of the same snapshot, so one open answers "is it current?".
+ * While any view is open, writes through its kb_store return KB_EINVAL (growing the map would
+ * move the pages the view points into); other processes may write. Close it soon; close it
+ * before closing the store.
+ */
+typedef struct kb_store_cache_view kb_store_cache_view;
+
+/**
+ * Open a view of the cached value `name`.
+ * @return KB_OK; KB_ENOTFOUND when no value has that name (`*out` NULL: derive the data,
+ *         having read kb_store_tasks_generation first, and kb_store_cache_put it);
+ *         KB_ECORRUPT; KB_ENOMEM; KB_ESTORE. Caller owns `*out`; free with
+ *         kb_store_cache_view_close().
+ */
+int kb_store_cache_view_open(kb_store_cache_view **out, kb_store *store, const char *name,
+                             kb_error *err);
+/** End the view's read transaction; NULL is a no-op. */
+void kb_store_cache_view_close(kb_store_cache_view *view);
+/** The value's bytes, borrowed until the view is closed; 8-byte aligned (copied into the
+ *  view if the map's bytes are not, which happens only for values of a few KB). */
+const void *kb_store_cache_view_data(const kb_store_cache_view *view);
+size_t kb_store_cache_view_len(const kb_store_cache_view *view);
+/** The generation the value was stored with. */
+uint64_t kb_store_cache_view_generation(const kb_store_cache_view *view);
+/** kb_store_tasks_generation in the view's snapshot. */
+uint64_t kb_store_cache_view_tasks_generation(const kb_store_cache_view *view);
 
 /** One inconsistency found by kb_store_check. */
 typedef void (*kb_store_problem_fn)(const char *msg, void *payload);

@@ -15,7 +15,8 @@ extern "C" {
 #endif
 
 typedef enum kb_store__db {
-    KB_STORE__DB_META = 0,            /* "schema_version", "next_seq", "runs_by_status" */
+    KB_STORE__DB_META = 0,            /* "schema_version", "next_seq", "runs_by_status",
+                                         "tasks_generation" */
     KB_STORE__DB_IDS = 1,             /* id -> kind byte [+ 8-byte BE run seq]; large level */
     KB_STORE__DB_TASKS = 2,           /* task id -> encoded task */
     KB_STORE__DB_RUNS = 3,            /* 8-byte BE seq -> encoded run */
@@ -26,7 +27,10 @@ typedef enum kb_store__db {
     KB_STORE__DB_IDX_BACKBONE_RUNS = 8, /* backbone id => run seqs (DUPSORT|DUPFIXED) */
     KB_STORE__DB_IDX_TEAM_TASKS = 9,  /* team => task ids (DUPSORT) */
     KB_STORE__DB_IDS_RECENT = 10,     /* the id map's small level, merged into ids in bulk */
-    KB_STORE__N_DBS = 11
+    KB_STORE__DB_STUDIES = 11,        /* study id -> encoded study (schema 3) */
+    KB_STORE__DB_IDX_STUDY_RUNS = 12, /* run study_id => run seqs (DUPSORT|DUPFIXED; schema 3) */
+    KB_STORE__DB_CACHE = 13,          /* name -> 8-byte BE generation, 8 zero bytes, data */
+    KB_STORE__N_DBS = 14
 } kb_store__db;
 
 /** The store's environment (borrowed). */

@@ -55,7 +55,7 @@ static void check_arena_agrees(const uint8_t *data, size_t size, int heap_rc)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    for (int kind = KB_RECORD_TASK; kind <= KB_RECORD_SPACE; kind++) {
+    for (int kind = KB_RECORD_TASK; kind <= KB_RECORD_STUDY; kind++) {
         kb_record rec;
         memset(&rec, 0, sizeof rec);
         rec.kind = (kb_record_kind)kind;
@@ -66,6 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case KB_RECORD_BACKBONE:
             rc = kb_codec_decode_backbone(&rec.backbone, data, size, NULL);
             break;
+        case KB_RECORD_STUDY: rc = kb_codec_decode_study(&rec.study, data, size, NULL); break;
         default: rc = kb_codec_decode_space(&rec.space, data, size, NULL); break;
         }
         require(rc == KB_OK || rc == KB_ECORRUPT || rc == KB_EVERSION || rc == KB_ENOMEM);
@@ -84,6 +85,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         view_is(h.space, rec.run.space) &&
                         view_is(h.backbone_id, rec.run.backbone_id) &&
                         h.status == rec.run.status);
+                kb_codec_str sid;
+                require(kb_codec__peek_run_study(&sid, data, size, NULL) == KB_OK &&
+                        view_is(sid, rec.run.study_id));
+            }
+            if (kind == KB_RECORD_STUDY) {
+                kb_codec_str sid, steam, stask;
+                require(kb_codec__peek_study(&sid, &steam, &stask, data, size, NULL) == KB_OK);
+                require(view_is(sid, rec.study.id) && view_is(steam, rec.study.team) &&
+                        view_is(stask, rec.study.task_id) && view_is(team, rec.study.team));
             }
         }
         kb_record_release(&rec);

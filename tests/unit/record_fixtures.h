@@ -199,6 +199,51 @@ static inline void fx_space(kb_space *s, const char *name)
     p->cond_in[0] = fx_str("sgd");
 }
 
+static inline void fx_study(kb_study *s, const char *id, const char *task_id, const char *team)
+{
+    memset(s, 0, sizeof *s);
+    s->id = fx_str(id);
+    s->task_id = fx_str(task_id);
+    s->space = fx_str("svm-rbf");
+    s->objective = fx_str("val_accuracy");
+    s->direction = KB_DIRECTION_MAXIMIZE;
+    s->method = fx_str("gp");
+    s->warm_start = fx_str("nearest");
+    s->seed = UINT64_MAX - 7; /* the largest varints survive */
+    s->n_neighbours = 3;
+    s->neighbours = kb_calloc(3, sizeof *s->neighbours);
+    s->neighbour_weights = kb_calloc(3, sizeof *s->neighbour_weights);
+    const char *nb[3] = {"t-near", "t-mid", "t-far"};
+    for (int i = 0; i < 3; i++) {
+        s->neighbours[i] = fx_str(nb[i]);
+        s->neighbour_weights[i] = 1.0 / (1.0 + i);
+    }
+    s->neighbour_weights[2] = fx_odd_nan();
+    s->command = fx_str("kb train svm --data {data} --C {C}");
+    s->team = fx_str(team);
+    s->created_at = -1234567;
+    s->extra = fx_str("{\"budget\":40}");
+}
+
+static inline int fx_study_eq(const kb_study *a, const kb_study *b)
+{
+    if (a->n_neighbours != b->n_neighbours) {
+        return 0;
+    }
+    for (size_t i = 0; i < a->n_neighbours; i++) {
+        if (!fx_str_eq(a->neighbours[i], b->neighbours[i]) ||
+            !fx_bits_eq(a->neighbour_weights[i], b->neighbour_weights[i])) {
+            return 0;
+        }
+    }
+    return fx_str_eq(a->id, b->id) && fx_str_eq(a->task_id, b->task_id) &&
+           fx_str_eq(a->space, b->space) && fx_str_eq(a->objective, b->objective) &&
+           a->direction == b->direction && fx_str_eq(a->method, b->method) &&
+           fx_str_eq(a->warm_start, b->warm_start) && a->seed == b->seed &&
+           fx_str_eq(a->command, b->command) && fx_str_eq(a->team, b->team) &&
+           a->created_at == b->created_at && fx_str_eq(a->extra, b->extra);
+}
+
 static inline int fx_value_eq(const kb_value *a, const kb_value *b)
 {
     if (a->type != b->type) {

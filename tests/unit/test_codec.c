@@ -209,6 +209,16 @@ static int dec_space(const void *p, size_t n)
     return rc;
 }
 
+static int dec_study(const void *p, size_t n)
+{
+    kb_study s;
+    int rc = kb_codec_decode_study(&s, p, n, NULL);
+    kb_study_release(&s);
+    return rc;
+}
+
+#define N_KINDS 5
+
 /* One valid encoding of each kind, in kind order (index kind - 1) */
 static void encode_samples(kb_buf *b)
 {
@@ -216,6 +226,10 @@ static void encode_samples(kb_buf *b)
     kb_run r;
     kb_backbone bb;
     kb_space sp;
+    kb_study st;
+    fx_study(&st, "s-1", "t-1", "team");
+    CHECK(kb_codec_encode_study(&b[4], &st, NULL) == KB_OK);
+    kb_study_release(&st);
     fx_task(&t, "t-1", "team");
     fx_run(&r, "r-1", "t-1", "sp", "bb", "team", KB_RUN_STATUS_OK);
     fx_backbone(&bb, "bb", "team");
@@ -232,10 +246,10 @@ static void encode_samples(kb_buf *b)
 
 static void test_codec_truncated_input_is_corrupt_at_every_length(void)
 {
-    kb_buf b[4] = {KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT};
+    kb_buf b[N_KINDS] = {KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT};
     encode_samples(b);
-    decode_fn dec[4] = {dec_task, dec_run, dec_backbone, dec_space};
-    for (int k = 0; k < 4; k++) {
+    decode_fn dec[N_KINDS] = {dec_task, dec_run, dec_backbone, dec_space, dec_study};
+    for (int k = 0; k < N_KINDS; k++) {
         int all_corrupt = 1;
         for (size_t n = 0; n < b[k].len; n++) {
             all_corrupt &= dec[k](b[k].data, n) == KB_ECORRUPT;
@@ -259,6 +273,7 @@ static int decode_is_sound(int kind, const unsigned char *p, size_t n)
     case 0: rc = kb_codec_decode_task(&rec.task, p, n, NULL); break;
     case 1: rc = kb_codec_decode_run(&rec.run, p, n, NULL); break;
     case 2: rc = kb_codec_decode_backbone(&rec.backbone, p, n, NULL); break;
+    case 4: rc = kb_codec_decode_study(&rec.study, p, n, NULL); break;
     default: rc = kb_codec_decode_space(&rec.space, p, n, NULL); break;
     }
     if (rc != KB_OK) {
@@ -287,17 +302,17 @@ static void test_codec_random_and_mutated_bytes_never_crash(void)
         }
         if (n >= 2 && i % 2 == 0) {
             buf[0] = KB_CODEC_VERSION; /* get past the header half of the time */
-            buf[1] = (unsigned char)(1 + i % 4);
+            buf[1] = (unsigned char)(1 + i % N_KINDS);
         }
-        sound &= decode_is_sound(i % 4, buf, n);
+        sound &= decode_is_sound(i % N_KINDS, buf, n);
     }
     CHECK(sound);
 
     /* single-byte mutations of valid encodings */
-    kb_buf b[4] = {KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT};
+    kb_buf b[N_KINDS] = {KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT};
     encode_samples(b);
     sound = 1;
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < N_KINDS; k++) {
         unsigned char *p = (unsigned char *)b[k].data;
         for (size_t pos = 0; pos < b[k].len; pos++) {
             unsigned char keep = p[pos];
@@ -367,7 +382,7 @@ static void test_codec_absurd_counts_are_corrupt_not_allocated(void)
 
 static void test_codec_unknown_version_is_eversion(void)
 {
-    kb_buf b[4] = {KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT};
+    kb_buf b[N_KINDS] = {KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT};
     encode_samples(b);
     b[1].data[0] = KB_CODEC_VERSION + 1;
     kb_run r;
@@ -376,7 +391,7 @@ static void test_codec_unknown_version_is_eversion(void)
     CHECK(strstr(err.msg, "version") != NULL);
     kb_codec_run_head h;
     CHECK_CODE(kb_codec_peek_run(&h, b[1].data, b[1].len, NULL), KB_EVERSION);
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < N_KINDS; k++) {
         kb_buf_release(&b[k]);
     }
 }
@@ -406,10 +421,10 @@ static void test_codec_unrepresentable_fields_are_einval(void)
 
 static void test_codec_decode_cleans_up_on_each_failed_allocation(void)
 {
-    kb_buf b[4] = {KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT};
+    kb_buf b[N_KINDS] = {KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT, KB_BUF_INIT};
     encode_samples(b);
-    decode_fn dec[4] = {dec_task, dec_run, dec_backbone, dec_space};
-    for (int k = 0; k < 4; k++) {
+    decode_fn dec[N_KINDS] = {dec_task, dec_run, dec_backbone, dec_space, dec_study};
+    for (int k = 0; k < N_KINDS; k++) {
         int rc = KB_ENOMEM, only_nomem = 1;
         for (long fail = 0; rc == KB_ENOMEM && fail < 10000; fail++) {
             kb_alloc_fail_after(fail);
@@ -460,8 +475,84 @@ static void test_codec_arena_decode_matches_heap_decode(void)
     kb_buf_release(&b);
 }
 
+static void test_codec_study_round_trips_every_field(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    kb_study s, back;
+    fx_study(&s, "study-1", "t-iris", "vision");
+    kb_buf b = KB_BUF_INIT, again = KB_BUF_INIT;
+    CHECK_OK(kb_codec_encode_study(&b, &s, &err), err);
+    CHECK_OK(kb_codec_decode_study(&back, b.data, b.len, &err), err);
+    CHECK(fx_study_eq(&s, &back));
+    CHECK_OK(kb_codec_encode_study(&again, &back, &err), err);
+    CHECK(again.len == b.len && memcmp(again.data, b.data, b.len) == 0);
+    kb_codec_str id, team, task;
+    CHECK_OK(kb_codec__peek_study(&id, &team, &task, b.data, b.len, &err), err);
+    CHECK(id.len == 7 && memcmp(id.ptr, "study-1", 7) == 0);
+    CHECK(team.len == 6 && memcmp(team.ptr, "vision", 6) == 0);
+    CHECK(task.len == 6 && memcmp(task.ptr, "t-iris", 6) == 0);
+    CHECK_OK(kb_codec_peek_id(&id, &team, KB_RECORD_STUDY, b.data, b.len, &err), err);
+    CHECK(team.len == 6);
+    /* a study is not a task: the kind byte is checked */
+    kb_task t;
+    CHECK_CODE(kb_codec_decode_task(&t, b.data, b.len, NULL), KB_ECORRUPT);
+    kb_study_release(&back);
+
+    /* an empty study (every optional field NULL, no neighbours) */
+    kb_study_release(&s);
+    memset(&s, 0, sizeof s);
+    s.id = kb_strdup("s");
+    kb_buf_reset(&b);
+    CHECK_OK(kb_codec_encode_study(&b, &s, &err), err);
+    CHECK_OK(kb_codec_decode_study(&back, b.data, b.len, &err), err);
+    CHECK(fx_study_eq(&s, &back) && back.neighbours == NULL && back.task_id == NULL);
+    kb_study_release(&back);
+
+    /* neighbours without their weights cannot be encoded */
+    s.n_neighbours = 1;
+    s.neighbours = kb_calloc(1, sizeof *s.neighbours);
+    s.neighbours[0] = kb_strdup("t");
+    kb_buf_reset(&b);
+    CHECK_CODE(kb_codec_encode_study(&b, &s, &err), KB_EINVAL);
+    CHECK(strstr(err.msg, "neighbours") != NULL);
+    s.direction = (kb_direction)3;
+    CHECK_CODE(kb_codec_encode_study(&b, &s, &err), KB_EINVAL);
+    kb_study_release(&s);
+    kb_buf_release(&b);
+    kb_buf_release(&again);
+}
+
+static void test_codec_peek_run_study_finds_the_study_id(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    kb_run r;
+    fx_run(&r, "r-1", "t-1", "sp", "bb", "team", KB_RUN_STATUS_OK);
+    kb_buf b = KB_BUF_INIT;
+    CHECK_OK(kb_codec_encode_run(&b, &r, &err), err);
+    kb_codec_str sid;
+    CHECK_OK(kb_codec__peek_run_study(&sid, b.data, b.len, &err), err);
+    CHECK(sid.len == strlen(r.study_id) && memcmp(sid.ptr, r.study_id, sid.len) == 0);
+    /* cut anywhere before the study id: corrupt, never a read past the end */
+    size_t where = (size_t)(sid.ptr - b.data);
+    int all_corrupt = 1;
+    for (size_t n = 0; n < where; n++) {
+        all_corrupt &= kb_codec__peek_run_study(&sid, b.data, n, NULL) == KB_ECORRUPT;
+    }
+    CHECK(all_corrupt);
+    kb_free(r.study_id);
+    r.study_id = NULL;
+    kb_buf_reset(&b);
+    CHECK_OK(kb_codec_encode_run(&b, &r, &err), err);
+    CHECK_OK(kb_codec__peek_run_study(&sid, b.data, b.len, &err), err);
+    CHECK(sid.ptr == NULL);
+    kb_run_release(&r);
+    kb_buf_release(&b);
+}
+
 int main(void)
 {
+    test_codec_study_round_trips_every_field();
+    test_codec_peek_run_study_finds_the_study_id();
     test_codec_task_round_trips_every_field();
     test_codec_run_round_trips_every_field_with_nan_and_inf();
     test_codec_backbone_and_space_round_trip();

@@ -613,7 +613,8 @@ typedef void (*raw_fn)(MDB_txn *txn, MDB_dbi *dbi);
 
 static const char *const raw_names[KB_STORE__N_DBS] = {
     "meta", "ids", "tasks", "runs", "backbones", "spaces",
-    "idx_task_runs", "idx_space_runs", "idx_backbone_runs", "idx_team_tasks", "ids_recent"};
+    "idx_task_runs", "idx_space_runs", "idx_backbone_runs", "idx_team_tasks", "ids_recent",
+    "studies", "idx_study_runs", "cache"};
 
 /* Open the store's environment with LMDB directly and run `fn` in a write transaction */
 static void raw_write(const char *dir, raw_fn fn)
@@ -686,6 +687,20 @@ static void dup_id_in_both_levels(MDB_txn *txn, MDB_dbi *dbi)
     CHECK(mdb_put(txn, dbi[KB_STORE__DB_IDS], &k, &v, 0) == 0);
 }
 
+static void drop_study_index_entry(MDB_txn *txn, MDB_dbi *dbi)
+{
+    unsigned char seq[8];
+    seq_key(seq, 3); /* r-3 */
+    MDB_val k = {7, "study-1"}, v = {8, seq};
+    CHECK(mdb_del(txn, dbi[KB_STORE__DB_IDX_STUDY_RUNS], &k, &v) == 0);
+}
+
+static void short_cache_entry(MDB_txn *txn, MDB_dbi *dbi)
+{
+    MDB_val k = {3, "knn"}, v = {4, "abcd"};
+    CHECK(mdb_put(txn, dbi[KB_STORE__DB_CACHE], &k, &v, 0) == 0);
+}
+
 static int problems_after(raw_fn corrupt)
 {
     kb_store *s = create_store();
@@ -719,9 +734,12 @@ static void test_store_check_detects_injected_corruption(void)
     CHECK(problems_after(add_stray_team_entry) == 1);
     /* an id in both levels of the id map (and so counted twice) */
     CHECK(problems_after(dup_id_in_both_levels) == 2);
+    /* a run missing from the study index; a cache entry without its header */
+    CHECK(problems_after(drop_study_index_entry) == 1);
+    CHECK(problems_after(short_cache_entry) == 1);
 }
 
-/* Make the store look like schema version 1: one-level id map, no ids_recent */
+/* Make the store look like schema version 1: one-level id map, no ids_recent, nothing of 3 */
 static void make_version_1(MDB_txn *txn, MDB_dbi *dbi)
 {
     MDB_cursor *cur;
@@ -733,6 +751,9 @@ static void make_version_1(MDB_txn *txn, MDB_dbi *dbi)
     }
     mdb_cursor_close(cur);
     CHECK(mdb_drop(txn, dbi[KB_STORE__DB_IDS_RECENT], 1) == 0);
+    CHECK(mdb_drop(txn, dbi[KB_STORE__DB_STUDIES], 1) == 0);
+    CHECK(mdb_drop(txn, dbi[KB_STORE__DB_IDX_STUDY_RUNS], 1) == 0);
+    CHECK(mdb_drop(txn, dbi[KB_STORE__DB_CACHE], 1) == 0);
     unsigned char b[8];
     seq_key(b, 1);
     MDB_val sk = {14, "schema_version"}, sv = {8, b};
@@ -764,10 +785,13 @@ static void test_store_version_1_is_migrated_on_open(void)
     CHECK(n_migrated == 1);
     kb_store_stats st;
     CHECK_OK(kb_store_stats_get(&st, s, &err), err);
-    CHECK(st.schema_version == 2 && st.n_runs == 6);
+    CHECK(st.schema_version == KB_STORE_SCHEMA_VERSION && st.n_runs == 6);
     kb_store_filter f = KB_STORE_FILTER_INIT;
     f.task_id = "t-1";
     CHECK_STR(runs_where(s, &f), "r-1,r-2,r-4,r-6");
+    f = (kb_store_filter)KB_STORE_FILTER_INIT;
+    f.study_id = "study-1"; /* the index rebuilt by the 2 -> 3 step */
+    CHECK_STR(runs_where(s, &f), "r-1,r-2,r-3,r-4,r-5,r-6");
     kb_record r;
     kb_put_result res;
     rec_run(&r, "r-1", "t-1", "sp-1", NULL, "team-a", KB_RUN_STATUS_OK);
@@ -1057,6 +1081,438 @@ static void test_store_cleans_up_on_each_failed_allocation(void)
     remove_store_dir();
 }
 
+/* --- task generation, cache, studies -------------------------------------------------------- */
+
+static uint64_t generation(kb_store *s)
+{
+    uint64_t g = UINT64_MAX;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_store_tasks_generation(&g, s, &err), err);
+    return g;
+}
+
+static void test_store_tasks_generation_moves_only_when_tasks_change(void)
+{
+    kb_store *s = create_store();
+    CHECK(generation(s) == 0);
+    kb_record r[3];
+    kb_put_result res[3];
+    rec_task(&r[0], "t-1", "team-a");
+    put_all(s, r, 1, res);
+    CHECK(generation(s) == 1);
+    put_all(s, r, 1, res); /* a duplicate adds nothing */
+    CHECK(res[0] == KB_PUT_DUPLICATE && generation(s) == 1);
+    release_all(r, 1);
+    rec_run(&r[0], "r-1", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    rec_backbone(&r[1], "bb-1");
+    put_all(s, r, 2, res);
+    CHECK(generation(s) == 1);
+    kb_error err = KB_ERROR_INIT;
+    r[0].run.status = KB_RUN_STATUS_FAILED;
+    CHECK_OK(kb_store_update_run(s, &r[0].run, &err), err);
+    CHECK(generation(s) == 1);
+    release_all(r, 2);
+    /* two tasks in one batch: one transaction, one step */
+    rec_task(&r[0], "t-2", NULL);
+    rec_task(&r[1], "t-3", NULL);
+    rec_run(&r[2], "r-2", "t-missing", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    put_all(s, r, 3, res);
+    CHECK(res[2] == KB_PUT_REJECTED && generation(s) == 2);
+    release_all(r, 3);
+    kb_store_close(s);
+    kb_log quiet = {NULL, NULL};
+    s = open_store(store_dir, KB_STORE_OPEN_RDONLY, 0, quiet);
+    CHECK(generation(s) == 2); /* persistent */
+    kb_store_close(s);
+    remove_store_dir();
+}
+
+static void test_store_cache_round_trips_and_views_in_place(void)
+{
+    kb_log quiet = {NULL, NULL};
+    /* a small map, so a value of a few MB has to grow it */
+    kb_store *s = open_store(new_store_dir(), KB_STORE_OPEN_CREATE | KB_STORE_OPEN_NOSYNC,
+                             (size_t)1 << 20, quiet);
+    kb_error err = KB_ERROR_INIT;
+    void *data = NULL;
+    size_t len = 1;
+    uint64_t gen = 99;
+    CHECK_CODE(kb_store_cache_get(s, "knn", &data, &len, &gen, &err), KB_ENOTFOUND);
+    CHECK(data == NULL && len == 0 && gen == 99);
+    kb_store_cache_view *v = NULL;
+    CHECK_CODE(kb_store_cache_view_open(&v, s, "knn", &err), KB_ENOTFOUND);
+    CHECK(v == NULL);
+
+    size_t n = 400000; /* 3.2 MB of doubles */
+    double *m = kb_malloc_array(n, sizeof *m);
+    for (size_t i = 0; i < n; i++) {
+        m[i] = (double)i * 0.5 - 7.0;
+    }
+    CHECK_OK(kb_store_cache_put(s, "knn", m, n * sizeof *m, 41, &err), err);
+    CHECK_OK(kb_store_cache_get(s, "knn", &data, &len, &gen, &err), err);
+    CHECK(len == n * sizeof *m && gen == 41 && memcmp(data, m, len) == 0);
+    kb_free(data);
+
+    CHECK_OK(kb_store_cache_view_open(&v, s, "knn", &err), err);
+    const double *d = kb_store_cache_view_data(v);
+    CHECK(kb_store_cache_view_len(v) == n * sizeof *m && kb_store_cache_view_generation(v) == 41);
+    CHECK(kb_store_cache_view_tasks_generation(v) == 0);
+    CHECK(((uintptr_t)d % 8) == 0 && d[n - 1] == m[n - 1] && d[0] == m[0]);
+    /* the view pins the map: writes wait for its close */
+    CHECK_CODE(kb_store_cache_put(s, "other", m, 8, 1, &err), KB_EINVAL);
+    kb_record r;
+    kb_put_result res;
+    rec_task(&r, "t-1", NULL);
+    CHECK_CODE(kb_store_put_batch(s, &r, 1, &res, NULL, &err), KB_EINVAL);
+    kb_store_cache_view_close(v);
+    put_all(s, &r, 1, &res);
+    kb_record_release(&r);
+
+    /* a small value (inside a leaf page) is still handed out 8-byte aligned */
+    CHECK_OK(kb_store_cache_put(s, "small", m + 1, 3 * sizeof *m, 1, &err), err);
+    CHECK_OK(kb_store_cache_view_open(&v, s, "small", &err), err);
+    d = kb_store_cache_view_data(v);
+    CHECK(((uintptr_t)d % 8) == 0 && d[2] == m[3] && kb_store_cache_view_tasks_generation(v) == 1);
+    kb_store_cache_view_close(v);
+    kb_store_cache_view_close(NULL);
+
+    /* replacing, an empty value, bad names */
+    CHECK_OK(kb_store_cache_put(s, "knn", NULL, 0, 42, &err), err);
+    CHECK_OK(kb_store_cache_get(s, "knn", &data, &len, &gen, &err), err);
+    CHECK(data == NULL && len == 0 && gen == 42);
+    CHECK_CODE(kb_store_cache_put(s, "", m, 8, 1, &err), KB_EINVAL);
+    CHECK_CODE(kb_store_cache_put(s, NULL, m, 8, 1, &err), KB_EINVAL);
+    int n_problems;
+    CHECK_OK(check_store(s, &n_problems), err);
+
+    /* ENOMEM while copying out leaves nothing allocated */
+    CHECK_OK(kb_store_cache_put(s, "knn", m, 1000, 7, &err), err);
+    int rc = KB_ENOMEM, only_nomem = 1;
+    for (long fail = 0; rc == KB_ENOMEM && fail < 100; fail++) {
+        kb_alloc_fail_after(fail);
+        rc = kb_store_cache_get(s, "knn", &data, &len, &gen, NULL);
+        kb_alloc_fail_after(-1);
+        only_nomem &= rc == KB_OK || (rc == KB_ENOMEM && data == NULL);
+    }
+    CHECK(rc == KB_OK && only_nomem && len == 1000);
+    kb_free(data);
+    kb_store_close(s);
+    s = open_store(store_dir, KB_STORE_OPEN_RDONLY, 0, quiet);
+    CHECK_CODE(kb_store_cache_put(s, "knn", m, 8, 1, &err), KB_EINVAL);
+    CHECK_OK(kb_store_cache_get(s, "knn", &data, &len, &gen, &err), err);
+    CHECK(gen == 7 && len == 1000);
+    kb_free(data);
+    kb_store_close(s);
+    kb_free(m);
+    remove_store_dir();
+}
+
+static void rec_study(kb_record *r, const char *id, const char *task, const char *team)
+{
+    memset(r, 0, sizeof *r);
+    r->kind = KB_RECORD_STUDY;
+    fx_study(&r->study, id, task, team);
+}
+
+static int collect_study(const kb_study *st, void *payload)
+{
+    ids *c = payload;
+    snprintf(c->s[c->n++], 32, "%s", st->id);
+    return 0;
+}
+
+static const char *studies_where(kb_store *s, const kb_store_filter *f)
+{
+    ids c = {{{0}}, 0};
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_store_foreach_study(s, f, collect_study, &c, &err), err);
+    return joined(&c);
+}
+
+static void test_store_studies_put_get_update_and_filter(void)
+{
+    kb_store *s = create_store();
+    fill_small(s);
+    enum { N = 9 };
+    kb_record r[N];
+    kb_put_result res[N];
+    char reasons[N][KB_ERROR_MSG_SIZE];
+    rec_study(&r[0], "s-b", "t-1", "team-a");
+    rec_study(&r[1], "s-a", "t-2", "team-b");
+    rec_study(&r[2], "s-x", "t-missing", NULL);
+    rec_task(&r[3], "t-9", NULL);
+    rec_study(&r[4], "s-c", "t-9", "team-a"); /* its task earlier in the batch */
+    rec_study(&r[5], "r-1", "t-1", NULL);     /* a run's id */
+    rec_study(&r[6], "s-b", "t-1", "team-a"); /* the same again */
+    rec_study(&r[7], "s-nospace", "t-1", NULL);
+    kb_free(r[7].study.space);
+    r[7].study.space = NULL;
+    rec_study(&r[8], "s-a", "t-1", "team-b"); /* other content */
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_store_put_batch(s, r, N, res, reasons, &err), err);
+    CHECK(res[0] == KB_PUT_ADDED && res[1] == KB_PUT_ADDED && res[4] == KB_PUT_ADDED);
+    CHECK(res[2] == KB_PUT_REJECTED);
+    CHECK_STR(reasons[2], "study 's-x': unknown task 't-missing'");
+    CHECK(res[5] == KB_PUT_CONFLICT);
+    CHECK_STR(reasons[5], "study 'r-1': id is already used by a run");
+    CHECK(res[6] == KB_PUT_DUPLICATE);
+    CHECK(res[7] == KB_PUT_REJECTED);
+    CHECK_STR(reasons[7], "study 's-nospace': space is missing");
+    CHECK(res[8] == KB_PUT_CONFLICT);
+
+    kb_study got;
+    CHECK_OK(kb_store_get_study(&got, s, "s-b", &err), err);
+    CHECK(fx_study_eq(&got, &r[0].study));
+    kb_study_release(&got);
+    CHECK_CODE(kb_store_get_study(&got, s, "t-1", &err), KB_ENOTFOUND);
+    kb_record_kind kind;
+    CHECK_OK(kb_store_find_kind(&kind, s, "s-a", &err), err);
+    CHECK(kind == KB_RECORD_STUDY);
+    /* a run may not take a study's id either */
+    kb_record run;
+    rec_run(&run, "s-a", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    put_all(s, &run, 1, res);
+    CHECK(res[0] == KB_PUT_CONFLICT);
+    kb_record_release(&run);
+
+    kb_store_filter f = KB_STORE_FILTER_INIT;
+    CHECK_STR(studies_where(s, &f), "s-a,s-b,s-c");
+    f.task_id = "t-1";
+    CHECK_STR(studies_where(s, &f), "s-b");
+    f.task_id = NULL;
+    f.team = "team-a";
+    CHECK_STR(studies_where(s, &f), "s-b,s-c");
+    f.limit = 1;
+    CHECK_STR(studies_where(s, &f), "s-b");
+
+    /* update: new state in extra, another task; unknown ids and tasks are not found */
+    kb_free(r[0].study.extra);
+    r[0].study.extra = fx_str("{\"state\":\"done\"}");
+    kb_free(r[0].study.task_id);
+    r[0].study.task_id = fx_str("t-2");
+    CHECK_OK(kb_store_update_study(s, &r[0].study, &err), err);
+    CHECK_OK(kb_store_update_study(s, &r[0].study, &err), err); /* no-op */
+    CHECK_OK(kb_store_get_study(&got, s, "s-b", &err), err);
+    CHECK(fx_study_eq(&got, &r[0].study));
+    kb_study_release(&got);
+    f = (kb_store_filter)KB_STORE_FILTER_INIT;
+    f.task_id = "t-2";
+    CHECK_STR(studies_where(s, &f), "s-a,s-b");
+    kb_free(r[0].study.task_id);
+    r[0].study.task_id = fx_str("t-none");
+    CHECK_CODE(kb_store_update_study(s, &r[0].study, &err), KB_ENOTFOUND);
+    CHECK(strstr(err.msg, "unknown task 't-none'") != NULL);
+    CHECK_CODE(kb_store_update_study(s, &r[2].study, &err), KB_ENOTFOUND);
+    kb_free(r[1].study.space);
+    r[1].study.space = NULL;
+    CHECK_CODE(kb_store_update_study(s, &r[1].study, &err), KB_EINVAL);
+
+    kb_store_stats st;
+    CHECK_OK(kb_store_stats_get(&st, s, &err), err);
+    CHECK(st.n_studies == 3 && st.n_tasks == 3);
+    int n_problems;
+    CHECK_OK(check_store(s, &n_problems), err);
+    release_all(r, N);
+    kb_store_close(s);
+    remove_store_dir();
+}
+
+static void set_study(kb_record *r, const char *study)
+{
+    kb_free(r->run.study_id);
+    r->run.study_id = fx_str(study);
+}
+
+static void test_store_study_index_follows_puts_and_updates(void)
+{
+    kb_store *s = create_store();
+    kb_record r[6];
+    kb_put_result res[6];
+    rec_task(&r[0], "t-1", NULL);
+    rec_run(&r[1], "r-1", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    rec_run(&r[2], "r-2", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    rec_run(&r[3], "r-3", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    rec_run(&r[4], "r-4", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    rec_run(&r[5], "r-5", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    set_study(&r[1], "optuna:a"); /* no such study record: indexed all the same */
+    set_study(&r[2], "s-2");
+    set_study(&r[3], "optuna:a");
+    set_study(&r[4], NULL);
+    set_study(&r[5], "");         /* not a usable key */
+    kb_error err = KB_ERROR_INIT;
+    char reasons[6][KB_ERROR_MSG_SIZE];
+    CHECK_OK(kb_store_put_batch(s, r, 6, res, reasons, &err), err);
+    CHECK(res[4] == KB_PUT_ADDED && res[5] == KB_PUT_REJECTED);
+    CHECK_STR(reasons[5], "run 'r-5': study_id is empty or too long");
+    kb_store_filter f = KB_STORE_FILTER_INIT;
+    f.study_id = "optuna:a";
+    CHECK_STR(runs_where(s, &f), "r-1,r-3");
+    f.status = KB_RUN_STATUS_FAILED;
+    CHECK_STR(runs_where(s, &f), "");
+    f = (kb_store_filter)KB_STORE_FILTER_INIT;
+    f.study_id = "none";
+    CHECK_STR(runs_where(s, &f), "");
+    /* with another index chosen first, study_id is still a filter */
+    f.task_id = "t-1";
+    f.study_id = "s-2";
+    CHECK_STR(runs_where(s, &f), "r-2");
+
+    /* moving r-1 to s-2, and dropping r-3's study */
+    set_study(&r[1], "s-2");
+    CHECK_OK(kb_store_update_run(s, &r[1].run, &err), err);
+    set_study(&r[3], NULL);
+    CHECK_OK(kb_store_update_run(s, &r[3].run, &err), err);
+    set_study(&r[4], "optuna:a");
+    CHECK_OK(kb_store_update_run(s, &r[4].run, &err), err);
+    f = (kb_store_filter)KB_STORE_FILTER_INIT;
+    f.study_id = "s-2";
+    CHECK_STR(runs_where(s, &f), "r-1,r-2");
+    f.study_id = "optuna:a";
+    CHECK_STR(runs_where(s, &f), "r-4");
+    set_study(&r[4], "");
+    CHECK_CODE(kb_store_update_run(s, &r[4].run, &err), KB_EINVAL);
+    int n_problems;
+    CHECK_OK(check_store(s, &n_problems), err);
+    release_all(r, 6);
+    kb_store_close(s);
+    remove_store_dir();
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb");
+    FILE *out = fopen(to, "wb");
+    CHECK(in != NULL && out != NULL);
+    char buf[8192];
+    size_t n;
+    while (in != NULL && out != NULL && (n = fread(buf, 1, sizeof buf, in)) > 0) {
+        CHECK(fwrite(buf, 1, n, out) == n);
+    }
+    if (in != NULL) {
+        fclose(in);
+    }
+    if (out != NULL) {
+        fclose(out);
+    }
+}
+
+static void on_migrated_3(kb_log_level level, const char *msg, void *payload)
+{
+    (void)level;
+    if (strcmp(msg, "store migrated to schema version 3") == 0) {
+        (*(int *)payload)++;
+    }
+}
+
+/*
+ * tests/data/store_v2/data.mdb was written by kb at schema version 2 (commit 52dcbf4) from
+ * made_from.jsonl: tasks t1, t2; runs r1 (s1), r2, r3 (s2), r4 (s1).
+ */
+static void test_store_real_version_2_store_is_migrated(void)
+{
+    char file[256];
+    new_store_dir();
+    CHECK(mkdir(store_dir, 0777) == 0);
+    snprintf(file, sizeof file, "%s/data.mdb", store_dir);
+    copy_file(check_data_path("store_v2/data.mdb"), file);
+    kb_store *s = NULL;
+    kb_store_opts o = KB_STORE_OPTS_INIT;
+    o.flags = KB_STORE_OPEN_RDONLY;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_CODE(kb_store_open(&s, store_dir, &o, &err), KB_EVERSION);
+    int n_migrated = 0;
+    kb_log log = {on_migrated_3, &n_migrated};
+    s = open_store(store_dir, 0, 0, log);
+    CHECK(n_migrated == 1);
+    kb_store_stats st;
+    CHECK_OK(kb_store_stats_get(&st, s, &err), err);
+    CHECK(st.schema_version == 3 && st.n_runs == 4 && st.n_tasks == 2 && st.n_studies == 0);
+    kb_store_filter f = KB_STORE_FILTER_INIT;
+    f.study_id = "s1";
+    CHECK_STR(runs_where(s, &f), "r1,r4");
+    f.study_id = "s2";
+    CHECK_STR(runs_where(s, &f), "r3");
+    CHECK(generation(s) == 0);
+    int n_problems;
+    CHECK_OK(check_store(s, &n_problems), err);
+    /* it takes studies now */
+    kb_record r;
+    kb_put_result res;
+    rec_study(&r, "s1", "t1", NULL);
+    put_all(s, &r, 1, &res);
+    CHECK(res == KB_PUT_ADDED);
+    kb_record_release(&r);
+    kb_store_close(s);
+    n_migrated = 0;
+    s = open_store(store_dir, KB_STORE_OPEN_RDONLY, 0, log);
+    CHECK(n_migrated == 0);
+    CHECK_OK(check_store(s, &n_problems), err);
+    kb_store_close(s);
+    remove_store_dir();
+}
+
+static int count_studies(const kb_study *st, void *payload)
+{
+    (void)st;
+    (*(int *)payload)++;
+    return 0;
+}
+
+static void test_store_studies_clean_up_on_each_failed_allocation(void)
+{
+    kb_store *s = create_store();
+    kb_record r[3];
+    kb_put_result res[3];
+    rec_task(&r[0], "t-1", "team-a");
+    rec_study(&r[1], "s-1", "t-1", "team-a");
+    rec_run(&r[2], "r-1", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    set_study(&r[2], "s-1");
+    int rc = KB_ENOMEM, only_nomem = 1;
+    for (long fail = 0; rc == KB_ENOMEM && fail < 1000; fail++) {
+        kb_alloc_fail_after(fail);
+        rc = kb_store_put_batch(s, r, 3, res, NULL, NULL);
+        kb_alloc_fail_after(-1);
+        only_nomem &= rc == KB_ENOMEM || rc == KB_OK;
+    }
+    CHECK(rc == KB_OK && only_nomem && res[1] == KB_PUT_ADDED);
+    rc = KB_ENOMEM;
+    for (long fail = 0; rc == KB_ENOMEM && fail < 1000; fail++) {
+        kb_study got;
+        kb_alloc_fail_after(fail);
+        rc = kb_store_get_study(&got, s, "s-1", NULL);
+        kb_alloc_fail_after(-1);
+        only_nomem &= rc == KB_ENOMEM || rc == KB_OK;
+        only_nomem &= rc == KB_OK || got.id == NULL;
+        if (rc == KB_OK) {
+            CHECK(fx_study_eq(&got, &r[1].study));
+            kb_study_release(&got);
+        }
+    }
+    CHECK(rc == KB_OK && only_nomem);
+    rc = KB_ENOMEM;
+    for (long fail = 0; rc == KB_ENOMEM && fail < 1000; fail++) {
+        int n = 0;
+        kb_alloc_fail_after(fail);
+        rc = kb_store_foreach_study(s, NULL, count_studies, &n, NULL);
+        kb_alloc_fail_after(-1);
+        only_nomem &= rc == KB_ENOMEM || (rc == KB_OK && n == 1);
+    }
+    CHECK(rc == KB_OK && only_nomem);
+    rc = KB_ENOMEM;
+    kb_free(r[1].study.method);
+    r[1].study.method = fx_str("tpe");
+    for (long fail = 0; rc == KB_ENOMEM && fail < 1000; fail++) {
+        kb_alloc_fail_after(fail);
+        rc = kb_store_update_study(s, &r[1].study, NULL);
+        kb_alloc_fail_after(-1);
+        only_nomem &= rc == KB_ENOMEM || rc == KB_OK;
+    }
+    CHECK(rc == KB_OK && only_nomem);
+    release_all(r, 3);
+    kb_store_close(s);
+    remove_store_dir();
+}
+
 /* Child of the SIGKILL test: put batches of 200 runs forever, acknowledging each commit */
 static void put_until_killed(int ack_fd)
 {
@@ -1153,5 +1609,11 @@ int main(void)
     test_store_adopts_a_map_grown_by_another_process();
     test_store_cleans_up_on_each_failed_allocation();
     test_store_survives_sigkill_during_puts();
+    test_store_tasks_generation_moves_only_when_tasks_change();
+    test_store_cache_round_trips_and_views_in_place();
+    test_store_studies_put_get_update_and_filter();
+    test_store_study_index_follows_puts_and_updates();
+    test_store_real_version_2_store_is_migrated();
+    test_store_studies_clean_up_on_each_failed_allocation();
     return check_exit();
 }
