@@ -296,6 +296,185 @@ static void test_archsearch_adarandom_concentrates_on_the_best_token(void)
     CHECK(ar == NULL);
 }
 
+/* A tabular space with vocabulary END, FC(32), FC(64), FC(128) and 1..2 hidden layers. */
+static kb_archsearch_space tiny_space(void)
+{
+    kb_archsearch_space s = tabular_space();
+    s.depth_max = 2;
+    return s;
+}
+
+static kb_net_arch arch_of(const char *spec)
+{
+    kb_error err = KB_ERROR_INIT;
+    kb_net_arch a;
+    memset(&a, 0, sizeof a);
+    CHECK_OK(kb_net_arch_parse(&a, spec, &err), err);
+    return a;
+}
+
+/*
+ * The header's AdaRandom rule worked by hand on the tiny space, n_elite 2, alpha 0.5,
+ * p_min 0.05: no update until the elite is full; a worse architecture leaves the elite but
+ * still triggers the update; a better one replaces the worst; the floor, then the
+ * renormalisation.
+ */
+static void test_archsearch_adarandom_update_is_the_documented_rule(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    kb_archsearch_space s = tiny_space();
+    kb_archsearch_adarandom_opts o = KB_ARCHSEARCH_ADARANDOM_OPTS_INIT;
+    o.n_elite = 2;
+    o.alpha = 0.5;
+    o.p_min = 0.05;
+    kb_archsearch_adarandom *ar = NULL;
+    CHECK_OK(kb_archsearch_adarandom_new(&ar, &s, &o, &err), err);
+    if (ar == NULL) {
+        return;
+    }
+    kb_net_arch a = arch_of("FC(32)"), b = arch_of("FC(64)+FC(128)");
+    kb_net_arch c = arch_of("FC(128)"), d = arch_of("FC(128)+FC(32)");
+    CHECK_OK(kb_archsearch_adarandom_tell(ar, &a, 1, &err), err);
+    for (size_t j = 0; j < 4; j++) {
+        CHECK_NEAR(kb_archsearch_adarandom_prob(ar, 0, j), 0.25, 1e-15, 0);
+    }
+    /* elite {a, b}: f[0] = (0, .5, .5, 0), f[1] = (.5, 0, 0, .5) (a has END at position 1) */
+    CHECK_OK(kb_archsearch_adarandom_tell(ar, &b, 2, &err), err);
+    static const double p1[2][4] = {{0.125, 0.375, 0.375, 0.125}, {0.375, 0.125, 0.125, 0.375}};
+    /* c is worse than the elite's worst: the elite stays, the step is applied again */
+    CHECK_OK(kb_archsearch_adarandom_tell(ar, &c, 0.5, &err), err);
+    static const double p2[2][4] = {{0.0625, 0.4375, 0.4375, 0.0625},
+                                    {0.4375, 0.0625, 0.0625, 0.4375}};
+    for (size_t p = 0; p < 2; p++) {
+        for (size_t j = 0; j < 4; j++) {
+            CHECK_NEAR(kb_archsearch_adarandom_prob(ar, p, j), p2[p][j], 1e-15, 0);
+            CHECK_NEAR(0.5 * p1[p][j] + 0.5 * (p == 0 ? (j == 1 || j == 2) : (j == 0 || j == 3)) *
+                           0.5,
+                       p2[p][j], 1e-15, 0);
+        }
+    }
+    /* d replaces a (the worst): elite {d, b}; 0.03125 falls under the floor 0.05 */
+    CHECK_OK(kb_archsearch_adarandom_tell(ar, &d, 3, &err), err);
+    static const double p3[2][4] = {{0.05, 0.21875, 0.46875, 0.28125},
+                                    {0.21875, 0.28125, 0.05, 0.46875}};
+    for (size_t p = 0; p < 2; p++) {
+        for (size_t j = 0; j < 4; j++) {
+            CHECK_NEAR(kb_archsearch_adarandom_prob(ar, p, j), p3[p][j] / 1.01875, 1e-14, 0);
+        }
+    }
+    kb_archsearch_adarandom_free(ar);
+}
+
+/* Softmax of `theta` over the tokens with mask[j] != 0. */
+static void masked_softmax(double *pi, const double *theta, const int *mask, size_t n)
+{
+    double mx = -HUGE_VAL, sum = 0;
+    for (size_t j = 0; j < n; j++) {
+        mx = mask[j] && theta[j] > mx ? theta[j] : mx;
+    }
+    for (size_t j = 0; j < n; j++) {
+        pi[j] = mask[j] ? exp(theta[j] - mx) : 0;
+        sum += pi[j];
+    }
+    for (size_t j = 0; j < n; j++) {
+        pi[j] /= sum;
+    }
+}
+
+/* theta[p] += lr * A * (onehot(chosen) - pi) over the valid tokens, as the header says. */
+static void reinforce_step(double *theta, const int *mask, size_t chosen, double lr, double adv)
+{
+    double pi[4];
+    masked_softmax(pi, theta, mask, 4);
+    for (size_t j = 0; j < 4; j++) {
+        if (mask[j]) {
+            theta[j] += lr * adv * ((j == chosen) - pi[j]);
+        }
+    }
+}
+
+/*
+ * The header's REINFORCE rule re-stated on the tiny space (lr 0.5, beta 0.9): the first tell
+ * only sets the baseline; END is masked at position 0 (depth_min 1) and sampled at position
+ * L < depth_max; the baseline is a moving average.
+ */
+static void test_archsearch_reinforce_update_is_the_documented_rule(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    kb_archsearch_space s = tiny_space();
+    kb_archsearch_reinforce_opts o = KB_ARCHSEARCH_REINFORCE_OPTS_INIT;
+    kb_archsearch_reinforce *rl = NULL;
+    CHECK_OK(kb_archsearch_reinforce_new(&rl, &s, &o, &err), err);
+    if (rl == NULL) {
+        return;
+    }
+    double theta[2][4] = {{0}}, b;
+    static const int first[4] = {0, 1, 1, 1}, after_fc[4] = {1, 1, 1, 1};
+    kb_net_arch a = arch_of("FC(32)"), bb = arch_of("FC(64)+FC(128)");
+    CHECK_OK(kb_archsearch_reinforce_tell(rl, &a, 1, &err), err);
+    b = 1;
+    CHECK_NEAR(kb_archsearch_reinforce_baseline(rl), b, 1e-15, 0);
+    CHECK_NEAR(kb_archsearch_reinforce_prob(rl, 0, 1), 0.25, 1e-15, 0);
+    CHECK_OK(kb_archsearch_reinforce_tell(rl, &bb, 2, &err), err);
+    reinforce_step(theta[0], first, 2, 0.5, 2 - b);
+    reinforce_step(theta[1], after_fc, 3, 0.5, 2 - b);
+    b = 0.9 * b + 0.1 * 2;
+    CHECK_NEAR(theta[0][2], 1.0 / 3, 1e-15, 0);
+    CHECK_NEAR(theta[1][3], 0.375, 1e-15, 0);
+    CHECK_OK(kb_archsearch_reinforce_tell(rl, &a, 0.1, &err), err);
+    reinforce_step(theta[0], first, 1, 0.5, 0.1 - b);
+    reinforce_step(theta[1], after_fc, 0, 0.5, 0.1 - b); /* END at position L = 1 */
+    b = 0.9 * b + 0.1 * 0.1;
+    CHECK_NEAR(kb_archsearch_reinforce_baseline(rl), b, 1e-15, 0);
+    static const int all[4] = {1, 1, 1, 1};
+    for (size_t p = 0; p < 2; p++) {
+        double pi[4];
+        masked_softmax(pi, theta[p], all, 4);
+        for (size_t j = 0; j < 4; j++) {
+            CHECK_NEAR(kb_archsearch_reinforce_prob(rl, p, j), pi[j], 1e-14, 0);
+        }
+    }
+    kb_archsearch_reinforce_free(rl);
+}
+
+/*
+ * Before any update both searches draw from the uniform masked distribution with the same
+ * rng stream as kb_archsearch_sample, so under one seed their first proposals are uniform
+ * random search's (bench_archsearch relies on this to reuse trainings).
+ */
+static void test_archsearch_first_proposals_are_uniform_samples(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    kb_archsearch_space s = KB_ARCHSEARCH_SPACE_INIT;
+    kb_archsearch_adarandom_opts ao = KB_ARCHSEARCH_ADARANDOM_OPTS_INIT;
+    kb_archsearch_reinforce_opts ro = KB_ARCHSEARCH_REINFORCE_OPTS_INIT;
+    ao.seed = ro.seed = 3;
+    kb_archsearch_adarandom *ar = NULL;
+    kb_archsearch_reinforce *rl = NULL;
+    CHECK_OK(kb_archsearch_adarandom_new(&ar, &s, &ao, &err), err);
+    CHECK_OK(kb_archsearch_reinforce_new(&rl, &s, &ro, &err), err);
+    kb_rng rng;
+    kb_rng_seed(&rng, 3);
+    for (size_t t = 0; ar != NULL && rl != NULL && t < ao.n_elite; t++) {
+        kb_net_arch u, x, y;
+        CHECK_OK(kb_archsearch_sample(&u, &s, &rng, &err), err);
+        CHECK_OK(kb_archsearch_adarandom_sample(&x, ar, &err), err);
+        CHECK(same_arch(&u, &x));
+        CHECK_OK(kb_archsearch_adarandom_tell(ar, &x, (double)t, &err), err);
+        if (t == 0) {
+            /* REINFORCE's first tell has advantage 0, so its second draw is uniform too */
+            CHECK_OK(kb_archsearch_reinforce_sample(&y, rl, &err), err);
+            CHECK(same_arch(&u, &y));
+            CHECK_OK(kb_archsearch_reinforce_tell(rl, &y, 0.5, &err), err);
+        } else if (t == 1) {
+            CHECK_OK(kb_archsearch_reinforce_sample(&y, rl, &err), err);
+            CHECK(same_arch(&u, &y));
+        }
+    }
+    kb_archsearch_adarandom_free(ar);
+    kb_archsearch_reinforce_free(rl);
+}
+
 static void run_reinforce(kb_archsearch_reinforce *rl, size_t n, double (*reward)(const kb_net_arch *))
 {
     kb_error err = KB_ERROR_INIT;
@@ -501,6 +680,9 @@ int main(void)
     test_archsearch_same_seed_same_architectures();
     test_archsearch_adarandom_concentrates_on_the_best_token();
     test_archsearch_reinforce_concentrates_on_the_best_token();
+    test_archsearch_adarandom_update_is_the_documented_rule();
+    test_archsearch_reinforce_update_is_the_documented_rule();
+    test_archsearch_first_proposals_are_uniform_samples();
     test_archsearch_reinforce_checkpoint_round_trip();
     test_archsearch_adarandom_checkpoint_round_trip();
     test_archsearch_each_failed_allocation_is_enomem_without_leaks();
