@@ -24,6 +24,11 @@
  * reaped, so the group id cannot have been reused. A timeout or a stop sends SIGTERM to the
  * whole group and SIGKILL after a grace period.
  *
+ * Children run in their own process groups, so a terminal's Ctrl-C (SIGINT to the foreground
+ * group) reaches kb only: on interrupt the caller stops every trial (kb_trial_pool_stop with
+ * FAILED, "interrupted") and drains their DONE events, or frees the pool. Do not reap children
+ * elsewhere in the process (waitpid(-1, ...) or SIGCHLD set to SIG_IGN): the pool reaps its own.
+ *
  * Not thread-safe: one pool is driven by one thread. The pool forks, so call it from a
  * process that holds no lock another thread could need in the child (kb is single-threaded
  * where it runs trials).
@@ -84,7 +89,8 @@ enum kb_trial_render_flags {
  *
  * A placeholder is `{` IDENT `}` with IDENT = [A-Za-z_][A-Za-z0-9_.-]*; `{{` is a literal `{`;
  * any other `{` (a prototxt block, awk's `{print}`, the shell's `${HOME}`) is copied as is.
- * Name lookup order: built-ins, configuration, fidelity, extra. Values: floats in the
+ * Name lookup order: built-ins, configuration, fidelity, extra. An inactive parameter (type
+ * NONE) renders as an empty string ('' in a shell command). Values: floats in the
  * shortest form that parses back to the same double (%.17g at most; an integral float keeps
  * a ".0", non-finite ones are nan/inf/-inf), ints as ints, strings as they are, booleans
  * true/false; `{config_json}` is the configuration as one JSON object in the same forms
@@ -255,7 +261,8 @@ int kb_trial_pool_next(kb_trial_event *ev, kb_trial_pool *pool, int timeout_ms, 
  * Stop trial `trial` (prune it, or shut down on Ctrl-C): SIGTERM to its process group now,
  * SIGKILL after the grace period. Its DONE event follows with `status` (e.g. PRUNED or
  * FAILED) and `reason` (copied; e.g. "pruned at step 30: diverging"), whatever its exit.
- * Stopping a trial twice keeps the first status and reason.
+ * Stopping a trial twice keeps the first status and reason; a trial that has already ended
+ * (its DONE event not yet taken) keeps its own result.
  * @return KB_OK; KB_ENOTFOUND when `trial` is not running; KB_EINVAL for status OK/RUNNING.
  */
 int kb_trial_pool_stop(kb_trial_pool *pool, size_t trial, kb_run_status status,

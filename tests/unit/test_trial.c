@@ -788,6 +788,121 @@ static void test_xgboost_cli_driven_by_a_template(void)
     CHECK(rmse[0] < 0.5 * rmse[1]);
 }
 
+/* ---- robustness ---- */
+
+static int sweep_render(void)
+{
+    kb_param config[] = {fparam("base_lr", 0.01), sparam("opt", "a b"), iparam("n", 3)};
+    kb_param fid[] = {iparam("epochs", 9)};
+    kb_trial_vars v = KB_TRIAL_VARS_INIT;
+    v.config = config;
+    v.n_config = 3;
+    v.fidelity = fid;
+    v.n_fidelity = 1;
+    char *out = NULL;
+    int rc = kb_trial_render(&out, "x BASE_LR {opt} {config_json} {budget} {{", NULL, &v,
+                             KB_TRIAL_RENDER_SHELL | KB_TRIAL_RENDER_TOKENS, NULL);
+    if (rc == KB_OK) {
+        CHECK_STR(out, "x 0.01 'a b' '{\"base_lr\":0.01,\"opt\":\"a b\",\"n\":3}' 9 {");
+    } else {
+        CHECK(out == NULL);
+    }
+    kb_free(out);
+    return rc;
+}
+
+/* One whole trial (regex or JSON lines) through the pool; KB_ENOMEM if any call said so. */
+static int sweep_trial(int regex)
+{
+    char dir[512];
+    kb_trial_pool_opts o = opts_for(
+        regex ? "sweep-re" : "sweep",
+        regex ? "printf 'it 1 a=0.5 b=1\\nit 2 a=0.25 b=nan\\n'"
+              : "printf '{\"step\":1,\"a\":0.5}\\n{\"step\":2,\"a\":0.25,\"b\":null}\\n"
+                "{\"final\":{\"a\":0.25}}\\n'",
+        dir, sizeof dir);
+    o.objective = "a";
+    if (regex) {
+        o.metric_regex = "([a-z])=([0-9.]+|nan)";
+        o.step_regex = "^it ([0-9]+)";
+    }
+    kb_trial_pool *pool = NULL;
+    int rc = kb_trial_pool_new(&pool, &o, NULL);
+    if (rc != KB_OK) {
+        CHECK(pool == NULL);
+        return rc;
+    }
+    kb_param config[] = {fparam("x", 1)};
+    rc = kb_trial_pool_start(pool, 1, config, 1, NULL, 0, 0, NULL);
+    int bad = KB_OK, done = 0;
+    for (int k = 0; rc == KB_OK && !done && k < 400; k++) {
+        kb_trial_event ev = KB_TRIAL_EVENT_INIT;
+        int nrc = kb_trial_pool_next(&ev, pool, 50, NULL);
+        if (nrc != KB_OK) {
+            bad = nrc;
+        }
+        if (ev.kind == KB_TRIAL_EVENT_DONE) {
+            done = 1;
+            /* a clean run gives the whole result */
+            if (bad == KB_OK) {
+                CHECK(ev.result.status == KB_RUN_STATUS_OK && ev.result.objective == 0.25);
+                CHECK(ev.result.n_curve == 2);
+            }
+        }
+        kb_trial_event_release(&ev);
+    }
+    CHECK(rc != KB_OK || done);
+    kb_trial_pool_free(pool);
+    no_zombies();
+    return rc != KB_OK ? rc : bad;
+}
+
+static int sweep_trial_json(void)
+{
+    return sweep_trial(0);
+}
+
+static int sweep_trial_regex(void)
+{
+    return sweep_trial(1);
+}
+
+static void test_out_of_memory_is_reported_and_cleaned_up(void)
+{
+    CHECK_ENOMEM_SWEEP(sweep_render, 200);
+    CHECK_ENOMEM_SWEEP(sweep_trial_json, 300);
+    CHECK_ENOMEM_SWEEP(sweep_trial_regex, 300);
+}
+
+/* Random text with many braces and tokens renders or fails cleanly, never crashes. */
+static void test_render_survives_random_text(void)
+{
+    static const char alphabet[] = "{}{}$$_ABLRbaselr_BASE_LR\n'\"x.-9";
+    kb_param config[] = {fparam("base_lr", 0.5), sparam("x", "it's"), iparam("b", 1)};
+    kb_trial_vars v = KB_TRIAL_VARS_INIT;
+    v.config = config;
+    v.n_config = 3;
+    uint64_t state = 12345;
+    char text[64];
+    size_t n_ok = 0;
+    for (int k = 0; k < 3000; k++) {
+        size_t len = (size_t)(k % 40);
+        for (size_t i = 0; i < len; i++) {
+            state = state * 6364136223846793005u + 1442695040888963407u;
+            text[i] = alphabet[(state >> 33) % (sizeof alphabet - 1)];
+        }
+        text[len] = '\0';
+        char *out = NULL;
+        kb_error err = KB_ERROR_INIT;
+        int rc = kb_trial_render(&out, text, "fuzz", &v, (unsigned)(k % 4), &err);
+        CHECK(rc == KB_OK || (rc == KB_EFORMAT && out == NULL && strstr(err.msg, "fuzz:") != NULL &&
+                                   strstr(err.msg, "unknown placeholder") != NULL));
+        n_ok += rc == KB_OK;
+        kb_free(out);
+    }
+    CHECK(n_ok > 100);
+}
+
 static size_t open_fds(void)
 {
     size_t n = 0;
@@ -821,6 +936,8 @@ int main(void)
     test_stop_prunes_and_kills_grandchildren();
     test_template_is_rendered_into_the_trial_dir();
     test_xgboost_cli_driven_by_a_template();
+    test_out_of_memory_is_reported_and_cleaned_up();
+    test_render_survives_random_text();
     CHECK(open_fds() == fds_before); /* no pipe or log file left open */
     if (check_failures == 0) {
         char cmd[400];
