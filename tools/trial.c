@@ -620,8 +620,9 @@ static char *template_copy_name(const char *path)
             break;
         }
     }
-    if (len == 0 || (len == 1 && base[0] == '.') || strncmp(base, "stdout.log", len) == 0 ||
-        strncmp(base, "stderr.log", len) == 0) {
+    if (len == 0 || (len == 1 && base[0] == '.') ||
+        (len == 10 && (strncmp(base, "stdout.log", len) == 0 ||
+                       strncmp(base, "stderr.log", len) == 0))) {
         return kb_strdup("config");
     }
     return kb_strndup(base, len);

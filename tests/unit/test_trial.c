@@ -788,6 +788,37 @@ static void test_xgboost_cli_driven_by_a_template(void)
     CHECK(rmse[0] < 0.5 * rmse[1]);
 }
 
+static void test_kb_train_json_is_read_as_the_protocol(void)
+{
+    const char *kb = getenv("KB_BIN");
+    const char *src = getenv("KB_SRC");
+    if (kb == NULL || src == NULL || access(kb, X_OK) != 0) {
+        fprintf(stderr, "test_kb_train_json_is_read_as_the_protocol: skipped (no KB_BIN)\n");
+        return;
+    }
+    char dir[512];
+    kb_trial_pool_opts o =
+        opts_for("kbtrain", "{kb} train svm {src}/datasets/statlog_heart.csv.gz --config "
+                            "{config_json} --folds {folds} --seed {seed} --json",
+                 dir, sizeof dir);
+    kb_param extra[] = {sparam("kb", kb), sparam("src", src)};
+    o.extra = extra;
+    o.n_extra = 2;
+    o.objective = "accuracy";
+    kb_param config[] = {fparam("C", 10.0), sparam("kernel", "rbf")};
+    kb_param fid[] = {iparam("folds", 3)};
+    kb_trial_result r;
+    size_t n_progress;
+    run_one(&r, &n_progress, &o, config, 2, fid, 1);
+    CHECK(r.status == KB_RUN_STATUS_OK);
+    CHECK_STR(r.reason, "");
+    CHECK(r.objective > 0.5 && r.objective <= 1.0);
+    const kb_series *s = series_named(&r, "accuracy");
+    CHECK(s != NULL && s->n == 3 && s->steps[0] == 1 && s->steps[2] == 3);
+    CHECK(n_progress >= 1);
+    kb_trial_result_release(&r);
+}
+
 /* ---- robustness ---- */
 
 static int sweep_render(void)
@@ -936,6 +967,7 @@ int main(void)
     test_stop_prunes_and_kills_grandchildren();
     test_template_is_rendered_into_the_trial_dir();
     test_xgboost_cli_driven_by_a_template();
+    test_kb_train_json_is_read_as_the_protocol();
     test_out_of_memory_is_reported_and_cleaned_up();
     test_render_survives_random_text();
     CHECK(open_fds() == fds_before); /* no pipe or log file left open */
