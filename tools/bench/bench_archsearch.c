@@ -25,7 +25,7 @@
  *
  * Usage: bench_archsearch --data DIR [--tries 20] [--first-try 0] [--budget 15]
  *            [--n-train 3000] [--n-val 1000] [--n-test 2000] [--epochs 2]
- *            [--methods hand,adarandom,reinforce,random] [--hand ARCH] [--space default|small]
+ *            [--methods hand,adarandom,reinforce,random] [--hand ARCH] [--space default|small|tiny]
  *            [--cost N]
  * --cost N prints the forward multiply-adds per image of N uniform samples of the space and
  * of the hand-designed net, and exits (to size a protocol before running it).
@@ -385,7 +385,7 @@ static int parse_methods(int *on, const char *s)
 
 int main(int argc, char **argv)
 {
-    const char *data = NULL, *methods = "hand,adarandom,reinforce", *space_name = "small";
+    const char *data = NULL, *methods = "hand,adarandom,reinforce", *space_name = "tiny";
     const char *hand = "C(3,32)+P(2,2)+C(3,64)+P(2,2)+FC(64)";
     size_t tries = 20, first = 0, n_train = 3000, n_val = 1000, n_test = 2000, epochs = 2;
     size_t cost = 0;
@@ -439,7 +439,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_archsearch --data DIR [--tries N] [--first-try I] "
                         "[--budget B] [--n-train N] [--n-val N] [--n-test N] [--epochs E] "
                         "[--methods hand,adarandom,reinforce,random] [--hand ARCH] "
-                        "[--space default|small] [--cost N]\n");
+                        "[--space default|small|tiny] [--cost N]\n");
         return 2;
     }
     pr.ar = ao;
@@ -455,8 +455,13 @@ int main(int argc, char **argv)
         kb_archsearch_space sm = {KB_ARCHSEARCH_SPACE_VERSION, 1, 28, 28, 1, 5, 2, {3, 5}, 3,
                                   {8, 16, 32}, 2, {2, 3}, 1, {2}, 3, {32, 64, 128}};
         pr.space = sm;
+    } else if (strcmp(space_name, "tiny") == 0) {
+        /* the same choices with filters 4|8|16 and at most 4 hidden layers */
+        kb_archsearch_space ti = {KB_ARCHSEARCH_SPACE_VERSION, 1, 28, 28, 1, 4, 2, {3, 5}, 3,
+                                  {4, 8, 16}, 2, {2, 3}, 1, {2}, 3, {32, 64, 128}};
+        pr.space = ti;
     } else if (strcmp(space_name, "default") != 0) {
-        fprintf(stderr, "bench_archsearch: --space: expected default or small\n");
+        fprintf(stderr, "bench_archsearch: --space: expected default, small or tiny\n");
         return 2;
     }
     kb_error err = {0};
