@@ -240,3 +240,179 @@ int kb_recommend_tune(kb_recommend_weighting *out, const double *scores, const d
     kb_free(items);
     return rc;
 }
+
+/* Median of the finite values of x[0..n) (sorted in work), NaN when none. */
+static double finite_median(const double *x, size_t n, double *work)
+{
+    size_t m = 0;
+    for (size_t i = 0; x != NULL && i < n; i++) {
+        if (isfinite(x[i])) {
+            work[m++] = x[i];
+        }
+    }
+    return m > 0 ? kb_stats_median(work, m, NULL) : NAN;
+}
+
+/* Weighted mean and predictive sd of x over the entries with w > 0 and x not NaN. */
+static void weighted_summary(double *mean_out, double *sd_out, const double *x, size_t stride,
+                             const double *w, size_t n)
+{
+    double sw = 0, sw2 = 0, sx = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = x[i * stride];
+        if (w[i] > 0 && !isnan(v)) {
+            sw += w[i];
+            sw2 += w[i] * w[i];
+            sx += w[i] * v;
+            k++;
+        }
+    }
+    if (k == 0) {
+        *mean_out = *sd_out = NAN;
+        return;
+    }
+    double m = sx / sw, ss = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = x[i * stride];
+        if (w[i] > 0 && !isnan(v)) {
+            ss += w[i] * (v - m) * (v - m);
+        }
+    }
+    *mean_out = m;
+    /* the spread a new task sees, plus the weighted mean's own variance (spread / n_eff) */
+    *sd_out = k < 2 ? NAN : sqrt(ss / sw * (1.0 + sw2 / (sw * sw)));
+}
+
+/* a before b in the backbone list */
+static int backbone_before(const kb_recommend_backbone *a, const kb_recommend_backbone *b,
+                           int maximize)
+{
+    if (a->basis != b->basis) {
+        return a->basis == KB_RECOMMEND_BASIS_FINETUNE;
+    }
+    if (a->score != b->score) {
+        return a->score > b->score;
+    }
+    double ea = isnan(a->expected) ? (maximize ? -INFINITY : INFINITY) : a->expected;
+    double eb = isnan(b->expected) ? (maximize ? -INFINITY : INFINITY) : b->expected;
+    if (ea != eb) {
+        return maximize ? ea > eb : ea < eb;
+    }
+    double sa = isnan(a->source_similarity) ? -1 : a->source_similarity;
+    double sb = isnan(b->source_similarity) ? -1 : b->source_similarity;
+    if (sa != sb) {
+        return sa > sb;
+    }
+    return a->backbone < b->backbone;
+}
+
+int kb_recommend_backbones(kb_recommend_backbone *out, size_t *n_out, const double *results,
+                           const double *task_dist, size_t n_tasks, size_t n_backbones,
+                           int maximize, const double *source_dist, const double *transfer,
+                           const kb_recommend_weighting *weighting, size_t k,
+                           const kb_recommend_backbone_opts *opts, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && n_out != NULL && weighting != NULL);
+    KB_CHECK_ARG(n_tasks == 0 || (results != NULL && task_dist != NULL));
+    kb_recommend_backbone_opts o = KB_RECOMMEND_BACKBONE_OPTS_INIT;
+    if (opts != NULL) {
+        o = *opts;
+    }
+    *n_out = 0;
+    if (!(o.transfer_weight >= 0 && o.transfer_weight <= 1)) {
+        return kb_error_set(err, KB_EINVAL, "transfer weight %g is outside [0, 1]",
+                            o.transfer_weight);
+    }
+    size_t nb = n_backbones ? n_backbones : 1, nt = n_tasks ? n_tasks : 1;
+    size_t work_n = n_tasks > n_backbones ? n_tasks : n_backbones;
+    double *w = kb_malloc_array(nt, sizeof *w);
+    double *rel = kb_malloc_array(nt * nb, sizeof *rel);
+    double *row = kb_malloc_array(nb, sizeof *row);
+    double *work = kb_malloc_array(work_n ? work_n : 1, sizeof *work);
+    kb_recommend_backbone *all = kb_malloc_array(nb, sizeof *all);
+    if (w == NULL || rel == NULL || row == NULL || work == NULL || all == NULL) {
+        kb_free(w);
+        kb_free(rel);
+        kb_free(row);
+        kb_free(work);
+        kb_free(all);
+        return kb_error_set(err, KB_ENOMEM, "out of memory ranking %zu backbones", n_backbones);
+    }
+    if (n_tasks > 0) {
+        kb_recommend_weights(w, task_dist, n_tasks, weighting->bandwidth, weighting->floor);
+    }
+    for (size_t t = 0; t < n_tasks; t++) {
+        for (size_t b = 0; b < n_backbones; b++) {
+            row[b] = results[t + b * n_tasks];
+        }
+        kb_recommend_normalize(row, n_backbones, maximize);
+        for (size_t b = 0; b < n_backbones; b++) {
+            rel[t + b * n_tasks] = row[b];
+        }
+    }
+    double h = finite_median(task_dist, n_tasks, work);
+    if (!(h > 0)) {
+        h = finite_median(source_dist, n_backbones, work);
+    }
+    h = (h > 0 && isfinite(h) ? h : 1.0) *
+        (weighting->bandwidth > 0 ? weighting->bandwidth : 1.0);
+    double t_lo = INFINITY, t_hi = -INFINITY;
+    for (size_t b = 0; transfer != NULL && b < n_backbones; b++) {
+        if (isfinite(transfer[b])) {
+            t_lo = transfer[b] < t_lo ? transfer[b] : t_lo;
+            t_hi = transfer[b] > t_hi ? transfer[b] : t_hi;
+        }
+    }
+    for (size_t b = 0; b < n_backbones; b++) {
+        kb_recommend_backbone *a = &all[b];
+        memset(a, 0, sizeof *a);
+        a->backbone = b;
+        double sw = 0, sw2 = 0;
+        for (size_t t = 0; t < n_tasks; t++) {
+            if (w[t] > 0 && !isnan(results[t + b * n_tasks])) {
+                sw += w[t];
+                sw2 += w[t] * w[t];
+                a->n_tasks++;
+            }
+        }
+        a->n_eff = sw > 0 ? sw * sw / sw2 : 0.0;
+        weighted_summary(&a->relative, &a->relative_sd, rel + b * n_tasks, 1, w, n_tasks);
+        weighted_summary(&a->expected, &a->expected_sd, n_tasks ? results + b * n_tasks : NULL,
+                         1, w, n_tasks);
+        double d = source_dist != NULL ? source_dist[b] : NAN;
+        double r = d / h;
+        a->source_similarity = isfinite(r) ? exp(-r * r) : (isnan(d) ? NAN : 0.0);
+        a->basis = a->n_tasks > 0 ? KB_RECOMMEND_BASIS_FINETUNE : KB_RECOMMEND_BASIS_SOURCE;
+        double key = a->basis == KB_RECOMMEND_BASIS_FINETUNE
+                         ? a->relative
+                         : (isnan(a->source_similarity) ? 0.0 : a->source_similarity);
+        a->transfer = transfer != NULL ? transfer[b] : NAN;
+        if (isfinite(a->transfer)) {
+            double tn = t_hi > t_lo ? (a->transfer - t_lo) / (t_hi - t_lo) : 1.0;
+            key = (1.0 - o.transfer_weight) * key + o.transfer_weight * tn;
+        }
+        a->score = key;
+    }
+    /* selection of the best k: B is a handful of backbones */
+    size_t kept = 0;
+    for (; kept < k && kept < n_backbones; kept++) {
+        size_t best = kept;
+        for (size_t b = kept + 1; b < n_backbones; b++) {
+            if (backbone_before(&all[b], &all[best], maximize)) {
+                best = b;
+            }
+        }
+        kb_recommend_backbone tmp = all[kept];
+        all[kept] = all[best];
+        all[best] = tmp;
+        out[kept] = all[kept];
+    }
+    *n_out = kept;
+    kb_free(w);
+    kb_free(rel);
+    kb_free(row);
+    kb_free(work);
+    kb_free(all);
+    return KB_OK;
+}

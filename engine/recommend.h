@@ -96,6 +96,77 @@ typedef struct kb_recommend_weighting {
 int kb_recommend_tune(kb_recommend_weighting *out, const double *scores, const double *dist,
                       size_t n_tasks, size_t n_configs, size_t k_eval, kb_error *err);
 
+/* ---- backbones ---- */
+
+/** What a backbone's ranking rests on. */
+typedef enum kb_recommend_basis {
+    KB_RECOMMEND_BASIS_FINETUNE = 1, /* fine-tune results on weighted knowledge-base tasks */
+    KB_RECOMMEND_BASIS_SOURCE = 2    /* none: the similarity of its source task only */
+} kb_recommend_basis;
+
+/** One compatible backbone's standing for the new task. */
+typedef struct kb_recommend_backbone {
+    size_t backbone;          /* column of the result table */
+    kb_recommend_basis basis;
+    double score;             /* the ranking key, in [0, 1] (see kb_recommend_backbones) */
+    double relative;          /* weighted mean per-task normalised result; NaN for SOURCE */
+    double relative_sd;       /* its predictive sd; NaN with fewer than 2 tasks */
+    double expected;          /* weighted mean raw result (the objective's units); NaN */
+    double expected_sd;       /* its predictive sd; NaN with fewer than 2 tasks */
+    size_t n_tasks;           /* tasks with a fine-tune result and a non-zero weight */
+    double n_eff;             /* their effective number, (sum w)^2 / sum w^2; 0 if none */
+    double source_similarity; /* exp(-(d/h)^2) of its source task; NaN when unknown */
+    double transfer;          /* the transferability score given; NaN when none */
+} kb_recommend_backbone;
+
+typedef struct kb_recommend_backbone_opts {
+    int version;
+    double transfer_weight; /* share lambda in [0, 1] of the key from transferability */
+} kb_recommend_backbone_opts;
+
+#define KB_RECOMMEND_BACKBONE_OPTS_VERSION 1
+#define KB_RECOMMEND_BACKBONE_OPTS_INIT {KB_RECOMMEND_BACKBONE_OPTS_VERSION, 0.5}
+
+/**
+ * Rank backbones (all already compatible with the new task's input signature) for the new
+ * task.
+ *
+ * Evidence is a T x B table of fine-tune results: results[t + b * n_tasks] is the best result
+ * of a run fine-tuned from backbone b on knowledge-base task t (NaN: none). Task weights come
+ * from `task_dist` (the tasks' meta-feature distances to the new task) through
+ * kb_recommend_weights(bandwidth, floor). Each task's results are min-max normalised across
+ * the backbones it fine-tuned (kb_recommend_normalize; a task with one backbone gives it 1),
+ * so a backbone is credited for beating the others on the same task, not for having been
+ * tried on easy tasks. Per backbone, over the n tasks with a result and weight w_t > 0:
+ *   relative = sum w r / W, expected = sum w y / W (W = sum w),
+ *   sd^2 = (sum w (x - mean)^2 / W) (1 + 1 / n_eff), n_eff = W^2 / sum w^2
+ * (the weighted spread across tasks plus the mean's own uncertainty; NaN when n < 2).
+ *
+ * A backbone with no such result falls back on its source task: source_similarity =
+ * exp(-(source_dist / h)^2) with h = bandwidth times the median finite task distance (the
+ * median finite source distance when no task has results; 1 if none); unknown (NaN or
+ * infinite) distances give 0.
+ *
+ * Key: relative (FINETUNE) or source_similarity (SOURCE). With `transfer` (B scores, larger =
+ * better, e.g. LogME on the new data; NaN = not computed), the finite ones are min-max
+ * normalised to [0, 1] across the backbones (a single one gives 1) and the key becomes
+ * (1 - lambda) key + lambda t for those backbones. Order: FINETUNE before SOURCE (evidence
+ * before a guess), then key, then expected result (by `maximize`), then source similarity, all
+ * descending, then the lower column.
+ *
+ * @param[out] out   up to k backbones, best first; `*n_out` says how many (min(k, B))
+ * @param results    T x B column-major raw results (NaN none); may be NULL when n_tasks is 0
+ * @param task_dist  T finite or infinite distances (infinite: floor weight only)
+ * @param source_dist B distances of the backbones' source tasks (NaN unknown), or NULL
+ * @param transfer   B transferability scores, or NULL
+ * @return KB_OK; KB_EINVAL (bad argument, lambda outside [0, 1]); KB_ENOMEM.
+ */
+int kb_recommend_backbones(kb_recommend_backbone *out, size_t *n_out, const double *results,
+                           const double *task_dist, size_t n_tasks, size_t n_backbones,
+                           int maximize, const double *source_dist, const double *transfer,
+                           const kb_recommend_weighting *weighting, size_t k,
+                           const kb_recommend_backbone_opts *opts, kb_error *err);
+
 #ifdef __cplusplus
 }
 #endif

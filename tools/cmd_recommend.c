@@ -15,6 +15,7 @@
 #include "engine/encode.h"
 #include "engine/gp.h"
 #include "engine/metafeatures.h"
+#include "engine/net.h"
 #include "engine/recommend.h"
 #include "engine/similarity.h"
 #include "engine/stats.h"
@@ -24,7 +25,7 @@
 #include "tools/paths.h"
 
 enum { OPT_KB = CLI_KEY(0), OPT_TASK, OPT_SPACE, OPT_TOP, OPT_NEIGHBORS, OPT_JSON, OPT_EXCLUDE,
-       OPT_NO_MODEL, OPT_HELD_OUT, OPT_CONFIGS };
+       OPT_NO_MODEL, OPT_HELD_OUT, OPT_CONFIGS, OPT_SIGNATURE, OPT_NEIGHBORHOOD, OPT_TUNE_TASKS };
 
 static const cli_opt opts[] = {
     {"kb", OPT_KB, 1, "PATH", "knowledge base directory (default $KB_PATH or ./kb.lmdb)"},
@@ -36,6 +37,9 @@ static const cli_opt opts[] = {
     {"held-out", OPT_HELD_OUT, 0, NULL, "leave out the stored task of DATASET itself (as if it were new)"},
     {"no-model", OPT_NO_MODEL, 0, NULL, "do not fill unevaluated configurations with per-task GPs"},
     {"configs", OPT_CONFIGS, 0, NULL, "print only the configurations, one JSON object per line"},
+    {"signature", OPT_SIGNATURE, 1, "SIG", "input signature of the query for backbones (default: computed)"},
+    {"neighborhood", OPT_NEIGHBORHOOD, 1, "N", "weigh only the N nearest tasks (default 256)"},
+    {"tune-tasks", OPT_TUNE_TASKS, 1, "N", "choose the weighting on the N nearest tasks (default 32)"},
     {"json", OPT_JSON, 0, NULL, "print the result as JSON (schema kb.recommend/1)"},
     FEATURES_CLI_OPTS,
     {NULL, 0, 0, NULL, NULL}};
@@ -51,8 +55,13 @@ const cli_spec cmd_recommend_spec = {
     "recommendation has the best weighted mean score; the next ones maximise the expected "
     "best of the list, so the list hedges across neighbours. Each comes with its predicted "
     "score and uncertainty, and the nearest tasks with the meta-features that make them "
-    "near. Where stored runs fine-tuned backbones, the backbone with the best weighted "
-    "result is recommended too.",
+    "near. Only the nearest tasks (--neighborhood) are weighed, and the weighting is chosen on "
+    "the nearest few (--tune-tasks), so a large knowledge base costs one scan. Backbones whose "
+    "input signature (image:CxHxW or tabular:<schema hash>, as kb train net computes it) "
+    "matches the query's are ranked by their fine-tune results on the weighted tasks (each "
+    "task's results normalised across backbones), with the expected result and its "
+    "uncertainty; a backbone never fine-tuned ranks after them by the similarity of its "
+    "source task.",
     opts,
     "  kb recommend datasets/iris.csv.gz --space svm\n"
     "  kb recommend --task t-1a2b3c4d5e6f7a8b --space mlp --top 10 --json\n"
@@ -445,10 +454,759 @@ static int count_space(const kb_space *s, void *payload)
     return 0;
 }
 
+/* ---- backbones: compatible ones and their fine-tune results ---- */
+
+typedef struct rbackbone {
+    char *id, *family, *arch, *signature, *source_task;
+} rbackbone;
+
+typedef struct bctx {
+    const rctx *c;
+    rbackbone *bb;       /* every stored backbone, then only the compatible ones */
+    size_t n_bb, cap_bb;
+    double *res;         /* c->n_tasks x n_bb column-major best results, NaN */
+    size_t cur;          /* the backbone whose runs are being read */
+    char *objective;     /* of the fine-tune runs; the first seen decides */
+    int maximize;
+    size_t n_runs;
+    const char *query_id;
+    char *query_sig;     /* a stored query task's signature, from its fine-tune runs */
+    int failed;
+} bctx;
+
+static void rbackbone_free(rbackbone *b)
+{
+    kb_free(b->id);
+    kb_free(b->family);
+    kb_free(b->arch);
+    kb_free(b->signature);
+    kb_free(b->source_task);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? kb_strdup(s) : NULL;
+}
+
+static int on_backbone(const kb_backbone *b, void *payload)
+{
+    bctx *x = payload;
+    if (b->input_signature == NULL) {
+        return 0;
+    }
+    if (x->n_bb == x->cap_bb) {
+        size_t cap = x->cap_bb ? 2 * x->cap_bb : 16;
+        rbackbone *nb = kb_realloc_array(x->bb, cap, sizeof *nb);
+        if (nb == NULL) {
+            x->failed = 1;
+            return 1;
+        }
+        x->bb = nb;
+        x->cap_bb = cap;
+    }
+    rbackbone *r = &x->bb[x->n_bb];
+    r->id = kb_strdup(b->id);
+    r->family = dup_or_null(b->family);
+    r->arch = dup_or_null(b->arch);
+    r->signature = kb_strdup(b->input_signature);
+    r->source_task = dup_or_null(b->source_task);
+    x->n_bb++;
+    if (r->id == NULL || r->signature == NULL || (b->family && !r->family) ||
+        (b->arch && !r->arch) || (b->source_task && !r->source_task)) {
+        x->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static long find_backbone(const bctx *x, const char *id)
+{
+    for (size_t b = 0; b < x->n_bb; b++) {
+        if (strcmp(x->bb[b].id, id) == 0) {
+            return (long)b;
+        }
+    }
+    return -1;
+}
+
+/* The stored query task's own fine-tune runs tell its input signature. */
+static int on_query_run(const kb_run *r, void *payload)
+{
+    bctx *x = payload;
+    long b = r->backbone_id != NULL ? find_backbone(x, r->backbone_id) : -1;
+    if (b >= 0 && x->query_sig == NULL) {
+        x->query_sig = kb_strdup(x->bb[b].signature);
+        x->failed = x->query_sig == NULL;
+        return 1;
+    }
+    return 0;
+}
+
+static int on_finetune_run(const kb_run *r, void *payload)
+{
+    bctx *x = payload;
+    if (r->status != KB_RUN_STATUS_OK || r->objective == NULL) {
+        return 0;
+    }
+    long t = find_task(x->c, r->task_id);
+    if (t < 0) {
+        return 0; /* not a comparable task with meta-features, or left out */
+    }
+    if (x->objective == NULL) {
+        if ((x->objective = kb_strdup(r->objective)) == NULL) {
+            x->failed = 1;
+            return 1;
+        }
+        x->maximize = r->direction == KB_DIRECTION_MAXIMIZE;
+    }
+    if (strcmp(r->objective, x->objective) != 0) {
+        return 0;
+    }
+    double v = NAN;
+    for (size_t i = 0; i < r->n_metrics; i++) {
+        if (strcmp(r->metrics[i].name, r->objective) == 0) {
+            v = r->metrics[i].value;
+        }
+    }
+    if (!isfinite(v)) {
+        return 0;
+    }
+    /* the best fine-tune result of the backbone on the task counts, as for configurations */
+    double *cell = &x->res[(size_t)t + x->cur * x->c->n_tasks];
+    if (isnan(*cell) || (x->maximize ? v > *cell : v < *cell)) {
+        *cell = v;
+    }
+    x->n_runs++;
+    return 0;
+}
+
+/* The input signature of a stored task: its "input_signature" extra field, else its own
+ * fine-tune runs' backbones, else a backbone trained on it. */
+static char *stored_task_signature(bctx *x, kb_store *store, const kb_task *t, kb_error *err)
+{
+    if (t->extra != NULL) {
+        cJSON *o = cJSON_Parse(t->extra);
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "input_signature");
+        char *sig = cJSON_IsString(s) ? kb_strdup(s->valuestring) : NULL;
+        cJSON_Delete(o);
+        if (sig != NULL) {
+            return sig;
+        }
+    }
+    kb_store_filter f = KB_STORE_FILTER_INIT;
+    f.task_id = t->id;
+    if (kb_store_foreach_run(store, &f, on_query_run, x, err) < 0 || x->failed) {
+        return NULL;
+    }
+    if (x->query_sig != NULL) {
+        char *sig = x->query_sig;
+        x->query_sig = NULL;
+        return sig;
+    }
+    for (size_t b = 0; b < x->n_bb; b++) {
+        if (x->bb[b].source_task != NULL && strcmp(x->bb[b].source_task, t->id) == 0) {
+            return kb_strdup(x->bb[b].signature);
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Keep the backbones whose input signature is `sig` and read their fine-tune runs into the
+ * result table. KB_OK or a store error (x->failed for out of memory).
+ */
+static int gather_finetunes(bctx *x, kb_store *store, const char *sig, kb_error *err)
+{
+    size_t kept = 0;
+    for (size_t b = 0; b < x->n_bb; b++) {
+        if (sig != NULL && strcmp(x->bb[b].signature, sig) == 0) {
+            x->bb[kept++] = x->bb[b];
+        } else {
+            rbackbone_free(&x->bb[b]);
+        }
+    }
+    x->n_bb = kept;
+    if (kept == 0) {
+        return KB_OK;
+    }
+    size_t nt = x->c->n_tasks ? x->c->n_tasks : 1;
+    x->res = kb_malloc_array(nt * kept, sizeof *x->res);
+    if (x->res == NULL) {
+        x->failed = 1;
+        return KB_OK;
+    }
+    for (size_t i = 0; i < nt * kept; i++) {
+        x->res[i] = NAN;
+    }
+    for (x->cur = 0; x->cur < kept; x->cur++) {
+        kb_store_filter f = KB_STORE_FILTER_INIT;
+        f.backbone_id = x->bb[x->cur].id;
+        f.status = KB_RUN_STATUS_OK;
+        int rc = kb_store_foreach_run(store, &f, on_finetune_run, x, err);
+        if (rc < 0 || x->failed) {
+            return rc < 0 ? rc : KB_OK;
+        }
+    }
+    return KB_OK;
+}
+
+static void release_bctx(bctx *x)
+{
+    for (size_t b = 0; b < x->n_bb; b++) {
+        rbackbone_free(&x->bb[b]);
+    }
+    kb_free(x->bb);
+    kb_free(x->res);
+    kb_free(x->objective);
+    kb_free(x->query_sig);
+}
+
+/* Distance from the scaled query to a task's raw features under `scaler` (L1, shared). */
+static double scaled_distance(const kb_similarity_scaler *scaler, const double *q,
+                              const double *f, size_t nf)
+{
+    double *z = kb_malloc_array(nf, sizeof *z);
+    kb_similarity_index ix = {0};
+    double d = NAN;
+    if (z != NULL) {
+        memcpy(z, f, nf * sizeof *z);
+        kb_similarity_scaler_apply(scaler, z, 1);
+        if (kb_similarity_index_build(&ix, z, 1, nf, NULL, NULL) == KB_OK) {
+            size_t shared = 0;
+            d = kb_similarity_distance(&ix, 0, q, KB_SIMILARITY_L1, &shared);
+            d = shared > 0 ? d : NAN;
+        }
+    }
+    kb_similarity_index_release(&ix);
+    kb_free(z);
+    return d;
+}
+
+/* The ranked backbones: out/n_out into `items` (x->n_bb of them). */
+static int rank_backbones(kb_recommend_backbone *items, size_t *n_out, const bctx *x,
+                          const double *query_f, size_t nf, const kb_recommend_weighting *wt,
+                          kb_error *err)
+{
+    const rctx *c = x->c;
+    size_t nt = 0;
+    for (size_t t = 0; t < c->n_tasks; t++) {
+        int any = 0;
+        for (size_t b = 0; b < x->n_bb && !any; b++) {
+            any = !isnan(x->res[t + b * c->n_tasks]);
+        }
+        nt += any;
+    }
+    size_t *rows = kb_malloc_array(nt ? nt : 1, sizeof *rows);
+    double *res = kb_malloc_array((nt ? nt : 1) * x->n_bb, sizeof *res);
+    double *dist = kb_malloc_array(nt ? nt : 1, sizeof *dist);
+    double *src = kb_malloc_array(x->n_bb, sizeof *src);
+    double *z = kb_malloc_array((c->n_tasks ? c->n_tasks : 1) * nf, sizeof *z);
+    double *q = kb_malloc_array(nf, sizeof *q);
+    kb_similarity_scaler scaler = {0};
+    int rc = KB_ENOMEM;
+    if (rows == NULL || res == NULL || dist == NULL || src == NULL || z == NULL || q == NULL) {
+        kb_error_set(err, KB_ENOMEM, "out of memory ranking backbones");
+        goto done;
+    }
+    for (size_t t = 0, r = 0; t < c->n_tasks; t++) {
+        for (size_t b = 0; b < x->n_bb; b++) {
+            if (!isnan(x->res[t + b * c->n_tasks])) {
+                rows[r++] = t;
+                break;
+            }
+        }
+    }
+    for (size_t r = 0; r < nt; r++) {
+        for (size_t b = 0; b < x->n_bb; b++) {
+            res[r + b * nt] = x->res[rows[r] + b * c->n_tasks];
+        }
+    }
+    /* every comparable task scales the meta-features, as the configurations' rows do */
+    for (size_t t = 0; t < c->n_tasks; t++) {
+        memcpy(z + t * nf, c->tasks[t].f, nf * sizeof *z);
+    }
+    if ((rc = kb_similarity_scaler_fit(&scaler, z, c->n_tasks, nf, err)) != KB_OK) {
+        goto done;
+    }
+    memcpy(q, query_f, nf * sizeof *q);
+    kb_similarity_scaler_apply(&scaler, q, 1);
+    for (size_t r = 0; r < nt; r++) {
+        dist[r] = scaled_distance(&scaler, q, c->tasks[rows[r]].f, nf);
+        dist[r] = isnan(dist[r]) ? INFINITY : dist[r];
+    }
+    for (size_t b = 0; b < x->n_bb; b++) {
+        long t = x->bb[b].source_task != NULL ? find_task(c, x->bb[b].source_task) : -1;
+        src[b] = t >= 0 ? scaled_distance(&scaler, q, c->tasks[t].f, nf) : NAN;
+        if (x->bb[b].source_task != NULL && c->query_id != NULL &&
+            strcmp(x->bb[b].source_task, c->query_id) == 0) {
+            src[b] = 0; /* trained on the query task itself */
+        }
+    }
+    rc = kb_recommend_backbones(items, n_out, res, dist, nt, x->n_bb, x->maximize, src, NULL, wt,
+                                x->n_bb, NULL, err);
+done:
+    kb_similarity_scaler_release(&scaler);
+    kb_free(rows);
+    kb_free(res);
+    kb_free(dist);
+    kb_free(src);
+    kb_free(z);
+    kb_free(q);
+    return rc;
+}
+
+static const char *basis_name(kb_recommend_basis b)
+{
+    return b == KB_RECOMMEND_BASIS_FINETUNE ? "finetune" : "source";
+}
+
+/* v with `prec` digits (%g when general, else %f) into buf, or "-" when it is not finite */
+static const char *fmt_num(char *buf, size_t n, int general, int prec, double v)
+{
+    if (isfinite(v)) {
+        snprintf(buf, n, general ? "%.*g" : "%.*f", prec, v);
+    } else {
+        snprintf(buf, n, "-");
+    }
+    return buf;
+}
+
+static void print_backbones(const bctx *x, const kb_recommend_backbone *items, size_t n,
+                            const char *sig)
+{
+    printf("\nrecommended backbones (input signature %s; %zu compatible; expected %s from "
+           "fine-tune runs on the weighted tasks):\n", sig, x->n_bb,
+           x->objective != NULL ? x->objective : "result");
+    printf("  %-4s %-20s %-8s %-6s %-9s %-7s %-5s %s\n", "rank", "backbone", "basis", "score",
+           "expected", "+-", "tasks", "source task (similarity)  arch");
+    for (size_t i = 0; i < n; i++) {
+        const kb_recommend_backbone *it = &items[i];
+        const rbackbone *b = &x->bb[it->backbone];
+        char e[32], sd[32], ss[32];
+        printf("  %-4zu %-20.20s %-8s %-6.3f %-9s %-7s %-5zu %s (%s)  %s\n", i + 1, b->id,
+               basis_name(it->basis), it->score, fmt_num(e, sizeof e, 1, 4, it->expected),
+               fmt_num(sd, sizeof sd, 0, 3, it->expected_sd), it->n_tasks,
+               b->source_task != NULL ? b->source_task : "-",
+               fmt_num(ss, sizeof ss, 0, 3, it->source_similarity),
+               b->arch != NULL ? b->arch : "");
+    }
+}
+
+static cJSON *backbones_json(const bctx *x, const kb_recommend_backbone *items, size_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a != NULL && i < n; i++) {
+        const kb_recommend_backbone *it = &items[i];
+        const rbackbone *b = &x->bb[it->backbone];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "rank", (double)(i + 1));
+        cJSON_AddStringToObject(o, "backbone", b->id);
+        cJSON_AddItemToObject(o, "family", b->family ? cJSON_CreateString(b->family) : cJSON_CreateNull());
+        cJSON_AddItemToObject(o, "arch", b->arch ? cJSON_CreateString(b->arch) : cJSON_CreateNull());
+        cJSON_AddItemToObject(o, "source_task",
+                              b->source_task ? cJSON_CreateString(b->source_task) : cJSON_CreateNull());
+        cJSON_AddStringToObject(o, "basis", basis_name(it->basis));
+        cJSON_AddItemToObject(o, "score", num_or_null(it->score));
+        cJSON_AddItemToObject(o, "expected_objective", num_or_null(it->expected));
+        cJSON_AddItemToObject(o, "expected_sd", num_or_null(it->expected_sd));
+        cJSON_AddItemToObject(o, "relative_score", num_or_null(it->relative));
+        cJSON_AddItemToObject(o, "relative_sd", num_or_null(it->relative_sd));
+        cJSON_AddNumberToObject(o, "finetuned_tasks", (double)it->n_tasks);
+        cJSON_AddNumberToObject(o, "effective_tasks", json_num(it->n_eff));
+        cJSON_AddItemToObject(o, "source_similarity", num_or_null(it->source_similarity));
+        cJSON_AddItemToObject(o, "transferability", num_or_null(it->transfer));
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
+/* Everything the configuration part computes, for printing. */
+typedef struct cresult {
+    size_t nt, nc, nf;
+    size_t *rows;        /* nt rows of rctx.tasks used (the nearest N when there are more) */
+    double *dist, *w;    /* nt */
+    kb_recommend_weighting wt;
+    kb_recommend_item *items;
+    size_t n_items;
+    size_t n_candidates; /* tasks with runs in the space before the neighbourhood cut */
+    kb_similarity_scaler scaler;
+    kb_similarity_index ix;
+    double *q;           /* scaled query */
+} cresult;
+
+static void cresult_release(cresult *r)
+{
+    kb_free(r->rows);
+    kb_free(r->dist);
+    kb_free(r->w);
+    kb_free(r->items);
+    kb_free(r->q);
+    kb_similarity_index_release(&r->ix);
+    kb_similarity_scaler_release(&r->scaler);
+}
+
+/* The n nearest of rows[0..nt) by dist (ties: earlier row), moved to the front in order. */
+static void nearest_first(size_t *rows, double *dist, size_t nt, size_t n)
+{
+    for (size_t a = 0; a < n && a < nt; a++) {
+        size_t b = a;
+        for (size_t i = a + 1; i < nt; i++) {
+            if (dist[i] < dist[b] || (dist[i] == dist[b] && rows[i] < rows[b])) {
+                b = i;
+            }
+        }
+        size_t tr = rows[a];
+        double td = dist[a];
+        rows[a] = rows[b];
+        dist[a] = dist[b];
+        rows[b] = tr;
+        dist[b] = td;
+    }
+}
+
+/*
+ * Rank configurations: scale on every task with runs, keep the `neighborhood` nearest tasks,
+ * choose the weighting by leave-one-out on the `tune_tasks` nearest of them, rank.
+ * Returns an exit code (errors printed).
+ */
+static int rank_configs(cresult *r, const rctx *c, const kb_space *space, int use_model,
+                        size_t top, size_t neighborhood, size_t tune_tasks)
+{
+    size_t nf = c->n_feat, nc = c->n_confs, all = 0;
+    kb_error err = KB_ERROR_INIT;
+    r->nf = nf;
+    r->nc = nc;
+    r->wt = (kb_recommend_weighting){1.0, 0.1, NAN};
+    size_t cap = c->n_tasks ? c->n_tasks : 1;
+    r->rows = kb_malloc_array(cap, sizeof *r->rows);
+    r->dist = kb_malloc_array(cap, sizeof *r->dist);
+    r->q = kb_malloc_array(nf, sizeof *r->q);
+    double *z = kb_malloc_array(cap * nf, sizeof *z);
+    if (r->rows == NULL || r->dist == NULL || r->q == NULL || z == NULL) {
+        kb_free(z);
+        return cli_error("recommend", KB_EXIT_FAILURE, "out of memory");
+    }
+    for (size_t t = 0; t < c->n_tasks; t++) {
+        if (c->tasks[t].n_runs > 0) {
+            memcpy(z + all * nf, c->tasks[t].f, nf * sizeof *z);
+            r->rows[all++] = t;
+        }
+    }
+    r->n_candidates = all;
+    memcpy(r->q, c->query_f, nf * sizeof *r->q);
+    if (kb_similarity_scaler_fit(&r->scaler, z, all, nf, &err) != KB_OK ||
+        (kb_similarity_scaler_apply(&r->scaler, z, all),
+         kb_similarity_scaler_apply(&r->scaler, r->q, 1),
+         kb_similarity_index_build(&r->ix, z, all, nf, NULL, &err)) != KB_OK) {
+        kb_free(z);
+        return cli_fail("recommend", &err);
+    }
+    kb_free(z);
+    for (size_t i = 0; i < all; i++) {
+        r->dist[i] = kb_similarity_distance(&r->ix, i, r->q, KB_SIMILARITY_L1, NULL);
+    }
+    size_t nt = all;
+    if (all > neighborhood) {
+        /* rows and the index agree until here: rebuild the index on the nearest tasks */
+        nearest_first(r->rows, r->dist, all, neighborhood);
+        nt = neighborhood;
+        kb_similarity_index_release(&r->ix);
+        z = kb_malloc_array(nt * nf, sizeof *z);
+        if (z == NULL) {
+            return cli_error("recommend", KB_EXIT_FAILURE, "out of memory");
+        }
+        for (size_t i = 0; i < nt; i++) {
+            memcpy(z + i * nf, c->tasks[r->rows[i]].f, nf * sizeof *z);
+        }
+        kb_similarity_scaler_apply(&r->scaler, z, nt);
+        int rc = kb_similarity_index_build(&r->ix, z, nt, nf, NULL, &err);
+        kb_free(z);
+        if (rc != KB_OK) {
+            return cli_fail("recommend", &err);
+        }
+    }
+    r->nt = nt;
+    double *scores = kb_malloc_array(nt * nc, sizeof *scores);
+    double *var = kb_calloc(nt * nc, sizeof *var);
+    double *row = kb_malloc_array(nc > nf ? nc : nf, sizeof *row);
+    r->w = kb_malloc_array(nt, sizeof *r->w);
+    r->items = kb_malloc_array(top, sizeof *r->items);
+    size_t nl = tune_tasks < nt ? tune_tasks : nt;
+    size_t *near = kb_malloc_array(nt, sizeof *near);
+    double *nd = kb_malloc_array(nt, sizeof *nd);
+    double *sub = kb_malloc_array(nl * nc, sizeof *sub), *pair = kb_malloc_array(nl * nl, sizeof *pair);
+    int code = KB_EXIT_OK;
+    if (scores == NULL || var == NULL || row == NULL || r->w == NULL || r->items == NULL ||
+        near == NULL || nd == NULL || sub == NULL || pair == NULL) {
+        code = cli_error("recommend", KB_EXIT_FAILURE, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < nt; i++) {
+        const rtask *tk = &c->tasks[r->rows[i]];
+        for (size_t j = 0; j < nc; j++) {
+            row[j] = c->raw[r->rows[i] + j * c->cap_raw_tasks];
+        }
+        kb_recommend_normalize(row, nc, tk->direction != 0);
+        for (size_t j = 0; j < nc; j++) {
+            scores[i + j * nt] = row[j];
+        }
+    }
+    if (use_model && space != NULL) {
+        fill_with_models(scores, var, nt, nc, c, space);
+    }
+    /*
+     * The weighting is chosen by leave-one-out among the query's nearest tasks only: on the
+     * whole knowledge base it would cost O(T^2 C); the nearest ones are where the weights
+     * matter. With no more tasks than `tune_tasks` it is the whole knowledge base.
+     */
+    for (size_t i = 0; i < nt; i++) {
+        near[i] = i;
+        nd[i] = r->dist[i];
+    }
+    if (nl < nt) {
+        nearest_first(near, nd, nt, nl);
+    } else {
+        for (size_t i = 0; i < nl; i++) {
+            near[i] = i; /* the rows' own order, so a small knowledge base is unchanged */
+        }
+    }
+    for (size_t i = 0; i < nl; i++) {
+        for (size_t j = 0; j < nc; j++) {
+            sub[i + j * nl] = scores[near[i] + j * nt];
+        }
+    }
+    /* task a's scaled vector keeps its missing values (NaN), as a query does */
+    for (size_t a = 0; a < nl; a++) {
+        memcpy(row, c->tasks[r->rows[near[a]]].f, nf * sizeof *row);
+        kb_similarity_scaler_apply(&r->scaler, row, 1);
+        for (size_t b = 0; b < nl; b++) {
+            pair[a + b * nl] = kb_similarity_distance(&r->ix, near[b], row, KB_SIMILARITY_L1,
+                                                      NULL);
+        }
+    }
+    if (nl >= 3 && kb_recommend_tune(&r->wt, sub, pair, nl, nc, top < 10 ? 10 : top, &err) != KB_OK) {
+        code = cli_fail("recommend", &err);
+        goto done;
+    }
+    kb_recommend_weights(r->w, r->dist, nt, r->wt.bandwidth, r->wt.floor);
+    if (kb_recommend_rank(r->items, &r->n_items, scores, var, nt, nc, r->w, top, NULL, &err) !=
+        KB_OK) {
+        code = cli_fail("recommend", &err);
+    }
+done:
+    kb_free(scores);
+    kb_free(var);
+    kb_free(row);
+    kb_free(near);
+    kb_free(nd);
+    kb_free(sub);
+    kb_free(pair);
+    return code;
+}
+
+/* The text or JSON report. Returns an exit code. */
+static int print_result(const rctx *c, const cresult *r, const bctx *x,
+                        const kb_recommend_backbone *bitems, size_t n_bitems, const char *sig,
+                        const char *space_name, const char *task_id, const char *dataset_path,
+                        const char *fingerprint, size_t n_show, int json, int configs_only)
+{
+    size_t nt = r->nt, nf = r->nf;
+    if (configs_only) {
+        int code = KB_EXIT_OK;
+        for (size_t i = 0; i < r->n_items && code == KB_EXIT_OK; i++) {
+            const rconf *k = &c->confs[r->items[i].config];
+            cJSON *cfg = cJSON_CreateObject();
+            for (size_t j = 0; j < k->n_config; j++) {
+                cJSON_AddItemToObject(cfg, k->config[j].name, cli_value_json(&k->config[j].value));
+            }
+            code = cli_emit_json(cfg);
+        }
+        return code;
+    }
+    /* nearest tasks, closest first */
+    size_t n_near = n_show < nt ? n_show : nt;
+    size_t *near = kb_malloc_array(nt ? nt : 1, sizeof *near);
+    double *nd = kb_malloc_array(nt ? nt : 1, sizeof *nd);
+    double *typical = kb_malloc_array(nf, sizeof *typical);
+    double *contrib = kb_malloc_array((nt ? nt : 1) * nf, sizeof *contrib);
+    double *col = kb_malloc_array(nt ? nt : 1, sizeof *col);
+    if (near == NULL || nd == NULL || typical == NULL || contrib == NULL || col == NULL) {
+        kb_free(near);
+        kb_free(nd);
+        kb_free(typical);
+        kb_free(contrib);
+        kb_free(col);
+        return cli_error("recommend", KB_EXIT_FAILURE, "out of memory");
+    }
+    for (size_t i = 0; i < nt; i++) {
+        near[i] = i;
+        nd[i] = r->dist[i];
+    }
+    /* selection by distance; equal distances keep the rows' order */
+    for (size_t a = 0; a < n_near; a++) {
+        for (size_t b = a + 1; b < nt; b++) {
+            if (nd[b] < nd[a]) {
+                size_t tmp = near[a];
+                near[a] = near[b];
+                near[b] = tmp;
+                double td = nd[a];
+                nd[a] = nd[b];
+                nd[b] = td;
+            }
+        }
+    }
+    double wsum = 0;
+    for (size_t i = 0; i < nt; i++) {
+        wsum += r->w[i];
+    }
+    /* Reasons: the features where a neighbour is closer than the median task is. */
+    for (size_t i = 0; i < nt; i++) {
+        kb_similarity_contributions(contrib + i * nf, &r->ix, i, r->q, KB_SIMILARITY_L1);
+    }
+    for (size_t j = 0; j < nf && nt > 0; j++) {
+        for (size_t i = 0; i < nt; i++) {
+            col[i] = contrib[i * nf + j];
+        }
+        typical[j] = kb_stats_median(col, nt, NULL);
+    }
+    kb_free(contrib);
+    kb_free(col);
+    kb_free(nd);
+    cJSON *doc = json ? cJSON_CreateObject() : NULL;
+    cJSON *jn = NULL, *jr = NULL;
+    if (json) {
+        cJSON_AddStringToObject(doc, "schema", "kb.recommend/1");
+        cJSON_AddStringToObject(doc, "space", space_name);
+        cJSON_AddItemToObject(doc, "objective",
+                              c->objective ? cJSON_CreateString(c->objective) : cJSON_CreateNull());
+        cJSON *jq = cJSON_AddObjectToObject(doc, "query");
+        if (task_id != NULL) {
+            cJSON_AddStringToObject(jq, "task", task_id);
+        } else {
+            cJSON_AddStringToObject(jq, "dataset", dataset_path);
+            cJSON_AddStringToObject(jq, "fingerprint", fingerprint);
+        }
+        cJSON_AddNumberToObject(doc, "tasks", (double)nt);
+        cJSON_AddNumberToObject(doc, "candidate_tasks", (double)r->n_candidates);
+        cJSON_AddNumberToObject(doc, "configurations", (double)r->nc);
+        cJSON *jw = cJSON_AddObjectToObject(doc, "weighting");
+        cJSON_AddNumberToObject(jw, "bandwidth", r->wt.bandwidth);
+        cJSON_AddNumberToObject(jw, "floor", r->wt.floor > 1e3 ? 1e3 : r->wt.floor);
+        cJSON_AddItemToObject(jw, "loo_regret", num_or_null(r->wt.loo_regret));
+        jn = cJSON_AddArrayToObject(doc, "neighbors");
+        jr = cJSON_AddArrayToObject(doc, "recommendations");
+    } else if (nt > 0) {
+        printf("nearest tasks (of %zu with runs in space '%s'", r->n_candidates, space_name);
+        if (nt < r->n_candidates) {
+            printf("; the nearest %zu weighed", nt);
+        }
+        printf("):\n  %-24s %-22s %9s %7s %5s  %s\n", "task", "name", "distance", "weight",
+               "runs", "closest on");
+    }
+    for (size_t a = 0; a < n_near; a++) {
+        size_t i = near[a];
+        const rtask *tk = &c->tasks[r->rows[i]];
+        size_t fe[3];
+        size_t n_fe = kb_similarity_explain(fe, NULL, 3, &r->ix, i, r->q, KB_SIMILARITY_L1, typical);
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "task", tk->id);
+            cJSON_AddStringToObject(o, "name", tk->name);
+            cJSON_AddItemToObject(o, "distance", num_or_null(r->dist[i]));
+            cJSON_AddNumberToObject(o, "weight", json_num(r->w[i] / wsum));
+            cJSON_AddNumberToObject(o, "runs", (double)tk->n_runs);
+            cJSON *why = cJSON_AddArrayToObject(o, "closest_features");
+            for (size_t f = 0; f < n_fe; f++) {
+                cJSON *fo = cJSON_CreateObject();
+                cJSON_AddStringToObject(fo, "feature", kb_metafeatures_name(fe[f]));
+                cJSON_AddItemToObject(fo, "query", num_or_null(c->query_f[fe[f]]));
+                cJSON_AddItemToObject(fo, "neighbor", num_or_null(tk->f[fe[f]]));
+                cJSON_AddItemToArray(why, fo);
+            }
+            cJSON_AddItemToArray(jn, o);
+        } else {
+            printf("  %-24s %-22.22s %9.3f %7.3f %5zu ", tk->id, tk->name, r->dist[i],
+                   r->w[i] / wsum, tk->n_runs);
+            for (size_t f = 0; f < n_fe; f++) {
+                printf(" %s (%.3g vs %.3g)", kb_metafeatures_name(fe[f]), c->query_f[fe[f]],
+                       tk->f[fe[f]]);
+            }
+            putchar('\n');
+        }
+    }
+    if (!json && nt > 0) {
+        printf("\nrecommended configurations (predicted normalised %s: 1 = a task's best, 0 = "
+               "its worst):\n", c->objective);
+        printf("  %-4s %-7s %-6s %-9s %-9s %s\n", "rank", "score", "+-", "coverage", c->objective,
+               "configuration");
+    }
+    for (size_t i = 0; i < r->n_items; i++) {
+        const rconf *k = &c->confs[r->items[i].config];
+        /* the neighbours' own results for it, weighted: a raw-unit expectation */
+        double rw = 0, rv = 0;
+        for (size_t t = 0; t < nt; t++) {
+            double v = c->raw[r->rows[t] + r->items[i].config * c->cap_raw_tasks];
+            if (!isnan(v)) {
+                rw += r->w[t];
+                rv += r->w[t] * v;
+            }
+        }
+        double raw_mean = rw > 0 ? rv / rw : NAN;
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "rank", (double)(i + 1));
+            cJSON *cfg = cJSON_AddObjectToObject(o, "config");
+            for (size_t j = 0; j < k->n_config; j++) {
+                cJSON_AddItemToObject(cfg, k->config[j].name, cli_value_json(&k->config[j].value));
+            }
+            cJSON_AddItemToObject(o, "predicted_score", num_or_null(r->items[i].mean));
+            cJSON_AddItemToObject(o, "sd", num_or_null(r->items[i].sd));
+            cJSON_AddNumberToObject(o, "coverage", json_num(r->items[i].coverage));
+            cJSON_AddItemToObject(o, "neighbors_mean_objective", num_or_null(raw_mean));
+            cJSON_AddItemToObject(o, "list_value", num_or_null(r->items[i].list_value));
+            cJSON_AddItemToArray(jr, o);
+        } else {
+            printf("  %-4zu %-7.3f %-6.3f %-9.2f %-9.4g ", i + 1, r->items[i].mean,
+                   r->items[i].sd, r->items[i].coverage, raw_mean);
+            print_config(k);
+            putchar('\n');
+        }
+    }
+    kb_free(near);
+    kb_free(typical);
+    if (json) {
+        cJSON_AddItemToObject(doc, "input_signature", sig ? cJSON_CreateString(sig) : cJSON_CreateNull());
+        cJSON_AddItemToObject(doc, "backbone_objective",
+                              x->objective ? cJSON_CreateString(x->objective) : cJSON_CreateNull());
+        cJSON_AddItemToObject(doc, "backbones", backbones_json(x, bitems, n_bitems));
+        return cli_emit_json(doc);
+    }
+    if (nt > 0) {
+        printf("\nweighting chosen by leave-one-out on the knowledge base: bandwidth %.2g x "
+               "median distance, uniform floor %.3g\n", r->wt.bandwidth, r->wt.floor);
+    }
+    if (n_bitems > 0) {
+        print_backbones(x, bitems, n_bitems, sig);
+    }
+    return KB_EXIT_OK;
+}
+
+/* The input signature of a dataset as kb train net computes it; NULL if it has none. */
+static char *dataset_signature(const kb_dataset *d)
+{
+    kb_net_scaler s;
+    if (kb_net_scaler_fit(&s, d, NULL, 0, NULL) != KB_OK) {
+        return NULL;
+    }
+    char *sig = kb_strdup(s.signature);
+    kb_net_scaler_release(&s);
+    return sig;
+}
+
 int cmd_recommend(int argc, char **argv)
 {
-    const char *opt_kb = NULL, *task_id = NULL, *space_name = NULL;
-    size_t top = 5, n_show = 5;
+    const char *opt_kb = NULL, *task_id = NULL, *space_name = NULL, *opt_sig = NULL;
+    size_t top = 5, n_show = 5, neighborhood = 256, tune_tasks = 32;
     int json = 0, use_model = 1, held_out = 0, configs_only = 0;
     const char *excl[MAX_EXCLUDE];
     size_t n_excl = 0;
@@ -468,6 +1226,7 @@ int cmd_recommend(int argc, char **argv)
         case OPT_KB: opt_kb = p.arg; break;
         case OPT_TASK: task_id = p.arg; break;
         case OPT_SPACE: space_name = p.arg; break;
+        case OPT_SIGNATURE: opt_sig = p.arg; break;
         case 'k':
             if (cli_parse_size("recommend", "top", p.arg, &top) != 0 || top == 0) {
                 return top == 0 ? cli_usage("recommend", "--top must be at least 1")
@@ -476,6 +1235,18 @@ int cmd_recommend(int argc, char **argv)
             break;
         case OPT_NEIGHBORS:
             if (cli_parse_size("recommend", "neighbors", p.arg, &n_show) != 0) {
+                return KB_EXIT_USAGE;
+            }
+            break;
+        case OPT_NEIGHBORHOOD:
+            if (cli_parse_size("recommend", "neighborhood", p.arg, &neighborhood) != 0 ||
+                neighborhood == 0) {
+                return neighborhood == 0 ? cli_usage("recommend", "--neighborhood must be at least 1")
+                                         : KB_EXIT_USAGE;
+            }
+            break;
+        case OPT_TUNE_TASKS:
+            if (cli_parse_size("recommend", "tune-tasks", p.arg, &tune_tasks) != 0) {
                 return KB_EXIT_USAGE;
             }
             break;
@@ -506,6 +1277,10 @@ int cmd_recommend(int argc, char **argv)
     memset(&c, 0, sizeof c);
     c.n_feat = kb_metafeatures_count();
     c.query_id = task_id;
+    bctx x;
+    memset(&x, 0, sizeof x);
+    x.c = &c;
+    char *sig = NULL;
     char dataset_path[4096] = "";
     char fingerprint[65] = "";
     if (dataset != NULL) {
@@ -525,9 +1300,11 @@ int cmd_recommend(int argc, char **argv)
         if (held_out && n_excl < MAX_EXCLUDE) {
             excl[n_excl++] = self_id;
         }
+        sig = opt_sig != NULL ? kb_strdup(opt_sig) : dataset_signature(&d);
         kb_dataset_release(&d);
         c.query_f = kb_malloc_array(c.n_feat, sizeof *c.query_f);
         if (c.query_f == NULL) {
+            kb_free(sig);
             return cli_error("recommend", KB_EXIT_FAILURE, "out of memory");
         }
         memcpy(c.query_f, mf.values, c.n_feat * sizeof *c.query_f);
@@ -538,16 +1315,23 @@ int cmd_recommend(int argc, char **argv)
     kb_store *store = NULL;
     int rc = cli_open_store(&store, "recommend", opt_kb, KB_STORE_OPEN_RDONLY, &fa.log);
     if (rc != KB_EXIT_OK) {
+        kb_free(sig);
         release_ctx(&c);
         return rc;
     }
     kb_error err = KB_ERROR_INIT;
     kb_space space = {0};
+    cresult res;
+    memset(&res, 0, sizeof res);
+    kb_recommend_backbone *bitems = NULL;
+    size_t n_bitems = 0;
+    int code = KB_EXIT_OK;
     space_count sc = {0, ""};
     if (space_name == NULL) {
         kb_store_foreach_space(store, NULL, count_space, &sc, &err);
         if (sc.n != 1) {
             kb_store_close(store);
+            kb_free(sig);
             release_ctx(&c);
             return cli_usage("recommend", sc.n == 0 ? "the knowledge base holds no search space"
                                                     : "say which space: --space NAME");
@@ -556,278 +1340,86 @@ int cmd_recommend(int argc, char **argv)
     }
     c.space = space_name;
     int have_space = kb_store_get_space(&space, store, space_name, &err) == KB_OK;
-    if (task_id != NULL) {
+    rc = kb_store_foreach_backbone(store, NULL, on_backbone, &x, &err);
+    if (rc == KB_OK && !x.failed && task_id != NULL) {
         /* the query task first: its type decides which tasks are comparable */
         kb_task qt = {0};
         if (kb_store_get_task(&qt, store, task_id, &err) == KB_OK && qt.n_features > 0) {
             c.query_f = task_features(&qt, c.n_feat);
             c.query_type = qt.type;
+            sig = opt_sig != NULL ? kb_strdup(opt_sig) : stored_task_signature(&x, store, &qt, &err);
         }
         kb_task_release(&qt);
     }
     kb_store_filter f = KB_STORE_FILTER_INIT;
-    rc = kb_store_foreach_task(store, &f, on_task, &c, &err);
-    if (rc == KB_OK && !c.failed) {
+    if (rc == KB_OK && !x.failed) {
+        rc = kb_store_foreach_task(store, &f, on_task, &c, &err);
+    }
+    if (rc == KB_OK && !c.failed && !x.failed) {
         run_ctx rcx = {&c, KB_BUF_INIT};
         f.space = space_name;
         f.status = KB_RUN_STATUS_OK;
         rc = kb_store_foreach_run(store, &f, on_run, &rcx, &err);
         kb_buf_release(&rcx.key);
     }
+    if (rc == KB_OK && !c.failed && !x.failed) {
+        rc = gather_finetunes(&x, store, sig, &err);
+    }
     kb_store_close(store);
-    if (c.failed || rc != KB_OK) {
-        int code = cli_fail("recommend", c.failed ? &c.err : &err);
-        kb_space_release(&space);
-        release_ctx(&c);
-        return code;
+    if (c.failed || x.failed || rc != KB_OK) {
+        if (x.failed && !c.failed && rc == KB_OK) {
+            kb_error_set(&c.err, KB_ENOMEM, "out of memory reading backbones");
+            c.failed = 1;
+        }
+        code = cli_fail("recommend", c.failed ? &c.err : &err);
+        goto done;
     }
     if (task_id != NULL && c.query_f == NULL) {
-        kb_space_release(&space);
-        release_ctx(&c);
-        return cli_error("recommend", KB_EXIT_FAILURE, "no task '%s' with meta-features", task_id);
+        code = cli_error("recommend", KB_EXIT_FAILURE, "no task '%s' with meta-features", task_id);
+        goto done;
     }
-
-    /* The knowledge base for this query: tasks with runs in the space. */
-    size_t nt = 0, nc = c.n_confs, nf = c.n_feat;
-    size_t *rows = kb_malloc_array(c.n_tasks ? c.n_tasks : 1, sizeof *rows);
-    for (size_t t = 0; rows != NULL && t < c.n_tasks; t++) {
-        if (c.tasks[t].n_runs > 0) {
-            rows[nt++] = t;
-        }
+    size_t n_rows = 0;
+    for (size_t t = 0; t < c.n_tasks; t++) {
+        n_rows += c.tasks[t].n_runs > 0;
     }
-    if (nt == 0 || nc == 0) {
-        kb_free(rows);
-        kb_space_release(&space);
-        release_ctx(&c);
-        return cli_error("recommend", KB_EXIT_FAILURE,
+    if ((n_rows == 0 || c.n_confs == 0) && x.n_bb == 0) {
+        code = cli_error("recommend", KB_EXIT_FAILURE,
                          "no stored task with meta-features has ok runs in space '%s' "
                          "(add tasks with 'kb add-task' and their runs with 'kb ingest')",
                          space_name);
-    }
-    double *scores = kb_malloc_array(nt * nc, sizeof *scores);
-    double *var = kb_calloc(nt * nc, sizeof *var);
-    double *z = kb_malloc_array(nt * nf, sizeof *z), *q = kb_malloc_array(nf, sizeof *q);
-    double *dist = kb_malloc_array(nt, sizeof *dist), *w = kb_malloc_array(nt, sizeof *w);
-    double *pair = kb_malloc_array(nt * nt, sizeof *pair), *row = kb_malloc_array(nc, sizeof *row);
-    kb_recommend_item *items = kb_malloc_array(top, sizeof *items);
-    kb_similarity_scaler scaler = {0};
-    kb_similarity_index ix = {0};
-    kb_recommend_weighting wt = {1.0, 0.1, NAN};
-    int code = KB_EXIT_OK;
-    if (scores == NULL || var == NULL || z == NULL || q == NULL || dist == NULL || w == NULL ||
-        pair == NULL || row == NULL || items == NULL) {
-        code = cli_error("recommend", KB_EXIT_FAILURE, "out of memory");
         goto done;
     }
-    for (size_t r = 0; r < nt; r++) {
-        const rtask *tk = &c.tasks[rows[r]];
-        for (size_t j = 0; j < nc; j++) {
-            row[j] = c.raw[rows[r] + j * c.cap_raw_tasks];
-        }
-        kb_recommend_normalize(row, nc, tk->direction != 0);
-        for (size_t j = 0; j < nc; j++) {
-            scores[r + j * nt] = row[j];
-        }
-        memcpy(z + r * nf, tk->f, nf * sizeof *z);
-    }
-    if (use_model && have_space) {
-        fill_with_models(scores, var, nt, nc, &c, &space);
-    }
-    memcpy(q, c.query_f, nf * sizeof *q);
-    if (kb_similarity_scaler_fit(&scaler, z, nt, nf, &err) != KB_OK ||
-        (kb_similarity_scaler_apply(&scaler, z, nt), kb_similarity_scaler_apply(&scaler, q, 1),
-         kb_similarity_index_build(&ix, z, nt, nf, NULL, &err)) != KB_OK) {
-        code = cli_fail("recommend", &err);
-        goto done;
-    }
-    for (size_t r = 0; r < nt; r++) {
-        dist[r] = kb_similarity_distance(&ix, r, q, KB_SIMILARITY_L1, NULL);
-        for (size_t o = 0; o < nt; o++) {
-            pair[r + o * nt] = kb_similarity_distance(&ix, o, z + r * nf, KB_SIMILARITY_L1, NULL);
-        }
-    }
-    if (nt >= 3 && kb_recommend_tune(&wt, scores, pair, nt, nc, top < 10 ? 10 : top, &err) != KB_OK) {
-        code = cli_fail("recommend", &err);
-        goto done;
-    }
-    kb_recommend_weights(w, dist, nt, wt.bandwidth, wt.floor);
-    size_t n_items = 0;
-    if (kb_recommend_rank(items, &n_items, scores, var, nt, nc, w, top, NULL, &err) != KB_OK) {
-        code = cli_fail("recommend", &err);
-        goto done;
-    }
-
-    /* nearest tasks, closest first */
-    size_t n_near = n_show < nt ? n_show : nt;
-    size_t *near = kb_malloc_array(nt, sizeof *near);
-    if (near == NULL) {
-        code = cli_error("recommend", KB_EXIT_FAILURE, "out of memory");
-        goto done;
-    }
-    for (size_t r = 0; r < nt; r++) {
-        near[r] = r;
-    }
-    for (size_t a = 0; a < n_near; a++) {
-        for (size_t b = a + 1; b < nt; b++) {
-            if (dist[near[b]] < dist[near[a]]) {
-                size_t tmp = near[a];
-                near[a] = near[b];
-                near[b] = tmp;
-            }
-        }
-    }
-    double wsum = 0;
-    for (size_t r = 0; r < nt; r++) {
-        wsum += w[r];
-    }
-    /* Reasons: the features where a neighbour is closer than the median task is. */
-    double *typical = kb_malloc_array(nf, sizeof *typical);
-    double *contrib = kb_malloc_array(nt * nf, sizeof *contrib);
-    double *col = kb_malloc_array(nt, sizeof *col);
-    if (typical != NULL && contrib != NULL && col != NULL) {
-        for (size_t r = 0; r < nt; r++) {
-            kb_similarity_contributions(contrib + r * nf, &ix, r, q, KB_SIMILARITY_L1);
-        }
-        for (size_t j = 0; j < nf; j++) {
-            for (size_t r = 0; r < nt; r++) {
-                col[r] = contrib[r * nf + j];
-            }
-            typical[j] = kb_stats_median(col, nt, NULL);
-        }
-    }
-    kb_free(contrib);
-    kb_free(col);
-    if (configs_only) {
-        for (size_t i = 0; i < n_items && code == KB_EXIT_OK; i++) {
-            const rconf *k = &c.confs[items[i].config];
-            cJSON *cfg = cJSON_CreateObject();
-            for (size_t j = 0; j < k->n_config; j++) {
-                cJSON_AddItemToObject(cfg, k->config[j].name, cli_value_json(&k->config[j].value));
-            }
-            code = cli_emit_json(cfg);
-        }
-        kb_free(near);
-        kb_free(typical);
-        goto done;
-    }
-    cJSON *doc = json ? cJSON_CreateObject() : NULL;
-    cJSON *jn = NULL, *jr = NULL;
-    if (json) {
-        cJSON_AddStringToObject(doc, "schema", "kb.recommend/1");
-        cJSON_AddStringToObject(doc, "space", space_name);
-        cJSON_AddStringToObject(doc, "objective", c.objective);
-        cJSON *jq = cJSON_AddObjectToObject(doc, "query");
-        if (task_id != NULL) {
-            cJSON_AddStringToObject(jq, "task", task_id);
-        } else {
-            cJSON_AddStringToObject(jq, "dataset", dataset_path);
-            cJSON_AddStringToObject(jq, "fingerprint", fingerprint);
-        }
-        cJSON_AddNumberToObject(doc, "tasks", (double)nt);
-        cJSON_AddNumberToObject(doc, "configurations", (double)nc);
-        cJSON *jw = cJSON_AddObjectToObject(doc, "weighting");
-        cJSON_AddNumberToObject(jw, "bandwidth", wt.bandwidth);
-        cJSON_AddNumberToObject(jw, "floor", wt.floor > 1e3 ? 1e3 : wt.floor);
-        cJSON_AddItemToObject(jw, "loo_regret", num_or_null(wt.loo_regret));
-        jn = cJSON_AddArrayToObject(doc, "neighbors");
-        jr = cJSON_AddArrayToObject(doc, "recommendations");
+    if (n_rows > 0 && c.n_confs > 0) {
+        code = rank_configs(&res, &c, have_space ? &space : NULL, use_model, top, neighborhood,
+                            tune_tasks);
     } else {
-        printf("nearest tasks (of %zu with runs in space '%s'):\n", nt, space_name);
-        printf("  %-24s %-22s %9s %7s %5s  %s\n", "task", "name", "distance", "weight", "runs",
-               "closest on");
+        res.wt = (kb_recommend_weighting){1.0, 0.1, NAN};
+        res.nf = c.n_feat;
+        res.q = kb_malloc_array(c.n_feat, sizeof *res.q);
+        if (res.q == NULL) {
+            code = cli_error("recommend", KB_EXIT_FAILURE, "out of memory");
+        }
+        fprintf(stderr, "kb recommend: warning: no configurations: no stored task has ok runs "
+                        "in space '%s'\n", space_name);
     }
-    for (size_t a = 0; a < n_near; a++) {
-        size_t r = near[a];
-        const rtask *tk = &c.tasks[rows[r]];
-        size_t fe[3];
-        size_t n_fe = typical != NULL
-                          ? kb_similarity_explain(fe, NULL, 3, &ix, r, q, KB_SIMILARITY_L1, typical)
-                          : 0;
-        if (json) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "task", tk->id);
-            cJSON_AddStringToObject(o, "name", tk->name);
-            cJSON_AddItemToObject(o, "distance", num_or_null(dist[r]));
-            cJSON_AddNumberToObject(o, "weight", json_num(w[r] / wsum));
-            cJSON_AddNumberToObject(o, "runs", (double)tk->n_runs);
-            cJSON *why = cJSON_AddArrayToObject(o, "closest_features");
-            for (size_t i = 0; i < n_fe; i++) {
-                cJSON *fo = cJSON_CreateObject();
-                cJSON_AddStringToObject(fo, "feature", kb_metafeatures_name(fe[i]));
-                cJSON_AddItemToObject(fo, "query", num_or_null(c.query_f[fe[i]]));
-                cJSON_AddItemToObject(fo, "neighbor", num_or_null(tk->f[fe[i]]));
-                cJSON_AddItemToArray(why, fo);
-            }
-            cJSON_AddItemToArray(jn, o);
-        } else {
-            printf("  %-24s %-22.22s %9.3f %7.3f %5zu ", tk->id, tk->name, dist[r], w[r] / wsum,
-                   tk->n_runs);
-            for (size_t i = 0; i < n_fe; i++) {
-                printf(" %s (%.3g vs %.3g)", kb_metafeatures_name(fe[i]), c.query_f[fe[i]],
-                       tk->f[fe[i]]);
-            }
-            putchar('\n');
+    if (code == KB_EXIT_OK && x.n_bb > 0) {
+        bitems = kb_malloc_array(x.n_bb, sizeof *bitems);
+        if (bitems == NULL) {
+            code = cli_error("recommend", KB_EXIT_FAILURE, "out of memory");
+        } else if (rank_backbones(bitems, &n_bitems, &x, c.query_f, c.n_feat, &res.wt, &err) !=
+                   KB_OK) {
+            code = cli_fail("recommend", &err);
         }
     }
-    if (!json) {
-        printf("\nrecommended configurations (predicted normalised %s: 1 = a task's best, 0 = "
-               "its worst):\n", c.objective);
-        printf("  %-4s %-7s %-6s %-9s %-9s %s\n", "rank", "score", "+-", "coverage", c.objective,
-               "configuration");
-    }
-    for (size_t i = 0; i < n_items; i++) {
-        const rconf *k = &c.confs[items[i].config];
-        /* the neighbours' own results for it, weighted: a raw-unit expectation */
-        double rw = 0, rv = 0;
-        for (size_t r = 0; r < nt; r++) {
-            double v = c.raw[rows[r] + items[i].config * c.cap_raw_tasks];
-            if (!isnan(v)) {
-                rw += w[r];
-                rv += w[r] * v;
-            }
-        }
-        double raw_mean = rw > 0 ? rv / rw : NAN;
-        if (json) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddNumberToObject(o, "rank", (double)(i + 1));
-            cJSON *cfg = cJSON_AddObjectToObject(o, "config");
-            for (size_t j = 0; j < k->n_config; j++) {
-                cJSON_AddItemToObject(cfg, k->config[j].name, cli_value_json(&k->config[j].value));
-            }
-            cJSON_AddItemToObject(o, "predicted_score", num_or_null(items[i].mean));
-            cJSON_AddItemToObject(o, "sd", num_or_null(items[i].sd));
-            cJSON_AddNumberToObject(o, "coverage", json_num(items[i].coverage));
-            cJSON_AddItemToObject(o, "neighbors_mean_objective", num_or_null(raw_mean));
-            cJSON_AddItemToObject(o, "list_value", num_or_null(items[i].list_value));
-            cJSON_AddItemToArray(jr, o);
-        } else {
-            printf("  %-4zu %-7.3f %-6.3f %-9.2f %-9.4g ", i + 1, items[i].mean, items[i].sd,
-                   items[i].coverage, raw_mean);
-            print_config(k);
-            putchar('\n');
-        }
-    }
-    kb_free(near);
-    kb_free(typical);
-    if (json) {
-        code = cli_emit_json(doc);
-    } else {
-        printf("\nweighting chosen by leave-one-out on the knowledge base: bandwidth %.2g x "
-               "median distance, uniform floor %.3g\n", wt.bandwidth, wt.floor);
+    if (code == KB_EXIT_OK) {
+        code = print_result(&c, &res, &x, bitems, n_bitems, sig, space_name, task_id,
+                            dataset_path, fingerprint, n_show, json, configs_only);
     }
 done:
-    kb_similarity_index_release(&ix);
-    kb_similarity_scaler_release(&scaler);
-    kb_free(scores);
-    kb_free(var);
-    kb_free(z);
-    kb_free(q);
-    kb_free(dist);
-    kb_free(w);
-    kb_free(pair);
-    kb_free(row);
-    kb_free(items);
-    kb_free(rows);
+    kb_free(bitems);
+    cresult_release(&res);
+    release_bctx(&x);
+    kb_free(sig);
     kb_space_release(&space);
     release_ctx(&c);
     return code;

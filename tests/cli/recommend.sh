@@ -74,6 +74,74 @@ json .objective == accuracy
 expect_code 1 $KB recommend --task "$id_concrete" --space svm
 expect_err "no stored task with meta-features has ok runs in space 'svm'"
 
+# backbones: three with the test signature (bb-c never fine-tuned), one of another signature;
+# fine-tune runs do not change the configurations
+{
+    for b in "bb-a $id_wine" "bb-b $id_zoo" "bb-c $id_haberman" "bb-x $id_zoo"; do
+        set -- $b
+        sig=tabular:test; [ "$1" = bb-x ] && sig=image:1x28x28
+        printf '{"kind":"backbone","id":"%s","family":"kb-net","arch":"FC(8)","input_signature":"%s","source_task":"%s","uri":"file:///%s.kbw"}\n' "$1" "$sig" "$2" "$1"
+    done
+    ft() { # id task backbone accuracy
+        printf '{"kind":"run","id":"%s","task_id":"%s","backbone_id":"%s","config":{},"status":"ok","objective":"val_accuracy","direction":"maximize","metrics":{"val_accuracy":%s}}\n' "$1" "$2" "$3" "$4"
+    }
+    ft ft1 "$id_wine" bb-a 0.95; ft ft2 "$id_wine" bb-b 0.90; ft ft3 "$id_zoo" bb-a 0.80
+    ft ft4 "$id_zoo" bb-b 0.85; ft ft5 "$id_haberman" bb-a 0.70; ft ft6 "$id_zoo" bb-x 0.99
+    ft ft7 "$id_wine" bb-a 0.91
+} > backbones.jsonl
+expect_code 0 $KB ingest backbones.jsonl
+expect_code 0 $KB recommend --task "$id_iris" --space svm --top 3 --json --signature tabular:test
+json .tasks == 3
+json .configurations == 4
+json .recommendations.0.config.C == 100
+json .input_signature == tabular:test
+json .backbone_objective == val_accuracy
+json .backbones len== 3
+json .backbones.0.backbone == bb-a
+json .backbones.0.basis == finetune
+json .backbones.0.finetuned_tasks == 3
+json .backbones.0.expected_objective ">=" 0.70
+json .backbones.0.expected_objective "<=" 0.95
+json .backbones.0.expected_sd ">" 0
+json .backbones.1.backbone == bb-b
+json .backbones.1.finetuned_tasks == 2
+json .backbones.2.backbone == bb-c
+json .backbones.2.basis == source
+json .backbones.2.expected_objective == null
+json .backbones.2.source_similarity ">" 0
+expect_code 0 $KB recommend --task "$id_iris" --space svm --signature tabular:test
+expect_out "^recommended backbones \\(input signature tabular:test; 3 compatible;"
+expect_out "^  1 +bb-a +finetune"
+# no signature known for iris: no backbone section
+expect_code 0 $KB recommend --task "$id_iris" --space svm --json
+json .input_signature == null
+json .backbones len== 0
+# a stored task's signature from the backbones trained on it; its own fine-tune runs are left
+# out: zoo (bb-b beat bb-a there) is by far wine's nearest task with fine-tune results
+expect_code 0 $KB recommend --task "$id_wine" --space svm --json
+json .input_signature == tabular:test
+json .backbones.0.backbone == bb-b
+json .backbones.0.finetuned_tasks == 1
+json .backbones.0.expected_objective == 0.85
+json .backbones.0.expected_sd == null
+json .backbones.1.backbone == bb-a
+json .backbones.1.finetuned_tasks == 2
+# a dataset's signature is computed as kb train net computes it
+expect_code 0 $KB recommend "$D/iris.csv.gz" --space svm --groups general,statistical,info --json
+json .input_signature type string
+"$JC" "$T/out" .input_signature print | grep -q '^tabular:' || fail "dataset signature"
+# backbones but no configurations in the space: the backbones alone, with a warning
+expect_code 0 $KB recommend --task "$id_iris" --space mlp --signature tabular:test --json
+expect_err "warning: no configurations"
+json .recommendations len== 0
+json .backbones len== 3
+# --neighborhood 2 weighs the two nearest tasks only; --tune-tasks 0 keeps the default weighting
+expect_code 0 $KB recommend --task "$id_iris" --space svm --neighborhood 2 --json
+json .tasks == 2
+json .candidate_tasks == 3
+json .neighbors.0.name == wine
+expect_code 2 $KB recommend --task "$id_iris" --space svm --neighborhood 0
+
 expect_code 2 $KB recommend --space svm
 expect_code 2 $KB recommend "$D/iris.csv.gz" --task "$id_iris" --space svm
 expect_code 2 $KB recommend --task "$id_iris" --space svm --top 0

@@ -106,6 +106,78 @@ static void test_tune_prefers_local_weights_when_neighbours_agree(void)
     CHECK_NEAR(wt.loo_regret, 0.0, 0, 1e-12);
 }
 
+static void test_backbones_rank_by_weighted_finetune_results(void)
+{
+    /*
+     * 3 tasks at distances 0, 1 and 1e9 (median 1, bandwidth 1, floor 0: weights 1, e^-1, 0).
+     * Backbone 0 beats backbone 1 on task 0, loses on task 1; task 2 (weight 0) is ignored.
+     * Backbone 2 has no fine-tune result: it ranks after both on its source similarity.
+     */
+    double res[9] = {0.9, 0.8, 0.99, 0.7, 0.85, NAN, NAN, NAN, NAN};
+    double dist[3] = {0, 1, 1e9}, src[3] = {NAN, 3.0, 0.5};
+    kb_recommend_weighting wt = {1.0, 0.0, 0};
+    kb_recommend_backbone out[3];
+    size_t n;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_recommend_backbones(out, &n, res, dist, 3, 3, 1, src, NULL, &wt, 3, NULL, &err),
+             err);
+    double e1 = exp(-1.0), W = 1 + e1;
+    CHECK(n == 3 && out[0].backbone == 0 && out[1].backbone == 1 && out[2].backbone == 2);
+    CHECK(out[0].basis == KB_RECOMMEND_BASIS_FINETUNE && out[2].basis == KB_RECOMMEND_BASIS_SOURCE);
+    CHECK_NEAR(out[0].relative, 1 / W, 1e-12, 0);
+    CHECK_NEAR(out[1].relative, e1 / W, 1e-12, 0);
+    CHECK_NEAR(out[0].score, out[0].relative, 1e-15, 0);
+    double m = (0.9 + e1 * 0.8) / W;
+    CHECK_NEAR(out[0].expected, m, 1e-12, 0);
+    double n_eff = W * W / (1 + e1 * e1);
+    double spread = ((0.9 - m) * (0.9 - m) + e1 * (0.8 - m) * (0.8 - m)) / W;
+    CHECK_NEAR(out[0].expected_sd, sqrt(spread * (1 + 1 / n_eff)), 1e-12, 0);
+    CHECK(out[0].n_tasks == 2);
+    CHECK_NEAR(out[0].n_eff, n_eff, 1e-12, 0);
+    CHECK(isnan(out[0].source_similarity) && isnan(out[0].transfer));
+    CHECK(isnan(out[2].relative) && isnan(out[2].expected) && isnan(out[2].expected_sd));
+    CHECK(out[2].n_tasks == 0 && out[2].n_eff == 0);
+    CHECK_NEAR(out[2].source_similarity, exp(-0.25), 1e-12, 0);
+    CHECK_NEAR(out[2].score, exp(-0.25), 1e-12, 0);
+    CHECK_NEAR(out[1].source_similarity, exp(-9.0), 1e-12, 0);
+
+    /* transferability (lambda 0.5) lifts backbone 1: 0.5 e1/W + 0.5 vs 0.5/W */
+    double tr[3] = {0, 10, 5};
+    CHECK_OK(kb_recommend_backbones(out, &n, res, dist, 3, 3, 1, src, tr, &wt, 2, NULL, &err),
+             err);
+    CHECK(n == 2 && out[0].backbone == 1 && out[1].backbone == 0);
+    CHECK_NEAR(out[0].score, 0.5 * e1 / W + 0.5, 1e-12, 0);
+    CHECK_NEAR(out[1].score, 0.5 / W, 1e-12, 0);
+    CHECK(out[0].transfer == 10);
+    kb_recommend_backbone_opts o = KB_RECOMMEND_BACKBONE_OPTS_INIT;
+    o.transfer_weight = 2;
+    CHECK_CODE(kb_recommend_backbones(out, &n, res, dist, 3, 3, 1, src, tr, &wt, 2, &o, &err),
+               KB_EINVAL);
+}
+
+static void test_backbones_fall_back_on_source_similarity(void)
+{
+    /* no fine-tune runs at all: h = median source distance 1.5; unknown source last */
+    double src[3] = {2.0, NAN, 1.0};
+    kb_recommend_weighting wt = {1.0, 0.1, 0};
+    kb_recommend_backbone out[3];
+    size_t n;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_recommend_backbones(out, &n, NULL, NULL, 0, 3, 1, src, NULL, &wt, 3, NULL, &err),
+             err);
+    CHECK(n == 3 && out[0].backbone == 2 && out[1].backbone == 0 && out[2].backbone == 1);
+    CHECK_NEAR(out[0].source_similarity, exp(-(1 / 1.5) * (1 / 1.5)), 1e-12, 0);
+    CHECK_NEAR(out[1].source_similarity, exp(-(2 / 1.5) * (2 / 1.5)), 1e-12, 0);
+    CHECK(isnan(out[2].source_similarity) && out[2].score == 0);
+    /* minimising: a backbone that fine-tunes to a lower loss on equal relative standing wins */
+    double res[2] = {0.3, 0.2};
+    double dist[1] = {1.0};
+    CHECK_OK(kb_recommend_backbones(out, &n, res, dist, 1, 2, 0, NULL, NULL, &wt, 2, NULL, &err),
+             err);
+    CHECK(n == 2 && out[0].backbone == 1 && out[0].relative == 1.0 && out[1].relative == 0.0);
+    CHECK(isnan(out[0].expected_sd));
+}
+
 int main(void)
 {
     test_normalize_respects_direction_and_flat_tasks();
@@ -114,5 +186,7 @@ int main(void)
     test_rank_model_variance_and_unknown_scores();
     test_weights_decay_with_distance();
     test_tune_prefers_local_weights_when_neighbours_agree();
+    test_backbones_rank_by_weighted_finetune_results();
+    test_backbones_fall_back_on_source_similarity();
     return check_exit();
 }
