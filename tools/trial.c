@@ -187,15 +187,10 @@ static int is_name(const char *name, size_t len, const char *s)
     return strlen(s) == len && memcmp(name, s, len) == 0;
 }
 
-/*
- * The value of placeholder `name` into `val` (reset first). Returns KB_OK, KB_ENOTFOUND for
- * an unknown name, KB_ENOMEM. `*force_quote` is set for {config_json}.
- */
-static int lookup(kb_buf *val, int *force_quote, const kb_trial_vars *v, const char *name,
-                  size_t len)
+/* The built-in `name` into `val`: KB_OK, KB_ENOTFOUND (not a built-in, or no value), KB_ENOMEM. */
+static int lookup_builtin(kb_buf *val, int *force_quote, const kb_trial_vars *v,
+                          const char *name, size_t len)
 {
-    kb_buf_reset(val);
-    *force_quote = 0;
     const char *text = NULL;
     if (is_name(name, len, "trial")) {
         return kb_buf_printf(val, "%zu", v->trial);
@@ -208,10 +203,7 @@ static int lookup(kb_buf *val, int *force_quote, const kb_trial_vars *v, const c
         return put_config_json(val, v->config, v->n_config);
     }
     if (is_name(name, len, "budget")) {
-        if (v->n_fidelity == 0) {
-            return KB_ENOTFOUND;
-        }
-        return put_value(val, &v->fidelity[0].value);
+        return v->n_fidelity == 0 ? KB_ENOTFOUND : put_value(val, &v->fidelity[0].value);
     }
     if (is_name(name, len, "trial_dir")) {
         text = v->trial_dir;
@@ -219,23 +211,34 @@ static int lookup(kb_buf *val, int *force_quote, const kb_trial_vars *v, const c
         text = v->config_file;
     } else if (is_name(name, len, "cwd")) {
         text = v->cwd;
-    } else {
-        const kb_param *p = find_param(v->config, v->n_config, name, len);
-        if (p == NULL) {
-            p = find_param(v->fidelity, v->n_fidelity, name, len);
-        }
-        if (p == NULL) {
-            p = find_param(v->extra, v->n_extra, name, len);
-        }
-        if (p == NULL) {
-            return KB_ENOTFOUND;
-        }
+    }
+    return text == NULL ? KB_ENOTFOUND : kb_buf_puts(val, text);
+}
+
+/*
+ * The value of placeholder `name` into `val` (reset first): a configuration or fidelity
+ * parameter (so a space's own `seed` wins), else a built-in, else a caller constant.
+ * Returns KB_OK, KB_ENOTFOUND for an unknown name, KB_ENOMEM. `*force_quote` is set for
+ * {config_json}.
+ */
+static int lookup(kb_buf *val, int *force_quote, const kb_trial_vars *v, const char *name,
+                  size_t len)
+{
+    kb_buf_reset(val);
+    *force_quote = 0;
+    const kb_param *p = find_param(v->config, v->n_config, name, len);
+    if (p == NULL) {
+        p = find_param(v->fidelity, v->n_fidelity, name, len);
+    }
+    if (p != NULL) {
         return put_value(val, &p->value);
     }
-    if (text == NULL) {
-        return KB_ENOTFOUND;
+    int rc = lookup_builtin(val, force_quote, v, name, len);
+    if (rc != KB_ENOTFOUND) {
+        return rc;
     }
-    return kb_buf_puts(val, text);
+    p = find_param(v->extra, v->n_extra, name, len);
+    return p != NULL ? put_value(val, &p->value) : KB_ENOTFOUND;
 }
 
 static int word_char(char c)

@@ -89,7 +89,8 @@ enum kb_trial_render_flags {
  *
  * A placeholder is `{` IDENT `}` with IDENT = [A-Za-z_][A-Za-z0-9_.-]*; `{{` is a literal `{`;
  * any other `{` (a prototxt block, awk's `{print}`, the shell's `${HOME}`) is copied as is.
- * Name lookup order: built-ins, configuration, fidelity, extra. An inactive parameter (type
+ * Name lookup order: configuration, fidelity (so a space's own `seed` parameter wins), built-ins,
+ * extra. An inactive parameter (type
  * NONE) renders as an empty string ('' in a shell command). Values: floats in the
  * shortest form that parses back to the same double (%.17g at most; an integral float keeps
  * a ".0", non-finite ones are nan/inf/-inf), ints as ints, strings as they are, booleans

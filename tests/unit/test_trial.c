@@ -331,6 +331,16 @@ static void test_render_unknown_placeholder_names_it_and_its_position(void)
              err);
     CHECK_STR(out, "t /d/x.svm [''] '{}'");
     kb_free(out);
+    /* a parameter named like a built-in wins over it; a constant does not */
+    kb_param own_seed[] = {iparam("seed", 99)};
+    kb_param const_trial[] = {iparam("trial", 5)};
+    v.config = own_seed;
+    v.extra = const_trial;
+    v.seed = 1;
+    v.trial = 2;
+    CHECK_OK(kb_trial_render(&out, "{seed} {trial}", NULL, &v, 0, &err), err);
+    CHECK_STR(out, "99 2");
+    kb_free(out);
 }
 
 /* ---- shell trials ---- */
