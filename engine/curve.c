@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2170,7 +2171,8 @@ static double mixture_quantile(double p, const double *w, const double *mu, cons
     return 0.5 * (a + b);
 }
 
-int kb_curve_forecast_points(kb_curve_pred *out, const double *x, const double *y, size_t n,
+/* The ensemble alone (no backtest). */
+static int forecast_ensemble(kb_curve_pred *out, const double *x, const double *y, size_t n,
                              double target_step, int maximize, double incumbent,
                              const kb_curve_forecast_opts *opts, kb_error *err)
 {
@@ -2361,6 +2363,82 @@ int kb_curve_forecast_points(kb_curve_pred *out, const double *x, const double *
 done:
     kb_free(buf);
     return rc;
+}
+
+/* median of the last three of the k finite points (x, y): the persistence level */
+static double last_level(const double *y, size_t k)
+{
+    double a = y[k - 1], b = k > 1 ? y[k - 2] : a, c = k > 2 ? y[k - 3] : a;
+    return fmax(fmin(a, b), fmin(fmax(a, b), c));
+}
+
+int kb_curve_forecast_points(kb_curve_pred *out, const double *x, const double *y, size_t n,
+                             double target_step, int maximize, double incumbent,
+                             const kb_curve_forecast_opts *opts, kb_error *err)
+{
+    kb_curve_forecast_opts o = KB_CURVE_FORECAST_OPTS_INIT;
+    if (opts != NULL) {
+        o = *opts;
+    }
+    int rc = forecast_ensemble(out, x, y, n, target_step, maximize, incumbent, &o, err);
+    out->backtest_err = out->backtest_err_last = NAN;
+    if (rc != KB_OK || !o.backtest) {
+        return rc;
+    }
+    /* the finite points, compacted (forecast_ensemble skips non-finite ones too) */
+    double *fx = n < SIZE_MAX / 2 ? kb_malloc_array(n ? 2 * n : 1, sizeof *fx) : NULL;
+    if (fx == NULL) {
+        return kb_error_set(err, KB_ENOMEM, "forecast: out of memory");
+    }
+    double *fy = fx + n;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isfinite(x[i]) && isfinite(y[i])) {
+            fx[m] = x[i];
+            fy[m++] = y[i];
+        }
+    }
+    size_t need = o.min_points > 4 ? o.min_points : 4;
+    if (m >= 2 * need) {
+        size_t h = m / 2;
+        kb_curve_pred bt;
+        kb_curve_forecast_opts bo = o;
+        bo.backtest = 0;
+        double truth = last_level(fy, m), level_h = last_level(fy, h);
+        if (forecast_ensemble(&bt, fx, fy, h, fx[m - 1], maximize, NAN, &bo, NULL) == KB_OK) {
+            out->backtest_err = fabs(bt.mean - truth);
+            out->backtest_err_last = fabs(level_h - truth);
+        }
+        /* no backtest forecast counts as a lost backtest */
+        if (!(out->backtest_err <= out->backtest_err_last)) {
+            double drift = fabs(level_h - truth);
+            double noise = 0;
+            for (size_t i = 1; i < m; i++) {
+                noise += fabs(fy[i] - fy[i - 1]);
+            }
+            /* mean absolute first difference / sqrt 2 ~ the point noise; the drift scales
+             * with the horizon relative to the backtest's (never below it) */
+            noise = noise / (double)(m - 1) / sqrt(2.0);
+            double span_bt = fx[m - 1] - fx[h - 1];
+            double ratio = span_bt > 0 ? fmax(1.0, (target_step - fx[m - 1]) / span_bt) : 1.0;
+            double sd = sqrt(noise * noise + (drift * ratio) * (drift * ratio));
+            static const double one = 1, zero = 0;
+            double z = mixture_quantile(0.5 + 0.5 * o.level, &one, &zero, &one, 1);
+            out->fallback = 1;
+            out->mean = last_level(fy, m);
+            out->sd = sd;
+            out->lo = out->mean - z * sd;
+            out->hi = out->mean + z * sd;
+            if (!isnan(incumbent)) {
+                double zi = sd > 0                      ? (out->mean - incumbent) / sd
+                            : out->mean > incumbent ? INFINITY
+                                                    : -INFINITY;
+                out->p_beat = phi(maximize ? zi : -zi);
+            }
+        }
+    }
+    kb_free(fx);
+    return KB_OK;
 }
 
 int kb_curve_forecast(kb_curve_pred *out, const kb_curve *c, const kb_curve_judgement *j,

@@ -153,15 +153,15 @@ typedef struct kb_curve_opts {
     size_t smooth_window;    /* running-median window, points (default 5) */
     size_t min_points;       /* no trend verdict before this many points (default 6) */
     double overflow_abs;     /* a last loss above this is diverging at once (default 1e8) */
-    double diverge_rel;      /* smoothed loss above early level x (1 + this) (default 0.5) */
+    double diverge_rel;      /* smoothed loss above early level x (1 + this) (default 0.3) */
     double diverge_back;     /* or it gave back this fraction of its gain (default 0.6) */
     size_t diverge_persist;  /* ... for this many consecutive points (default 3) */
     double converge_tol;     /* plateau: within this fraction of the gain (+ 3 sigma) of the
-                                end level, and the recent trend projects less (default 0.05) */
-    size_t converge_points;  /* plateau length needed, points (default 5) */
-    double oscillate_rel;    /* noise above this fraction of the level / range (default 0.25) */
+                                end level, and the recent trend projects less (default 0.02) */
+    size_t converge_points;  /* plateau length needed, points (default 3) */
+    double oscillate_rel;    /* noise above this fraction of the level / range (default 0.15) */
     double overfit_rel;      /* validation worse than its best by this fraction of its gain
-                                (default 0.2), by 3 sigma and by 2% of its level (by this
+                                (default 0.1), by 3 sigma and by 2% of its level (by this
                                 fraction of its level when its best was its first point) */
     double poor_frac;        /* with n_classes: accuracy below chance + this x (1 - chance),
                                 loss (or training loss) above (1 - this) x ln K, is poor
@@ -172,9 +172,12 @@ typedef struct kb_curve_opts {
 } kb_curve_opts;
 
 #define KB_CURVE_OPTS_VERSION 1
+/* diverge_rel, converge_tol, converge_points, oscillate_rel and overfit_rel were chosen by
+ * a grid search on the TRAIN half of the labelled curves (tools/bench/bench_judge --tune);
+ * the benchmark reports the HELD-OUT half (docs/BENCHMARKS.md). */
 #define KB_CURVE_OPTS_INIT                                                                   \
-    {KB_CURVE_OPTS_VERSION, NULL, KB_CURVE_MODE_AUTO, 0, NAN, NAN, 5, 6, 1e8, 0.5, 0.6, 3,    \
-     0.05, 5, 0.25, 0.2, 0.25, 0.1, 0.05}
+    {KB_CURVE_OPTS_VERSION, NULL, KB_CURVE_MODE_AUTO, 0, NAN, NAN, 5, 6, 1e8, 0.3, 0.6, 3,    \
+     0.02, 3, 0.15, 0.1, 0.25, 0.1, 0.05}
 
 /** The judgement of one curve (or prefix of one). */
 typedef struct kb_curve_judgement {
@@ -224,10 +227,14 @@ typedef struct kb_curve_forecast_opts {
     double tol;         /* relative change of the residual sum that stops LM (default 1e-10) */
     size_t min_points;  /* fewer points: no forecast (KB_ENUMERIC) (default 5) */
     double level;       /* interval probability (default 0.9) */
+    int backtest;       /* 1 (default): with at least 2 x min_points points, first forecast the
+                           last point from the first half; when the ensemble misses it by more
+                           than the half's last level (persistence) does, the forecast falls
+                           back to persistence (see kb_curve_pred.fallback); 0: ensemble only */
 } kb_curve_forecast_opts;
 
 #define KB_CURVE_FORECAST_OPTS_VERSION 1
-#define KB_CURVE_FORECAST_OPTS_INIT {KB_CURVE_FORECAST_OPTS_VERSION, 100, 60, 1e-10, 5, 0.9}
+#define KB_CURVE_FORECAST_OPTS_INIT {KB_CURVE_FORECAST_OPTS_VERSION, 100, 60, 1e-10, 5, 0.9, 1}
 
 typedef struct kb_curve_forecast {
     double target_step;
@@ -238,6 +245,12 @@ typedef struct kb_curve_forecast {
     size_t n_models;    /* models that fitted and entered the ensemble */
     double weights[KB_CURVE_N_MODELS]; /* weight per model (0 if it did not fit) */
     double model_mean[KB_CURVE_N_MODELS]; /* each model's prediction (NaN if it did not fit) */
+    int fallback;       /* 1: the ensemble lost the backtest and mean is the persistence level
+                           (median of the last 3 points); sd = sqrt(noise^2 + drift^2), drift =
+                           how far the curve moved over the backtest's horizon; weights and
+                           model_mean still describe the ensemble */
+    double backtest_err;      /* |ensemble - truth| in the backtest (NaN: no backtest) */
+    double backtest_err_last; /* |persistence - truth| in the backtest (NaN: no backtest) */
 } kb_curve_pred;
 
 /** Name of model i (0 <= i < KB_CURVE_N_MODELS): "pow3", "pow4", "log_power", ... */
@@ -246,7 +259,10 @@ const char *kb_curve_model_name(size_t i);
 /**
  * Forecast the value of a series at `target_step` from its points (x ascending, y finite; the
  * caller may pass kb_curve_points output). `maximize` says which way is better (the models
- * saturate in that direction). `incumbent` NaN: no p_beat.
+ * saturate in that direction). `incumbent` NaN: no p_beat. With opts->backtest (default) the
+ * ensemble must first beat persistence on the curve's own data or the forecast falls back to
+ * persistence: on kb's labelled curves the ensemble alone is worse than the last value
+ * (docs/BENCHMARKS.md, training monitor).
  * @return KB_OK; KB_EINVAL for bad arguments; KB_ENUMERIC when there are too few points or
  * no model fits; KB_ENOMEM.
  */

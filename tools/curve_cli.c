@@ -132,6 +132,7 @@ cJSON *curve_cli_json(const kb_curve_judgement *j, const kb_curve_pred *f, doubl
         cJSON *fo = cJSON_AddObjectToObject(o, "forecast");
         if (fo != NULL) {
             add_num(fo, "target_step", f->target_step);
+            cJSON_AddStringToObject(fo, "method", f->fallback ? "persistence" : "ensemble");
             add_num(fo, "mean", f->mean);
             add_num(fo, "sd", f->sd);
             add_num(fo, "lo", f->lo);

@@ -20,6 +20,7 @@ json .mode == min
 json .verdicts.0.kind == converged
 json .verdicts.0.confidence '>' 0.5
 json .forecast.target_step == 4000
+json .forecast.method == ensemble
 json .forecast.p_beat '<' 0.05
 json .forecast.models type array
 json .run_status == ok

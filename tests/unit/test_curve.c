@@ -87,10 +87,10 @@ static double exp_decay(double t)
 /*
  * 1 + 2 exp(-t/50) at t = 0, 10, ..., 1000. Early level y(10) (median of the first three
  * points), end level ~1 (median of the last ten), gain 2 exp(-0.2) = 1.6375; the band is
- * 5% of the gain, 0.0819 (the noise of a smooth curve is ~0). The first grid step with
- * 2 exp(-t/50) <= 0.0819 is t = 160 (t >= 50 ln(24.4) = 159.8).
+ * 2% of the gain, 0.03275 (the noise of a smooth curve is ~0). The first grid step with
+ * 2 exp(-t/50) <= 0.03275 is t = 210 (t >= 50 ln(61.07) = 205.6).
  */
-static void test_judge_clean_exponential_decay_converges_at_step_160(void)
+static void test_judge_clean_exponential_decay_converges_at_step_210(void)
 {
     kb_error err = KB_ERROR_INIT;
     kb_curve c = make(101, 10, "train_loss", exp_decay);
@@ -98,7 +98,7 @@ static void test_judge_clean_exponential_decay_converges_at_step_160(void)
     CHECK_OK(kb_curve_judge(&j, &c, NULL, &err), err);
     CHECK(j.n_verdicts == 1);
     CHECK(j.verdicts[0].kind == KB_CURVE_VERDICT_CONVERGED);
-    CHECK(j.verdicts[0].step == 160);
+    CHECK(j.verdicts[0].step == 210);
     CHECK(j.light == KB_CURVE_LIGHT_GREEN);
     CHECK_STR(j.metric, "train_loss");
     CHECK(j.maximize == 0);
@@ -537,10 +537,44 @@ static void test_prune_check_stops_red_runs_and_hopeless_ones(void)
     kb_curve_release(&a);
 }
 
+/*
+ * A curve that rises for 30 points, then sags (a learning-rate or overfitting bend): the
+ * ensemble fitted on its first half extrapolates the rise and misses its last point by far
+ * more than persistence does, so the forecast falls back to the median of the last 3 points
+ * (0.736, 0.734, 0.732 -> 0.734). A clean saturating curve keeps the ensemble.
+ */
+static void test_forecast_falls_back_to_persistence_when_it_loses_the_backtest(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    double x[60], y[60];
+    for (int i = 0; i < 60; i++) {
+        x[i] = 10.0 * (i + 1);
+        y[i] = i < 30 ? 0.5 + 0.01 * i : 0.79 - 0.002 * (i - 30);
+    }
+    kb_curve_pred f;
+    CHECK_OK(kb_curve_forecast_points(&f, x, y, 60, 1200, 1, 0.8, NULL, &err), err);
+    CHECK(f.fallback == 1);
+    CHECK(f.backtest_err > f.backtest_err_last);
+    CHECK_NEAR(f.mean, 0.734, 1e-12, 0);
+    CHECK(f.sd > 0 && f.lo < f.mean && f.mean < f.hi);
+    CHECK(f.p_beat > 0 && f.p_beat < 0.5); /* 0.734 is below the incumbent 0.8 */
+    kb_curve_forecast_opts o = KB_CURVE_FORECAST_OPTS_INIT;
+    o.backtest = 0;
+    CHECK_OK(kb_curve_forecast_points(&f, x, y, 60, 1200, 1, 0.8, &o, &err), err);
+    CHECK(f.fallback == 0 && isnan(f.backtest_err) && f.mean > 0.734);
+
+    for (int i = 0; i < 60; i++) {
+        y[i] = 0.9 - 0.4 * exp(-x[i] / 100);
+    }
+    CHECK_OK(kb_curve_forecast_points(&f, x, y, 60, 1200, 1, 0.8, NULL, &err), err);
+    CHECK(f.fallback == 0 && f.backtest_err < f.backtest_err_last);
+    CHECK_NEAR(f.mean, 0.9, 0, 1e-3);
+}
+
 static void test_prune_check_stops_a_plateau_that_cannot_reach_the_incumbent(void)
 {
     kb_error err = KB_ERROR_INIT;
-    kb_curve c = make(101, 10, "train_loss", exp_decay); /* converged at 160, ends at ~1.0 */
+    kb_curve c = make(101, 10, "train_loss", exp_decay); /* converged at 210, ends at ~1.0 */
     kb_curve_prune pr;
     CHECK_OK(kb_curve_prune_check(&pr, &c, NULL, 1000, 0.5, 0.05, &err), err);
     CHECK(pr.prune == 1 && pr.why == KB_CURVE_PRUNE_PLATEAU);
@@ -686,7 +720,7 @@ int main(void)
 {
     test_curve_table_keeps_rows_sorted_and_cells_missing();
     test_curve_table_survives_every_allocation_failure();
-    test_judge_clean_exponential_decay_converges_at_step_160();
+    test_judge_clean_exponential_decay_converges_at_step_210();
     test_judge_nan_at_step_370_is_overflow_at_370();
     test_judge_loss_rising_from_step_50_is_diverging_near_50();
     test_judge_loss_above_chance_after_a_blow_up_is_diverging();
@@ -701,6 +735,7 @@ int main(void)
     test_advice_computes_numbers_from_the_configuration();
     test_history_advice_finds_the_change_that_fixed_diverging_runs();
     test_prune_check_stops_red_runs_and_hopeless_ones();
+    test_forecast_falls_back_to_persistence_when_it_loses_the_backtest();
     test_prune_check_stops_a_plateau_that_cannot_reach_the_incumbent();
     test_verdict_json_is_canonical_and_names_verdict_step_and_advice();
     test_names_and_directions();

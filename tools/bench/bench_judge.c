@@ -2,7 +2,17 @@
  * bench_judge: the training monitor on the labelled set of real curves (tests/data/curves),
  * against the peers' stopping rules computed by tools/bench/judge_peers.py on the same curves.
  *
- *   bench_judge INDEX_CSV [PEERS_CSV]        (tools/bench/judge.sh runs both)
+ *   bench_judge [--tune] INDEX_CSV [PEERS_CSV]        (tools/bench/judge.sh runs both)
+ *
+ * Split: within each label, curves in index order alternate between TRAIN (1st, 3rd, ...) and
+ * HELD-OUT (2nd, 4th, ...). kb's thresholds (KB_CURVE_OPTS_INIT) were chosen with --tune,
+ * which grid-searches them on the TRAIN half only (whole-curve classification); every table
+ * is printed for the HELD-OUT half and for all curves.
+ * Verified labels: the recipe label is checked in hindsight against the issue's own
+ * definitions, independently of kb's rules: an "overfitting" curve must end (median of its
+ * last 5 val_loss points) at least 10% above its minimum val_loss (validation worsens); a
+ * "converged" curve must end within 10% of it (no such rise). A curve failing its check is
+ * "ambiguous" and left out of the verified table (the recipe table keeps it).
  *
  * For each curve (label = how it was made, see tools/curves/make_curves.sh):
  * - kb's class is the primary verdict of `kb judge` on the whole curve (with --classes K);
@@ -39,6 +49,8 @@ static const char *const labels[N_LABELS] = {"overflow",    "diverging", "oscill
 
 typedef struct item {
     char id[16], label[16];
+    int held_out;        /* 1: HELD-OUT half, 0: TRAIN half */
+    int verified;        /* the recipe label passes its hindsight check */
     size_t classes;
     kb_curve curve;
     double onset;        /* step; NaN for improving */
@@ -181,6 +193,189 @@ static int is_stop(kb_curve_verdict_kind k)
     return k != KB_CURVE_VERDICT_IMPROVING && k != KB_CURVE_VERDICT_OSCILLATING;
 }
 
+
+/* median of the last k finite values of series s, and the minimum over the whole series */
+static void end_and_min(const kb_curve *c, const char *name, size_t k, double *end, double *min)
+{
+    const kb_curve_series *s = kb_curve_get(c, name);
+    double last[16];
+    size_t m = 0;
+    *end = *min = NAN;
+    for (size_t i = c->n_steps; s != NULL && i-- > 0;) {
+        double v = s->values[i];
+        if (isfinite(v)) {
+            if (m < k && m < 16) {
+                last[m++] = v;
+            }
+            *min = isnan(*min) ? v : fmin(*min, v);
+        }
+    }
+    if (m > 0) {
+        for (size_t a = 1; a < m; a++) {
+            for (size_t b = a; b > 0 && last[b - 1] > last[b]; b--) {
+                double t = last[b];
+                last[b] = last[b - 1];
+                last[b - 1] = t;
+            }
+        }
+        *end = m % 2 ? last[m / 2] : 0.5 * (last[m / 2 - 1] + last[m / 2]);
+    }
+}
+
+/* the hindsight check of the recipe label (see the file comment) */
+static int label_verified(const item *it)
+{
+    double end, min;
+    int over = strcmp(it->label, "overfitting") == 0;
+    if (!over && strcmp(it->label, "converged") != 0) {
+        return 1;
+    }
+    end_and_min(&it->curve, "val_loss", 5, &end, &min);
+    if (!isfinite(end) || !isfinite(min)) {
+        return 0;
+    }
+    int rose = end > min + 0.1 * fabs(min);
+    return over ? rose : !rose;
+}
+
+/* counts of the whole-curve classification: [label][kb's class or N_LABELS for none] */
+typedef struct confusion {
+    size_t m[N_LABELS][N_LABELS + 1];
+} confusion;
+
+/* which curves a table covers */
+enum { SET_TRAIN = 1, SET_HELD = 2, SET_ALL = 3, SET_VERIFIED = 4 };
+
+static int in_set(const item *it, int set)
+{
+    int half = it->held_out ? SET_HELD : SET_TRAIN;
+    return (set & half) != 0 && (!(set & SET_VERIFIED) || it->verified);
+}
+
+static void classify(confusion *cf, item *items, size_t n, const kb_curve_opts *base, int set)
+{
+    memset(cf, 0, sizeof *cf);
+    for (size_t i = 0; i < n; i++) {
+        item *it = &items[i];
+        int l = label_index(it->label);
+        if (l < 0 || !in_set(it, set)) {
+            continue;
+        }
+        kb_curve_opts o = *base;
+        o.n_classes = it->classes;
+        kb_curve_judgement j;
+        int k = N_LABELS;
+        if (kb_curve_judge(&j, &it->curve, &o, NULL) == KB_OK && j.n_verdicts > 0) {
+            k = (int)j.verdicts[0].kind;
+        }
+        kb_curve_judgement_release(&j);
+        cf->m[l][k]++;
+    }
+}
+
+static void prec_rec(const confusion *cf, int v, double *prec, double *rec, size_t *lab,
+                     size_t *said)
+{
+    size_t tp = cf->m[v][v], l = 0, s = 0;
+    for (int k = 0; k <= N_LABELS; k++) {
+        l += cf->m[v][k];
+    }
+    for (int k = 0; k < N_LABELS; k++) {
+        s += cf->m[k][v];
+    }
+    *prec = s ? (double)tp / (double)s : NAN;
+    *rec = l ? (double)tp / (double)l : NAN;
+    *lab = l;
+    *said = s;
+}
+
+static void print_classification(const char *title, const confusion *cf)
+{
+    printf("%s\n", title);
+    printf("%-13s %6s %6s %9s %7s\n", "verdict", "label", "said", "precision", "recall");
+    for (int v = 0; v < N_LABELS; v++) {
+        double p, r;
+        size_t lab, said;
+        prec_rec(cf, v, &p, &r, &lab, &said);
+        if (lab == 0 && said == 0) {
+            continue;
+        }
+        printf("%-13s %6zu %6zu %9.3f %7.3f\n", labels[v], lab, said, p, r);
+    }
+}
+
+/* The tuning objective on a confusion: the number of target figures met (precision >= 0.95
+ * and recall >= 0.9 for overflow, diverging, converged), then the macro F1 over all labels. */
+static double objective(const confusion *cf)
+{
+    static const int targets[3] = {0, 1, 5};
+    double met = 0, f1 = 0;
+    int nl = 0;
+    for (int t = 0; t < 3; t++) {
+        double p, r;
+        size_t lab, said;
+        prec_rec(cf, targets[t], &p, &r, &lab, &said);
+        met += (p >= 0.95) + (r >= 0.9);
+    }
+    for (int v = 0; v < N_LABELS; v++) {
+        double p, r;
+        size_t lab, said;
+        prec_rec(cf, v, &p, &r, &lab, &said);
+        if (lab == 0) {
+            continue;
+        }
+        nl++;
+        f1 += (p + r) > 0 && !isnan(p) ? 2 * p * r / (p + r) : 0;
+    }
+    return met + (nl ? f1 / nl : 0);
+}
+
+/* Grid search of the main thresholds on the TRAIN half (recipe labels); prints the best. */
+static void tune(item *items, size_t n)
+{
+    static const double conv_tol[] = {0.02, 0.05, 0.1};
+    static const size_t conv_pts[] = {3, 5, 8};
+    static const double over_rel[] = {0.1, 0.2, 0.3};
+    static const double div_rel[] = {0.3, 0.5, 0.8};
+    static const double osc_rel[] = {0.15, 0.25, 0.4};
+    kb_curve_opts def = KB_CURVE_OPTS_INIT, best = def;
+    confusion cf;
+    classify(&cf, items, n, &def, SET_TRAIN);
+    double best_obj = objective(&cf), def_obj = best_obj;
+    for (size_t a = 0; a < 3; a++) {
+        for (size_t b = 0; b < 3; b++) {
+            for (size_t c = 0; c < 3; c++) {
+                for (size_t d = 0; d < 3; d++) {
+                    for (size_t e = 0; e < 3; e++) {
+                        kb_curve_opts o = def;
+                        o.converge_tol = conv_tol[a];
+                        o.converge_points = conv_pts[b];
+                        o.overfit_rel = over_rel[c];
+                        o.diverge_rel = div_rel[d];
+                        o.oscillate_rel = osc_rel[e];
+                        classify(&cf, items, n, &o, SET_TRAIN);
+                        double ob = objective(&cf);
+                        if (ob > best_obj + 1e-9) {
+                            best_obj = ob;
+                            best = o;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    printf("tuning on the TRAIN half (243 settings): objective (targets met + macro F1) "
+           "defaults %.3f, best %.3f at converge_tol %g converge_points %zu overfit_rel %g "
+           "diverge_rel %g oscillate_rel %g\n",
+           def_obj, best_obj, best.converge_tol, best.converge_points, best.overfit_rel,
+           best.diverge_rel, best.oscillate_rel);
+    classify(&cf, items, n, &best, SET_HELD);
+    print_classification("the best TRAIN setting on the HELD-OUT half, recipe labels", &cf);
+    classify(&cf, items, n, &best, SET_HELD | SET_VERIFIED);
+    print_classification("the best TRAIN setting on the HELD-OUT half, verified labels", &cf);
+    printf("\n");
+}
+
 static const char *det_names[MAX_DET];
 static size_t n_det = 1;
 
@@ -226,8 +421,13 @@ static double median(double *v, size_t n)
 
 int main(int argc, char **argv)
 {
+    int do_tune = argc > 1 && strcmp(argv[1], "--tune") == 0;
+    if (do_tune) {
+        argv++;
+        argc--;
+    }
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_judge INDEX_CSV [PEERS_CSV]\n");
+        fprintf(stderr, "usage: bench_judge [--tune] INDEX_CSV [PEERS_CSV]\n");
         return 2;
     }
     det_names[0] = "kb";
@@ -272,9 +472,18 @@ int main(int argc, char **argv)
             it->stop[d] = NAN;
         }
         find_onset(it);
+        it->verified = label_verified(it);
+        size_t same_label = 0;
+        for (size_t k = 0; k < n; k++) {
+            same_label += strcmp(items[k].label, it->label) == 0;
+        }
+        it->held_out = (int)(same_label % 2);
         n++;
     }
     fclose(f);
+    if (do_tune) {
+        tune(items, n);
+    }
 
     /* kb: whole-curve class and online stop */
     for (size_t i = 0; i < n; i++) {
@@ -332,25 +541,37 @@ int main(int argc, char **argv)
         fclose(pf);
     }
 
-    /* classification table (kb) */
-    printf("curves: %zu\n\n", n);
-    printf("kb judge on whole curves (primary verdict vs label)\n");
-    printf("%-13s %6s %6s %9s %7s\n", "verdict", "label", "said", "precision", "recall");
-    for (int v = 0; v < N_LABELS; v++) {
-        size_t tp = 0, lab = 0, said = 0;
-        for (size_t i = 0; i < n; i++) {
-            int is_l = strcmp(items[i].label, labels[v]) == 0, is_s = items[i].kb_class == v;
-            lab += is_l;
-            said += is_s;
-            tp += is_l && is_s;
-        }
-        if (lab == 0 && said == 0) {
-            continue;
-        }
-        printf("%-13s %6zu %6zu %9.3f %7.3f\n", labels[v], lab, said,
-               said ? (double)tp / (double)said : NAN, lab ? (double)tp / (double)lab : NAN);
+    /* classification tables (kb) */
+    size_t n_held = 0, n_amb = 0;
+    for (size_t i = 0; i < n; i++) {
+        n_held += items[i].held_out;
+        n_amb += !items[i].verified;
     }
-    printf("\nconfusion (rows: label, columns: kb's verdict)\n%-13s", "");
+    printf("curves: %zu (TRAIN %zu, HELD-OUT %zu); ambiguous recipe labels: %zu:", n, n - n_held,
+           n_held, n_amb);
+    for (size_t i = 0; i < n; i++) {
+        if (!items[i].verified) {
+            printf(" %s(%s%s)", items[i].id, items[i].label, items[i].held_out ? ", held-out" : "");
+        }
+    }
+    printf("\n\n");
+    kb_curve_opts defaults = KB_CURVE_OPTS_INIT;
+    confusion cf;
+    static const struct {
+        int set;
+        const char *title;
+    } tables[4] = {
+        {SET_HELD, "kb judge on whole curves, HELD-OUT half, recipe labels"},
+        {SET_HELD | SET_VERIFIED, "kb judge on whole curves, HELD-OUT half, verified labels"},
+        {SET_ALL, "kb judge on whole curves, all curves, recipe labels"},
+        {SET_ALL | SET_VERIFIED, "kb judge on whole curves, all curves, verified labels"},
+    };
+    for (int t = 0; t < 4; t++) {
+        classify(&cf, items, n, &defaults, tables[t].set);
+        print_classification(tables[t].title, &cf);
+        printf("\n");
+    }
+    printf("confusion, all curves, recipe labels (rows: label, columns: kb's verdict)\n%-13s", "");
     for (int v = 0; v < N_LABELS; v++) {
         printf(" %5.5s", labels[v]);
     }
@@ -457,47 +678,70 @@ int main(int argc, char **argv)
         printf("\n");
     }
 
-    /* forecast: from the first half of each converged / improving curve to its last step */
-    double *err_kb = kb_malloc_array(n ? n : 1, sizeof *err_kb);
-    double *err_last = kb_malloc_array(n ? n : 1, sizeof *err_last);
-    size_t nf = 0, covered = 0;
-    for (size_t i = 0; err_kb != NULL && err_last != NULL && i < n; i++) {
-        item *it = &items[i];
-        if (strcmp(it->label, "converged") != 0 && strcmp(it->label, "improving") != 0) {
+    /* forecast: from the first half of each converged / improving curve to its last step;
+     * the ensemble alone, kb's forecast (ensemble with the backtest fallback), and the last
+     * observed value, on the HELD-OUT half and on all curves */
+    for (int set = SET_HELD; set <= SET_ALL; set++) {
+        if (set == SET_TRAIN) {
             continue;
         }
-        const kb_curve_series *s = kb_curve_get(&it->curve, "val_accuracy");
-        if (s == NULL || s->n_values < 20) {
-            continue;
+        double *e_ens = kb_malloc_array(n ? 3 * n : 3, sizeof *e_ens);
+        if (e_ens == NULL) {
+            break;
         }
-        size_t np = kb_curve_points(&it->curve, s, NULL, NULL, 0);
-        double *x = kb_malloc_array(np, sizeof *x), *y = kb_malloc_array(np, sizeof *y);
-        if (x == NULL || y == NULL) {
+        double *e_kb = e_ens + n, *e_last = e_ens + 2 * n;
+        size_t nf = 0, cov_ens = 0, cov_kb = 0, n_fb = 0;
+        for (size_t i = 0; i < n; i++) {
+            item *it = &items[i];
+            if ((strcmp(it->label, "converged") != 0 && strcmp(it->label, "improving") != 0) ||
+                !in_set(it, set)) {
+                continue;
+            }
+            const kb_curve_series *s = kb_curve_get(&it->curve, "val_accuracy");
+            if (s == NULL || s->n_values < 20) {
+                continue;
+            }
+            size_t np = kb_curve_points(&it->curve, s, NULL, NULL, 0);
+            double *x = kb_malloc_array(np, sizeof *x), *y = kb_malloc_array(np, sizeof *y);
+            if (x == NULL || y == NULL) {
+                kb_free(x);
+                kb_free(y);
+                continue;
+            }
+            kb_curve_points(&it->curve, s, x, y, np);
+            double truth = (y[np - 1] + y[np - 2] + y[np - 3]) / 3;
+            kb_curve_forecast_opts fo = KB_CURVE_FORECAST_OPTS_INIT;
+            kb_curve_pred fe, fk;
+            fo.backtest = 0;
+            int ok = kb_curve_forecast_points(&fe, x, y, np / 2, x[np - 1], 1, NAN, &fo, NULL) ==
+                     KB_OK;
+            ok = ok && kb_curve_forecast_points(&fk, x, y, np / 2, x[np - 1], 1, NAN, NULL,
+                                                NULL) == KB_OK;
+            if (ok) {
+                e_ens[nf] = fabs(fe.mean - truth);
+                e_kb[nf] = fabs(fk.mean - truth);
+                e_last[nf] = fabs(y[np / 2 - 1] - truth);
+                cov_ens += fe.lo <= truth && truth <= fe.hi;
+                cov_kb += fk.lo <= truth && truth <= fk.hi;
+                n_fb += fk.fallback;
+                nf++;
+            }
             kb_free(x);
             kb_free(y);
-            continue;
         }
-        kb_curve_points(&it->curve, s, x, y, np);
-        double truth = (y[np - 1] + y[np - 2] + y[np - 3]) / 3;
-        kb_curve_pred fc;
-        if (kb_curve_forecast_points(&fc, x, y, np / 2, x[np - 1], 1, NAN, NULL, NULL) == KB_OK) {
-            err_kb[nf] = fabs(fc.mean - truth);
-            err_last[nf] = fabs(y[np / 2 - 1] - truth);
-            covered += fc.lo <= truth && truth <= fc.hi;
-            nf++;
+        if (nf > 0) {
+            double me = median(e_ens, nf), mk = median(e_kb, nf), ml = median(e_last, nf);
+            printf("\nforecast of val_accuracy at the last step from the first half (%s, %zu "
+                   "converged / improving curves): median |error| ensemble alone %.4f (ratio "
+                   "to last value %.2f, 90%% interval covers %zu/%zu); kb forecast with the "
+                   "backtest fallback %.4f (ratio %.2f, covers %zu/%zu, fell back on %zu); last "
+                   "value %.4f\n",
+                   set == SET_HELD ? "HELD-OUT half" : "all curves", nf, me,
+                   ml > 0 ? me / ml : NAN, cov_ens, nf, mk, ml > 0 ? mk / ml : NAN, cov_kb, nf,
+                   n_fb, ml);
         }
-        kb_free(x);
-        kb_free(y);
+        kb_free(e_ens);
     }
-    if (nf > 0) {
-        double mk = median(err_kb, nf), ml = median(err_last, nf);
-        printf("\nforecast of val_accuracy at the last step from the first half (%zu converged / "
-               "improving curves): median |error| kb ensemble %.4f, last value %.4f, ratio %.2f; "
-               "90%% interval covers %zu/%zu\n",
-               nf, mk, ml, ml > 0 ? mk / ml : NAN, covered, nf);
-    }
-    kb_free(err_kb);
-    kb_free(err_last);
     for (size_t i = 0; i < n; i++) {
         kb_curve_release(&items[i].curve);
     }
