@@ -363,6 +363,16 @@ int kb_net_weights_info_parse(kb_net_weights_info *out, const void *buf, size_t 
  */
 int kb_net_weights_load(int *replaced_out, kb_net *net, const char *path,
                         const char *signature, kb_error *err);
+/**
+ * Load a backbone under a new last stage: the file's hidden layers must be the first hidden
+ * layers of the net's architecture (e.g. file 'C(3,8)+P(2,2)+FC(64)', net
+ * 'C(3,8)+P(2,2)+FC(64)+FC(32)'); they are loaded, and the layers after them keep their
+ * initialisation (the file's output layer loads only when the net adds no layer and its shape
+ * matches). `*n_loaded_out` = parametrised layers loaded. Optimizer state is reset.
+ * @return as kb_net_weights_load.
+ */
+int kb_net_weights_load_prefix(size_t *n_loaded_out, kb_net *net, const char *path,
+                               const char *signature, kb_error *err);
 
 /* ---- training snapshots (resume) ---- */
 

@@ -306,10 +306,28 @@ int kb_net_weights_info_read(kb_net_weights_info *out, const char *path, kb_erro
     return rc;
 }
 
-int kb_net__weights_apply(int *replaced_out, kb_net *net, const unsigned char *buf, size_t len,
-                          const char *path, const char *signature, kb_error *err)
+/* Whether the file's hidden layers are the first layers of the net's (prefix) or all of them. */
+static int arch_fits(const kb_net *net, const char *file_arch, int prefix)
+{
+    kb_net_arch a;
+    if (kb_net_arch_parse(&a, file_arch, NULL) != KB_OK || a.n_layers > net->arch.n_layers ||
+        (!prefix && a.n_layers != net->arch.n_layers)) {
+        return 0;
+    }
+    for (size_t i = 0; i < a.n_layers; i++) {
+        const kb_net_layer_spec *x = &a.layers[i], *y = &net->arch.layers[i];
+        if (x->kind != y->kind || x->k != y->k || x->n != y->n) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int apply(size_t *n_loaded_out, int *replaced_out, kb_net *net, const unsigned char *buf,
+                 size_t len, const char *path, const char *signature, int prefix, kb_error *err)
 {
     *replaced_out = 0;
+    *n_loaded_out = 0;
     parsed *p = kb_malloc(sizeof *p);
     if (p == NULL) {
         return kb_error_set(err, KB_ENOMEM, "out of memory");
@@ -320,9 +338,9 @@ int kb_net__weights_apply(int *replaced_out, kb_net *net, const unsigned char *b
     }
     char arch[KB_NET_ARCH_MAX];
     kb_net_arch_format(arch, sizeof arch, &net->arch);
-    if (strcmp(arch, p->info.arch) != 0) {
-        rc = kb_error_set(err, KB_EINVAL, "'%s': backbone architecture '%s' does not match '%s'",
-                          path, p->info.arch, arch);
+    if (!arch_fits(net, p->info.arch, prefix)) {
+        rc = kb_error_set(err, KB_EINVAL, "'%s': backbone architecture '%s' %s '%s'", path,
+                          p->info.arch, prefix ? "does not match the start of" : "does not match", arch);
         goto done;
     }
     if (strcmp(signature, p->info.signature) != 0) {
@@ -330,18 +348,21 @@ int kb_net__weights_apply(int *replaced_out, kb_net *net, const unsigned char *b
                           "'%s'", path, p->info.signature, signature);
         goto done;
     }
-    if (p->info.n_param_layers != net->n_param_layers) {
+    if (!prefix && p->info.n_param_layers != net->n_param_layers) {
         rc = kb_error_set(err, KB_EINVAL, "'%s': %zu parametrised layers, the net has %zu",
                           path, p->info.n_param_layers, net->n_param_layers);
         goto done;
     }
     const unsigned char *src = p->data;
-    for (size_t l = 0; l < net->n_param_layers; l++) {
+    for (size_t l = 0; l < p->info.n_param_layers; l++) {
         const kb_net__layer *L = &net->layers[net->param_layer[l]];
         const layer_shape *s = &p->shapes[l];
         size_t count = (size_t)s->rows * ((size_t)s->fan_in + 1);
         int same = s->kind == (uint32_t)L->kind && s->rows == L->rows && s->fan_in == L->fan_in;
-        if (!same && !L->is_output) {
+        /* the file's output layer only ever loads into the net's output layer */
+        int file_output = l + 1 == p->info.n_param_layers;
+        same = same && file_output == L->is_output;
+        if (!same && !file_output) {
             rc = kb_error_set(err, KB_EINVAL, "'%s': layer %zu has shape %ux%u, the net's is "
                               "%zux%zu", path, l + 1, (unsigned)s->rows, (unsigned)s->fan_in,
                               L->rows, L->fan_in);
@@ -355,6 +376,7 @@ int kb_net__weights_apply(int *replaced_out, kb_net *net, const unsigned char *b
                 uint32_t bits = get_u32(src + 4 * i);
                 memcpy(&dst[i], &bits, 4);
             }
+            (*n_loaded_out)++;
         }
         src += 4 * count;
     }
@@ -365,17 +387,40 @@ done:
     return rc;
 }
 
+int kb_net__weights_apply(int *replaced_out, kb_net *net, const unsigned char *buf, size_t len,
+                          const char *path, const char *signature, kb_error *err)
+{
+    size_t n_loaded;
+    return apply(&n_loaded, replaced_out, net, buf, len, path, signature, 0, err);
+}
+
+static int load(size_t *n_loaded_out, int *replaced_out, kb_net *net, const char *path,
+                const char *signature, int prefix, kb_error *err)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int rc = kb_net__read_file(&buf, &len, path, err);
+    if (rc == KB_OK) {
+        rc = apply(n_loaded_out, replaced_out, net, buf, len, path, signature, prefix, err);
+    }
+    kb_free(buf);
+    return rc;
+}
+
 int kb_net_weights_load(int *replaced_out, kb_net *net, const char *path,
                         const char *signature, kb_error *err)
 {
     KB_CHECK_ARG(replaced_out != NULL && net != NULL && path != NULL && signature != NULL);
     *replaced_out = 0;
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    int rc = kb_net__read_file(&buf, &len, path, err);
-    if (rc == KB_OK) {
-        rc = kb_net__weights_apply(replaced_out, net, buf, len, path, signature, err);
-    }
-    kb_free(buf);
-    return rc;
+    size_t n_loaded;
+    return load(&n_loaded, replaced_out, net, path, signature, 0, err);
+}
+
+int kb_net_weights_load_prefix(size_t *n_loaded_out, kb_net *net, const char *path,
+                               const char *signature, kb_error *err)
+{
+    KB_CHECK_ARG(n_loaded_out != NULL && net != NULL && path != NULL && signature != NULL);
+    *n_loaded_out = 0;
+    int replaced;
+    return load(n_loaded_out, &replaced, net, path, signature, 1, err);
 }

@@ -47,7 +47,8 @@ static const cli_opt opts[] = {
     {"test", OPT_TEST, 1, "FILE", "evaluate on this dataset instead of a validation split"},
     {"val-fraction", OPT_VAL, 1, "F", "fraction of DATASET held out for validation (0.2)"},
     {"save-weights", OPT_SAVE, 1, "FILE", "write the trained weights (a backbone)"},
-    {"init-from", OPT_INIT, 1, "FILE", "start from a backbone's weights (fine-tuning)"},
+    {"init-from", OPT_INIT, 1, "FILE", "start from a backbone's weights (fine-tuning); an --arch "
+     "that extends the backbone's adds a fresh last stage"},
     {"snapshot", OPT_SNAPSHOT, 1, "FILE", "write the full training state at the end (for --resume)"},
     {"resume", OPT_RESUME, 1, "FILE", "continue a --snapshot run to this run's epochs/max_iter"},
     {"freeze", OPT_FREEZE, 1, "N", "keep the first N conv/FC layers fixed (lr_mult 0)"},
@@ -546,7 +547,22 @@ int train_net_main(int argc, char **argv)
                                      : cli_fail(CMD, &err);
         goto done;
     }
-    if (a.init != NULL) {
+    char arch_text[KB_NET_ARCH_MAX];
+    kb_net_arch_format(arch_text, sizeof arch_text, &arch);
+    if (a.init != NULL && strcmp(arch_text, info.arch) != 0) {
+        /* --arch extends the backbone: its layers load, the new last stage starts fresh */
+        size_t n_loaded = 0;
+        if (kb_net_weights_load_prefix(&n_loaded, net, a.init, scaler.signature, &err) !=
+            KB_OK) {
+            code = err.code == KB_EINVAL ? cli_error(CMD, KB_EXIT_USAGE, "%s", err.msg)
+                                         : cli_fail(CMD, &err);
+            goto done;
+        }
+        if (!a.quiet) {
+            fprintf(stderr, "kb %s: note: %zu backbone layers loaded under the new last stage "
+                    "'%s'\n", CMD, n_loaded, arch_text + strlen(info.arch));
+        }
+    } else if (a.init != NULL) {
         int replaced = 0;
         if (kb_net_weights_load(&replaced, net, a.init, scaler.signature, &err) != KB_OK) {
             /* an incompatible backbone is fixed on the command line (--arch, the data) */
@@ -601,8 +617,6 @@ int train_net_main(int argc, char **argv)
     if (a.resume != NULL) {
         cJSON_AddNumberToObject(fin, "resumed_from", (double)snap.iteration);
     }
-    char arch_text[KB_NET_ARCH_MAX];
-    kb_net_arch_format(arch_text, sizeof arch_text, &arch);
     cJSON_AddStringToObject(fin, "arch", arch_text);
     cJSON_AddStringToObject(fin, "input_signature", scaler.signature);
     cJSON_AddStringToObject(fin, "schema", "kb.train.net/1");

@@ -834,6 +834,53 @@ static void test_net_features_are_the_last_hidden_activations(void)
     kb_free(f);
 }
 
+/* A backbone under a new last stage: its layers load bit for bit, the new ones stay fresh. */
+static void test_net_weights_load_prefix_keeps_the_new_last_stage(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    const char *path = tmp_path("prefix.kbw");
+    kb_net *bb = small_net("FC(6)+FC(5)", 3, 0, 1);
+    kb_net *head = small_net("FC(6)+FC(5)+FC(4)", 2, 0, 2);
+    kb_net *fresh = small_net("FC(6)+FC(5)+FC(4)", 2, 0, 2);
+    kb_net *other = small_net("FC(6)+FC(7)+FC(4)", 2, 0, 2);
+    CHECK(bb && head && fresh && other);
+    if (bb == NULL || head == NULL || fresh == NULL || other == NULL) {
+        goto done;
+    }
+    CHECK_OK(kb_net_weights_save(bb, path, "sig", &err), err);
+    size_t n_loaded = 0;
+    CHECK_OK(kb_net_weights_load_prefix(&n_loaded, head, path, "sig", &err), err);
+    CHECK(n_loaded == 2);
+    for (size_t l = 0; l < 4; l++) {
+        size_t off, cnt, off_b, cnt_b;
+        kb_net_param_layer(head, l, &off, &cnt);
+        const float *want = kb_net_params(fresh) + off;
+        if (l < 2) {
+            kb_net_param_layer(bb, l, &off_b, &cnt_b);
+            CHECK(cnt == cnt_b);
+            want = kb_net_params(bb) + off_b;
+        }
+        CHECK(memcmp(kb_net_params(head) + off, want, cnt * sizeof(float)) == 0);
+    }
+    /* the same architecture loads everything but a reshaped output, as kb_net_weights_load */
+    kb_net *same = small_net("FC(6)+FC(5)", 3, 0, 9);
+    CHECK_OK(kb_net_weights_load_prefix(&n_loaded, same, path, "sig", &err), err);
+    CHECK(n_loaded == 3);
+    CHECK(memcmp(kb_net_params(same), kb_net_params(bb), kb_net_n_params(bb) * sizeof(float)) == 0);
+    kb_net_free(same);
+    CHECK_CODE(kb_net_weights_load_prefix(&n_loaded, other, path, "sig", &err), KB_EINVAL);
+    CHECK(strstr(err.msg, "start of") != NULL);
+    CHECK_CODE(kb_net_weights_load_prefix(&n_loaded, head, path, "other", &err), KB_EINVAL);
+    int replaced;
+    CHECK_CODE(kb_net_weights_load(&replaced, head, path, "sig", &err), KB_EINVAL);
+done:
+    kb_net_free(bb);
+    kb_net_free(head);
+    kb_net_free(fresh);
+    kb_net_free(other);
+    remove(path);
+}
+
 int main(void)
 {
     test_net_arch_parse_accepts_the_notation();
@@ -853,5 +900,6 @@ int main(void)
     test_net_scaler_standardises_one_hots_and_imputes();
     test_net_fashion_mnist_subset_learns();
     test_net_features_are_the_last_hidden_activations();
+    test_net_weights_load_prefix_keeps_the_new_last_stage();
     return check_exit();
 }
