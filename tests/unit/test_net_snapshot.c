@@ -307,10 +307,43 @@ static void test_net_snapshot_after_a_stop_resumes_to_the_same_end(void)
     kb_free(tr.y);
 }
 
+static kb_net *sweep_net;
+
+static int sweep_save_load(void)
+{
+    const char *path = tmp_path("oom.kbs");
+    int rc = kb_net_snapshot_save(sweep_net, path, "s", "d", NULL);
+    if (rc == KB_OK) {
+        rc = kb_net_snapshot_load(sweep_net, path, "s", "d", NULL);
+    }
+    remove(path);
+    return rc;
+}
+
+/* Saving and loading report KB_ENOMEM (and free everything) when any allocation fails. */
+static void test_net_snapshot_cleans_up_when_allocation_fails(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    blobs tr;
+    make_blobs(&tr, 20, 3, 2);
+    kb_net_data dt = {tr.n, tr.dim, tr.x, tr.y};
+    kb_net_opts o = KB_NET_OPTS_INIT;
+    o.batch_size = 8;
+    o.max_iter = 3;
+    kb_net_result res;
+    sweep_net = make_net("FC(4)", &o);
+    CHECK_OK(kb_net_train(&res, sweep_net, &dt, NULL, NULL, NULL, &err), err);
+    CHECK_ENOMEM_SWEEP(sweep_save_load, 40);
+    kb_net_free(sweep_net);
+    kb_free(tr.x);
+    kb_free(tr.y);
+}
+
 int main(void)
 {
     test_net_snapshot_resume_is_bit_identical_to_one_run();
     test_net_snapshot_refuses_what_does_not_fit();
     test_net_snapshot_after_a_stop_resumes_to_the_same_end();
+    test_net_snapshot_cleans_up_when_allocation_fails();
     return check_exit();
 }
