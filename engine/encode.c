@@ -268,9 +268,11 @@ void kb_encode_snap(const kb_encode *e, double *u)
 
 int kb_encode_same(const double *a, size_t inc_a, const double *b, size_t inc_b, size_t p)
 {
+    /* u lives in [0, 1]: a configuration that went through decode and encode again (as a
+       stored trial does, log scales and all) differs from its u by round-off only */
     for (size_t j = 0; j < p; j++) {
         double x = a[j * inc_a], y = b[j * inc_b];
-        if (!(x == y || (isnan(x) && isnan(y)))) {
+        if (!(fabs(x - y) <= KB_ENCODE_SAME_TOL || (isnan(x) && isnan(y)))) {
             return 0;
         }
     }

@@ -92,9 +92,14 @@ int kb_encode_decode(kb_param **config_out, size_t *n_out, const kb_encode *e, c
 void kb_encode_snap(const kb_encode *e, double *u);
 /** Whether parameter j is active in the (snapped) u. */
 int kb_encode_active(const kb_encode *e, const double *u, size_t j);
+/** Largest difference of two u entries of the same configuration (round-off of a decode and
+    encode round trip). */
+#define KB_ENCODE_SAME_TOL 1e-9
+
 /**
- * Whether two u vectors of P parameters are the same configuration (NaN equals NaN); their
- * entries are a[j * inc_a] and b[j * inc_b], so rows of column-major matrices compare too.
+ * Whether two u vectors of P parameters are the same configuration: every entry within
+ * KB_ENCODE_SAME_TOL (NaN equals NaN); their entries are a[j * inc_a] and b[j * inc_b], so
+ * rows of column-major matrices compare too.
  */
 int kb_encode_same(const double *a, size_t inc_a, const double *b, size_t inc_b, size_t p);
 /** Kernel features x (D values) of a snapped u. */

@@ -113,6 +113,10 @@ static void test_encode_round_trip_with_conditions(void)
             for (size_t j = 0; j < 7; j++) {
                 CHECK((isnan(back[j]) && isnan(ui[j])) || fabs(back[j] - ui[j]) < 1e-12);
             }
+            /* a stored configuration is the same point as the one proposed */
+            CHECK(kb_encode_same(back, 1, ui, 1, 7));
+            back[1] += 1e-6;
+            CHECK(!kb_encode_same(back, 1, ui, 1, 7));
             /* snapping a snapped point changes nothing */
             memcpy(back, ui, sizeof back);
             kb_encode_snap(e, back);
