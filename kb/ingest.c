@@ -1897,7 +1897,7 @@ static int stored_text(kb_buf *out, int *kind_differs, kb_store *store, const kb
     case KB_RECORD_RUN: rc = kb_store_get_run(&old.run, store, id, err); break;
     case KB_RECORD_BACKBONE: rc = kb_store_get_backbone(&old.backbone, store, id, err); break;
     case KB_RECORD_SPACE: rc = kb_store_get_space(&old.space, store, id, err); break;
-    case KB_RECORD_STUDY: break;
+    case KB_RECORD_STUDY: rc = kb_store_get_study(&old.study, store, id, err); break;
     }
     if (rc == KB_OK) {
         rc = kb_json_write_record(out, &old, err);
@@ -1987,8 +1987,10 @@ static int strict_precheck(size_t *n_bad, writer *w)
                     snprintf(why, sizeof why, "'%s': conflicts with the stored record with "
                              "the same id", ids[k].id);
                 }
-            } else if (rec->kind == KB_RECORD_RUN) {
-                const char *refs[2] = {rec->run.task_id, rec->run.backbone_id};
+            } else if (rec->kind == KB_RECORD_RUN || rec->kind == KB_RECORD_STUDY) {
+                int is_run = rec->kind == KB_RECORD_RUN;
+                const char *refs[2] = {is_run ? rec->run.task_id : rec->study.task_id,
+                                       is_run ? rec->run.backbone_id : NULL};
                 const kb_record_kind kinds[2] = {KB_RECORD_TASK, KB_RECORD_BACKBONE};
                 for (int j = 0; j < 2 && rc == KB_OK && why[0] == '\0'; j++) {
                     if (refs[j] == NULL || has_id(ids, w->b->n, refs[j], kinds[j], w->b->recs)) {
@@ -1999,7 +2001,8 @@ static int strict_precheck(size_t *n_bad, writer *w)
                     if (rc == KB_ENOTFOUND || (rc == KB_OK && kind != kinds[j])) {
                         kb_error_clear(w->err);
                         rc = KB_OK;
-                        snprintf(why, sizeof why, "run '%s': unknown %s '%s'", rec->run.id,
+                        snprintf(why, sizeof why, "%s '%s': unknown %s '%s'",
+                                 is_run ? "run" : "study", kb_record_id(rec),
                                  j == 0 ? "task" : "backbone", refs[j]);
                     }
                 }

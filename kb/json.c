@@ -1621,6 +1621,134 @@ static int read_run(kb_run *run, kb_task *task_out, const jv *o, kb_json_reader 
     return rc;
 }
 
+/* A seed: an integer in [0, 2^63), or a decimal string for the rest of the uint64 range */
+static int get_seed(uint64_t *out, const jv *v, kb_error *err)
+{
+    if (v->type == JV_NUM && v->is_int && v->i >= 0) {
+        *out = (uint64_t)v->i;
+        return KB_OK;
+    }
+    if (v->type == JV_STR && v->n > 0 && v->n <= 20 && strspn(v->s, "0123456789") == v->n &&
+        (v->n == 1 || v->s[0] != '0')) {
+        uint64_t x = 0;
+        for (size_t i = 0; i < v->n; i++) {
+            unsigned d = (unsigned)(v->s[i] - '0');
+            if (x > (UINT64_MAX - d) / 10) {
+                return field_err(err, "seed", "out of range (at most 2^64 - 1)");
+            }
+            x = x * 10 + d;
+        }
+        *out = x;
+        return KB_OK;
+    }
+    return field_err(err, "seed", "expected a non-negative integer (or a decimal string above "
+                     "2^63 - 1), got %s", type_name(v));
+}
+
+static int get_neighbours(kb_study *st, const jv *v, kb_error *err)
+{
+    if (v->type == JV_NULL) {
+        return KB_OK;
+    }
+    int rc = want(v, JV_ARR, "neighbours", "an array of {\"task\": id, \"weight\": w}", err);
+    if (rc != KB_OK || v->n == 0) {
+        return rc;
+    }
+    st->neighbours = kb_calloc(v->n, sizeof *st->neighbours);
+    st->neighbour_weights = kb_calloc(v->n, sizeof *st->neighbour_weights);
+    if (st->neighbours == NULL || st->neighbour_weights == NULL) {
+        return nomem(err); /* kb_study_release frees both */
+    }
+    for (const jv *c = v->child; c != NULL && rc == KB_OK; c = c->next) {
+        char path[64], sub[80];
+        size_t k = st->n_neighbours++;
+        snprintf(path, sizeof path, "neighbours[%zu]", k);
+        st->neighbour_weights[k] = NAN;
+        rc = want(c, JV_OBJ, path, "an object", err);
+        int have_weight = 0;
+        for (const jv *m = rc == KB_OK ? c->child : NULL; m != NULL && rc == KB_OK;
+             m = m->next) {
+            path2(sub, sizeof sub, path, m->key);
+            if (KEY("task")) {
+                rc = get_str(&st->neighbours[k], m, sub, 0, 1, err);
+            } else if (KEY("weight")) {
+                rc = get_metric(&st->neighbour_weights[k], m, sub, err);
+                have_weight = 1;
+            } else {
+                rc = field_err(err, sub, "unknown field (expected 'task' and 'weight')");
+            }
+        }
+        if (rc == KB_OK && (st->neighbours[k] == NULL || !have_weight)) {
+            path2(sub, sizeof sub, path, st->neighbours[k] == NULL ? "task" : "weight");
+            rc = field_err(err, sub, "required");
+        }
+    }
+    return rc;
+}
+
+static int read_study(kb_study *st, const jv *o, kb_json_reader *r, const kb_log *warn,
+                      kb_error *err)
+{
+    extras x = {{0}, 0, NULL};
+    st->created_at = KB_TIME_UNKNOWN;
+    int rc = KB_OK;
+    const jv *task = NULL;
+    for (const jv *m = o->child; m != NULL && rc == KB_OK; m = m->next) {
+        if (KEY("kind")) {
+            continue;
+        } else if (KEY("id")) {
+            rc = get_str(&st->id, m, "id", 0, 1, err);
+        } else if (KEY("task") || KEY("task_id")) {
+            if (task != NULL) {
+                rc = field_err(err, m->key, "the task is given twice ('task' and 'task_id')");
+            }
+            task = m;
+            if (rc == KB_OK) {
+                rc = get_str(&st->task_id, m, m->key, 0, 1, err);
+            }
+        } else if (KEY("space")) {
+            rc = get_str(&st->space, m, "space", 0, 1, err);
+        } else if (KEY("objective")) {
+            rc = get_str(&st->objective, m, "objective", 1, 1, err);
+        } else if (KEY("direction")) {
+            rc = want(m, JV_STR, "direction", "a string", err);
+            if (rc == KB_OK && kb_direction_parse(&st->direction, m->s) != KB_OK) {
+                rc = field_err(err, "direction",
+                               "unknown direction '%.40s' (expected minimize or maximize)",
+                               m->s);
+            }
+        } else if (KEY("method")) {
+            rc = get_str(&st->method, m, "method", 1, 1, err);
+        } else if (KEY("warm_start")) {
+            rc = get_str(&st->warm_start, m, "warm_start", 1, 1, err);
+        } else if (KEY("seed")) {
+            rc = get_seed(&st->seed, m, err);
+        } else if (KEY("neighbours")) {
+            rc = get_neighbours(st, m, err);
+        } else if (KEY("command")) {
+            rc = get_str(&st->command, m, "command", 1, 0, err);
+        } else if (KEY("team")) {
+            rc = get_str(&st->team, m, "team", 1, 1, err);
+        } else if (KEY("created_at")) {
+            rc = get_time(&st->created_at, m, "created_at", err);
+        } else if (KEY("extra")) {
+            rc = take_extra(&x, m, err);
+        } else {
+            rc = add_unknown(&x, m, "study", warn, err);
+        }
+    }
+    if (rc == KB_OK && st->id == NULL) {
+        rc = field_err(err, "id", "required");
+    }
+    if (rc == KB_OK && task == NULL) {
+        rc = field_err(err, "task_id", "required");
+    }
+    if (rc == KB_OK && st->space == NULL) {
+        rc = field_err(err, "space", "required");
+    }
+    return rc == KB_OK ? build_extra(&st->extra, &x, r, err) : rc;
+}
+
 static int read_object(kb_record *out, kb_task *task_out, const jv *o, kb_json_reader *r,
                        const kb_log *warn, kb_error *err)
 {
@@ -1640,7 +1768,7 @@ static int read_object(kb_record *out, kb_task *task_out, const jv *o, kb_json_r
         }
     }
     if (kind == NULL) {
-        return field_err(err, "kind", "required (task, run, backbone or space)");
+        return field_err(err, "kind", "required (task, run, backbone, space or study)");
     }
     int rc = want(kind, JV_STR, "kind", "a string", err);
     if (rc != KB_OK) {
@@ -1658,9 +1786,13 @@ static int read_object(kb_record *out, kb_task *task_out, const jv *o, kb_json_r
     } else if (strcmp(kind->s, "space") == 0) {
         out->kind = KB_RECORD_SPACE;
         rc = read_space(&out->space, o, warn, err);
+    } else if (strcmp(kind->s, "study") == 0) {
+        out->kind = KB_RECORD_STUDY;
+        rc = read_study(&out->study, o, r, warn, err);
     } else {
         rc = field_err(err, "kind",
-                       "unknown kind '%.40s' (expected task, run, backbone or space)", kind->s);
+                       "unknown kind '%.40s' (expected task, run, backbone, space or study)",
+                       kind->s);
     }
     if (rc != KB_OK) {
         kb_record_release(out);
@@ -2261,6 +2393,46 @@ int kb_json_write_space(kb_buf *out, const kb_space *s, kb_error *err)
     return w_done(&w, err);
 }
 
+int kb_json_write_study(kb_buf *out, const kb_study *s, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && s != NULL && s->id != NULL);
+    KB_CHECK_ARG(s->n_neighbours == 0 || (s->neighbours != NULL && s->neighbour_weights != NULL));
+    jw w = {out, 0};
+    w_raw(&w, "{\"kind\":\"study\"", 15);
+    w_field_str(&w, "id", s->id);
+    w_field_str(&w, "task_id", s->task_id);
+    w_field_str(&w, "space", s->space);
+    w_field_str(&w, "objective", s->objective);
+    w_field_str(&w, "direction", kb_direction_name(s->direction));
+    w_field_str(&w, "method", s->method);
+    w_field_str(&w, "warm_start", s->warm_start);
+    w_key(&w, "seed");
+    char tmp[24];
+    int n = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)s->seed);
+    if (s->seed > INT64_MAX) { /* beyond a JSON reader's int64: a string (see get_seed) */
+        w_str(&w, tmp);
+    } else {
+        w_raw(&w, tmp, (size_t)n);
+    }
+    if (s->n_neighbours > 0) {
+        w_key(&w, "neighbours");
+        w_raw(&w, "[", 1);
+        for (size_t i = 0; i < s->n_neighbours; i++) {
+            w_raw(&w, i > 0 ? ",{\"task\":" : "{\"task\":", i > 0 ? 9 : 8);
+            w_str(&w, s->neighbours[i] != NULL ? s->neighbours[i] : "");
+            w_key(&w, "weight");
+            w_double(&w, s->neighbour_weights[i]);
+            w_raw(&w, "}", 1);
+        }
+        w_raw(&w, "]", 1);
+    }
+    w_field_str(&w, "command", s->command);
+    w_field_str(&w, "team", s->team);
+    w_field_time(&w, "created_at", s->created_at);
+    w_extra(&w, s->extra);
+    return w_done(&w, err);
+}
+
 int kb_json_write_record(kb_buf *out, const kb_record *rec, kb_error *err)
 {
     KB_CHECK_ARG(out != NULL && rec != NULL);
@@ -2269,7 +2441,7 @@ int kb_json_write_record(kb_buf *out, const kb_record *rec, kb_error *err)
     case KB_RECORD_RUN: return kb_json_write_run(out, &rec->run, 1, err);
     case KB_RECORD_BACKBONE: return kb_json_write_backbone(out, &rec->backbone, err);
     case KB_RECORD_SPACE: return kb_json_write_space(out, &rec->space, err);
-    case KB_RECORD_STUDY: break; /* not yet writable */
+    case KB_RECORD_STUDY: return kb_json_write_study(out, &rec->study, err);
     }
     return kb_error_set(err, KB_EINVAL, "invalid argument: unknown record kind %d",
                         (int)rec->kind);

@@ -95,6 +95,7 @@ int kb_json_write_task(kb_buf *out, const kb_task *t, kb_error *err);
 int kb_json_write_run(kb_buf *out, const kb_run *r, int with_id, kb_error *err);
 int kb_json_write_backbone(kb_buf *out, const kb_backbone *b, kb_error *err);
 int kb_json_write_space(kb_buf *out, const kb_space *s, kb_error *err);
+int kb_json_write_study(kb_buf *out, const kb_study *s, kb_error *err);
 
 /**
  * The content id of a run: "r-" + the first 32 hex digits of the SHA-256 of its canonical

@@ -84,12 +84,13 @@ int cmd_check(int argc, char **argv)
         cJSON_AddNumberToObject(o, "runs", (double)st.n_runs);
         cJSON_AddNumberToObject(o, "backbones", (double)st.n_backbones);
         cJSON_AddNumberToObject(o, "spaces", (double)st.n_spaces);
+        cJSON_AddNumberToObject(o, "studies", (double)st.n_studies);
         cJSON_AddItemToObject(o, "problems", pr.list);
         cli_emit_json(o);
     } else if (!quiet) {
         if (src == KB_OK) {
-            printf("ok: %zu tasks, %zu runs, %zu backbones, %zu spaces; every index agrees\n",
-                   st.n_tasks, st.n_runs, st.n_backbones, st.n_spaces);
+            printf("ok: %zu tasks, %zu runs, %zu backbones, %zu spaces, %zu studies; every index "
+                   "agrees\n", st.n_tasks, st.n_runs, st.n_backbones, st.n_spaces, st.n_studies);
         } else {
             printf("%zu problem(s) found\n", pr.n);
         }

@@ -13,16 +13,17 @@ enum { OPT_KB = CLI_KEY(1), OPT_TASK, OPT_KIND };
 
 static const cli_opt opts[] = {
     {"kb", OPT_KB, 1, "PATH", "knowledge base directory (default $KB_PATH or ./kb.lmdb)"},
-    {"task", OPT_TASK, 1, "ID", "only this task and its runs"},
-    {"kind", OPT_KIND, 1, "KIND", "only records of this kind: task, run, backbone or space"},
+    {"task", OPT_TASK, 1, "ID", "only this task, its studies and its runs"},
+    {"kind", OPT_KIND, 1, "KIND",
+     "only records of this kind: task, run, backbone, space or study"},
     {"output", 'o', 1, "FILE", "write to FILE instead of standard output"},
     {NULL, 0, 0, NULL, NULL}};
 
 const cli_spec cmd_export_spec = {
     "export",
     "kb export [--kb PATH] [--task ID] [--kind KIND] [-o FILE]",
-    "Write the knowledge base as kb JSON Lines, one canonical line per record: spaces, tasks "
-    "and backbones by id, then runs in insertion order. The output is deterministic and "
+    "Write the knowledge base as kb JSON Lines, one canonical line per record: spaces, tasks, "
+    "backbones and studies by id, then runs in insertion order. The output is deterministic and "
     "'kb ingest' takes it back: exporting, ingesting into an empty knowledge base and "
     "exporting again gives the same bytes, and ingesting it into another knowledge base "
     "merges the two (ids are global).",
@@ -83,6 +84,12 @@ static int put_backbone(const kb_backbone *b, void *payload)
     return line_done(x, kb_json_write_backbone(&x->buf, b, &x->err));
 }
 
+static int put_study(const kb_study *s, void *payload)
+{
+    exporter *x = payload;
+    return line_done(x, kb_json_write_study(&x->buf, s, &x->err));
+}
+
 static int put_run(const kb_run *r, void *payload)
 {
     exporter *x = payload;
@@ -112,8 +119,11 @@ static int export_all(exporter *x, kb_store *store, const char *task, int kind, 
                 rc = kb_error_set(err, KB_ENOTFOUND, "'%s' is not a task", task);
             }
         }
+        f.task_id = task;
+        if (rc == KB_OK && (kind == 0 || kind == KB_RECORD_STUDY)) {
+            rc = kb_store_foreach_study(store, &f, put_study, x, err);
+        }
         if (rc == KB_OK && (kind == 0 || kind == KB_RECORD_RUN)) {
-            f.task_id = task;
             rc = kb_store_foreach_run(store, &f, put_run, x, err);
         }
         return rc;
@@ -126,6 +136,10 @@ static int export_all(exporter *x, kb_store *store, const char *task, int kind, 
     }
     if (rc == KB_OK && (kind == 0 || kind == KB_RECORD_BACKBONE)) {
         rc = kb_store_foreach_backbone(store, &f, put_backbone, x, err);
+    }
+    /* after tasks (a study needs its task) and before runs (its trials) */
+    if (rc == KB_OK && (kind == 0 || kind == KB_RECORD_STUDY)) {
+        rc = kb_store_foreach_study(store, &f, put_study, x, err);
     }
     if (rc == KB_OK && (kind == 0 || kind == KB_RECORD_RUN)) {
         rc = kb_store_foreach_run(store, &f, put_run, x, err);
@@ -147,16 +161,16 @@ int cmd_export(int argc, char **argv)
         case OPT_TASK: task = p.arg; break;
         case 'o': output = p.arg; break;
         case OPT_KIND: {
-            static const char *const kinds[] = {"task", "run", "backbone", "space"};
+            static const char *const kinds[] = {"task", "run", "backbone", "space", "study"};
             kind = 0;
-            for (int k = 0; k < 4; k++) {
+            for (int k = 0; k < 5; k++) {
                 if (strcmp(p.arg, kinds[k]) == 0) {
                     kind = k + 1; /* KB_RECORD_* order */
                 }
             }
             if (kind == 0) {
-                return cli_usage("export", "option '--kind': expected task, run, backbone or "
-                                 "space, got '%s'", p.arg);
+                return cli_usage("export", "option '--kind': expected task, run, backbone, "
+                                 "space or study, got '%s'", p.arg);
             }
             break;
         }

@@ -1,4 +1,4 @@
-/* kb list: one line per task, run, backbone or space, with filters. */
+/* kb list: one line per task, run, backbone, space or study, with filters. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,28 +8,30 @@
 #include "tools/exit.h"
 
 enum { OPT_KB = CLI_KEY(0), OPT_JSON, OPT_TASK, OPT_SPACE, OPT_TEAM, OPT_STATUS, OPT_LIMIT,
-       OPT_BACKBONE };
+       OPT_BACKBONE, OPT_STUDY };
 
 static const cli_opt opts[] = {
     {"kb", OPT_KB, 1, "PATH", "knowledge base directory (default $KB_PATH or ./kb.lmdb)"},
-    {"task", OPT_TASK, 1, "ID", "runs of this task only"},
+    {"task", OPT_TASK, 1, "ID", "runs (or studies) of this task only"},
     {"space", OPT_SPACE, 1, "NAME", "runs in this search space only"},
     {"backbone", OPT_BACKBONE, 1, "ID", "runs fine-tuned from this backbone only"},
-    {"team", OPT_TEAM, 1, "TEAM", "tasks or runs of this team only"},
+    {"study", OPT_STUDY, 1, "ID", "runs (trials) of this study only"},
+    {"team", OPT_TEAM, 1, "TEAM", "tasks, runs or studies of this team only"},
     {"status", OPT_STATUS, 1, "STATUS", "runs with this status (ok, failed, diverged, pruned, running)"},
     {"limit", 'n', 1, "N", "print at most N records"},
     {"json", OPT_JSON, 0, NULL, "print JSON Lines: one canonical record per line (as kb export)"},
     {NULL, 0, 0, NULL, NULL}};
 
 const cli_spec cmd_list_spec = {
-    "list", "kb list tasks|runs|backbones|spaces [options]",
-    "List the records of one kind, one per line: tasks and spaces by id, runs in the order "
-    "they were added. Filters combine; --task, --space and --backbone read an index, so "
-    "listing one task's runs does not scan the others. With --json each line is the record's "
-    "canonical JSON, the form kb export writes and kb ingest reads.",
+    "list", "kb list tasks|runs|backbones|spaces|studies [options]",
+    "List the records of one kind, one per line: tasks, spaces and studies by id, runs in the "
+    "order they were added. Filters combine; --task, --space, --backbone and --study read an "
+    "index, so listing one task's runs does not scan the others. A study's line counts its "
+    "trials (runs with its study_id). With --json each line is the record's canonical JSON, "
+    "the form kb export writes and kb ingest reads.",
     opts,
     "  kb list tasks\n  kb list runs --task t-iris --status ok --limit 10\n"
-    "  kb list runs --space svm --json > svm-runs.jsonl",
+    "  kb list studies --task t-iris\n  kb list runs --study study-42 --json > trials.jsonl",
     NULL};
 
 typedef struct list_ctx {
@@ -138,6 +140,48 @@ static int on_space(const kb_space *s, void *payload)
     return 0;
 }
 
+typedef struct list_study_ctx {
+    list_ctx *c;
+    kb_store *store;
+} list_study_ctx;
+
+/* [0] every trial, [1] those still running (proposed, not yet told) */
+static int count_trial(const kb_run *r, void *payload)
+{
+    size_t *n = payload;
+    n[0]++;
+    n[1] += r->status == KB_RUN_STATUS_RUNNING;
+    return 0;
+}
+
+static int on_study(const kb_study *s, void *payload)
+{
+    list_study_ctx *sc = payload;
+    list_ctx *c = sc->c;
+    c->n++;
+    if (c->json) {
+        kb_record rec = {.kind = KB_RECORD_STUDY, .study = *s};
+        return emit_json(c, &rec);
+    }
+    /* the trials: a nested read of the study index (reads are allowed inside a foreach) */
+    kb_store_filter f = KB_STORE_FILTER_INIT;
+    f.study_id = s->id;
+    size_t n[2] = {0, 0};
+    kb_error err = KB_ERROR_INIT;
+    if (kb_store_foreach_run(sc->store, &f, count_trial, n, &err) != KB_OK) {
+        fprintf(stderr, "kb list: %s\n", err.msg);
+        c->failed = 1;
+        return 1;
+    }
+    char objective[64];
+    snprintf(objective, sizeof objective, "%s%s", s->objective == NULL ? "-" : s->objective,
+             s->objective == NULL ? "" : s->direction == KB_DIRECTION_MAXIMIZE ? " (max)"
+                                                                               : " (min)");
+    printf("%-28s %-24s %-12s %-10s %-24s %6zu trials, %zu running\n", s->id,
+           or_dash(s->task_id), or_dash(s->space), or_dash(s->method), objective, n[0], n[1]);
+    return 0;
+}
+
 int cmd_list(int argc, char **argv)
 {
     const char *opt_kb = NULL;
@@ -151,6 +195,7 @@ int cmd_list(int argc, char **argv)
         case OPT_TASK: f.task_id = p.arg; break;
         case OPT_SPACE: f.space = p.arg; break;
         case OPT_BACKBONE: f.backbone_id = p.arg; break;
+        case OPT_STUDY: f.study_id = p.arg; break;
         case OPT_TEAM: f.team = p.arg; break;
         case OPT_STATUS: {
             kb_run_status s;
@@ -173,8 +218,8 @@ int cmd_list(int argc, char **argv)
     }
     int first = cli_rest(&p);
     if (first != argc - 1) {
-        return cli_usage("list", first >= argc ? "say what to list: tasks, runs, backbones "
-                                                 "or spaces"
+        return cli_usage("list", first >= argc ? "say what to list: tasks, runs, backbones, "
+                                                 "spaces or studies"
                                                : "too many arguments");
     }
     const char *what = argv[first];
@@ -182,12 +227,19 @@ int cmd_list(int argc, char **argv)
                : strcmp(what, "runs") == 0      ? KB_RECORD_RUN
                : strcmp(what, "backbones") == 0 ? KB_RECORD_BACKBONE
                : strcmp(what, "spaces") == 0    ? KB_RECORD_SPACE
+               : strcmp(what, "studies") == 0   ? KB_RECORD_STUDY
                                                 : 0;
     if (kind == 0) {
-        return cli_usage("list", "cannot list '%s': say tasks, runs, backbones or spaces", what);
+        return cli_usage("list", "cannot list '%s': say tasks, runs, backbones, spaces or "
+                                 "studies", what);
     }
-    if (kind != KB_RECORD_RUN && (f.task_id || f.space || f.backbone_id || f.status >= 0)) {
-        return cli_usage("list", "--task, --space, --backbone and --status filter runs only");
+    if (kind == KB_RECORD_STUDY && (f.space || f.backbone_id || f.status >= 0 || f.study_id)) {
+        return cli_usage("list", "studies take --task, --team and --limit only");
+    }
+    if (kind != KB_RECORD_RUN && kind != KB_RECORD_STUDY &&
+        (f.task_id || f.space || f.backbone_id || f.status >= 0 || f.study_id)) {
+        return cli_usage("list", "--task, --space, --backbone, --study and --status filter runs "
+                                 "only");
     }
     cli_log_opts log = {"list", 0, 0};
     kb_store *store = NULL;
@@ -203,6 +255,11 @@ int cmd_list(int argc, char **argv)
     case KB_RECORD_BACKBONE:
         src = kb_store_foreach_backbone(store, &f, on_backbone, &ctx, &err);
         break;
+    case KB_RECORD_STUDY: {
+        list_study_ctx sc = {&ctx, store};
+        src = kb_store_foreach_study(store, &f, on_study, &sc, &err);
+        break;
+    }
     default: src = kb_store_foreach_space(store, &f, on_space, &ctx, &err); break;
     }
     kb_store_close(store);

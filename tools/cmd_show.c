@@ -16,10 +16,10 @@ static const cli_opt opts[] = {
 
 const cli_spec cmd_show_spec = {
     "show", "kb show [--kb PATH] [--json] ID",
-    "Print the record with this id — a task, run, backbone or space (a space's id is its "
-    "name) — with every field, its learning curve included, indented for reading. With "
+    "Print the record with this id — a task, run, backbone, space (a space's id is its "
+    "name) or study — with every field, its learning curve included, indented for reading. With "
     "--json the record is the canonical single-line JSON that kb export writes.",
-    opts, "  kb show t-iris\n  kb show optuna:svc_wine:17 --json", 
+    opts, "  kb show t-iris\n  kb show optuna:svc_wine:17 --json\n  kb show study-42",
     "  0    shown\n  1    no record has this id, or the store could not be read\n"
     "  2    usage error"};
 
@@ -37,7 +37,7 @@ static int get_record(kb_record *rec, kb_store *store, const char *id, kb_error 
     case KB_RECORD_RUN: return kb_store_get_run(&rec->run, store, id, err);
     case KB_RECORD_BACKBONE: return kb_store_get_backbone(&rec->backbone, store, id, err);
     case KB_RECORD_SPACE: return kb_store_get_space(&rec->space, store, id, err);
-    case KB_RECORD_STUDY: break;
+    case KB_RECORD_STUDY: return kb_store_get_study(&rec->study, store, id, err);
     }
     return kb_error_set(err, KB_ECORRUPT, "record '%s' has an unknown kind", id);
 }

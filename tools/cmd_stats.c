@@ -58,6 +58,7 @@ int cmd_stats(int argc, char **argv)
         cJSON_AddNumberToObject(o, "runs", (double)st.n_runs);
         cJSON_AddNumberToObject(o, "backbones", (double)st.n_backbones);
         cJSON_AddNumberToObject(o, "spaces", (double)st.n_spaces);
+        cJSON_AddNumberToObject(o, "studies", (double)st.n_studies);
         cJSON_AddNumberToObject(o, "teams", (double)st.n_teams);
         cJSON *by = cJSON_AddObjectToObject(o, "runs_by_status");
         for (int s = 0; s < 5; s++) {
@@ -82,6 +83,7 @@ int cmd_stats(int argc, char **argv)
         printf("%s\n", sep[0] == ',' ? ")" : "");
         printf("backbones       %zu\n", st.n_backbones);
         printf("spaces          %zu\n", st.n_spaces);
+        printf("studies         %zu\n", st.n_studies);
         printf("teams           %zu\n", st.n_teams);
         printf("size            %.1f MiB used of a %.1f MiB map\n", (double)st.used_bytes / 1048576.0,
                (double)st.map_bytes / 1048576.0);

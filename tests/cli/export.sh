@@ -70,8 +70,8 @@ expect_code 1 "$KB" export --task no-such-task
 expect_err "^kb export: "
 expect_code 1 "$KB" export --kb missing.lmdb
 expect_err "^kb export: no knowledge base at 'missing.lmdb'"
-expect_code 2 "$KB" export --kind study
-expect_err "option '--kind': expected task, run, backbone or space, got 'study'"
+expect_code 2 "$KB" export --kind trial
+expect_err "option '--kind': expected task, run, backbone, space or study, got 'trial'"
 expect_code 2 "$KB" export extra-arg
 expect_code 1 "$KB" export -o no-such-dir/out.jsonl
 expect_err "cannot create 'no-such-dir/out.jsonl'"

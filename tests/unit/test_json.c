@@ -243,9 +243,9 @@ static void test_each_validation_error_names_the_field(void)
     struct {
         const char *in, *msg;
     } cases[] = {
-        {"{\"id\":\"x\"}", "field 'kind': required (task, run, backbone or space)"},
-        {"{\"kind\":\"study\"}",
-         "field 'kind': unknown kind 'study' (expected task, run, backbone or space)"},
+        {"{\"id\":\"x\"}", "field 'kind': required (task, run, backbone, space or study)"},
+        {"{\"kind\":\"trial\"}",
+         "field 'kind': unknown kind 'trial' (expected task, run, backbone, space or study)"},
         {"{\"kind\":3}", "field 'kind': expected a string, got a number"},
         {"{\"kind\":\"run\",\"status\":\"ok\"}",
          "field 'task_id': required (a task id, or the task inline as 'task')"},
@@ -460,6 +460,88 @@ static void test_out_of_memory_is_reported_and_leaks_nothing(void)
     }
 }
 
+static const char full_study[] =
+    "{\"kind\":\"study\",\"id\":\"st-1\",\"task_id\":\"t1\",\"space\":\"svm\","
+    "\"objective\":\"acc\",\"direction\":\"maximize\",\"method\":\"gp\","
+    "\"warm_start\":\"nearest\",\"seed\":42,\"neighbours\":[{\"task\":\"t0\",\"weight\":0.7},"
+    "{\"task\":\"t2\",\"weight\":\"nan\"}],\"command\":\"kb train svm --C {C}\",\"team\":\"a\","
+    "\"created_at\":\"2024-01-02T03:04:05Z\",\"extra\":{\"budget\":40}}";
+
+static void test_study_round_trip_and_errors(void)
+{
+    CHECK_STR(canon(full_study), full_study);
+    kb_record rec;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(read1(&rec, NULL, full_study, &err), err);
+    CHECK(rec.kind == KB_RECORD_STUDY && rec.study.seed == 42 && rec.study.n_neighbours == 2);
+    CHECK(rec.study.neighbour_weights[0] == 0.7 && isnan(rec.study.neighbour_weights[1]));
+    CHECK_STR(rec.study.neighbours[1], "t2");
+    CHECK(rec.study.direction == KB_DIRECTION_MAXIMIZE);
+    kb_record_release(&rec);
+    /* the least a study needs; "task" is accepted for "task_id"; seeds above 2^63 - 1 */
+    CHECK_STR(canon("{\"kind\":\"study\",\"id\":\"s\",\"task\":\"t\",\"space\":\"sp\"}"),
+              "{\"kind\":\"study\",\"id\":\"s\",\"task_id\":\"t\",\"space\":\"sp\","
+              "\"direction\":\"minimize\",\"seed\":0}");
+    CHECK_STR(canon("{\"kind\":\"study\",\"id\":\"s\",\"task_id\":\"t\",\"space\":\"sp\","
+                    "\"seed\":\"18446744073709551615\"}"),
+              "{\"kind\":\"study\",\"id\":\"s\",\"task_id\":\"t\",\"space\":\"sp\","
+              "\"direction\":\"minimize\",\"seed\":\"18446744073709551615\"}");
+    CHECK_STR(canon("{\"kind\":\"study\",\"id\":\"s\",\"task_id\":\"t\",\"space\":\"sp\","
+                    "\"seed\":9223372036854775807}"),
+              "{\"kind\":\"study\",\"id\":\"s\",\"task_id\":\"t\",\"space\":\"sp\","
+              "\"direction\":\"minimize\",\"seed\":9223372036854775807}");
+#define ST(rest) "{\"kind\":\"study\",\"id\":\"s\",\"task_id\":\"t\",\"space\":\"sp\"," rest "}"
+    CHECK_STR(error_of("{\"kind\":\"study\",\"task_id\":\"t\",\"space\":\"sp\"}"),
+              "field 'id': required");
+    CHECK_STR(error_of("{\"kind\":\"study\",\"id\":\"s\",\"space\":\"sp\"}"),
+              "field 'task_id': required");
+    CHECK_STR(error_of("{\"kind\":\"study\",\"id\":\"s\",\"task_id\":\"t\"}"),
+              "field 'space': required");
+    CHECK_STR(error_of(ST("\"seed\":-1")),
+              "field 'seed': expected a non-negative integer (or a decimal string above "
+              "2^63 - 1), got a number");
+    CHECK_STR(error_of(ST("\"seed\":\"18446744073709551616\"")),
+              "field 'seed': out of range (at most 2^64 - 1)");
+    CHECK_STR(error_of(ST("\"seed\":1.5")),
+              "field 'seed': expected a non-negative integer (or a decimal string above "
+              "2^63 - 1), got a number");
+    CHECK_STR(error_of(ST("\"neighbours\":{}")),
+              "field 'neighbours': expected an array of {\"task\": id, \"weight\": w}, got an "
+              "object");
+    CHECK_STR(error_of(ST("\"neighbours\":[{\"task\":\"a\"}]")),
+              "field 'neighbours[0].weight': required");
+    CHECK_STR(error_of(ST("\"neighbours\":[{\"weight\":1},{\"task\":\"b\",\"w\":1}]")),
+              "field 'neighbours[0].task': required");
+    CHECK_STR(error_of(ST("\"neighbours\":[{\"task\":\"b\",\"w\":1}]")),
+              "field 'neighbours[0].w': unknown field (expected 'task' and 'weight')");
+    CHECK_STR(error_of(ST("\"neighbours\":[1]")),
+              "field 'neighbours[0]': expected an object, got a number");
+    CHECK_STR(error_of(ST("\"direction\":\"up\"")),
+              "field 'direction': unknown direction 'up' (expected minimize or maximize)");
+    CHECK_STR(error_of(ST("\"task\":\"u\"")),
+              "field 'task': the task is given twice ('task' and 'task_id')");
+    CHECK_STR(error_of("{\"kind\":\"studies\"}"),
+              "field 'kind': unknown kind 'studies' (expected task, run, backbone, space or "
+              "study)");
+#undef ST
+    /* every allocation failing in turn: clean failure or success */
+    for (long n = 0; n < 400; n++) {
+        kb_alloc_fail_after(n);
+        int rc = read1(&rec, NULL, full_study, &err);
+        if (rc == KB_OK) {
+            kb_buf b = KB_BUF_INIT;
+            rc = kb_json_write_record(&b, &rec, &err);
+            kb_buf_release(&b);
+            kb_record_release(&rec);
+        }
+        kb_alloc_fail_after(-1);
+        CHECK(rc == KB_OK || rc == KB_ENOMEM);
+        if (rc == KB_OK) {
+            break;
+        }
+    }
+}
+
 int main(void)
 {
     kb_error err = KB_ERROR_INIT;
@@ -476,6 +558,7 @@ int main(void)
     test_numbers_keep_int_and_float_apart();
     test_array_file_reports_lines();
     test_out_of_memory_is_reported_and_leaks_nothing();
+    test_study_round_trip_and_errors();
     kb_json_reader_free(reader);
     return check_exit();
 }
