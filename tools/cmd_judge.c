@@ -8,7 +8,7 @@
 #include "tools/curve_cli.h"
 #include "tools/exit.h"
 
-enum { OPT_TARGET_STEP = CURVE_OPT_LAST, OPT_INCUMBENT, OPT_LEVEL };
+enum { OPT_TARGET_STEP = CURVE_OPT_LAST, OPT_INCUMBENT, OPT_LEVEL, OPT_KB, OPT_TASK };
 
 static const cli_opt opts[] = {
     CURVE_CLI_OPTS,
@@ -16,26 +16,36 @@ static const cli_opt opts[] = {
      "forecast the objective at step N (default: the config's max_iter, if any)"},
     {"incumbent", OPT_INCUMBENT, 1, "X", "best value so far: report P(this run beats it)"},
     {"level", OPT_LEVEL, 1, "P", "forecast interval probability (default 0.9)"},
+    {"task", OPT_TASK, 1, "ID",
+     "advice from the KB: which configuration change fixed this task's stored runs whose "
+     "curves went the same way"},
+    {"kb", OPT_KB, 1, "PATH", "the knowledge base for --task (default $KB_PATH or ./kb.lmdb)"},
     {NULL, 0, 0, NULL, NULL}};
 
 const cli_spec cmd_judge_spec = {
     "judge",
     "kb judge FILE|- [--format F] [--metric NAME] [--mode min|max] [--config JSON]\n"
-    "                [--target-step N] [--incumbent X] [--classes K] [--json]",
+    "                [--target-step N] [--incumbent X] [--classes K] [--task ID [--kb PATH]]\n"
+    "                [--json]",
     "Judge a learning curve (kb's JSON lines, CSV, a Caffe training log or an MLflow metric "
     "file, gzip allowed) and print a traffic light (red: stop now; yellow: look; green), the "
     "verdicts with the step where each was first seen and a confidence (overflow, diverging, "
     "oscillating, underfitting, overfitting, converged, improving), a forecast of the "
     "objective at a target step from an ensemble of parametric curve models with the "
     "probability of beating an incumbent, and concrete advice computed from the run's "
-    "configuration. A red light is a result, not a failure: the exit status is 0. With --json "
+    "configuration. With --task, also advice from the knowledge base: among the task's stored "
+    "runs, those whose curves went the same way (their stored verdict, else their judged "
+    "curve) and a run on the same task differing in one or two parameters that went well: "
+    "which change fixed them, how often, and the median gain. A red light is a result, not "
+    "a failure: the exit status is 0. With --json "
     "the output is one object with \"schema\": \"kb.judge/1\" (docs/FORMAT.md).",
     opts,
     "  kb judge run.jsonl --config '{\"base_lr\": 0.01, \"batch_size\": 128}'\n"
     "  kb judge caffe_train.log --classes 10 --target-step 10000 --incumbent 0.91\n"
-    "  kb judge mlruns/0/abc/metrics/val_loss --json",
+    "  kb judge mlruns/0/abc/metrics/val_loss --json\n"
+    "  kb judge run.jsonl --task letter --kb team.lmdb",
     "  0    judged (whatever the light)\n"
-    "  1    the file cannot be read\n"
+    "  1    the file or the knowledge base cannot be read\n"
     "  2    usage error\n"
     "  3    the file holds no learning-curve values"};
 
@@ -50,6 +60,13 @@ int cmd_judge(int argc, char **argv)
     curve_cli cc;
     curve_cli_init(&cc, "judge");
     double target = NAN, incumbent = NAN, level = 0.9;
+    const char *opt_kb = NULL, *task_id = NULL;
+    kb_store *store = NULL;
+    curve_history hist;
+    memset(&hist, 0, sizeof hist);
+    kb_curve_fix *fixes = NULL;
+    size_t n_fixes = 0;
+    int have_hist = 0;
     int rc = KB_EXIT_OK;
     kb_curve curve = KB_CURVE_INIT;
     kb_curve_judgement j;
@@ -91,6 +108,8 @@ int cmd_judge(int argc, char **argv)
                 goto done;
             }
             break;
+        case OPT_KB: opt_kb = p.arg; break;
+        case OPT_TASK: task_id = p.arg; break;
         case CLI_HELP_KEY: rc = KB_EXIT_OK; goto done;
         default: rc = KB_EXIT_USAGE; goto done;
         }
@@ -133,6 +152,26 @@ int cmd_judge(int argc, char **argv)
         rc = cli_fail("judge", &err);
         goto done;
     }
+    kb_curve_verdict_kind primary =
+        j.n_verdicts > 0 ? j.verdicts[0].kind : KB_CURVE_VERDICT_IMPROVING;
+    if (task_id != NULL) {
+        if ((rc = cli_open_store(&store, "judge", opt_kb, KB_STORE_OPEN_RDONLY, &cc.log)) !=
+            KB_EXIT_OK) {
+            goto done;
+        }
+        if (curve_history_load(&hist, store, task_id, &cc.judge, &err) != KB_OK) {
+            rc = cli_fail("judge", &err);
+            goto done;
+        }
+        int maximize = hist.have_direction ? hist.maximize : j.maximize;
+        if (primary != KB_CURVE_VERDICT_CONVERGED && primary != KB_CURVE_VERDICT_IMPROVING &&
+            kb_curve_advise_history(&fixes, &n_fixes, primary, hist.runs, hist.n, maximize,
+                                    &err) != KB_OK) {
+            rc = cli_fail("judge", &err);
+            goto done;
+        }
+        have_hist = 1;
+    }
     if (cc.json) {
         cJSON *o = curve_cli_json(&j, have_fc ? &fc : NULL, incumbent, level, advice, n_advice);
         cJSON *doc = cJSON_CreateObject();
@@ -153,6 +192,17 @@ int cmd_judge(int argc, char **argv)
             cJSON_AddNullToObject(doc, "run_status");
         }
         cJSON_AddBoolToObject(doc, "done", curve.done);
+        if (have_hist) {
+            cJSON *hj = curve_cli_fixes_json(task_id, hist.n, primary, fixes, n_fixes);
+            if (hj == NULL || !cJSON_AddItemToObject(doc, "history", hj)) {
+                cJSON_Delete(hj);
+                cJSON_Delete(doc);
+                rc = cli_error("judge", KB_EXIT_FAILURE, "out of memory");
+                goto done;
+            }
+        } else {
+            cJSON_AddNullToObject(doc, "history");
+        }
         if (curve_cli_emit(doc, 1) != 0) {
             rc = cli_error("judge", KB_EXIT_FAILURE, "out of memory");
         }
@@ -175,7 +225,19 @@ int cmd_judge(int argc, char **argv)
         curve_cli_print_forecast(stdout, j.metric, &fc, incumbent, level);
     }
     curve_cli_print_advice(stdout, advice, n_advice);
+    for (size_t i = 0; i < n_fixes; i++) {
+        curve_cli_print_fix(stdout, &fixes[i], primary, task_id);
+    }
+    if (have_hist && n_fixes == 0 && primary != KB_CURVE_VERDICT_CONVERGED &&
+        primary != KB_CURVE_VERDICT_IMPROVING) {
+        printf("advice    from the KB: no %s run of task %s was fixed by a small change (%zu "
+               "runs)\n",
+               kb_curve_verdict_name(primary), task_id, hist.n);
+    }
 done:
+    kb_free(fixes);
+    curve_history_release(&hist);
+    kb_store_close(store);
     kb_free(advice);
     kb_curve_judgement_release(&j);
     kb_curve_release(&curve);

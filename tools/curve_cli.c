@@ -230,3 +230,222 @@ void curve_cli_move_members(cJSON *to, cJSON *from, const char *skip)
     }
     cJSON_Delete(from);
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* Advice from the knowledge base                                                             */
+
+typedef struct history_ctx {
+    curve_history *h;
+    const kb_curve_opts *jo;
+    kb_error *err;
+    int rc;
+} history_ctx;
+
+/* The primary verdict in a run's extra "judge" (an object or a JSON text); -1 if none. */
+static int stored_verdict(const char *extra)
+{
+    if (extra == NULL) {
+        return -1;
+    }
+    cJSON *root = cJSON_Parse(extra);
+    const cJSON *jd = cJSON_GetObjectItemCaseSensitive(root, "judge");
+    cJSON *inner = NULL;
+    if (cJSON_IsString(jd) && jd->valuestring != NULL) {
+        inner = cJSON_Parse(jd->valuestring);
+        jd = inner;
+    }
+    const cJSON *vs = cJSON_GetObjectItemCaseSensitive(jd, "verdicts");
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(vs, 0), "kind");
+    kb_curve_verdict_kind k;
+    int out = -1;
+    if (cJSON_IsString(kind) && kind->valuestring != NULL &&
+        kb_curve_verdict_parse(&k, kind->valuestring, NULL) == KB_OK) {
+        out = (int)k;
+    }
+    cJSON_Delete(inner);
+    cJSON_Delete(root);
+    return out;
+}
+
+/* kb_curve_judge on a stored curve; -1 when it gives no verdict, -2 when out of memory */
+static int judged_verdict(const kb_run *r, const kb_curve_opts *jo)
+{
+    kb_curve c = KB_CURVE_INIT;
+    int out = -1, rc = KB_OK;
+    for (size_t s = 0; rc == KB_OK && s < r->n_curve; s++) {
+        const kb_series *se = &r->curve[s];
+        for (size_t i = 0; rc == KB_OK && i < se->n; i++) {
+            rc = kb_curve_add(&c, (double)se->steps[i], se->metric, se->values[i], NULL);
+        }
+    }
+    if (rc == KB_OK && r->status == KB_RUN_STATUS_DIVERGED) {
+        rc = kb_curve_set_status(&c, "diverged", NULL);
+    }
+    kb_curve_opts o = *jo;
+    o.metric = r->objective != NULL && kb_curve_find(&c, r->objective) >= 0 ? r->objective
+                                                                            : NULL;
+    o.mode = r->objective == NULL               ? KB_CURVE_MODE_AUTO
+             : r->direction == KB_DIRECTION_MAXIMIZE ? KB_CURVE_MODE_MAX
+                                                     : KB_CURVE_MODE_MIN;
+    kb_curve_judgement j;
+    if (rc == KB_OK && (rc = kb_curve_judge(&j, &c, &o, NULL)) == KB_OK) {
+        out = j.n_verdicts > 0 ? (int)j.verdicts[0].kind : -1;
+        kb_curve_judgement_release(&j);
+    }
+    kb_curve_release(&c);
+    return rc == KB_ENOMEM ? -2 : out;
+}
+
+static int history_add(history_ctx *x, const kb_run *r, kb_curve_verdict_kind kind)
+{
+    curve_history *h = x->h;
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 64;
+        kb_curve_past_run *g = kb_realloc_array(h->runs, cap, sizeof *g);
+        if (g == NULL) {
+            return KB_ENOMEM;
+        }
+        h->runs = g;
+        h->cap = cap;
+    }
+    kb_curve_past_run *p = &h->runs[h->n];
+    memset(p, 0, sizeof *p);
+    char *id = kb_strdup(r->id), *task = kb_strdup(r->task_id);
+    kb_param *cfg = r->n_config ? kb_calloc(r->n_config, sizeof *cfg) : NULL;
+    int rc = id == NULL || task == NULL || (r->n_config && cfg == NULL) ? KB_ENOMEM : KB_OK;
+    size_t nc = 0;
+    for (; rc == KB_OK && nc < r->n_config; nc++) {
+        cfg[nc].name = kb_strdup(r->config[nc].name);
+        if (cfg[nc].name == NULL || kb_value_copy(&cfg[nc].value, &r->config[nc].value) != KB_OK) {
+            kb_free(cfg[nc].name);
+            rc = KB_ENOMEM;
+            break;
+        }
+    }
+    if (rc != KB_OK) {
+        kb_params_free(cfg, nc);
+        kb_free(id);
+        kb_free(task);
+        return rc;
+    }
+    p->id = id;
+    p->task_id = task;
+    p->config = cfg;
+    p->n_config = r->n_config;
+    p->verdict = kind;
+    p->final_metric = NAN;
+    for (size_t m = 0; r->objective != NULL && m < r->n_metrics; m++) {
+        if (strcmp(r->metrics[m].name, r->objective) == 0) {
+            p->final_metric = r->metrics[m].value;
+        }
+    }
+    if (r->objective != NULL && !h->have_direction) {
+        h->maximize = r->direction == KB_DIRECTION_MAXIMIZE;
+        h->have_direction = 1;
+    }
+    h->n++;
+    return KB_OK;
+}
+
+static int on_history_run(const kb_run *r, void *payload)
+{
+    history_ctx *x = payload;
+    if (r->status == KB_RUN_STATUS_FAILED || r->status == KB_RUN_STATUS_RUNNING) {
+        return 0;
+    }
+    int v = stored_verdict(r->extra);
+    if (v < 0 && r->n_curve > 0) {
+        v = judged_verdict(r, x->jo);
+    }
+    if (v == -2) {
+        x->rc = kb_error_set(x->err, KB_ENOMEM, "history: out of memory");
+        return 1;
+    }
+    if (v < 0) {
+        v = r->status == KB_RUN_STATUS_DIVERGED ? (int)KB_CURVE_VERDICT_OVERFLOW
+            : r->status == KB_RUN_STATUS_OK     ? (int)KB_CURVE_VERDICT_CONVERGED
+                                         : -1;
+    }
+    if (v >= 0 && history_add(x, r, (kb_curve_verdict_kind)v) != KB_OK) {
+        x->rc = kb_error_set(x->err, KB_ENOMEM, "history: out of memory");
+        return 1;
+    }
+    return 0;
+}
+
+int curve_history_load(curve_history *h, kb_store *store, const char *task_id,
+                       const kb_curve_opts *judge_opts, kb_error *err)
+{
+    memset(h, 0, sizeof *h);
+    kb_store_filter f = KB_STORE_FILTER_INIT;
+    f.task_id = task_id;
+    history_ctx x = {h, judge_opts, err, KB_OK};
+    int rc = kb_store_foreach_run(store, &f, on_history_run, &x, err);
+    if (rc != KB_OK || x.rc != KB_OK) {
+        curve_history_release(h);
+        return x.rc != KB_OK ? x.rc : rc;
+    }
+    return KB_OK;
+}
+
+void curve_history_release(curve_history *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        kb_free((char *)h->runs[i].id);
+        kb_free((char *)h->runs[i].task_id);
+        kb_params_free((kb_param *)h->runs[i].config, h->runs[i].n_config);
+    }
+    kb_free(h->runs);
+    memset(h, 0, sizeof *h);
+}
+
+void curve_cli_print_fix(FILE *out, const kb_curve_fix *f, kb_curve_verdict_kind kind,
+                         const char *task_id)
+{
+    fprintf(out, "advice    from the KB: ");
+    if (f->to_value[0] != '\0') {
+        fprintf(out, "%s -> %s", f->param, f->to_value);
+    } else {
+        fprintf(out, "%s x%.3g", f->param, f->ratio);
+    }
+    fprintf(out, " fixed %zu %s run%s of task %s (e.g. %s -> %s", f->n_support,
+            kb_curve_verdict_name(kind), f->n_support == 1 ? "" : "s", task_id, f->example_bad,
+            f->example_good);
+    if (isfinite(f->gain)) {
+        fprintf(out, "; median gain %+.4g", f->gain);
+    }
+    fprintf(out, ")\n");
+}
+
+cJSON *curve_cli_fixes_json(const char *task_id, size_t n_runs, kb_curve_verdict_kind kind,
+                            const kb_curve_fix *f, size_t n)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL) {
+        return NULL;
+    }
+    cJSON_AddStringToObject(o, "task", task_id);
+    cJSON_AddNumberToObject(o, "runs", (double)n_runs);
+    cJSON_AddStringToObject(o, "verdict", kb_curve_verdict_name(kind));
+    cJSON *fs = cJSON_AddArrayToObject(o, "fixes");
+    for (size_t i = 0; fs != NULL && i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        if (e == NULL || !cJSON_AddItemToArray(fs, e)) {
+            cJSON_Delete(e);
+            break;
+        }
+        cJSON_AddStringToObject(e, "param", f[i].param);
+        if (f[i].to_value[0] != '\0') {
+            cJSON_AddNullToObject(e, "ratio");
+            cJSON_AddStringToObject(e, "to_value", f[i].to_value);
+        } else {
+            add_num(e, "ratio", f[i].ratio);
+            cJSON_AddNullToObject(e, "to_value");
+        }
+        cJSON_AddNumberToObject(e, "support", (double)f[i].n_support);
+        add_num(e, "gain", f[i].gain);
+        cJSON_AddStringToObject(e, "example_bad", f[i].example_bad);
+        cJSON_AddStringToObject(e, "example_good", f[i].example_good);
+    }
+    return o;
+}

@@ -10,6 +10,7 @@
 
 #include "engine/curve.h"
 #include "engine/curveio.h"
+#include "kb/store.h"
 #include "tools/cli.h"
 
 /* option keys shared by both commands (each command adds its own above CURVE_OPT_LAST) */
@@ -58,6 +59,31 @@ void curve_cli_release(curve_cli *cc);
  * -1 on a usage error (already printed: return KB_EXIT_USAGE).
  */
 int curve_cli_option(curve_cli *cc, int key, const char *arg);
+
+/**
+ * Past runs of one task from the store, as kb_curve_advise_history wants them. A run's verdict
+ * is the primary verdict stored with it (run.extra "judge", schema kb.verdict/1) if any; else
+ * kb_curve_judge on its stored curve (objective: the run's objective series when present,
+ * its direction, judge_opts' n_classes); else OVERFLOW for status diverged and CONVERGED for
+ * status ok (a finished run without a curve went well). Failed and running runs are left out.
+ */
+typedef struct curve_history {
+    kb_curve_past_run *runs; /* n entries; their strings and configs are owned here */
+    size_t n, cap;
+    int maximize;            /* direction of the runs' objective (the first run that has one) */
+    int have_direction;
+} curve_history;
+
+/** Load the runs of `task_id`; KB_OK (maybe none), KB_ENOMEM, a store error. */
+int curve_history_load(curve_history *h, kb_store *store, const char *task_id,
+                       const kb_curve_opts *judge_opts, kb_error *err);
+void curve_history_release(curve_history *h);
+/** One KB fix as a text line to `out` ("advice   from the KB: ..."). */
+void curve_cli_print_fix(FILE *out, const kb_curve_fix *f, kb_curve_verdict_kind kind,
+                         const char *task_id);
+/** The fixes as a JSON object {"task", "runs", "verdict", "fixes": [...]}; NULL on OOM. */
+cJSON *curve_cli_fixes_json(const char *task_id, size_t n_runs, kb_curve_verdict_kind kind,
+                            const kb_curve_fix *f, size_t n);
 
 /** The judgement (and optional forecast / advice) as a JSON object; NULL when out of memory. */
 cJSON *curve_cli_json(const kb_curve_judgement *j, const kb_curve_pred *f, double incumbent,

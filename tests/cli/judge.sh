@@ -93,6 +93,49 @@ expect_err "kb judge: cannot open 'no-such-file.jsonl'"
 printf 'hello\nworld\n' > junk.txt
 expect_code 3 "$KB" judge junk.txt
 expect_err 'no learning-curve values'
+# advice from the KB: the task's stored runs that diverged and the one-parameter change that
+# fixed them (curves judged on the fly; a stored kb.verdict/1 verdict wins over the curve)
+curve_of() { # kind -> a JSON array of 41 points of train_loss
+    awk -v k="$1" 'BEGIN { printf("["); for (i = 0; i <= 40; i++) { t = 10 * i;
+        v = k == "div" ? (t < 100 ? 2.3 - 0.008 * t : 1.5 + 0.02 * (t - 100)) : 0.2 + 2 * exp(-t / 60);
+        printf("%s{\"step\":%d,\"train_loss\":%.6f}", i ? "," : "", t, v) } printf("]") }'
+}
+run_line() { # id lr kind final
+    printf '{"kind":"run","id":"%s","task":"t1","config":{"base_lr":%s,"batch_size":128},"status":"ok","objective":"train_loss","direction":"minimize","metrics":{"train_loss":%s},"curve":%s}\n' "$1" "$2" "$4" "$(curve_of "$3")"
+}
+{
+    printf '%s\n' '{"kind":"task","id":"t1","name":"one"}'
+    run_line a1 1.0 div 9.5
+    run_line a2 0.1 conv 0.2
+    run_line a3 2.0 div 9.9
+    run_line a4 0.2 conv 0.21
+    # no curve, but a stored verdict: diverging; fixed by base_lr 0.3 -> 0.03 (a5 -> a6)
+    printf '%s\n' '{"kind":"run","id":"a5","task":"t1","config":{"base_lr":0.3,"batch_size":64},"status":"ok","objective":"train_loss","direction":"minimize","metrics":{"train_loss":5},"extra":{"judge":{"schema":"kb.verdict/1","verdicts":[{"kind":"diverging"}]}}}'
+    printf '%s\n' '{"kind":"run","id":"a6","task":"t1","config":{"base_lr":0.03,"batch_size":64},"status":"ok","objective":"train_loss","direction":"minimize","metrics":{"train_loss":0.3}}'
+} > hist.jsonl
+expect_code 0 "$KB" init --kb h.lmdb
+expect_code 0 "$KB" ingest --kb h.lmdb --quiet hist.jsonl
+expect_code 0 "$KB" judge div.csv --task t1 --kb h.lmdb --config '{"base_lr": 0.001, "batch_size": 128}'
+expect_out 'advice +stop; learning rate 0.001 -> 0.00033'
+expect_out 'advice +from the KB: base_lr x0\.1 fixed 9 diverging runs of task t1 \(e\.g\. a[135] -> a[246]; median gain \+[0-9.]+\)'
+expect_code 0 "$KB" judge div.csv --task t1 --kb h.lmdb --json
+json .history.task == t1
+json .history.runs == 6
+json .history.verdict == diverging
+json .history.fixes.0.param == base_lr
+json .history.fixes.0.support == 9
+json .history.fixes.0.ratio '<' 0.11
+json .history.fixes.0.ratio '>' 0.09
+expect_code 0 "$KB" judge conv.jsonl --task t1 --kb h.lmdb --json
+json .history.verdict == converged
+json .history.fixes len== 0
+expect_code 0 "$KB" judge conv.jsonl --json
+json .history == null
+expect_code 0 "$KB" judge div.csv --task nosuch --kb h.lmdb
+expect_out 'from the KB: no diverging run of task nosuch was fixed by a small change \(0 runs\)'
+expect_code 1 "$KB" judge div.csv --task t1 --kb missing.lmdb
+expect_err 'no knowledge base'
+
 : > empty.jsonl
 expect_code 3 "$KB" judge empty.jsonl
 expect_code 0 "$KB" judge --help
