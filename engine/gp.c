@@ -11,6 +11,7 @@
 
 #define LBFGS_MEMORY 10
 #define LN_2PI 1.8378770664093453
+#define LML_TOL_ITERS 5
 
 struct kb_gp {
     size_t n, d;
@@ -92,16 +93,19 @@ void kb_gp_kernel_matrix(double *k_out, size_t ld_k, const double *x1, size_t ld
                          const double *theta)
 {
     double sf2 = exp(theta[d]);
-    double a[64], b[64];
+    double a[64], b[64], inv_l[64];
+    for (size_t k = 0; k < d && k < 64; k++) {
+        inv_l[k] = exp(-theta[k]);
+    }
     for (size_t j = 0; j < n2; j++) {
         for (size_t k = 0; k < d && k < 64; k++) {
-            b[k] = x2[j + k * ld_2] * exp(-theta[k]);
+            b[k] = x2[j + k * ld_2] * inv_l[k];
         }
         for (size_t i = 0; i < n1; i++) {
             double r2 = 0.0;
             if (d <= 64) {
                 for (size_t k = 0; k < d; k++) {
-                    a[k] = x1[i + k * ld_1] * exp(-theta[k]);
+                    a[k] = x1[i + k * ld_1] * inv_l[k];
                 }
                 r2 = sqdist(a, b, d);
             } else {
@@ -126,6 +130,9 @@ typedef struct lml_ws {
     double *k;     /* n x n: K + sn2 I (lower) */
     double *l;     /* n x n: L, then K^-1 (lower) */
     double *alpha; /* n */
+    double *dk;    /* n (n - 1) / 2: sf2 * g of every pair i > j, column by column (kernel_r2),
+                      so that the gradient needs no second exp per pair */
+    double jitter; /* of the last factorisation */
 } lml_ws;
 
 static void ws_release(lml_ws *w)
@@ -134,6 +141,7 @@ static void ws_release(lml_ws *w)
     kb_free(w->k);
     kb_free(w->l);
     kb_free(w->alpha);
+    kb_free(w->dk);
     memset(w, 0, sizeof *w);
 }
 
@@ -155,7 +163,8 @@ static int ws_init(lml_ws *w, const double *x, size_t ld_x, size_t n, size_t d, 
     w->k = kb_malloc_array(nn, sizeof(double));
     w->l = kb_malloc_array(nn, sizeof(double));
     w->alpha = kb_malloc_array(n + 1, sizeof(double));
-    if (w->p == NULL || w->k == NULL || w->l == NULL || w->alpha == NULL) {
+    w->dk = kb_malloc_array(nn / 2 + 1, sizeof(double));
+    if (w->p == NULL || w->k == NULL || w->l == NULL || w->alpha == NULL || w->dk == NULL) {
         ws_release(w);
         return kb_error_set(err, KB_ENOMEM, "gp: out of memory for %zu points", n);
     }
@@ -163,29 +172,27 @@ static int ws_init(lml_ws *w, const double *x, size_t ld_x, size_t n, size_t d, 
 }
 
 /*
- * lml at theta into *f (and its gradient into grad when non-NULL). Leaves L in w->l when no
- * gradient is asked (the gradient overwrites it with K^-1).
+ * lml at theta into *f; leaves L in w->l, alpha in w->alpha and the scaled points in w->p for
+ * ws_grad at the same theta. Cost: the n^2 / 2 kernel values and one Cholesky (n^3 / 3).
  */
-static int ws_eval(lml_ws *w, const double *theta, double *f, double *grad, double *jitter_out,
-                   kb_error *err)
+static int ws_value(lml_ws *w, const double *theta, double *f, kb_error *err)
 {
     size_t n = w->n, d = w->d;
     double sf2 = exp(theta[d]), sn2 = exp(theta[d + 1]);
     scale_points(w->p, w->x, w->ld_x, n, d, theta);
+    double *dk = w->dk;
     for (size_t j = 0; j < n; j++) {
         const double *pj = w->p + j * d;
         w->k[j + j * n] = sf2 + sn2;
         for (size_t i = j + 1; i < n; i++) {
-            w->k[i + j * n] = sf2 * kernel_r2(w->kernel, sqdist(w->p + i * d, pj, d), NULL);
+            double g;
+            w->k[i + j * n] = sf2 * kernel_r2(w->kernel, sqdist(w->p + i * d, pj, d), &g);
+            *dk++ = sf2 * g;
         }
     }
-    double jitter = 0.0;
-    int rc = kb_linalg_cholesky(w->l, n, w->k, n, n, &jitter, err);
+    int rc = kb_linalg_cholesky(w->l, n, w->k, n, n, &w->jitter, err);
     if (rc != KB_OK) {
         return rc;
-    }
-    if (jitter_out != NULL) {
-        *jitter_out = jitter;
     }
     memcpy(w->alpha, w->y, n * sizeof(double));
     cblas_dtrsv(CblasColMajor, CblasLower, CblasNoTrans, CblasNonUnit, (int)n, w->l, (int)n,
@@ -198,42 +205,50 @@ static int ws_eval(lml_ws *w, const double *theta, double *f, double *grad, doub
         logdet += log(w->l[i + i * n]);
     }
     *f = -0.5 * quad - logdet - 0.5 * (double)n * LN_2PI;
-    if (grad == NULL) {
-        return KB_OK;
-    }
-    /* K^-1 from the factor (lower triangle), the one inverse the gradient needs */
+    return KB_OK;
+}
+
+/*
+ * Gradient of the lml at the theta of the last ws_value (R&W eq. 5.9):
+ * dlml/dtheta_j = tr(W dK/dtheta_j) / 2 with W = alpha alpha^T - K^-1. Overwrites L with K^-1
+ * (dpotri, 2 n^3 / 3 flops: the one inverse, as no exact trace avoids it). The signal and
+ * noise terms need no pass over the pairs: with Ky = K + (sn2 + jitter) I, tr(W Ky) =
+ * y^T alpha - n, so tr(W dK/dlog sf2) = tr(W K) = y^T alpha - n - (sn2 + jitter) tr(W), and
+ * tr(W dK/dlog sn2) = sn2 tr(W). The lengthscale terms are one pass over the n^2 / 2 pairs.
+ */
+static int ws_grad(lml_ws *w, const double *theta, double *grad, kb_error *err)
+{
+    size_t n = w->n, d = w->d;
+    double sn2 = exp(theta[d + 1]);
+    double y_alpha = cblas_ddot((int)n, w->y, 1, w->alpha, 1);
     lapack_int info = LAPACKE_dpotri_work(LAPACK_COL_MAJOR, 'L', (lapack_int)n, w->l,
                                           (lapack_int)n);
     if (info != 0) {
         return kb_error_set_cause(err, KB_ENUMERIC, (int)info, "gp: dpotri failed (info %d)",
                                   (int)info);
     }
-    for (size_t k = 0; k < d + 2; k++) {
+    for (size_t k = 0; k < d; k++) {
         grad[k] = 0.0;
     }
-    double g_sf = 0.0, g_sn = 0.0;
+    double tr_w = 0.0;
+    const double *dk = w->dk;
     for (size_t j = 0; j < n; j++) {
         const double *pj = w->p + j * d;
+        const double *kinv = w->l + j * n;
         double aj = w->alpha[j];
-        double wjj = aj * aj - w->l[j + j * n];
-        g_sn += wjj;
-        g_sf += wjj * sf2;
+        tr_w += aj * aj - kinv[j];
         for (size_t i = j + 1; i < n; i++) {
             /* W_ij = alpha_i alpha_j - [K^-1]_ij; off-diagonal pairs count twice, times 1/2 */
-            double wij = w->alpha[i] * aj - w->l[i + j * n];
             const double *pi = w->p + i * d;
-            double r2 = sqdist(pi, pj, d), g;
-            double kv = kernel_r2(w->kernel, r2, &g);
-            g_sf += 2.0 * wij * sf2 * kv;
-            double c = wij * sf2 * g;
+            double c = (w->alpha[i] * aj - kinv[i]) * *dk++;
             for (size_t k = 0; k < d; k++) {
                 double t = pi[k] - pj[k];
                 grad[k] += c * t * t;
             }
         }
     }
-    grad[d] = 0.5 * g_sf;
-    grad[d + 1] = 0.5 * sn2 * g_sn;
+    grad[d] = 0.5 * (y_alpha - (double)n - (sn2 + w->jitter) * tr_w);
+    grad[d + 1] = 0.5 * sn2 * tr_w;
     return KB_OK;
 }
 
@@ -246,7 +261,13 @@ int kb_gp_lml(double *lml_out, double *grad_out, const double *x, size_t ld_x, s
     lml_ws w;
     int rc = ws_init(&w, x, ld_x, n, d, y, kernel, err);
     if (rc == KB_OK) {
-        rc = ws_eval(&w, theta, lml_out, grad_out, jitter_out, err);
+        rc = ws_value(&w, theta, lml_out, err);
+    }
+    if (rc == KB_OK && jitter_out != NULL) {
+        *jitter_out = w.jitter;
+    }
+    if (rc == KB_OK && grad_out != NULL) {
+        rc = ws_grad(&w, theta, grad_out, err);
     }
     ws_release(&w);
     return rc;
@@ -259,7 +280,8 @@ typedef struct objective {
     const kb_gp_prior *priors;
     const double *lo, *hi;
     size_t n_theta;
-    size_t n_evals;
+    size_t n_evals; /* values (one Cholesky each) */
+    size_t n_grads; /* gradients (one dpotri each) */
 } objective;
 
 static double log_prior(const kb_gp_prior *priors, const double *theta, double *grad,
@@ -285,22 +307,32 @@ static double log_prior(const kb_gp_prior *priors, const double *theta, double *
     return lp;
 }
 
-/* Objective value (+inf when the covariance cannot be factorised) and gradient. */
-static double obj_eval(objective *o, const double *theta, double *grad)
+/* Objective value at theta (+inf when the covariance cannot be factorised). */
+static double obj_value(objective *o, const double *theta)
 {
     o->n_evals++;
     double lml;
-    if (ws_eval(o->w, theta, &lml, grad, NULL, NULL) != KB_OK || !isfinite(lml)) {
+    if (ws_value(o->w, theta, &lml, NULL) != KB_OK || !isfinite(lml)) {
         return INFINITY;
     }
-    double lp = log_prior(o->priors, theta, grad, o->n_theta);
+    return -(lml + log_prior(o->priors, theta, NULL, o->n_theta));
+}
+
+/* Gradient at the theta of the last obj_value; 0 when it is not finite. */
+static int obj_grad(objective *o, const double *theta, double *grad)
+{
+    o->n_grads++;
+    if (ws_grad(o->w, theta, grad, NULL) != KB_OK) {
+        return 0;
+    }
+    log_prior(o->priors, theta, grad, o->n_theta);
     for (size_t j = 0; j < o->n_theta; j++) {
         grad[j] = -grad[j];
         if (!isfinite(grad[j])) {
-            return INFINITY;
+            return 0;
         }
     }
-    return -(lml + lp);
+    return 1;
 }
 
 static void project(double *x, const double *lo, const double *hi, size_t n)
@@ -326,11 +358,18 @@ static double pg_norm(const double *x, const double *g, const double *lo, const 
 /*
  * Bounded L-BFGS: two-loop recursion on the free variables (those not at a bound with the
  * gradient pushing outwards), projected backtracking Armijo line search. Minimises in place;
- * returns 1 if converged (tol on relative decrease or pgtol), 0 otherwise; *f_io in/out.
+ * returns 1 if converged (tol on relative decrease, lml_tol or pgtol), 0 otherwise; *f_io
+ * in/out.
  */
-static int lbfgs_min(objective *o, double *x, double *f_io, double *g, size_t max_iter,
-                     double tol, double pgtol, size_t *n_iter_out, double *work)
+static int lbfgs_min(objective *o, double *x, double *f_io, double *g, const kb_gp_opts *go,
+                     size_t *n_iter_out, double *work)
 {
+    size_t max_iter = go->max_iter;
+    double tol = go->tol, pgtol = go->pgtol;
+    double f_hist[LML_TOL_ITERS]; /* f after the last LML_TOL_ITERS accepted steps */
+    for (size_t j = 0; j < LML_TOL_ITERS; j++) {
+        f_hist[j] = INFINITY;
+    }
     size_t n = o->n_theta;
     double *s = work, *yv = s + LBFGS_MEMORY * n, *rho = yv + LBFGS_MEMORY * n;
     double *dir = rho + LBFGS_MEMORY, *xn = dir + n, *gn = xn + n, *al = gn + n;
@@ -392,14 +431,18 @@ static int lbfgs_min(objective *o, double *x, double *f_io, double *g, size_t ma
                 xn[j] = x[j] + t * dir[j];
             }
             project(xn, o->lo, o->hi, n);
-            fn = obj_eval(o, xn, gn);
+            /* the value alone first: a rejected step costs one Cholesky, not the inverse */
+            fn = obj_value(o, xn);
             double dec = 0.0;
             for (size_t j = 0; j < n; j++) {
                 dec += g[j] * (xn[j] - x[j]);
             }
             if (isfinite(fn) && fn <= f + 1e-4 * dec) {
-                ok = 1;
-                break;
+                if (obj_grad(o, xn, gn)) {
+                    ok = 1;
+                    break;
+                }
+                fn = INFINITY;
             }
             t *= 0.5;
         }
@@ -429,7 +472,10 @@ static int lbfgs_min(objective *o, double *x, double *f_io, double *g, size_t ma
         memcpy(x, xn, n * sizeof(double));
         memcpy(g, gn, n * sizeof(double));
         f = fn;
-        if (rel <= tol) {
+        /* lml_tol: progress below it over several steps is noise in the lml's own units */
+        int stalled = it >= LML_TOL_ITERS && f_hist[it % LML_TOL_ITERS] - f < go->lml_tol;
+        f_hist[it % LML_TOL_ITERS] = f;
+        if (rel <= tol || stalled) {
             converged = 1;
             it++;
             break;
@@ -443,15 +489,127 @@ static int lbfgs_min(objective *o, double *x, double *f_io, double *g, size_t ma
 static int finish_model(kb_gp *gp, lml_ws *w, kb_gp_fit_info *info, kb_error *err)
 {
     double f;
-    int rc = ws_eval(w, gp->theta, &f, NULL, &info->jitter, err);
+    int rc = ws_value(w, gp->theta, &f, err);
     if (rc != KB_OK) {
         return rc;
     }
+    info->jitter = w->jitter;
     info->lml = f;
     size_t n = gp->n;
     memcpy(gp->l, w->l, n * n * sizeof(double));
     memcpy(gp->alpha, w->alpha, n * sizeof(double));
     return KB_OK;
+}
+
+/* Bounds and L-BFGS workspace of one fit (nt = d + 2 hyperparameters). */
+typedef struct fit_space {
+    size_t nt;
+    const double *lo, *hi;
+    double *cur, *g, *lb;
+} fit_space;
+
+/*
+ * Multi-start L-BFGS on the first n points of (x, z): from theta_io, then n_restarts uniform
+ * starts drawn from rng; the best result replaces theta_io. Counts into info; KB_ENUMERIC when
+ * no start could be factorised.
+ */
+static int optimize_on(double *theta_io, kb_gp_fit_info *info, const double *x, size_t ld_x,
+                       size_t n, size_t d, const double *z, const kb_gp_opts *o,
+                       const fit_space *fs, size_t n_restarts, kb_rng *rng, kb_error *err)
+{
+    size_t nt = fs->nt;
+    lml_ws w;
+    int rc = ws_init(&w, x, ld_x, n, d, z, o->kernel, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    objective ob = {&w, o->priors, fs->lo, fs->hi, nt, 0, 0};
+    double f_best = INFINITY, *cur = fs->cur, *g = fs->g;
+    for (size_t s = 0; s <= n_restarts; s++) {
+        if (s == 0) {
+            memcpy(cur, theta_io, nt * sizeof(double));
+        } else {
+            for (size_t k = 0; k < nt; k++) {
+                cur[k] = fs->lo[k] + (fs->hi[k] - fs->lo[k]) * kb_rng_uniform(rng);
+            }
+        }
+        double f = obj_value(&ob, cur);
+        if (!isfinite(f) || !obj_grad(&ob, cur, g)) {
+            info->n_failed++;
+            continue;
+        }
+        size_t it = 0;
+        int conv = lbfgs_min(&ob, cur, &f, g, o, &it, fs->lb);
+        if (f < f_best) {
+            f_best = f;
+            memcpy(theta_io, cur, nt * sizeof(double));
+            info->converged = conv;
+            info->n_iter = it;
+        }
+    }
+    info->n_evals += ob.n_evals;
+    info->n_grads += ob.n_grads;
+    ws_release(&w);
+    if (!isfinite(f_best)) {
+        return kb_error_set(err, KB_ENUMERIC,
+                            "gp: no start gave a positive-definite covariance (%zu points)", n);
+    }
+    return KB_OK;
+}
+
+/*
+ * Hyperparameters on nested random subsets before all points: n_subset points with every
+ * start, then 3x more per level with one start from the level below, until the last level
+ * (all n points). A level costs (m / n)^3 of the full one per evaluation. Between levels,
+ * lengthscales beyond the unit cube's width (log l > 0) are brought back to 1: a subset too
+ * small to see a weak dimension sends its lengthscale far out, where the likelihood is flat
+ * and L-BFGS would never bring it back (seen on bench_gp's data: lml -858 kept vs -802
+ * re-opened, scikit-learn's single start -854).
+ */
+static int optimize_ladder(double *theta_io, kb_gp_fit_info *info, const kb_gp *gp,
+                           const kb_gp_opts *o, const fit_space *fs, kb_rng *rng, kb_error *err)
+{
+    size_t n = gp->n, d = gp->d, m = o->n_subset;
+    if (m < 2 || n < 2 * m) {
+        return optimize_on(theta_io, info, gp->x, n, n, d, gp->z, o, fs, o->n_restarts, rng,
+                           err);
+    }
+    size_t *perm = kb_malloc_array(n, sizeof(size_t));
+    double *xp = kb_malloc_array(n * d, sizeof(double)), *zp = kb_malloc_array(n, sizeof(double));
+    int rc = KB_OK;
+    if (perm == NULL || xp == NULL || zp == NULL) {
+        rc = kb_error_set(err, KB_ENOMEM, "gp: out of memory");
+        goto done;
+    }
+    kb_rng sub;
+    kb_rng_split(&sub, rng, 0x5eb5e7u);
+    for (size_t i = 0; i < n; i++) {
+        perm[i] = i;
+    }
+    kb_rng_shuffle(&sub, perm, n);
+    for (size_t i = 0; i < n; i++) {
+        zp[i] = gp->z[perm[i]];
+        for (size_t k = 0; k < d; k++) {
+            xp[i + k * n] = gp->x[perm[i] + k * n];
+        }
+    }
+    size_t restarts = o->n_restarts;
+    for (;;) {
+        rc = optimize_on(theta_io, info, xp, n, m, d, zp, o, fs, restarts, rng, err);
+        if (rc != KB_OK || m == n) {
+            break;
+        }
+        restarts = 0;
+        m = 3 * m <= n / 2 ? 3 * m : n;
+        for (size_t k = 0; k < d; k++) {
+            theta_io[k] = fmin(theta_io[k], fmax(0.0, fs->lo[k]));
+        }
+    }
+done:
+    kb_free(perm);
+    kb_free(xp);
+    kb_free(zp);
+    return rc;
 }
 
 int kb_gp_fit(kb_gp **out, const double *x, size_t ld_x, size_t n, size_t d, const double *y,
@@ -534,48 +692,22 @@ int kb_gp_fit(kb_gp **out, const double *x, size_t ld_x, size_t n, size_t d, con
     if (n == 0) {
         goto done;
     }
-    rc = ws_init(&w, gp->x, n, n, d, gp->z, o->kernel, err);
-    if (rc != KB_OK) {
-        goto done;
-    }
     if (o->optimize) {
-        objective ob = {&w, o->priors, lo, hi, nt, 0};
+        fit_space fs = {nt, lo, hi, cur, g, lb};
         kb_rng rng;
         kb_rng_seed(&rng, o->seed);
-        double f_best = INFINITY;
-        for (size_t s = 0; s <= o->n_restarts; s++) {
-            if (s == 0) {
-                memcpy(cur, best, nt * sizeof(double));
-            } else {
-                for (size_t k = 0; k < nt; k++) {
-                    cur[k] = lo[k] + (hi[k] - lo[k]) * kb_rng_uniform(&rng);
-                }
-            }
-            double f = obj_eval(&ob, cur, g);
-            if (!isfinite(f)) {
-                info.n_failed++;
-                continue;
-            }
-            size_t it = 0;
-            int conv = lbfgs_min(&ob, cur, &f, g, o->max_iter, o->tol, o->pgtol, &it, lb);
-            if (f < f_best) {
-                f_best = f;
-                memcpy(gp->theta, cur, nt * sizeof(double));
-                info.converged = conv;
-                info.n_iter = it;
-            }
-        }
-        info.n_evals = ob.n_evals;
-        if (!isfinite(f_best)) {
-            rc = kb_error_set(err, KB_ENUMERIC,
-                              "gp: no start gave a positive-definite covariance (%zu points)", n);
+        rc = optimize_ladder(gp->theta, &info, gp, o, &fs, &rng, err);
+        if (rc != KB_OK) {
             goto done;
         }
     } else {
         info.converged = 1;
     }
     info.log_prior = log_prior(o->priors, gp->theta, NULL, nt);
-    rc = finish_model(gp, &w, &info, err);
+    rc = ws_init(&w, gp->x, n, n, d, gp->z, o->kernel, err);
+    if (rc == KB_OK) {
+        rc = finish_model(gp, &w, &info, err);
+    }
 done:
     ws_release(&w);
     kb_free(work);
