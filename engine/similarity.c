@@ -475,3 +475,35 @@ int kb_similarity_learn_weights(double *w_out, const double *z, size_t n_tasks,
     kb_free(r);
     return KB_OK;
 }
+
+#define SCAN_BLOCK 1024
+
+void kb_similarity_scan_l1_f32(float *dist_out, const float *x, size_t ld, size_t n_tasks,
+                               size_t n_features, const double *q)
+{
+    float acc[SCAN_BLOCK], cnt[SCAN_BLOCK];
+    for (size_t t0 = 0; t0 < n_tasks; t0 += SCAN_BLOCK) {
+        size_t nb = n_tasks - t0 < SCAN_BLOCK ? n_tasks - t0 : SCAN_BLOCK;
+        for (size_t i = 0; i < nb; i++) {
+            acc[i] = 0.0f;
+            cnt[i] = 0.0f;
+        }
+        for (size_t j = 0; j < n_features; j++) {
+            if (isnan(q[j])) {
+                continue;
+            }
+            const float *col = x + j * ld + t0;
+            float qj = (float)q[j];
+            for (size_t i = 0; i < nb; i++) {
+                /* a missing value is NaN: d != d masks it out without a branch */
+                float d = fabsf(col[i] - qj);
+                int ok = d == d;
+                acc[i] += ok ? d : 0.0f;
+                cnt[i] += ok ? 1.0f : 0.0f;
+            }
+        }
+        for (size_t i = 0; i < nb; i++) {
+            dist_out[t0 + i] = cnt[i] > 0 ? acc[i] * ((float)n_features / cnt[i]) : INFINITY;
+        }
+    }
+}

@@ -114,6 +114,20 @@ void kb_similarity_contributions(double *out, const kb_similarity_index *ix, siz
                                  const double *q, kb_similarity_metric metric);
 
 /**
+ * A fast approximate L1 scan for large knowledge bases: distances from the scaled query `q`
+ * (n_features doubles, NaN = missing) to every task of a float32 feature-major matrix
+ * (task t's feature j at x[j * ld + t], NaN = missing, unweighted), over the features present
+ * in both and rescaled to the full dimension as kb_similarity_distance does; INFINITY for a
+ * task sharing no feature. Float32 and a different summation order make it agree with the
+ * float64 distance to about 1e-6 relative: use it to pick candidates, then compute their exact
+ * distances. Tasks are processed in blocks so the accumulators stay in L1 cache and the inner
+ * loop is branch-free (it vectorises); the cost is one pass over n_tasks x (features present
+ * in q) floats.
+ */
+void kb_similarity_scan_l1_f32(float *dist_out, const float *x, size_t ld, size_t n_tasks,
+                               size_t n_features, const double *q);
+
+/**
  * Kendall's tau-b between a[i] and b[i] over the i where both are non-NaN; NaN when fewer than
  * two pairs or either side is constant. O(n^2), meant for tens to hundreds of configurations.
  */

@@ -4,6 +4,7 @@
  * this file gathers the tasks and runs from the store into their arrays and prints the result.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,8 @@
 #include "tools/paths.h"
 
 enum { OPT_KB = CLI_KEY(0), OPT_TASK, OPT_SPACE, OPT_TOP, OPT_NEIGHBORS, OPT_JSON, OPT_EXCLUDE,
-       OPT_NO_MODEL, OPT_HELD_OUT, OPT_CONFIGS, OPT_SIGNATURE, OPT_NEIGHBORHOOD, OPT_TUNE_TASKS };
+       OPT_NO_MODEL, OPT_HELD_OUT, OPT_CONFIGS, OPT_SIGNATURE, OPT_NEIGHBORHOOD, OPT_TUNE_TASKS,
+       OPT_NO_CACHE };
 
 static const cli_opt opts[] = {
     {"kb", OPT_KB, 1, "PATH", "knowledge base directory (default $KB_PATH or ./kb.lmdb)"},
@@ -40,6 +42,7 @@ static const cli_opt opts[] = {
     {"signature", OPT_SIGNATURE, 1, "SIG", "input signature of the query for backbones (default: computed)"},
     {"neighborhood", OPT_NEIGHBORHOOD, 1, "N", "weigh only the N nearest tasks (default 256)"},
     {"tune-tasks", OPT_TUNE_TASKS, 1, "N", "choose the weighting on the N nearest tasks (default 32)"},
+    {"no-cache", OPT_NO_CACHE, 0, NULL, "read every task and run instead of the derived table"},
     {"json", OPT_JSON, 0, NULL, "print the result as JSON (schema kb.recommend/1)"},
     FEATURES_CLI_OPTS,
     {NULL, 0, 0, NULL, NULL}};
@@ -454,6 +457,514 @@ static int count_space(const kb_space *s, void *payload)
     return 0;
 }
 
+/* ---- the derived table for large knowledge bases (kept in the store's cache) ---- */
+
+/*
+ * Above `--neighborhood` tasks, kb recommend does not read every task and run per query. The
+ * tasks of the query's kind with runs in the space, their meta-features, the robust scaler
+ * fitted on all of them, a float32 scaled copy for the scan, and each task's best result per
+ * configuration are derived once into one flat blob (native byte order, 8-byte aligned), kept
+ * in the store's cache under "recommend/1/<space>/<kind>" with the task generation and the run
+ * counts it was derived at, and read in place through a zero-copy view. A query scans the
+ * float32 matrix, takes exact distances for the best candidates and materialises only the
+ * nearest `--neighborhood` tasks. A blob is current while the task generation, the number of
+ * runs and the number of ok runs are unchanged (NEEDSWORK: an update that changes a run's
+ * metrics but not its status is not seen until the next such change).
+ */
+#define RBLOB_MAGIC 0x314f4c4252424bull /* "KBRBLO1" in native order */
+#define RBLOB_VERSION 1
+
+typedef struct rblob_head {
+    uint64_t magic, version, len;
+    uint64_t n_tasks, n_feat, n_confs, task_type;
+    uint64_t n_runs, n_ok_runs; /* the store's run counts it was derived at */
+    uint64_t objective, ids, names, feat, center, scale, scan, info, cells, confs;
+} rblob_head;
+
+typedef struct rblob_info {
+    uint64_t cells; /* offset of the task's cells */
+    uint32_t n_cells, n_runs;
+    int32_t direction, pad;
+} rblob_info;
+
+typedef struct rblob_cell {
+    uint32_t conf, pad;
+    double value;
+} rblob_cell;
+
+/* A parsed blob: pointers into its bytes. */
+typedef struct rblob {
+    const rblob_head *h;
+    const char *base;
+    const uint64_t *ids, *names, *confs; /* offsets */
+    const double *feat, *center, *scale;
+    const float *scan;
+    const rblob_info *info;
+} rblob;
+
+static int align8(kb_buf *b)
+{
+    static const char zero[8] = {0};
+    return kb_buf_append(b, zero, (8 - b->len % 8) % 8);
+}
+
+static int put_str_table(kb_buf *b, uint64_t *off_out, const rtask *tasks, const size_t *rows,
+                         size_t n, int names)
+{
+    int rc = align8(b);
+    *off_out = b->len;
+    size_t table = b->len;
+    for (size_t i = 0; i < n && rc == KB_OK; i++) {
+        uint64_t z = 0;
+        rc = kb_buf_append(b, &z, sizeof z);
+    }
+    for (size_t i = 0; i < n && rc == KB_OK; i++) {
+        uint64_t at = b->len;
+        memcpy(b->data + table + i * 8, &at, 8);
+        const rtask *t = &tasks[rows[i]];
+        rc = kb_buf_append(b, names ? t->name : t->id, strlen(names ? t->name : t->id) + 1);
+    }
+    return rc;
+}
+
+/* Configuration: u32 n, then per parameter: name NUL, u8 type, value (f64 | i64 | str NUL | u8) */
+static int put_config(kb_buf *b, const rconf *k)
+{
+    uint32_t n = (uint32_t)k->n_config;
+    int rc = kb_buf_append(b, &n, sizeof n);
+    for (size_t i = 0; i < k->n_config && rc == KB_OK; i++) {
+        const kb_value *v = &k->config[i].value;
+        unsigned char type = (unsigned char)v->type, bv = (unsigned char)(v->b != 0);
+        rc = kb_buf_append(b, k->config[i].name, strlen(k->config[i].name) + 1);
+        rc = rc ? rc : kb_buf_append(b, &type, 1);
+        switch (v->type) {
+        case KB_VALUE_TYPE_FLOAT: rc = rc ? rc : kb_buf_append(b, &v->f, 8); break;
+        case KB_VALUE_TYPE_INT: rc = rc ? rc : kb_buf_append(b, &v->i, 8); break;
+        case KB_VALUE_TYPE_STR: rc = rc ? rc : kb_buf_append(b, v->s, strlen(v->s) + 1); break;
+        case KB_VALUE_TYPE_BOOL: rc = rc ? rc : kb_buf_append(b, &bv, 1); break;
+        default: break;
+        }
+    }
+    return rc;
+}
+
+/* Read a configuration written by put_config (the blob is ours: lengths are trusted). */
+static int get_config(rconf *k, const char *p)
+{
+    uint32_t n;
+    memcpy(&n, p, 4);
+    p += 4;
+    k->config = kb_calloc(n ? n : 1, sizeof *k->config);
+    if (k->config == NULL) {
+        return KB_ENOMEM;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        kb_param *pa = &k->config[i];
+        k->n_config = i + 1;
+        if ((pa->name = kb_strdup(p)) == NULL) {
+            return KB_ENOMEM;
+        }
+        p += strlen(p) + 1;
+        pa->value.type = (kb_value_type)(unsigned char)*p++;
+        switch (pa->value.type) {
+        case KB_VALUE_TYPE_FLOAT: memcpy(&pa->value.f, p, 8); p += 8; break;
+        case KB_VALUE_TYPE_INT: memcpy(&pa->value.i, p, 8); p += 8; break;
+        case KB_VALUE_TYPE_STR:
+            if ((pa->value.s = kb_strdup(p)) == NULL) {
+                return KB_ENOMEM;
+            }
+            p += strlen(p) + 1;
+            break;
+        case KB_VALUE_TYPE_BOOL: pa->value.b = *p++ != 0; break;
+        default: break;
+        }
+    }
+    return KB_OK;
+}
+
+/*
+ * Derive the blob from a gather with no task left out: the tasks with runs, in id order, the
+ * scaler fitted on all of them. `counts` are the store's run counts read before the gather.
+ */
+static int rblob_build(kb_buf *b, const rctx *c, const uint64_t counts[2], kb_error *err)
+{
+    size_t nf = c->n_feat, nt = 0;
+    size_t *rows = kb_malloc_array(c->n_tasks ? c->n_tasks : 1, sizeof *rows);
+    if (rows == NULL) {
+        return kb_error_set(err, KB_ENOMEM, "out of memory deriving the recommendation table");
+    }
+    for (size_t t = 0; t < c->n_tasks; t++) {
+        if (c->tasks[t].n_runs > 0) {
+            rows[nt++] = t;
+        }
+    }
+    rblob_head h;
+    memset(&h, 0, sizeof h);
+    h.magic = RBLOB_MAGIC;
+    h.version = RBLOB_VERSION;
+    h.n_tasks = nt;
+    h.n_feat = nf;
+    h.n_confs = c->n_confs;
+    h.task_type = (uint64_t)c->query_type;
+    h.n_runs = counts[0];
+    h.n_ok_runs = counts[1];
+    kb_similarity_scaler sc = {0};
+    double *z = kb_malloc_array((nt ? nt : 1) * nf, sizeof *z);
+    int rc = z == NULL ? kb_error_set(err, KB_ENOMEM, "out of memory deriving the "
+                                                      "recommendation table")
+                       : KB_OK;
+    for (size_t i = 0; i < nt && rc == KB_OK; i++) {
+        memcpy(z + i * nf, c->tasks[rows[i]].f, nf * sizeof *z);
+    }
+    rc = rc ? rc : kb_similarity_scaler_fit(&sc, z, nt, nf, err);
+    kb_buf_reset(b);
+    rc = rc ? rc : kb_buf_append(b, &h, sizeof h);
+    h.objective = b->len;
+    rc = rc ? rc : kb_buf_append(b, c->objective ? c->objective : "", strlen(c->objective ? c->objective : "") + 1);
+    rc = rc ? rc : put_str_table(b, &h.ids, c->tasks, rows, nt, 0);
+    rc = rc ? rc : put_str_table(b, &h.names, c->tasks, rows, nt, 1);
+    rc = rc ? rc : align8(b);
+    h.feat = b->len;
+    for (size_t i = 0; i < nt && rc == KB_OK; i++) {
+        rc = kb_buf_append(b, c->tasks[rows[i]].f, nf * sizeof(double));
+    }
+    h.center = b->len;
+    rc = rc ? rc : kb_buf_append(b, sc.center, nf * sizeof(double));
+    h.scale = b->len;
+    rc = rc ? rc : kb_buf_append(b, sc.scale, nf * sizeof(double));
+    /* the scan matrix: scaled, float32, feature-major */
+    if (rc == KB_OK) {
+        kb_similarity_scaler_apply(&sc, z, nt);
+    }
+    h.scan = b->len;
+    for (size_t j = 0; j < nf && rc == KB_OK; j++) {
+        for (size_t i = 0; i < nt && rc == KB_OK; i++) {
+            float v = (float)z[i * nf + j];
+            rc = kb_buf_append(b, &v, sizeof v);
+        }
+    }
+    rc = rc ? rc : align8(b);
+    h.info = b->len;
+    for (size_t i = 0; i < nt && rc == KB_OK; i++) {
+        rblob_info in = {0, 0, (uint32_t)c->tasks[rows[i]].n_runs, c->tasks[rows[i]].direction, 0};
+        rc = kb_buf_append(b, &in, sizeof in);
+    }
+    h.cells = b->len;
+    for (size_t i = 0; i < nt && rc == KB_OK; i++) {
+        uint64_t at = b->len;
+        uint32_t n = 0;
+        for (size_t j = 0; j < c->n_confs && rc == KB_OK; j++) {
+            double v = c->raw[rows[i] + j * c->cap_raw_tasks];
+            if (!isnan(v)) {
+                rblob_cell cell = {(uint32_t)j, 0, v};
+                rc = kb_buf_append(b, &cell, sizeof cell);
+                n++;
+            }
+        }
+        if (rc == KB_OK) {
+            rblob_info *in = (rblob_info *)(void *)(b->data + h.info) + i;
+            in->cells = at;
+            in->n_cells = n;
+        }
+    }
+    h.confs = b->len;
+    for (size_t j = 0; j < c->n_confs && rc == KB_OK; j++) {
+        uint64_t z0 = 0;
+        rc = kb_buf_append(b, &z0, sizeof z0);
+    }
+    for (size_t j = 0; j < c->n_confs && rc == KB_OK; j++) {
+        uint64_t at = b->len;
+        memcpy(b->data + h.confs + j * 8, &at, 8);
+        rc = put_config(b, &c->confs[j]);
+    }
+    rc = rc ? rc : align8(b);
+    if (rc == KB_OK) {
+        h.len = b->len;
+        memcpy(b->data, &h, sizeof h);
+    } else if (rc == KB_ENOMEM && err != NULL && err->code == 0) {
+        kb_error_set(err, KB_ENOMEM, "out of memory deriving the recommendation table");
+    }
+    kb_similarity_scaler_release(&sc);
+    kb_free(z);
+    kb_free(rows);
+    return rc;
+}
+
+/* Point `r` into a blob; 0 if the bytes are not a blob of this version and length. */
+static int rblob_parse(rblob *r, const void *data, size_t len)
+{
+    memset(r, 0, sizeof *r);
+    if (data == NULL || len < sizeof(rblob_head) || ((uintptr_t)data & 7u) != 0) {
+        return 0;
+    }
+    const rblob_head *h = data;
+    if (h->magic != RBLOB_MAGIC || h->version != RBLOB_VERSION || h->len != len ||
+        h->n_feat != kb_metafeatures_count()) {
+        return 0;
+    }
+    r->h = h;
+    r->base = data;
+    r->ids = (const uint64_t *)(const void *)(r->base + h->ids);
+    r->names = (const uint64_t *)(const void *)(r->base + h->names);
+    r->confs = (const uint64_t *)(const void *)(r->base + h->confs);
+    r->feat = (const double *)(const void *)(r->base + h->feat);
+    r->center = (const double *)(const void *)(r->base + h->center);
+    r->scale = (const double *)(const void *)(r->base + h->scale);
+    r->scan = (const float *)(const void *)(r->base + h->scan);
+    r->info = (const rblob_info *)(const void *)(r->base + h->info);
+    return 1;
+}
+
+static const char *rblob_id(const rblob *r, size_t i)
+{
+    return r->base + r->ids[i];
+}
+
+/* Index of task `id` (ids are in store order, i.e. bytewise), or -1. */
+static long rblob_find(const rblob *r, const char *id)
+{
+    size_t lo = 0, hi = r->h->n_tasks;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int cmp = strcmp(rblob_id(r, mid), id);
+        if (cmp == 0) {
+            return (long)mid;
+        }
+        if (cmp < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return -1;
+}
+
+static int scaler_copy(kb_similarity_scaler *out, const double *center, const double *scale,
+                       size_t nf)
+{
+    out->n_features = nf;
+    out->center = kb_malloc_array(nf, sizeof *out->center);
+    out->scale = kb_malloc_array(nf, sizeof *out->scale);
+    if (out->center == NULL || out->scale == NULL) {
+        kb_similarity_scaler_release(out);
+        return KB_ENOMEM;
+    }
+    memcpy(out->center, center, nf * sizeof *center);
+    memcpy(out->scale, scale, nf * sizeof *scale);
+    return KB_OK;
+}
+
+/* Append blob task i to c->tasks (features copied; n_runs as given). */
+static int rblob_add_task(rctx *c, const rblob *r, size_t i, size_t n_runs)
+{
+    if (c->n_tasks == c->cap_tasks) {
+        size_t cap = c->cap_tasks ? 2 * c->cap_tasks : 64;
+        rtask *nt = kb_realloc_array(c->tasks, cap, sizeof *nt);
+        if (nt == NULL) {
+            return KB_ENOMEM;
+        }
+        c->tasks = nt;
+        c->cap_tasks = cap;
+    }
+    size_t nf = c->n_feat;
+    rtask *t = &c->tasks[c->n_tasks];
+    memset(t, 0, sizeof *t);
+    t->id = kb_strdup(rblob_id(r, i));
+    t->name = kb_strdup(r->base + r->names[i]);
+    t->f = kb_malloc_array(nf, sizeof *t->f);
+    t->n_runs = n_runs;
+    t->direction = r->info[i].direction;
+    t->type = (kb_task_type)r->h->task_type;
+    if (t->id == NULL || t->name == NULL || t->f == NULL) {
+        kb_free(t->id);
+        kb_free(t->name);
+        kb_free(t->f);
+        return KB_ENOMEM;
+    }
+    memcpy(t->f, r->feat + i * nf, nf * sizeof *t->f);
+    c->n_tasks++;
+    return KB_OK;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The k-th smallest of v[0..n) (k < n), reordering v: quickselect, three-way partition. */
+static float kth_smallest(float *v, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        float p = v[lo + (hi - lo) / 2], t;
+        size_t lt = lo, i = lo, gt = hi;
+        while (i < gt) {
+            if (v[i] < p) {
+                t = v[lt], v[lt++] = v[i], v[i++] = t;
+            } else if (v[i] > p) {
+                t = v[--gt], v[gt] = v[i], v[i] = t;
+            } else {
+                i++;
+            }
+        }
+        if (k < lt) {
+            hi = lt;
+        } else if (k >= gt) {
+            lo = gt;
+        } else {
+            return p;
+        }
+    }
+    return v[lo];
+}
+
+/*
+ * Fill `c` (empty, query set) with the `neighborhood` tasks of the blob nearest to the query,
+ * in blob order, their configurations and results. Left-out tasks are skipped. Returns KB_OK,
+ * KB_ENOMEM; `*n_candidates` = tasks the query could use.
+ */
+static int rblob_neighborhood(rctx *c, size_t *n_candidates, const rblob *r,
+                              const kb_similarity_scaler *sc, size_t neighborhood, kb_error *err)
+{
+    size_t n = r->h->n_tasks, nf = c->n_feat;
+    float *d = kb_malloc_array(n ? n : 1, sizeof *d), *tmp = kb_malloc_array(n ? n : 1, sizeof *tmp);
+    double *q = kb_malloc_array(nf, sizeof *q), *z = kb_malloc_array(nf, sizeof *z);
+    size_t *cand = NULL, *conf_map = NULL;
+    kb_similarity_hit *hits = NULL;
+    int rc = KB_ENOMEM;
+    if (d == NULL || tmp == NULL || q == NULL || z == NULL) {
+        goto done;
+    }
+    memcpy(q, c->query_f, nf * sizeof *q);
+    kb_similarity_scaler_apply(sc, q, 1);
+    kb_similarity_scan_l1_f32(d, r->scan, n, n, nf, q);
+    /* left-out tasks and the query itself never count */
+    size_t n_ok = n;
+    for (size_t e = 0; e <= c->n_exclude; e++) {
+        const char *id = e < c->n_exclude ? c->exclude[e] : c->query_id;
+        long i = id != NULL ? rblob_find(r, id) : -1;
+        if (i >= 0 && isfinite(d[i])) {
+            d[i] = INFINITY;
+            n_ok--;
+        }
+    }
+    *n_candidates = n_ok;
+    /* candidates by the float32 distance, with slack for its rounding; then exact distances */
+    size_t want = neighborhood + neighborhood / 4 + 16;
+    float cut = INFINITY;
+    if (want < n) {
+        memcpy(tmp, d, n * sizeof *tmp);
+        cut = kth_smallest(tmp, n, want);
+    }
+    size_t n_cand = 0;
+    cand = kb_malloc_array(want + 1 < n ? want + 1 : (n ? n : 1), sizeof *cand);
+    hits = kb_malloc_array(want + 1 < n ? want + 1 : (n ? n : 1), sizeof *hits);
+    if (cand == NULL || hits == NULL) {
+        goto done;
+    }
+    for (size_t i = 0; i < n && n_cand <= want; i++) {
+        if (isfinite(d[i]) && d[i] <= cut) {
+            cand[n_cand++] = i;
+        }
+    }
+    for (size_t a = 0; a < n_cand; a++) {
+        double dd = 0;
+        size_t shared = 0;
+        const double *f = r->feat + cand[a] * nf;
+        for (size_t j = 0; j < nf; j++) {
+            z[j] = isnan(f[j]) ? NAN : (f[j] - sc->center[j]) / sc->scale[j];
+            if (!isnan(z[j]) && !isnan(q[j])) {
+                dd += fabs(z[j] - q[j]);
+                shared++;
+            }
+        }
+        hits[a].task = cand[a];
+        hits[a].distance = shared ? dd * (double)nf / (double)shared : INFINITY;
+        hits[a].n_shared = shared;
+    }
+    /* the nearest `neighborhood` by exact distance (ties: blob order), then in blob order */
+    size_t keep = n_cand < neighborhood ? n_cand : neighborhood;
+    for (size_t a = 0; a < keep; a++) {
+        size_t b = a;
+        for (size_t i = a + 1; i < n_cand; i++) {
+            if (hits[i].distance < hits[b].distance ||
+                (hits[i].distance == hits[b].distance && hits[i].task < hits[b].task)) {
+                b = i;
+            }
+        }
+        kb_similarity_hit t = hits[a];
+        hits[a] = hits[b];
+        hits[b] = t;
+        cand[a] = hits[a].task;
+    }
+    qsort(cand, keep, sizeof *cand, cmp_size);
+    /* configurations the neighbours evaluated, in the blob's (first seen) order */
+    conf_map = kb_malloc_array(r->h->n_confs ? r->h->n_confs : 1, sizeof *conf_map);
+    if (conf_map == NULL) {
+        goto done;
+    }
+    for (size_t j = 0; j < r->h->n_confs; j++) {
+        conf_map[j] = (size_t)-1;
+    }
+    for (size_t a = 0; a < keep; a++) {
+        const rblob_info *in = &r->info[cand[a]];
+        const rblob_cell *cells = (const rblob_cell *)(const void *)(r->base + in->cells);
+        for (uint32_t k = 0; k < in->n_cells; k++) {
+            conf_map[cells[k].conf] = 0;
+        }
+    }
+    size_t nc = 0;
+    for (size_t j = 0; j < r->h->n_confs; j++) {
+        if (conf_map[j] == 0) {
+            conf_map[j] = nc++;
+        }
+    }
+    c->confs = kb_calloc(nc ? nc : 1, sizeof *c->confs);
+    c->objective = kb_strdup(r->base + r->h->objective);
+    c->raw = kb_malloc_array((keep ? keep : 1) * (nc ? nc : 1), sizeof *c->raw);
+    if (c->confs == NULL || c->objective == NULL || c->raw == NULL) {
+        goto done;
+    }
+    c->cap_confs = nc ? nc : 1;
+    for (size_t j = 0; j < r->h->n_confs; j++) {
+        if (conf_map[j] != (size_t)-1) {
+            rconf *k = &c->confs[c->n_confs++];
+            if (get_config(k, r->base + r->confs[j]) != KB_OK) {
+                goto done;
+            }
+        }
+    }
+    c->cap_raw_tasks = keep ? keep : 1;
+    c->cap_raw_confs = nc ? nc : 1;
+    for (size_t i = 0; i < c->cap_raw_tasks * c->cap_raw_confs; i++) {
+        c->raw[i] = NAN;
+    }
+    for (size_t a = 0; a < keep; a++) {
+        const rblob_info *in = &r->info[cand[a]];
+        if (rblob_add_task(c, r, cand[a], in->n_runs) != KB_OK) {
+            goto done;
+        }
+        const rblob_cell *cells = (const rblob_cell *)(const void *)(r->base + in->cells);
+        for (uint32_t k = 0; k < in->n_cells; k++) {
+            c->raw[a + conf_map[cells[k].conf] * c->cap_raw_tasks] = cells[k].value;
+        }
+    }
+    rc = KB_OK;
+done:
+    if (rc != KB_OK) {
+        kb_error_set(err, KB_ENOMEM, "out of memory reading the recommendation table");
+    }
+    kb_free(d);
+    kb_free(tmp);
+    kb_free(q);
+    kb_free(z);
+    kb_free(cand);
+    kb_free(hits);
+    kb_free(conf_map);
+    return rc;
+}
+
 /* ---- backbones: compatible ones and their fine-tune results ---- */
 
 typedef struct rbackbone {
@@ -461,7 +972,7 @@ typedef struct rbackbone {
 } rbackbone;
 
 typedef struct bctx {
-    const rctx *c;
+    rctx *c;
     rbackbone *bb;       /* every stored backbone, then only the compatible ones */
     size_t n_bb, cap_bb;
     double *res;         /* c->n_tasks x n_bb column-major best results, NaN */
@@ -471,6 +982,8 @@ typedef struct bctx {
     size_t n_runs;
     const char *query_id;
     char *query_sig;     /* a stored query task's signature, from its fine-tune runs */
+    char **missing;      /* ids of tasks with fine-tune runs not yet in c (blob mode) */
+    size_t n_missing, cap_missing;
     int failed;
 } bctx;
 
@@ -611,11 +1124,73 @@ static char *stored_task_signature(bctx *x, kb_store *store, const kb_task *t, k
     return NULL;
 }
 
+static int note_missing(bctx *x, const char *id)
+{
+    if (id == NULL || find_task(x->c, id) >= 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < x->n_missing; i++) {
+        if (strcmp(x->missing[i], id) == 0) {
+            return 0;
+        }
+    }
+    if (x->n_missing == x->cap_missing) {
+        size_t cap = x->cap_missing ? 2 * x->cap_missing : 16;
+        char **nm = kb_realloc_array(x->missing, cap, sizeof *nm);
+        if (nm == NULL) {
+            x->failed = 1;
+            return 1;
+        }
+        x->missing = nm;
+        x->cap_missing = cap;
+    }
+    if ((x->missing[x->n_missing] = kb_strdup(id)) == NULL) {
+        x->failed = 1;
+        return 1;
+    }
+    x->n_missing++;
+    return 0;
+}
+
+static int on_finetune_task(const kb_run *r, void *payload)
+{
+    return note_missing(payload, r->task_id);
+}
+
+/*
+ * With a neighbourhood from the blob, `c` holds only the nearest tasks: add the other tasks
+ * the backbones' evidence needs (their fine-tune runs' tasks, their source tasks) from the
+ * store, with no runs in the space so they never become configuration rows.
+ */
+static int complete_tasks(bctx *x, kb_store *store, kb_error *err)
+{
+    int rc = KB_OK;
+    for (size_t b = 0; b < x->n_bb && rc == KB_OK && !x->failed; b++) {
+        kb_store_filter f = KB_STORE_FILTER_INIT;
+        f.backbone_id = x->bb[b].id;
+        f.status = KB_RUN_STATUS_OK;
+        rc = kb_store_foreach_run(store, &f, on_finetune_task, x, err);
+        rc = rc < 0 ? rc : KB_OK;
+        note_missing(x, x->bb[b].source_task);
+    }
+    for (size_t i = 0; i < x->n_missing && rc == KB_OK && !x->failed; i++) {
+        kb_task t = {0};
+        if (kb_store_get_task(&t, store, x->missing[i], NULL) == KB_OK) {
+            on_task(&t, x->c);
+            x->failed = x->c->failed;
+        }
+        kb_task_release(&t);
+    }
+    return rc;
+}
+
 /*
  * Keep the backbones whose input signature is `sig` and read their fine-tune runs into the
- * result table. KB_OK or a store error (x->failed for out of memory).
+ * result table (`complete`: first add the tasks they need, see complete_tasks). KB_OK or a
+ * store error (x->failed for out of memory).
  */
-static int gather_finetunes(bctx *x, kb_store *store, const char *sig, kb_error *err)
+static int gather_finetunes(bctx *x, kb_store *store, const char *sig, int complete,
+                            kb_error *err)
 {
     size_t kept = 0;
     for (size_t b = 0; b < x->n_bb; b++) {
@@ -628,6 +1203,12 @@ static int gather_finetunes(bctx *x, kb_store *store, const char *sig, kb_error 
     x->n_bb = kept;
     if (kept == 0) {
         return KB_OK;
+    }
+    if (complete) {
+        int rc = complete_tasks(x, store, err);
+        if (rc != KB_OK || x->failed) {
+            return rc;
+        }
     }
     size_t nt = x->c->n_tasks ? x->c->n_tasks : 1;
     x->res = kb_malloc_array(nt * kept, sizeof *x->res);
@@ -659,6 +1240,10 @@ static void release_bctx(bctx *x)
     kb_free(x->res);
     kb_free(x->objective);
     kb_free(x->query_sig);
+    for (size_t i = 0; i < x->n_missing; i++) {
+        kb_free(x->missing[i]);
+    }
+    kb_free(x->missing);
 }
 
 /* Distance from the scaled query to a task's raw features under `scaler` (L1, shared). */
@@ -685,7 +1270,7 @@ static double scaled_distance(const kb_similarity_scaler *scaler, const double *
 /* The ranked backbones: out/n_out into `items` (x->n_bb of them). */
 static int rank_backbones(kb_recommend_backbone *items, size_t *n_out, const bctx *x,
                           const double *query_f, size_t nf, const kb_recommend_weighting *wt,
-                          kb_error *err)
+                          const kb_similarity_scaler *fixed, kb_error *err)
 {
     const rctx *c = x->c;
     size_t nt = 0;
@@ -725,7 +1310,12 @@ static int rank_backbones(kb_recommend_backbone *items, size_t *n_out, const bct
     for (size_t t = 0; t < c->n_tasks; t++) {
         memcpy(z + t * nf, c->tasks[t].f, nf * sizeof *z);
     }
-    if ((rc = kb_similarity_scaler_fit(&scaler, z, c->n_tasks, nf, err)) != KB_OK) {
+    rc = fixed != NULL ? scaler_copy(&scaler, fixed->center, fixed->scale, nf)
+                       : kb_similarity_scaler_fit(&scaler, z, c->n_tasks, nf, err);
+    if (rc != KB_OK) {
+        if (fixed != NULL) {
+            kb_error_set(err, rc, "out of memory ranking backbones");
+        }
         goto done;
     }
     memcpy(q, query_f, nf * sizeof *q);
@@ -820,6 +1410,21 @@ static cJSON *backbones_json(const bctx *x, const kb_recommend_backbone *items, 
     return a;
 }
 
+/* Every comparable task with meta-features, and their ok runs in the space. */
+static int gather_scan(rctx *c, kb_store *store, const char *space_name, kb_error *err)
+{
+    kb_store_filter f = KB_STORE_FILTER_INIT;
+    int rc = kb_store_foreach_task(store, &f, on_task, c, err);
+    if (rc == KB_OK && !c->failed) {
+        run_ctx rcx = {c, KB_BUF_INIT};
+        f.space = space_name;
+        f.status = KB_RUN_STATUS_OK;
+        rc = kb_store_foreach_run(store, &f, on_run, &rcx, err);
+        kb_buf_release(&rcx.key);
+    }
+    return rc < 0 ? rc : KB_OK;
+}
+
 /* Everything the configuration part computes, for printing. */
 typedef struct cresult {
     size_t nt, nc, nf;
@@ -865,12 +1470,14 @@ static void nearest_first(size_t *rows, double *dist, size_t nt, size_t n)
 }
 
 /*
- * Rank configurations: scale on every task with runs, keep the `neighborhood` nearest tasks,
+ * Rank configurations: scale on every task with runs (or with `fixed`, the blob's scaler),
+ * keep the `neighborhood` nearest tasks,
  * choose the weighting by leave-one-out on the `tune_tasks` nearest of them, rank.
  * Returns an exit code (errors printed).
  */
 static int rank_configs(cresult *r, const rctx *c, const kb_space *space, int use_model,
-                        size_t top, size_t neighborhood, size_t tune_tasks)
+                        size_t top, size_t neighborhood, size_t tune_tasks,
+                        const kb_similarity_scaler *fixed)
 {
     size_t nf = c->n_feat, nc = c->n_confs, all = 0;
     kb_error err = KB_ERROR_INIT;
@@ -894,7 +1501,11 @@ static int rank_configs(cresult *r, const rctx *c, const kb_space *space, int us
     }
     r->n_candidates = all;
     memcpy(r->q, c->query_f, nf * sizeof *r->q);
-    if (kb_similarity_scaler_fit(&r->scaler, z, all, nf, &err) != KB_OK ||
+    if ((fixed != NULL
+             ? (scaler_copy(&r->scaler, fixed->center, fixed->scale, nf) == KB_OK
+                    ? KB_OK
+                    : kb_error_set(&err, KB_ENOMEM, "out of memory"))
+             : kb_similarity_scaler_fit(&r->scaler, z, all, nf, &err)) != KB_OK ||
         (kb_similarity_scaler_apply(&r->scaler, z, all),
          kb_similarity_scaler_apply(&r->scaler, r->q, 1),
          kb_similarity_index_build(&r->ix, z, all, nf, NULL, &err)) != KB_OK) {
@@ -1207,7 +1818,7 @@ int cmd_recommend(int argc, char **argv)
 {
     const char *opt_kb = NULL, *task_id = NULL, *space_name = NULL, *opt_sig = NULL;
     size_t top = 5, n_show = 5, neighborhood = 256, tune_tasks = 32;
-    int json = 0, use_model = 1, held_out = 0, configs_only = 0;
+    int json = 0, use_model = 1, held_out = 0, configs_only = 0, use_cache = 1;
     const char *excl[MAX_EXCLUDE];
     size_t n_excl = 0;
     features_args fa;
@@ -1257,6 +1868,7 @@ int cmd_recommend(int argc, char **argv)
             excl[n_excl++] = p.arg;
             break;
         case OPT_NO_MODEL: use_model = 0; break;
+        case OPT_NO_CACHE: use_cache = 0; break;
         case OPT_HELD_OUT: held_out = 1; break;
         case OPT_CONFIGS: configs_only = 1; break;
         case OPT_JSON: json = 1; break;
@@ -1325,6 +1937,13 @@ int cmd_recommend(int argc, char **argv)
     memset(&res, 0, sizeof res);
     kb_recommend_backbone *bitems = NULL;
     size_t n_bitems = 0;
+    kb_store_cache_view *view = NULL;
+    kb_buf derived = KB_BUF_INIT;
+    rblob blob;
+    memset(&blob, 0, sizeof blob);
+    kb_similarity_scaler blob_scaler = {0};
+    size_t blob_candidates = 0;
+    int blob_mode = 0;
     int code = KB_EXIT_OK;
     space_count sc = {0, ""};
     if (space_name == NULL) {
@@ -1351,21 +1970,89 @@ int cmd_recommend(int argc, char **argv)
         }
         kb_task_release(&qt);
     }
-    kb_store_filter f = KB_STORE_FILTER_INIT;
-    if (rc == KB_OK && !x.failed) {
-        rc = kb_store_foreach_task(store, &f, on_task, &c, &err);
+    /*
+     * Large knowledge bases read a derived table (see rblob) instead of every task and run:
+     * from the cache when it is current and has more tasks than the neighbourhood.
+     */
+    char cache_name[160];
+    snprintf(cache_name, sizeof cache_name, "recommend/%d/%s/%d", RBLOB_VERSION, space_name,
+             (int)c.query_type);
+    uint64_t gen = 0, counts[2] = {0, 0};
+    kb_store_stats st;
+    if (rc == KB_OK && !x.failed && c.query_f != NULL && use_cache &&
+        kb_store_tasks_generation(&gen, store, &err) == KB_OK &&
+        kb_store_stats_get(&st, store, &err) == KB_OK) {
+        counts[0] = st.n_runs;
+        counts[1] = st.n_runs_by_status[KB_RUN_STATUS_OK];
+        if (kb_store_cache_view_open(&view, store, cache_name, NULL) == KB_OK &&
+            rblob_parse(&blob, kb_store_cache_view_data(view), kb_store_cache_view_len(view)) &&
+            kb_store_cache_view_generation(view) == kb_store_cache_view_tasks_generation(view) &&
+            blob.h->n_runs == counts[0] && blob.h->n_ok_runs == counts[1] &&
+            blob.h->n_tasks > neighborhood) {
+            blob_mode = 1;
+        } else {
+            kb_store_cache_view_close(view);
+            view = NULL;
+        }
+    }
+    if (rc == KB_OK && !x.failed && !blob_mode) {
+        rc = gather_scan(&c, store, space_name, &err);
+        size_t rows = 0;
+        for (size_t t = 0; rc == KB_OK && !c.failed && t < c.n_tasks; t++) {
+            rows += c.tasks[t].n_runs > 0;
+        }
+        if (rc == KB_OK && !c.failed && rows > neighborhood) {
+            /* derive the table from every task of the kind (none left out), keep it */
+            rctx all;
+            memset(&all, 0, sizeof all);
+            all.n_feat = c.n_feat;
+            all.query_type = c.query_type;
+            rc = gather_scan(&all, store, space_name, &err);
+            if (rc == KB_OK && all.failed) {
+                err = all.err;
+                rc = err.code;
+            }
+            rc = rc ? rc : rblob_build(&derived, &all, counts, &err);
+            release_ctx(&all);
+            if (rc == KB_OK && rblob_parse(&blob, derived.data, derived.len)) {
+                blob_mode = 1;
+            }
+        }
+    }
+    if (rc == KB_OK && !c.failed && !x.failed && blob_mode) {
+        /* the scan's tasks, runs and configurations give way to the neighbourhood */
+        rctx keep = c;
+        memset(&c, 0, sizeof c);
+        c.n_feat = keep.n_feat;
+        c.space = keep.space;
+        c.exclude = keep.exclude;
+        c.n_exclude = keep.n_exclude;
+        c.query_id = keep.query_id;
+        c.query_type = keep.query_type;
+        c.query_f = keep.query_f;
+        keep.query_f = NULL;
+        release_ctx(&keep);
+        rc = scaler_copy(&blob_scaler, blob.center, blob.scale, c.n_feat);
+        if (rc != KB_OK) {
+            kb_error_set(&err, rc, "out of memory");
+        } else {
+            rc = rblob_neighborhood(&c, &blob_candidates, &blob, &blob_scaler, neighborhood, &err);
+        }
     }
     if (rc == KB_OK && !c.failed && !x.failed) {
-        run_ctx rcx = {&c, KB_BUF_INIT};
-        f.space = space_name;
-        f.status = KB_RUN_STATUS_OK;
-        rc = kb_store_foreach_run(store, &f, on_run, &rcx, &err);
-        kb_buf_release(&rcx.key);
+        rc = gather_finetunes(&x, store, sig, blob_mode, &err);
     }
-    if (rc == KB_OK && !c.failed && !x.failed) {
-        rc = gather_finetunes(&x, store, sig, &err);
-    }
+    kb_store_cache_view_close(view);
+    view = NULL;
     kb_store_close(store);
+    store = NULL;
+    if (rc == KB_OK && derived.len > 0 && use_cache &&
+        cli_open_store(&store, "recommend", opt_kb, 0, &fa.log) == KB_EXIT_OK) {
+        /* best effort: a read-only or busy store only costs the next query a derivation */
+        kb_store_cache_put(store, cache_name, derived.data, derived.len, gen, NULL);
+        kb_store_close(store);
+        store = NULL;
+    }
     if (c.failed || x.failed || rc != KB_OK) {
         if (x.failed && !c.failed && rc == KB_OK) {
             kb_error_set(&c.err, KB_ENOMEM, "out of memory reading backbones");
@@ -1390,8 +2077,12 @@ int cmd_recommend(int argc, char **argv)
         goto done;
     }
     if (n_rows > 0 && c.n_confs > 0) {
-        code = rank_configs(&res, &c, have_space ? &space : NULL, use_model, top, neighborhood,
-                            tune_tasks);
+        code = rank_configs(&res, &c, have_space ? &space : NULL, use_model, top,
+                            blob_mode ? SIZE_MAX : neighborhood, tune_tasks,
+                            blob_mode ? &blob_scaler : NULL);
+        if (blob_mode) {
+            res.n_candidates = blob_candidates;
+        }
     } else {
         res.wt = (kb_recommend_weighting){1.0, 0.1, NAN};
         res.nf = c.n_feat;
@@ -1406,8 +2097,8 @@ int cmd_recommend(int argc, char **argv)
         bitems = kb_malloc_array(x.n_bb, sizeof *bitems);
         if (bitems == NULL) {
             code = cli_error("recommend", KB_EXIT_FAILURE, "out of memory");
-        } else if (rank_backbones(bitems, &n_bitems, &x, c.query_f, c.n_feat, &res.wt, &err) !=
-                   KB_OK) {
+        } else if (rank_backbones(bitems, &n_bitems, &x, c.query_f, c.n_feat, &res.wt,
+                                  blob_mode ? &blob_scaler : NULL, &err) != KB_OK) {
             code = cli_fail("recommend", &err);
         }
     }
@@ -1416,6 +2107,10 @@ int cmd_recommend(int argc, char **argv)
                             dataset_path, fingerprint, n_show, json, configs_only);
     }
 done:
+    kb_store_cache_view_close(view);
+    kb_store_close(store);
+    kb_buf_release(&derived);
+    kb_similarity_scaler_release(&blob_scaler);
     kb_free(bitems);
     cresult_release(&res);
     release_bctx(&x);

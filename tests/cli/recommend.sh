@@ -136,10 +136,23 @@ expect_err "warning: no configurations"
 json .recommendations len== 0
 json .backbones len== 3
 # --neighborhood 2 weighs the two nearest tasks only; --tune-tasks 0 keeps the default weighting
+# with more tasks than the neighbourhood a derived table is kept in the store's cache: the
+# first query derives and stores it, the next reads it, --no-cache derives it again; all agree
 expect_code 0 $KB recommend --task "$id_iris" --space svm --neighborhood 2 --json
 json .tasks == 2
 json .candidate_tasks == 3
 json .neighbors.0.name == wine
+cp "$T/out" first.json
+expect_code 0 $KB recommend --task "$id_iris" --space svm --neighborhood 2 --json
+cmp -s "$T/out" first.json || fail "the cached table gave another answer"
+expect_code 0 $KB recommend --task "$id_iris" --space svm --neighborhood 2 --json --no-cache
+cmp -s "$T/out" first.json || fail "--no-cache gave another answer"
+# a new run makes the table stale: its configuration is seen at once
+printf '{"kind":"run","id":"r-wine-5","task_id":"%s","space":"svm","config":{"kernel":"sigmoid","C":2.0,"gamma":0.5,"coef0":0.0},"status":"ok","objective":"accuracy","direction":"maximize","metrics":{"accuracy":0.99}}\n' "$id_wine" > more.jsonl
+expect_code 0 $KB ingest more.jsonl
+expect_code 0 $KB recommend --task "$id_iris" --space svm --neighborhood 2 --json
+json .configurations == 5
+json .recommendations.0.config.kernel == sigmoid
 expect_code 2 $KB recommend --task "$id_iris" --space svm --neighborhood 0
 
 expect_code 2 $KB recommend --space svm

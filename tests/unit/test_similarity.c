@@ -164,6 +164,50 @@ static void test_learned_weights_find_the_informative_feature(void)
     CHECK(w[0] > 1.9 && w[1] < 0.1);
 }
 
+static void test_f32_scan_matches_exact_l1_over_blocks_and_missing(void)
+{
+    /*
+     * 2500 tasks (three blocks of the scan) x 5 features, feature-major float32, some values
+     * missing; the query misses feature 3. Each distance equals the float64 L1 distance of
+     * kb_similarity_distance to float32 rounding; a task sharing nothing is infinitely far.
+     */
+    enum { T = 2500, D = 5 };
+    float *x = kb_malloc_array(T * D, sizeof *x);
+    double *z = kb_malloc_array(T * D, sizeof *z);
+    float *d = kb_malloc_array(T, sizeof *d);
+    kb_rng rng;
+    kb_rng_seed(&rng, 5);
+    for (size_t t = 0; t < T; t++) {
+        for (size_t j = 0; j < D; j++) {
+            double v = kb_rng_uniform(&rng) * 4 - 2;
+            if ((t * 7 + j) % 11 == 0 || t == 1234) {
+                v = NAN;
+            }
+            z[t * D + j] = (double)(float)v;
+            x[j * T + t] = (float)v;
+        }
+    }
+    double q[D] = {0.5, -1.0, 0.25, NAN, 1.5};
+    kb_similarity_index ix;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_similarity_index_build(&ix, z, T, D, NULL, &err), err);
+    kb_similarity_scan_l1_f32(d, x, T, T, D, q);
+    int bad = 0;
+    for (size_t t = 0; t < T; t++) {
+        double e = kb_similarity_distance(&ix, t, q, KB_SIMILARITY_L1, NULL);
+        if (t == 1234) {
+            bad += !(isinf(d[t]) && isinf(e));
+        } else {
+            bad += !(fabs(d[t] - e) <= 1e-5 * e + 1e-6);
+        }
+    }
+    CHECK(bad == 0);
+    kb_similarity_index_release(&ix);
+    kb_free(x);
+    kb_free(z);
+    kb_free(d);
+}
+
 int main(void)
 {
     test_scaler_uses_median_and_iqr();
@@ -173,5 +217,6 @@ int main(void)
     test_explain_orders_features_by_contribution();
     test_kendall_tau_b_matches_scipy();
     test_learned_weights_find_the_informative_feature();
+    test_f32_scan_matches_exact_l1_over_blocks_and_missing();
     return check_exit();
 }
