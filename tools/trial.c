@@ -1,10 +1,14 @@
 /*
- * The trial runner: see trial.h. One poll loop over every child's stdout and stderr pipes;
- * children are reaped by polling waitid on a short tick, because a library may not install a
- * SIGCHLD handler and a child's pipes can stay open after it exits (a grandchild holds them).
+ * The trial runner: see trial.h. One poll loop over every child's stdout and stderr pipes
+ * and, on Linux, a pidfd per child that becomes readable when it exits. A library may not
+ * install a SIGCHLD handler, and a child's pipes can stay open after it exits (a grandchild
+ * holds them), so without a pidfd children are found by polling waitid on a short tick.
  * Events are not queued: each slot carries "progress pending" and "done pending" flags, and
  * kb_trial_pool_next hands them out round-robin, a slot's progress before its DONE.
  */
+#if defined(__linux__) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE /* syscall(): pidfd_open, close_range; the rest is POSIX */
+#endif
 #include "tools/trial.h"
 
 #include <ctype.h>
@@ -21,6 +25,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#endif
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,9 +40,10 @@
 #define MAX_LINE_BYTES (1u << 20)
 #define MAX_WARNINGS 5         /* bad metric lines reported per trial stream */
 #define TICK_MS 100            /* waitid poll while a child's pipes are still open */
-#define TICK_CLOSED_MS 5       /* ... and once both are closed: the exit is imminent */
+#define TICK_CLOSED_MS 1       /* ... and once both are closed: the exit is imminent (no pidfd) */
 #define MAX_DIR_TRIES 1000
-#define CHILD_CLOSE_FDS 1024   /* fds above 2 closed in the child (ours are close-on-exec) */
+#define CHILD_CLOSE_FDS 1024   /* fds above 2 closed in the child without close_range (ours
+                                  are close-on-exec anyway) */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Rendering                                                                                  */
@@ -453,6 +461,7 @@ typedef struct slot {
     slot_state state;
     size_t trial;
     pid_t pid;
+    int pidfd;            /* readable when the child exits; -1 where unsupported */
     double t0;            /* monotonic start, s */
     int64_t started_at;
     double deadline;      /* monotonic time of the timeout; 0: none */
@@ -493,8 +502,9 @@ struct kb_trial_pool {
     slot *slots;
     size_t max_jobs;
     size_t rr;            /* next slot to look at for events */
+    int use_pidfd;        /* 0 when KB_TRIAL_NO_PIDFD is set: tests the portable path */
     char *readbuf;        /* READ_CHUNK bytes */
-    struct pollfd *fds;   /* 2 per slot */
+    struct pollfd *fds;   /* 3 per slot: stdout, stderr, pidfd */
     struct slot **owners; /* the slot of each fds entry */
 };
 
@@ -503,6 +513,18 @@ static void slot_init(slot *t)
 {
     memset(t, 0, sizeof *t);
     t->out.fd = t->out.log_fd = t->err.fd = t->err.log_fd = -1;
+    t->pidfd = -1;
+}
+
+/* A pidfd for `pid` (close-on-exec), or -1 when the kernel has none (before Linux 5.3). */
+static int open_pidfd(pid_t pid)
+{
+#if defined(__linux__) && defined(SYS_pidfd_open)
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    return -1;
+#endif
 }
 
 
@@ -675,8 +697,8 @@ int kb_trial_pool_new(kb_trial_pool **out, const kb_trial_pool_opts *opts, kb_er
         slot_init(&pool->slots[i]);
     }
     if ((pool->readbuf = kb_malloc(READ_CHUNK)) == NULL ||
-        (pool->fds = kb_calloc(2 * pool->max_jobs, sizeof *pool->fds)) == NULL ||
-        (pool->owners = kb_calloc(2 * pool->max_jobs, sizeof *pool->owners)) == NULL) {
+        (pool->fds = kb_calloc(3 * pool->max_jobs, sizeof *pool->fds)) == NULL ||
+        (pool->owners = kb_calloc(3 * pool->max_jobs, sizeof *pool->owners)) == NULL) {
         rc = kb_error_set(err, KB_ENOMEM, "trial pool: out of memory");
         goto done;
     }
@@ -687,6 +709,8 @@ int kb_trial_pool_new(kb_trial_pool **out, const kb_trial_pool_opts *opts, kb_er
     pool->extra = opts->extra;
     pool->n_extra = opts->n_extra;
     pool->log = opts->log;
+    const char *no_pidfd = getenv("KB_TRIAL_NO_PIDFD");
+    pool->use_pidfd = no_pidfd == NULL || no_pidfd[0] == '\0';
     if (opts->metric_regex != NULL) {
         if ((rc = compile_regex(&pool->metric_re, "metric regex", opts->metric_regex, err)) !=
             KB_OK) {
@@ -763,6 +787,9 @@ static void slot_release(slot *t)
 {
     stream_release(&t->out);
     stream_release(&t->err);
+    if (t->pidfd >= 0) {
+        close(t->pidfd);
+    }
     kb_curve_release(&t->curve);
     kb_free(t->dir);
     kb_free(t->command);
@@ -945,8 +972,13 @@ static void child_exec(const char *shell, const char *command, const char *dir, 
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    for (int fd = 3; fd < CHILD_CLOSE_FDS; fd++) {
-        close(fd);
+#if defined(__linux__) && defined(SYS_close_range)
+    if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
+#endif
+    {
+        for (int fd = 3; fd < CHILD_CLOSE_FDS; fd++) {
+            close(fd);
+        }
     }
     char *argv[] = {(char *)shell, (char *)"-c", (char *)command, NULL};
     execv(shell, argv);
@@ -1070,6 +1102,7 @@ int kb_trial_pool_start(kb_trial_pool *pool, size_t trial, const kb_param *confi
     /* both sides set the group, so neither a signal nor the exec can race it */
     setpgid(pid, pid);
     t->pid = pid;
+    t->pidfd = pool->use_pidfd ? open_pidfd(pid) : -1;
     t->state = SLOT_RUNNING;
     t->out.fd = out_pipe[0];
     t->err.fd = err_pipe[0];
@@ -1603,6 +1636,10 @@ static int finish_slot(kb_trial_pool *pool, slot *t, kb_error *err)
     }
     t->state = SLOT_FINISHED;
     t->pid = 0;
+    if (t->pidfd >= 0) {
+        close(t->pidfd);
+        t->pidfd = -1;
+    }
     return rc;
 }
 
@@ -1682,9 +1719,9 @@ int kb_trial_pool_next(kb_trial_event *ev, kb_trial_pool *pool, int timeout_ms, 
         if (kb_trial_pool_n_running(pool) == 0) {
             break;
         }
-        /* wait for output, the next timer, or the reaping tick */
+        /* wait for output, an exit, the next timer, or (without a pidfd) the reaping tick */
         double now = now_mono();
-        double wake = fmin(end, now + TICK_MS * 1e-3);
+        double wake = end;
         nfds_t n = 0;
         for (size_t i = 0; i < pool->max_jobs; i++) {
             slot *t = &pool->slots[i];
@@ -1697,8 +1734,14 @@ int kb_trial_pool_next(kb_trial_event *ev, kb_trial_pool *pool, int timeout_ms, 
             if (t->kill_at > 0) {
                 wake = fmin(wake, t->kill_at);
             }
-            if (t->out.fd < 0 && t->err.fd < 0) {
-                wake = fmin(wake, now + TICK_CLOSED_MS * 1e-3);
+            if (t->pidfd >= 0) {
+                fds[n].fd = t->pidfd;
+                fds[n].events = POLLIN;
+                fds[n].revents = 0;
+                owners[n++] = t;
+            } else {
+                int closed = t->out.fd < 0 && t->err.fd < 0;
+                wake = fmin(wake, now + (closed ? TICK_CLOSED_MS : TICK_MS) * 1e-3);
             }
             for (stream *s = &t->out; s != NULL; s = s == &t->out ? &t->err : NULL) {
                 if (s->fd >= 0) {
@@ -1710,7 +1753,11 @@ int kb_trial_pool_next(kb_trial_event *ev, kb_trial_pool *pool, int timeout_ms, 
             }
         }
         double wait_ms = ceil((wake - now) * 1e3);
-        int prc = poll(fds, n, wait_ms <= 0 ? 0 : wait_ms > INT_MAX ? INT_MAX : (int)wait_ms);
+        int prc = poll(fds, n,
+                       isinf(wait_ms) ? -1
+                       : wait_ms <= 0 ? 0
+                       : wait_ms > INT_MAX ? INT_MAX
+                                           : (int)wait_ms);
         if (prc < 0) {
             if (errno == EINTR) {
                 break; /* a signal: the caller checks its flag */
@@ -1724,6 +1771,9 @@ int kb_trial_pool_next(kb_trial_event *ev, kb_trial_pool *pool, int timeout_ms, 
                 continue;
             }
             slot *t = owners[k];
+            if (fds[k].fd == t->pidfd) {
+                continue; /* the child exited: reaped below */
+            }
             stream *s = fds[k].fd == t->out.fd ? &t->out : &t->err;
             int r = stream_read(pool, t, s, err);
             if (r != KB_OK && rc == KB_OK) {

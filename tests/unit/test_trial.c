@@ -124,7 +124,7 @@ static void no_zombies(void)
 /* Pool options for a test: a fresh work dir under work_root/<name>. */
 static kb_trial_pool_opts opts_for(const char *name, const char *command, char *dir, size_t cap)
 {
-    snprintf(dir, cap, "%s/%s", work_root, name);
+    snprintf(dir, cap, "%s/%s%s", work_root, getenv("KB_TRIAL_NO_PIDFD") ? "tick-" : "", name);
     kb_trial_pool_opts o = KB_TRIAL_POOL_OPTS_INIT;
     o.command = command;
     o.work_dir = dir;
@@ -978,6 +978,14 @@ int main(void)
     test_template_is_rendered_into_the_trial_dir();
     test_xgboost_cli_driven_by_a_template();
     test_kb_train_json_is_read_as_the_protocol();
+    /* again without pidfds: children found by the waitid tick, as on non-Linux systems */
+    setenv("KB_TRIAL_NO_PIDFD", "1", 1);
+    test_json_trial_reports_curve_and_final();
+    test_failures_are_reported_with_their_reason();
+    test_timeout_kills_the_group_even_when_sigterm_is_ignored();
+    test_three_trials_run_at_once();
+    test_stop_prunes_and_kills_grandchildren();
+    unsetenv("KB_TRIAL_NO_PIDFD");
     test_out_of_memory_is_reported_and_cleaned_up();
     test_render_survives_random_text();
     CHECK(open_fds() == fds_before); /* no pipe or log file left open */
