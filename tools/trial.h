@@ -17,9 +17,10 @@
  *    pruned with a one-line reason, final metrics, the curve as kb_series, cost_s (wall
  *    clock), exit status. A trial that fails is reported, never dropped.
  *
- * Invariants: no threads and no signal handlers are installed; children are reaped with
- * waitpid on the loop's own clock, so the pool never leaves a zombie once every trial has
- * been DONE or the pool is freed. When a trial's main process ends, whatever is left of its
+ * Invariants: no threads and no signal handlers are installed; the loop notices a child's exit
+ * through a pidfd in its poll set (Linux >= 5.3; elsewhere by polling waitid every 100 ms) and
+ * reaps it with waitpid, so the pool never leaves a zombie once every trial has been DONE or
+ * the pool is freed. When a trial's main process ends, whatever is left of its
  * process group (a backgrounded grandchild) is killed with SIGKILL before the main process is
  * reaped, so the group id cannot have been reused. A timeout or a stop sends SIGTERM to the
  * whole group and SIGKILL after a grace period.
