@@ -516,6 +516,16 @@ static void slot_init(slot *t)
     t->pidfd = -1;
 }
 
+/*
+ * Signal a trial's process group, and its main process directly in case it left the group
+ * (setsid) — only while it is not yet reaped, so the pid cannot belong to someone else.
+ */
+static void signal_trial(const slot *t, int sig)
+{
+    kill(-t->pid, sig);
+    kill(t->pid, sig);
+}
+
 /* A pidfd for `pid` (close-on-exec), or -1 when the kernel has none (before Linux 5.3). */
 static int open_pidfd(pid_t pid)
 {
@@ -805,8 +815,7 @@ void kb_trial_pool_free(kb_trial_pool *pool)
     for (size_t i = 0; pool->slots != NULL && i < pool->max_jobs; i++) {
         slot *t = &pool->slots[i];
         if (t->state == SLOT_RUNNING) {
-            kill(-t->pid, SIGKILL);
-            kill(t->pid, SIGKILL); /* in case the child died before setpgid */
+            signal_trial(t, SIGKILL);
             while (waitpid(t->pid, NULL, 0) < 0 && errno == EINTR) {
             }
         }
@@ -1146,7 +1155,7 @@ int kb_trial_pool_stop(kb_trial_pool *pool, size_t trial, kb_run_status status,
     snprintf(t->stop_reason, sizeof t->stop_reason, "%s",
              reason != NULL && reason[0] != '\0' ? reason : "stopped");
     if (t->kill_at == 0) {
-        kill(-t->pid, SIGTERM);
+        signal_trial(t, SIGTERM);
         t->kill_at = now_mono() + pool->kill_grace_s;
     }
     return KB_OK;
@@ -1657,11 +1666,11 @@ static void check_timers(kb_trial_pool *pool, slot *t, double now)
 {
     if (t->deadline > 0 && now >= t->deadline && !t->stopped && !t->timed_out) {
         t->timed_out = 1;
-        kill(-t->pid, SIGTERM);
+        signal_trial(t, SIGTERM);
         t->kill_at = now + pool->kill_grace_s;
     }
     if (t->kill_at > 0 && now >= t->kill_at) {
-        kill(-t->pid, SIGKILL);
+        signal_trial(t, SIGKILL);
         t->kill_at = 0;
     }
 }
