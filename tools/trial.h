@@ -25,10 +25,31 @@
  * reaped, so the group id cannot have been reused. A timeout or a stop sends SIGTERM to the
  * whole group and SIGKILL after a grace period.
  *
+ * Use (error handling left out):
+ *
+ *     kb_trial_pool_opts o = KB_TRIAL_POOL_OPTS_INIT;
+ *     o.command = "python train.py --lr {lr} --epochs {epochs} --out {trial_dir}";
+ *     o.max_jobs = 4; o.timeout_s = 600; o.objective = "val_accuracy";
+ *     kb_trial_pool_new(&pool, &o, &err);
+ *     while (more trials to run || kb_trial_pool_n_running(pool) > 0) {
+ *         while (more trials to run && kb_trial_pool_n_free(pool) > 0)
+ *             kb_trial_pool_start(pool, k++, config, n_config, fidelity, n_fidelity, seed, &err);
+ *         kb_trial_event ev = KB_TRIAL_EVENT_INIT;
+ *         kb_trial_pool_next(&ev, pool, 200, &err);
+ *         if (interrupted) { no more trials; stop each running one: FAILED, "interrupted"; }
+ *         else if (ev.kind == KB_TRIAL_EVENT_PROGRESS && should_prune(ev.curve))
+ *             kb_trial_pool_stop(pool, ev.trial, KB_RUN_STATUS_PRUNED, why, &err);
+ *         else if (ev.kind == KB_TRIAL_EVENT_DONE)
+ *             kb_trial_result_move_to_run(&run, &ev.result), store the run;
+ *         kb_trial_event_release(&ev);
+ *     }
+ *     kb_trial_pool_free(pool);
+ *
  * Children run in their own process groups, so a terminal's Ctrl-C (SIGINT to the foreground
  * group) reaches kb only: on interrupt the caller stops every trial (kb_trial_pool_stop with
  * FAILED, "interrupted") and drains their DONE events, or frees the pool. Do not reap children
  * elsewhere in the process (waitpid(-1, ...) or SIGCHLD set to SIG_IGN): the pool reaps its own.
+ * A grandchild that starts its own session or process group (a daemon) escapes the group kill.
  *
  * Not thread-safe: one pool is driven by one thread. The pool forks, so call it from a
  * process that holds no lock another thread could need in the child (kb is single-threaded
