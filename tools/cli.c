@@ -288,3 +288,11 @@ cJSON *cli_value_json(const kb_value *v)
     default: return cJSON_CreateNull();
     }
 }
+
+void cli_add_config_json(cJSON *o, const char *key, const kb_param *config, size_t n)
+{
+    cJSON *cfg = cJSON_AddObjectToObject(o, key);
+    for (size_t j = 0; cfg != NULL && j < n; j++) {
+        cJSON_AddItemToObject(cfg, config[j].name, cli_value_json(&config[j].value));
+    }
+}

@@ -95,6 +95,8 @@ int cli_emit_json(cJSON *doc);
 
 /** A configuration value as JSON (number, string, bool; NONE as null). NULL when out of memory. */
 cJSON *cli_value_json(const kb_value *v);
+/** Add a configuration to `o` as the object `key` (name -> value, in the given order). */
+void cli_add_config_json(cJSON *o, const char *key, const kb_param *config, size_t n);
 
 /**
  * Open the store at cli_store_path(opt_kb) with `flags`; warnings go through `log`.

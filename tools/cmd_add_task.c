@@ -46,79 +46,6 @@ const cli_spec cmd_add_task_spec = {
     "  2    usage error\n"
     "  3    the dataset is malformed"};
 
-/* Split "a,b,,c" into owned strings, skipping empty items. */
-static int split_tags(char ***out, size_t *n_out, const char *list)
-{
-    size_t cap = 1;
-    for (const char *p = list; *p != '\0'; p++) {
-        cap += *p == ',';
-    }
-    char **v = kb_calloc(cap, sizeof *v);
-    size_t n = 0;
-    if (v == NULL) {
-        return KB_ENOMEM;
-    }
-    for (const char *p = list;;) {
-        size_t len = strcspn(p, ",");
-        if (len > 0 && (v[n++] = kb_strndup(p, len)) == NULL) {
-            for (size_t i = 0; i + 1 < n; i++) {
-                kb_free(v[i]);
-            }
-            kb_free(v);
-            return KB_ENOMEM;
-        }
-        if (p[len] == '\0') {
-            break;
-        }
-        p += len + 1;
-    }
-    *out = v;
-    *n_out = n;
-    return KB_OK;
-}
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* Fill `t` (zeroed by the caller) from the dataset and its meta-features. */
-static int build_task(kb_task *t, const char *id, const char *name, const char *tags,
-                      const char *team, const kb_dataset *d, const kb_metafeatures *mf)
-{
-    size_t order[KB_METAFEATURES_MAX];
-    size_t n = features_sorted(order, mf);
-    t->id = kb_strdup(id);
-    t->name = kb_strdup(name);
-    t->fingerprint = kb_strdup(d->fingerprint);
-    t->type = d->task == KB_DATASET_TASK_REGRESSION ? KB_TASK_TYPE_REGRESSION
-                                                    : KB_TASK_TYPE_CLASSIFICATION;
-    t->target = d->target_name != NULL ? kb_strdup(d->target_name) : NULL;
-    t->feature_set = kb_strdup(KB_METAFEATURES_SET);
-    t->team = team != NULL ? kb_strdup(team) : NULL;
-    t->created_at = now_us();
-    t->features = kb_calloc(n > 0 ? n : 1, sizeof *t->features);
-    if (t->id == NULL || t->name == NULL || t->fingerprint == NULL || t->feature_set == NULL ||
-        (d->target_name != NULL && t->target == NULL) || (team != NULL && t->team == NULL) ||
-        t->features == NULL) {
-        return KB_ENOMEM;
-    }
-    for (size_t i = 0; i < n; i++) {
-        t->features[i].name = kb_strdup(kb_metafeatures_name(order[i]));
-        t->features[i].value = mf->values[order[i]];
-        t->n_features = i + 1;
-        if (t->features[i].name == NULL) {
-            return KB_ENOMEM;
-        }
-    }
-    if (tags != NULL && split_tags(&t->tags, &t->n_tags, tags) != KB_OK) {
-        return KB_ENOMEM;
-    }
-    return KB_OK;
-}
-
 static int report(int json, const char *status, const kb_task *t, const char *store_path)
 {
     if (!json) {
@@ -236,7 +163,7 @@ int cmd_add_task(int argc, char **argv)
     if (rc != KB_EXIT_OK) {
         goto done;
     }
-    if (build_task(&rec.task, id, name, tags, team, &d, &mf) != KB_OK) {
+    if (features_build_task(&rec.task, id, name, tags, team, &d, &mf) != KB_OK) {
         rc = cli_error("add-task", KB_EXIT_FAILURE, "out of memory building the task");
         goto done;
     }

@@ -162,3 +162,116 @@ const char *features_task_name(kb_dataset_task t)
 {
     return t == KB_DATASET_TASK_REGRESSION ? "regression" : "classification";
 }
+
+/* Split "a,b,,c" into owned strings, skipping empty items. */
+static int split_tags(char ***out, size_t *n_out, const char *list)
+{
+    size_t cap = 1;
+    for (const char *p = list; *p != '\0'; p++) {
+        cap += *p == ',';
+    }
+    char **v = kb_calloc(cap, sizeof *v);
+    size_t n = 0;
+    if (v == NULL) {
+        return KB_ENOMEM;
+    }
+    for (const char *p = list;;) {
+        size_t len = strcspn(p, ",");
+        if (len > 0 && (v[n++] = kb_strndup(p, len)) == NULL) {
+            for (size_t i = 0; i + 1 < n; i++) {
+                kb_free(v[i]);
+            }
+            kb_free(v);
+            return KB_ENOMEM;
+        }
+        if (p[len] == '\0') {
+            break;
+        }
+        p += len + 1;
+    }
+    *out = v;
+    *n_out = n;
+    return KB_OK;
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int features_build_task(kb_task *t, const char *id, const char *name, const char *tags,
+                      const char *team, const kb_dataset *d, const kb_metafeatures *mf)
+{
+    size_t order[KB_METAFEATURES_MAX];
+    size_t n = features_sorted(order, mf);
+    t->id = kb_strdup(id);
+    t->name = kb_strdup(name);
+    t->fingerprint = kb_strdup(d->fingerprint);
+    t->type = d->task == KB_DATASET_TASK_REGRESSION ? KB_TASK_TYPE_REGRESSION
+                                                    : KB_TASK_TYPE_CLASSIFICATION;
+    t->target = d->target_name != NULL ? kb_strdup(d->target_name) : NULL;
+    t->feature_set = kb_strdup(KB_METAFEATURES_SET);
+    t->team = team != NULL ? kb_strdup(team) : NULL;
+    t->created_at = now_us();
+    t->features = kb_calloc(n > 0 ? n : 1, sizeof *t->features);
+    if (t->id == NULL || t->name == NULL || t->fingerprint == NULL || t->feature_set == NULL ||
+        (d->target_name != NULL && t->target == NULL) || (team != NULL && t->team == NULL) ||
+        t->features == NULL) {
+        return KB_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        t->features[i].name = kb_strdup(kb_metafeatures_name(order[i]));
+        t->features[i].value = mf->values[order[i]];
+        t->n_features = i + 1;
+        if (t->features[i].name == NULL) {
+            return KB_ENOMEM;
+        }
+    }
+    if (tags != NULL && split_tags(&t->tags, &t->n_tags, tags) != KB_OK) {
+        return KB_ENOMEM;
+    }
+    return KB_OK;
+}
+
+int features_ensure_task(char id_out[FEATURES_TASK_ID_SIZE], kb_store *store, const char *path,
+                         const char *name, features_args *a)
+{
+    kb_dataset d;
+    int rc = features_read(&d, path, a);
+    if (rc != KB_EXIT_OK) {
+        return rc;
+    }
+    snprintf(id_out, FEATURES_TASK_ID_SIZE, "t-%.16s", d.fingerprint);
+    kb_error err = KB_ERROR_INIT;
+    kb_task old;
+    memset(&old, 0, sizeof old);
+    int got = kb_store_get_task(&old, store, id_out, &err);
+    kb_task_release(&old);
+    if (got == KB_OK || got != KB_ENOTFOUND) {
+        kb_dataset_release(&d);
+        return got == KB_OK ? KB_EXIT_OK : cli_fail(a->cmd, &err);
+    }
+    kb_metafeatures mf;
+    rc = features_compute(&mf, &d, path, a);
+    kb_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.kind = KB_RECORD_TASK;
+    if (rc == KB_EXIT_OK &&
+        features_build_task(&rec.task, id_out, name, NULL, NULL, &d, &mf) != KB_OK) {
+        rc = cli_error(a->cmd, KB_EXIT_FAILURE, "out of memory building the task");
+    }
+    if (rc == KB_EXIT_OK) {
+        kb_put_result res;
+        char reason[1][KB_ERROR_MSG_SIZE];
+        if (kb_store_put_batch(store, &rec, 1, &res, reason, &err) != KB_OK) {
+            rc = cli_fail(a->cmd, &err);
+        } else if (res == KB_PUT_REJECTED) {
+            rc = cli_error(a->cmd, KB_EXIT_DATA, "task '%s' rejected: %s", id_out, reason[0]);
+        }
+    }
+    kb_task_release(&rec.task);
+    kb_dataset_release(&d);
+    return rc;
+}

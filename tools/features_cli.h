@@ -10,6 +10,8 @@
 
 #include "engine/dataset.h"
 #include "engine/metafeatures.h"
+#include "kb/record.h"
+#include "kb/store.h"
 #include "tools/cli.h"
 
 /* Option keys used by both commands (long-only, above the command's own keys). */
@@ -74,6 +76,25 @@ size_t features_sorted(size_t *order, const kb_metafeatures *mf);
 
 /** Object name -> number|null of the features of the computed groups, sorted by name. */
 cJSON *features_json(const kb_metafeatures *mf);
+
+/** Size of a task id made from a dataset: "t-" + 16 hex digits of its fingerprint. */
+#define FEATURES_TASK_ID_SIZE 24
+
+/**
+ * Fill `t` (zeroed by the caller) as `kb add-task` stores a dataset: id, name, fingerprint,
+ * task type, target, feature set, the meta-features sorted by name, tags (comma-separated,
+ * may be NULL) and team (may be NULL). @return KB_OK; KB_ENOMEM (release `t` either way).
+ */
+int features_build_task(kb_task *t, const char *id, const char *name, const char *tags,
+                        const char *team, const kb_dataset *d, const kb_metafeatures *mf);
+
+/**
+ * The stored task of dataset `path` ("t-" + its fingerprint's first 16 hex digits), computed
+ * and stored (named `name`) when the store does not hold it yet. Errors are printed.
+ * @return KB_EXIT_OK or an exit code.
+ */
+int features_ensure_task(char id_out[FEATURES_TASK_ID_SIZE], kb_store *store, const char *path,
+                         const char *name, features_args *a);
 
 /** "classification" / "regression". */
 const char *features_task_name(kb_dataset_task t);

@@ -42,6 +42,19 @@ if [ -f datasets/history/tasks.jsonl.gz ]; then
     n=$((n + 1))
   done < "$configs"
   rm -f "$configs"
+  echo "== search '$held' for 10 trials: warm-started from the nearest tasks vs a cold start"
+  for warm in auto none; do
+    $KB search "datasets/$held.csv.gz" --train svm --budget 10 --max-rows 1000 --seed 1 \
+      --warm-start "$warm" --timeout-per-trial 120 --work-dir build/kb-trials --json --quiet > "search-$warm.jsonl"
+  done
+  # best accuracy so far after 1, 3, 5 and 10 trials (each trial line carries its value)
+  for warm in auto none; do
+    awk -v w="$warm" -F'"value":' '/"kb.search.trial\/1"/ { n++; split($2, a, /[,}]/);
+        v = a[1] + 0; if (a[1] != "null" && v > best) best = v;
+        if (n == 1 || n == 3 || n == 5 || n == 10) line = line sprintf("  @%-2d %.4f", n, best) }
+        END { printf "  %-5s best accuracy%s\n", (w == "auto" ? "warm" : "cold"), line }' "search-$warm.jsonl"
+  done
+  rm -f search-auto.jsonl search-none.jsonl
 fi
 
 echo "== summary"

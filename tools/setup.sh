@@ -6,4 +6,4 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config git ca-certificates \
   liblmdb-dev libopenblas-dev liblapacke-dev libsvm-dev libcjson-dev zlib1g-dev \
-  dataset-fashion-mnist >/dev/null
+  dataset-fashion-mnist xgboost >/dev/null

@@ -1,0 +1,147 @@
+# kb search, kb ask, kb tell: studies in the store, trials as child processes, statuses,
+# resume, determinism, schedulers, bad input.
+. "$(dirname "$0")/lib.sh"
+D="$SRC/datasets"
+
+expect_code 0 $KB ingest "$D/spaces.jsonl"
+for ds in iris wine zoo; do
+    expect_code 0 $KB add-task "$D/$ds.csv.gz" --name "$ds" --groups general,statistical,info --json
+    eval "id_$ds=\$("$JC" "$T/out" .id print)"
+done
+# neighbours: a few svm runs on wine and zoo, where C = 100 is best
+run() { # task i C accuracy
+    printf '{"kind":"run","id":"r-%s-%s","task_id":"%s","space":"svm","config":{"kernel":"rbf","C":%s,"gamma":0.01},"status":"ok","objective":"accuracy","direction":"maximize","metrics":{"accuracy":%s}}\n' "$1" "$2" "$1" "$3" "$4"
+}
+{
+    run "$id_wine" 0 0.1 0.40; run "$id_wine" 1 1.0 0.80; run "$id_wine" 2 100.0 0.97; run "$id_wine" 3 5000.0 0.90
+    run "$id_zoo" 0 0.1 0.50; run "$id_zoo" 1 1.0 0.85; run "$id_zoo" 2 100.0 0.96; run "$id_zoo" 3 5000.0 0.93
+} > runs.jsonl
+expect_code 0 $KB ingest runs.jsonl
+
+# A trial: accuracy peaks at C = 100 (log10 C = 2), as a final JSON line.
+cat > trial.sh <<'EOF'
+c=$1
+awk -v c="$c" 'BEGIN { x = log(c) / log(10) - 2; printf "{\"step\":1,\"accuracy\":%.6f}\n{\"final\":{\"accuracy\":%.6f}}\n", 0.5, 1 / (1 + x * x) }'
+EOF
+
+# ---- ask / tell ----
+expect_code 0 $KB ask --task "$id_iris" --space svm --seed 3 --study s-ask --json
+jsonl 0.schema == kb.ask/1
+jsonl 0.study == s-ask
+jsonl 0.trial == 0
+jsonl 0.run == s-ask:0
+jsonl 0.config.kernel exists
+# warm start: the neighbours' best configuration comes first
+jsonl 0.config.C ">" 50
+jsonl 0.config.C "<" 200
+expect_code 0 $KB ask s-ask --n 2 --json
+[ "$(wc -l < "$T/out")" = 2 ] || fail "ask --n 2: expected 2 lines"
+jsonl 0.trial == 1
+jsonl 1.trial == 2
+expect_code 0 $KB tell s-ask 0 0.95 --json
+json .schema == kb.tell/1
+json .status == ok
+json .value == 0.95
+json .best_trial == 0
+expect_code 0 $KB tell s-ask s-ask:1 nan
+expect_out "diverged"
+expect_code 0 $KB tell s-ask 2 --status failed --reason "out of memory"
+expect_out "failed"
+expect_code 0 $KB show s-ask:2 --json
+json .record.status == failed
+json .record.extra.reason "==" "out of memory"
+json .record.study_id == s-ask
+# told twice, unknown trial, unknown study, bad value, nothing to tell
+expect_code 1 $KB tell s-ask 0 0.5
+expect_err "already told"
+expect_code 1 $KB tell s-ask 99 0.5
+expect_err "no trial '99'"
+expect_code 1 $KB tell s-nope 0 0.5
+expect_err "no study 's-nope'"
+expect_code 2 $KB tell s-ask 0 abc
+expect_err "VALUE"
+expect_code 2 $KB tell s-ask 0
+expect_code 2 $KB ask
+expect_code 2 $KB ask --task "$id_iris"
+expect_err "needs --space"
+expect_code 2 $KB ask --task "$id_iris" --space svm --method bogus
+expect_code 1 $KB ask --task t-missing --space svm
+expect_err "no task 't-missing'"
+# a curve file: the objective's last value is the result
+expect_code 0 $KB ask s-ask --json
+printf '{"step":1,"accuracy":0.6}\n{"step":2,"accuracy":0.7}\n' > curve.jsonl
+expect_code 0 $KB tell s-ask 3 --curve curve.jsonl --json
+json .value == 0.7
+expect_code 0 $KB show s-ask:3 --json
+json .record.curve.1.accuracy == 0.7
+
+# ---- search with a shell trial ----
+expect_code 0 $KB search --task "$id_iris" --space svm --objective accuracy --study s-1 \
+    --trial "sh $T/trial.sh {C}" --budget 6 --seed 7 --json --quiet
+[ "$(wc -l < "$T/out")" = 7 ] || fail "search --budget 6 --json: expected 6 trial lines and a result"
+jsonl 0.schema == kb.search.trial/1
+jsonl 0.status == ok
+jsonl 6.schema == kb.search/1
+jsonl 6.trials == 6
+jsonl 6.ok == 6
+jsonl 6.warm_start == auto
+jsonl 6.neighbours len== 2
+jsonl 6.best.value ">" 0.9
+"$JC" -l "$T/out" 6.best.config print > best1.txt
+expect_code 0 $KB list runs --json
+grep -c '"study_id":"s-1"' "$T/out" | grep -qx 6 || fail "6 trials of s-1 stored"
+# the same seed and data give the same configurations
+expect_code 0 $KB search --task "$id_iris" --space svm --objective accuracy --study s-2 \
+    --trial "sh $T/trial.sh {C}" --budget 6 --seed 7 --json --quiet
+"$JC" -l "$T/out" 6.best.config print > best2.txt
+cmp -s best1.txt best2.txt || fail "same seed, different best configuration"
+
+# resume: a study searched to 3 trials goes on to 5
+expect_code 0 $KB search --task "$id_iris" --space svm --objective accuracy --study s-3 \
+    --trial "sh $T/trial.sh {C}" --budget 3 --quiet
+expect_out "^study s-3: 3 trials"
+expect_code 0 $KB search --resume s-3 --budget 5 --quiet
+expect_out "^study s-3: 5 trials"
+expect_code 1 $KB search --resume s-unknown
+expect_err "no study 's-unknown'"
+expect_code 1 $KB search --resume s-ask
+expect_err "kb ask / kb tell"
+
+# every outcome is recorded, never dropped: exit status, NaN, timeout, no objective
+expect_code 0 $KB search --task "$id_iris" --space svm --objective accuracy --study s-bad \
+    --trial 'case {trial} in 0) exit 3;; 1) echo "{\"final\":{\"accuracy\":\"nan\"}}";; 2) sleep 30;; *) echo hello;; esac' \
+    --budget 4 --jobs 2 --timeout-per-trial 1 --json --quiet
+jsonl 4.trials == 4
+jsonl 4.ok == 0
+grep '"trial":0,' "$T/out" | grep -q '"status":"failed"' || fail "exit 3 is failed"
+grep '"trial":1,' "$T/out" | grep -q '"status":"diverged"' || fail "nan is diverged"
+grep '"trial":2,' "$T/out" | grep -q 'timeout' || fail "sleep 30 timed out"
+grep '"trial":3,' "$T/out" | grep -q '"status":"failed"' || fail "no objective is failed"
+
+# a scheduler: hyperband over {budget}
+expect_code 0 $KB search --task "$id_iris" --space svm --objective accuracy --study s-hb \
+    --trial "sh $T/trial.sh {C} {budget}" --method hyperband --max-resource 9 --eta 3 --budget 8 --json --quiet
+jsonl 8.trials == 8
+jsonl 8.method == hyperband
+expect_code 0 $KB show s-hb:0 --json
+json .record.fidelity.budget == 1
+
+# the built-in workload on real data
+expect_code 0 $KB search "$D/iris.csv.gz" --train svm --budget 3 --max-rows 60 --warm-start none --json --quiet
+jsonl 3.trials == 3
+jsonl 3.objective == accuracy
+jsonl 3.ok == 3
+
+# bad input
+expect_code 2 $KB search --task "$id_iris" --space svm
+expect_err "--trial CMD or --train"
+expect_code 2 $KB search --task "$id_iris" --space svm --trial x --prune maybe
+expect_code 2 $KB search --task "$id_iris" --space svm --trial x --jobs 0
+expect_code 2 $KB search --task "$id_iris" --trial x
+expect_err "--space"
+expect_code 2 $KB search --task "$id_iris" --space svm --trial x --method hyperband
+expect_err "budget"
+expect_code 1 $KB search --task "$id_iris" --space nospace --trial x
+expect_err "no space 'nospace'"
+expect_code 2 $KB search --task "$id_iris" --space svm --trial 'echo {nope}' --budget 1 --quiet
+finish

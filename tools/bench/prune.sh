@@ -1,0 +1,29 @@
+#!/bin/sh
+# What --prune judge saves in a real search: kb search --train net on bundled datasets, the
+# same seed and budget with and without pruning; compute (sum of the trials' wall clock),
+# the best value found, and the number of pruned trials, per dataset and in total.
+# Usage: tools/bench/prune.sh BUILD_DIR [BUDGET (20)] [EPOCHS (30)] [DATASETS...]
+set -eu
+build=$(cd "$1" && pwd)
+budget=${2:-20}
+epochs=${3:-30}
+shift $(( $# < 3 ? $# : 3 ))
+here=$(cd "$(dirname "$0")/../.." && pwd)
+datasets=${*:-"breast_w credit_g dna_splice ionosphere pima_diabetes vehicle"}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export KB_PATH="$work/kb.lmdb"
+"$build/kb" ingest --quiet "$here/datasets/spaces.jsonl" >/dev/null
+echo "dataset,prune,trials,pruned,compute_s,best"
+for ds in $datasets; do
+  for prune in none judge; do
+    "$build/kb" search "$here/datasets/$ds.csv.gz" --train net --epochs "$epochs" \
+      --budget "$budget" --max-rows 1000 --seed 1 --warm-start none --prune "$prune" \
+      --work-dir "$work/trials" --json --quiet > "$work/out.jsonl"
+    tail -1 "$work/out.jsonl" | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+b = d["best"]["value"] if d["best"] else float("nan")
+print(f"'"$ds"',{sys.argv[1]},{d[\"trials\"]},{d[\"pruned\"]},{d[\"compute_s\"]:.2f},{b:.4f}")' "$prune"
+  done
+done

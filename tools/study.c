@@ -1,0 +1,1130 @@
+/* Studies over the store and the engine: see study.h. */
+#include "tools/study.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/core/alloc.h"
+#include "engine/core/buf.h"
+#include "engine/core/sha256.h"
+#include "engine/metafeatures.h"
+#include "engine/recommend.h"
+#include "engine/similarity.h"
+#include "engine/transfer.h"
+#include "kb/json.h"
+
+/* ---- names ---- */
+
+static const struct {
+    const char *name;
+    kb_bo_method method;
+    int scheduler;
+} method_names[] = {
+    {"gp", KB_BO_METHOD_GP, 0},        {"tpe", KB_BO_METHOD_TPE, 0},
+    {"random", KB_BO_METHOD_RANDOM, 0}, {"hyperband", KB_BO_METHOD_RANDOM, 1},
+    {"bohb", KB_BO_METHOD_TPE, 1},      {"asha", KB_BO_METHOD_RANDOM, 1},
+};
+
+static const char *const warm_names[] = {
+    [KB_BO_WARM_NONE] = "none",         [KB_BO_WARM_NEAREST] = "nearest",
+    [KB_BO_WARM_PORTFOLIO] = "portfolio", [KB_BO_WARM_STACKED] = "stacked",
+    [KB_BO_WARM_PRIORS] = "priors",     [KB_BO_WARM_RGPE] = "rgpe",
+    [KB_BO_WARM_AUTO] = "auto",
+};
+
+int study_method_parse(kb_bo_method *out, int *scheduler_out, const char *name)
+{
+    for (size_t i = 0; i < sizeof method_names / sizeof method_names[0]; i++) {
+        if (strcmp(name, method_names[i].name) == 0) {
+            *out = method_names[i].method;
+            if (scheduler_out != NULL) {
+                *scheduler_out = method_names[i].scheduler;
+            }
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int study_warm_parse(kb_bo_warm *out, const char *name)
+{
+    for (size_t i = 0; i < sizeof warm_names / sizeof warm_names[0]; i++) {
+        if (strcmp(name, warm_names[i]) == 0) {
+            *out = (kb_bo_warm)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+kb_direction study_guess_direction(const char *objective)
+{
+    static const char *const minimised[] = {"loss", "error", "err", "rmse", "mae", "mse",
+                                            "time", "cost", "regret"};
+    for (size_t i = 0; i < sizeof minimised / sizeof minimised[0]; i++) {
+        if (strstr(objective, minimised[i]) != NULL) {
+            return KB_DIRECTION_MINIMIZE;
+        }
+    }
+    return KB_DIRECTION_MAXIMIZE;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s == NULL ? NULL : kb_strdup(s);
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The objective's value among a run's final metrics, or NaN. */
+static double metric_value(const kb_metric *m, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(m[i].name, name) == 0) {
+            return m[i].value;
+        }
+    }
+    return NAN;
+}
+
+/* ---- creating a study: candidate neighbours ---- */
+
+typedef struct candidate {
+    char *id;
+    kb_task_type type;
+    double *f;           /* meta-features in kb_metafeatures order (NaN missing), or NULL */
+    size_t n_runs;       /* ok runs in the space reporting the objective */
+} candidate;
+
+typedef struct objective_count {
+    char *name;
+    int direction;
+    size_t n;
+} objective_count;
+
+typedef struct create_ctx {
+    const study_create_opts *o;
+    kb_task_type type;
+    candidate *c;
+    size_t n, cap;
+    objective_count *obj;
+    size_t n_obj, cap_obj;
+    int nomem;
+} create_ctx;
+
+static double *task_feature_vector(const kb_task *t)
+{
+    size_t nf = kb_metafeatures_count();
+    if (t->n_features == 0) {
+        return NULL;
+    }
+    double *f = kb_malloc_array(nf, sizeof *f);
+    if (f == NULL) {
+        return NULL;
+    }
+    for (size_t j = 0; j < nf; j++) {
+        f[j] = NAN;
+    }
+    for (size_t i = 0; i < t->n_features; i++) {
+        int j = kb_metafeatures_index(t->features[i].name);
+        if (j >= 0 && (size_t)j < nf) {
+            f[j] = t->features[i].value;
+        }
+    }
+    return f;
+}
+
+static int is_excluded(const study_create_opts *o, const char *id)
+{
+    if (strcmp(id, o->task_id) == 0) {
+        return 1;
+    }
+    for (size_t i = 0; i < o->n_exclude; i++) {
+        if (strcmp(o->exclude[i], id) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int on_candidate_task(const kb_task *t, void *payload)
+{
+    create_ctx *c = payload;
+    if (is_excluded(c->o, t->id) ||
+        (c->type != KB_TASK_TYPE_UNKNOWN && t->type != KB_TASK_TYPE_UNKNOWN &&
+         t->type != c->type)) {
+        return 0;
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 64;
+        candidate *nc = kb_realloc_array(c->c, cap, sizeof *nc);
+        if (nc == NULL) {
+            c->nomem = 1;
+            return 1;
+        }
+        c->c = nc;
+        c->cap = cap;
+    }
+    candidate *k = &c->c[c->n];
+    memset(k, 0, sizeof *k);
+    k->id = kb_strdup(t->id);
+    k->type = t->type;
+    k->f = task_feature_vector(t);
+    if (k->id == NULL || (t->n_features > 0 && k->f == NULL)) {
+        kb_free(k->id);
+        kb_free(k->f);
+        c->nomem = 1;
+        return 1;
+    }
+    c->n++;
+    return 0;
+}
+
+static candidate *find_candidate(create_ctx *c, const char *id)
+{
+    /* tasks arrive sorted by id (kb_store_foreach_task), so a binary search finds them */
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int cmp = strcmp(c->c[mid].id, id);
+        if (cmp == 0) {
+            return &c->c[mid];
+        }
+        if (cmp < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return NULL;
+}
+
+static int on_candidate_run(const kb_run *r, void *payload)
+{
+    create_ctx *c = payload;
+    candidate *k = find_candidate(c, r->task_id);
+    if (k == NULL || r->objective == NULL) {
+        return 0;
+    }
+    if (c->o->objective != NULL) {
+        if (strcmp(r->objective, c->o->objective) == 0 &&
+            isfinite(metric_value(r->metrics, r->n_metrics, r->objective))) {
+            k->n_runs++;
+        }
+        return 0;
+    }
+    /* no objective given: count each objective's runs to pick the most common */
+    for (size_t i = 0; i < c->n_obj; i++) {
+        if (strcmp(c->obj[i].name, r->objective) == 0) {
+            c->obj[i].n++;
+            return 0;
+        }
+    }
+    if (c->n_obj == c->cap_obj) {
+        size_t cap = c->cap_obj ? 2 * c->cap_obj : 8;
+        objective_count *no = kb_realloc_array(c->obj, cap, sizeof *no);
+        if (no == NULL) {
+            c->nomem = 1;
+            return 1;
+        }
+        c->obj = no;
+        c->cap_obj = cap;
+    }
+    c->obj[c->n_obj] = (objective_count){kb_strdup(r->objective), (int)r->direction, 1};
+    if (c->obj[c->n_obj].name == NULL) {
+        c->nomem = 1;
+        return 1;
+    }
+    c->n_obj++;
+    return 0;
+}
+
+/* direction of the objective among comparable runs (first seen), or -1 */
+typedef struct direction_ctx {
+    const char *objective;
+    int direction;
+} direction_ctx;
+
+static int on_direction_run(const kb_run *r, void *payload)
+{
+    direction_ctx *d = payload;
+    if (r->objective != NULL && strcmp(r->objective, d->objective) == 0) {
+        d->direction = (int)r->direction;
+        return 1;
+    }
+    return 0;
+}
+
+static void release_create(create_ctx *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        kb_free(c->c[i].id);
+        kb_free(c->c[i].f);
+    }
+    kb_free(c->c);
+    for (size_t i = 0; i < c->n_obj; i++) {
+        kb_free(c->obj[i].name);
+    }
+    kb_free(c->obj);
+}
+
+typedef struct ranked {
+    size_t cand;
+    double dist;
+} ranked;
+
+static int cmp_ranked(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->dist < y->dist) {
+        return -1;
+    }
+    if (x->dist > y->dist) {
+        return 1;
+    }
+    return x->cand < y->cand ? -1 : x->cand > y->cand;
+}
+
+/*
+ * Order the candidates with runs: by meta-feature distance to the query when it has
+ * meta-features (robust scaling learned from the candidates themselves), else by run count.
+ * Fills ranked[0..*n_out) and, for the first `k`, weights.
+ */
+static int rank_candidates(ranked *out, size_t *n_out, double *w, size_t k, create_ctx *c,
+                           const double *q, kb_error *err)
+{
+    size_t nf = kb_metafeatures_count(), n = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->c[i].n_runs > 0) {
+            out[n++] = (ranked){i, INFINITY};
+        }
+    }
+    *n_out = n;
+    if (n == 0) {
+        return KB_OK;
+    }
+    size_t n_feat_tasks = 0;
+    for (size_t r = 0; r < n; r++) {
+        n_feat_tasks += c->c[out[r].cand].f != NULL;
+    }
+    if (q != NULL && n_feat_tasks > 0) {
+        double *z = kb_malloc_array(n * nf, sizeof *z), *qz = kb_malloc_array(nf, sizeof *qz);
+        kb_similarity_scaler sc = {0};
+        kb_similarity_index ix = {0};
+        int rc = z == NULL || qz == NULL ? kb_error_set(err, KB_ENOMEM, "out of memory") : KB_OK;
+        for (size_t r = 0; rc == KB_OK && r < n; r++) {
+            const double *f = c->c[out[r].cand].f;
+            for (size_t j = 0; j < nf; j++) {
+                z[r * nf + j] = f != NULL ? f[j] : NAN;
+            }
+        }
+        if (rc == KB_OK) {
+            memcpy(qz, q, nf * sizeof *qz);
+            rc = kb_similarity_scaler_fit(&sc, z, n, nf, err);
+        }
+        if (rc == KB_OK) {
+            kb_similarity_scaler_apply(&sc, z, n);
+            kb_similarity_scaler_apply(&sc, qz, 1);
+            rc = kb_similarity_index_build(&ix, z, n, nf, NULL, err);
+        }
+        for (size_t r = 0; rc == KB_OK && r < n; r++) {
+            size_t shared = 0;
+            double d = kb_similarity_distance(&ix, r, qz, KB_SIMILARITY_L1, &shared);
+            out[r].dist = shared > 0 ? d : INFINITY;
+        }
+        kb_similarity_index_release(&ix);
+        kb_similarity_scaler_release(&sc);
+        kb_free(z);
+        kb_free(qz);
+        if (rc != KB_OK) {
+            return rc;
+        }
+        qsort(out, n, sizeof *out, cmp_ranked);
+        size_t m = k < n ? k : n;
+        double *d = kb_malloc_array(m, sizeof *d);
+        if (d == NULL) {
+            return kb_error_set(err, KB_ENOMEM, "out of memory");
+        }
+        for (size_t r = 0; r < m; r++) {
+            d[r] = out[r].dist;
+        }
+        /* kb recommend's default weighting: a Gaussian kernel on the distance plus a floor */
+        kb_recommend_weights(w, d, m, 1.0, 0.1);
+        kb_free(d);
+        return KB_OK;
+    }
+    /* no meta-features to compare: the tasks with the most runs, equally weighted */
+    for (size_t r = 0; r < n; r++) {
+        out[r].dist = -(double)c->c[out[r].cand].n_runs;
+    }
+    qsort(out, n, sizeof *out, cmp_ranked);
+    for (size_t r = 0; r < n && r < k; r++) {
+        out[r].dist = NAN;
+        w[r] = 1.0;
+    }
+    return KB_OK;
+}
+
+static int make_id(char out[16], const study_create_opts *o, int64_t created)
+{
+    char text[1024];
+    snprintf(text, sizeof text, "%s\n%s\n%s\n%s\n%llu\n%lld", o->task_id, o->space,
+             o->method ? o->method : "gp", o->warm_start ? o->warm_start : "auto",
+             (unsigned long long)o->seed, (long long)created);
+    unsigned char d[32];
+    kb_sha256_digest(text, strlen(text), d);
+    snprintf(out, 16, "s-%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2], d[3], d[4], d[5]);
+    return 0;
+}
+
+int study_create(kb_study *out, kb_store *store, const study_create_opts *o, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && store != NULL && o != NULL && o->task_id != NULL &&
+                 o->space != NULL);
+    memset(out, 0, sizeof *out);
+    kb_bo_method m;
+    kb_bo_warm wm;
+    if (study_method_parse(&m, NULL, o->method ? o->method : "gp") != 0) {
+        return kb_error_set(err, KB_EINVAL, "unknown method '%s' (gp, tpe, random, hyperband, "
+                            "bohb, asha)", o->method);
+    }
+    if (study_warm_parse(&wm, o->warm_start ? o->warm_start : "auto") != 0) {
+        return kb_error_set(err, KB_EINVAL, "unknown warm start '%s' (auto, none, nearest, "
+                            "portfolio, stacked, priors, rgpe)", o->warm_start);
+    }
+    kb_task task = {0};
+    int rc = kb_store_get_task(&task, store, o->task_id, err);
+    if (rc != KB_OK) {
+        return rc == KB_ENOTFOUND ? kb_error_set(err, KB_ENOTFOUND, "no task '%s' in the "
+                                                 "knowledge base", o->task_id)
+                                  : rc;
+    }
+    kb_space space = {0};
+    rc = kb_store_get_space(&space, store, o->space, err);
+    if (rc != KB_OK) {
+        kb_task_release(&task);
+        return rc == KB_ENOTFOUND ? kb_error_set(err, KB_ENOTFOUND, "no space '%s' in the "
+                                                 "knowledge base (add it with kb ingest)",
+                                                 o->space)
+                                  : rc;
+    }
+    kb_space_release(&space);
+
+    create_ctx c = {o, task.type, NULL, 0, 0, NULL, 0, 0, 0};
+    double *q = task_feature_vector(&task);
+    kb_store_filter f = KB_STORE_FILTER_INIT;
+    rc = kb_store_foreach_task(store, &f, on_candidate_task, &c, err);
+    f.space = o->space;
+    f.status = KB_RUN_STATUS_OK;
+    if (rc == KB_OK && !c.nomem) {
+        rc = kb_store_foreach_run(store, &f, on_candidate_run, &c, err);
+    }
+    const char *objective = o->objective;
+    if (rc == KB_OK && !c.nomem && objective == NULL) {
+        size_t best = SIZE_MAX;
+        for (size_t i = 0; i < c.n_obj; i++) {
+            if (best == SIZE_MAX || c.obj[i].n > c.obj[best].n) {
+                best = i;
+            }
+        }
+        if (best == SIZE_MAX) {
+            rc = kb_error_set(err, KB_EINVAL, "no comparable runs in space '%s' name an "
+                              "objective: say which metric to optimise (--objective)", o->space);
+        } else {
+            objective = c.obj[best].name;
+            /* count again, now for the chosen objective */
+            study_create_opts o2 = *o;
+            o2.objective = objective;
+            c.o = &o2;
+            for (size_t i = 0; i < c.n; i++) {
+                c.c[i].n_runs = 0;
+            }
+            rc = kb_store_foreach_run(store, &f, on_candidate_run, &c, err);
+            c.o = o;
+        }
+    }
+    if (rc == KB_OK && c.nomem) {
+        rc = kb_error_set(err, KB_ENOMEM, "out of memory");
+    }
+    int direction = o->direction;
+    if (rc == KB_OK && direction < 0) {
+        direction_ctx dc = {objective, -1};
+        kb_store_filter fd = KB_STORE_FILTER_INIT;
+        fd.space = o->space;
+        rc = kb_store_foreach_run(store, &fd, on_direction_run, &dc, err);
+        rc = rc == 1 ? KB_OK : rc;
+        direction = dc.direction >= 0 ? dc.direction : (int)study_guess_direction(objective);
+    }
+
+    size_t k = o->n_neighbours ? o->n_neighbours : STUDY_DEFAULT_NEIGHBOURS;
+    ranked *rk = NULL;
+    double *w = NULL;
+    size_t n_ranked = 0;
+    if (rc == KB_OK) {
+        rk = kb_malloc_array(c.n ? c.n : 1, sizeof *rk);
+        w = kb_malloc_array(k, sizeof *w);
+        rc = rk == NULL || w == NULL ? kb_error_set(err, KB_ENOMEM, "out of memory")
+                                     : rank_candidates(rk, &n_ranked, w, k, &c, q, err);
+    }
+    size_t n_nb = n_ranked < k ? n_ranked : k;
+    if (wm == KB_BO_WARM_NONE) {
+        n_nb = 0;
+    }
+    if (rc == KB_OK) {
+        int64_t created = now_us();
+        char idbuf[16];
+        make_id(idbuf, o, created);
+        out->id = kb_strdup(o->id != NULL ? o->id : idbuf);
+        out->task_id = kb_strdup(o->task_id);
+        out->space = kb_strdup(o->space);
+        out->objective = kb_strdup(objective);
+        out->direction = (kb_direction)direction;
+        out->method = kb_strdup(o->method ? o->method : "gp");
+        out->warm_start = kb_strdup(o->warm_start ? o->warm_start : "auto");
+        out->seed = o->seed;
+        out->command = dup_or_null(o->command);
+        out->team = dup_or_null(o->team);
+        out->created_at = created;
+        out->extra = dup_or_null(o->extra);
+        out->neighbours = kb_calloc(n_nb ? n_nb : 1, sizeof *out->neighbours);
+        out->neighbour_weights = kb_malloc_array(n_nb ? n_nb : 1, sizeof *out->neighbour_weights);
+        int nomem = out->id == NULL || out->task_id == NULL || out->space == NULL ||
+                    out->objective == NULL || out->method == NULL || out->warm_start == NULL ||
+                    (o->command && !out->command) || (o->team && !out->team) ||
+                    (o->extra && !out->extra) || out->neighbours == NULL ||
+                    out->neighbour_weights == NULL;
+        for (size_t i = 0; !nomem && i < n_nb; i++) {
+            out->neighbours[i] = kb_strdup(c.c[rk[i].cand].id);
+            out->neighbour_weights[i] = w[i];
+            out->n_neighbours = i + 1;
+            nomem = out->neighbours[i] == NULL;
+        }
+        if (nomem) {
+            rc = kb_error_set(err, KB_ENOMEM, "out of memory");
+        }
+    }
+    if (rc == KB_OK) {
+        kb_record rec;
+        memset(&rec, 0, sizeof rec);
+        rec.kind = KB_RECORD_STUDY;
+        rec.study = *out;
+        kb_put_result res = KB_PUT_ADDED;
+        char reason[1][KB_ERROR_MSG_SIZE];
+        reason[0][0] = '\0';
+        rc = kb_store_put_batch(store, &rec, 1, &res, reason, err);
+        if (rc == KB_OK && res != KB_PUT_ADDED) {
+            rc = kb_error_set(err, KB_EEXISTS, "study '%s' not stored: %s", out->id,
+                              res == KB_PUT_DUPLICATE ? "it exists already" : reason[0]);
+        }
+    }
+    if (rc != KB_OK) {
+        kb_study_release(out);
+    }
+    kb_free(rk);
+    kb_free(w);
+    kb_free(q);
+    release_create(&c);
+    kb_task_release(&task);
+    return rc;
+}
+
+/* ---- an open study ---- */
+
+struct study {
+    kb_study rec;
+    kb_space space;
+    kb_encode *enc;
+    size_t p;              /* encoded parameters */
+    int scheduler;
+    kb_bo_opts bo;
+    study_trial *trials;   /* by trial number */
+    size_t n_trials, cap_trials;
+    kb_transfer *transfer; /* NULL until needed (or when there is no neighbour data) */
+    int transfer_loaded;
+    double *nb_u;          /* neighbour data, owned here (kb_transfer copies what it keeps) */
+    double *nb_y;
+};
+
+const kb_study *study_record(const study *s) { return &s->rec; }
+const kb_space *study_space(const study *s) { return &s->space; }
+const kb_encode *study_encode(const study *s) { return s->enc; }
+size_t study_n_trials(const study *s) { return s->n_trials; }
+const study_trial *study_trial_at(const study *s, size_t i)
+{
+    return i < s->n_trials ? &s->trials[i] : NULL;
+}
+int study_scheduler(const study *s) { return s->scheduler; }
+
+static double minimised(const study *s, double value)
+{
+    return s->rec.direction == KB_DIRECTION_MAXIMIZE ? -value : value;
+}
+
+size_t study_best(const study *s)
+{
+    size_t best = SIZE_MAX;
+    for (size_t i = 0; i < s->n_trials; i++) {
+        const study_trial *t = &s->trials[i];
+        if (t->status == KB_RUN_STATUS_OK && isfinite(t->value) &&
+            (best == SIZE_MAX || minimised(s, t->value) < minimised(s, s->trials[best].value))) {
+            best = i;
+        }
+    }
+    return best;
+}
+
+size_t study_index_of(const study *s, size_t number)
+{
+    size_t lo = 0, hi = s->n_trials;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->trials[mid].number < number) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < s->n_trials && s->trials[lo].number == number ? lo : SIZE_MAX;
+}
+
+const study_trial *study_find_trial(const study *s, const char *ref)
+{
+    for (size_t i = 0; i < s->n_trials; i++) {
+        if (strcmp(s->trials[i].run_id, ref) == 0) {
+            return &s->trials[i];
+        }
+    }
+    char *end;
+    unsigned long long k = strtoull(ref, &end, 10);
+    if (*ref >= '0' && *ref <= '9' && *end == '\0') {
+        for (size_t i = 0; i < s->n_trials; i++) {
+            if (s->trials[i].number == k) {
+                return &s->trials[i];
+            }
+        }
+    }
+    return NULL;
+}
+
+static void trial_release(study_trial *t)
+{
+    kb_free(t->run_id);
+    kb_params_free(t->config, t->n_config);
+    kb_free(t->u);
+}
+
+/* the trial number in a run id "<study>:<k>", or -1 */
+static long long trial_number(const char *run_id, const char *study_id)
+{
+    size_t n = strlen(study_id);
+    if (strncmp(run_id, study_id, n) != 0 || run_id[n] != ':') {
+        return -1;
+    }
+    char *end;
+    const char *digits = run_id + n + 1;
+    unsigned long long k = strtoull(digits, &end, 10);
+    return *digits >= '0' && *digits <= '9' && *end == '\0' ? (long long)k : -1;
+}
+
+static int copy_params(kb_param **out, const kb_param *p, size_t n)
+{
+    *out = kb_calloc(n ? n : 1, sizeof **out);
+    if (*out == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        (*out)[i].name = kb_strdup(p[i].name);
+        if ((*out)[i].name == NULL || kb_value_copy(&(*out)[i].value, &p[i].value) != KB_OK) {
+            kb_params_free(*out, n);
+            *out = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* append a trial (config copied); keeps trials sorted by number */
+static int add_trial(study *s, size_t number, const char *run_id, const kb_param *config,
+                     size_t n_config, kb_run_status status, double value, kb_error *err)
+{
+    if (s->n_trials == s->cap_trials) {
+        size_t cap = s->cap_trials ? 2 * s->cap_trials : 32;
+        study_trial *nt = kb_realloc_array(s->trials, cap, sizeof *nt);
+        if (nt == NULL) {
+            return kb_error_set(err, KB_ENOMEM, "out of memory");
+        }
+        s->trials = nt;
+        s->cap_trials = cap;
+    }
+    study_trial t = {number, kb_strdup(run_id), NULL, n_config, status, value,
+                     kb_malloc_array(s->p ? s->p : 1, sizeof(double)), 1};
+    if (t.run_id == NULL || t.u == NULL || copy_params(&t.config, config, n_config) != 0) {
+        t.n_config = 0;
+        trial_release(&t);
+        return kb_error_set(err, KB_ENOMEM, "out of memory");
+    }
+    kb_error e2 = KB_ERROR_INIT;
+    if (kb_encode_config(t.u, s->enc, config, n_config, &e2) != KB_OK) {
+        /* a trial whose configuration no longer fits the space (edited by hand): keep it as
+           tried but out of the models */
+        t.encoded = 0;
+    }
+    size_t at = s->n_trials;
+    while (at > 0 && s->trials[at - 1].number > number) {
+        at--;
+    }
+    memmove(&s->trials[at + 1], &s->trials[at], (s->n_trials - at) * sizeof *s->trials);
+    s->trials[at] = t;
+    s->n_trials++;
+    return KB_OK;
+}
+
+typedef struct load_ctx {
+    study *s;
+    kb_error *err;
+    int rc;
+} load_ctx;
+
+static int on_trial_run(const kb_run *r, void *payload)
+{
+    load_ctx *c = payload;
+    study *s = c->s;
+    if (r->study_id == NULL || strcmp(r->study_id, s->rec.id) != 0) {
+        return 0;
+    }
+    long long k = trial_number(r->id, s->rec.id);
+    if (k < 0) {
+        return 0; /* a run that names the study but is not one of its trials */
+    }
+    double v = metric_value(r->metrics, r->n_metrics, s->rec.objective);
+    c->rc = add_trial(s, (size_t)k, r->id, r->config, r->n_config, r->status, v, c->err);
+    return c->rc != KB_OK;
+}
+
+static void set_bo_opts(study *s)
+{
+    kb_bo_opts o = KB_BO_OPTS_INIT;
+    kb_bo_method m = KB_BO_METHOD_GP;
+    study_method_parse(&m, &s->scheduler, s->rec.method);
+    o.method = m;
+    if (study_warm_parse(&o.warm, s->rec.warm_start) != 0) {
+        o.warm = KB_BO_WARM_NONE;
+    }
+    /* the settings the transfer benchmark measured (docs/BENCHMARKS.md) */
+    o.seed = s->rec.seed;
+    o.rgpe_samples = 100;
+    o.gp.n_restarts = 1;
+    o.gp.max_iter = 100;
+    s->bo = o;
+}
+
+int study_open(study **out, kb_store *store, const char *id, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && store != NULL && id != NULL);
+    *out = NULL;
+    study *s = kb_calloc(1, sizeof *s);
+    if (s == NULL) {
+        return kb_error_set(err, KB_ENOMEM, "out of memory");
+    }
+    int rc = kb_store_get_study(&s->rec, store, id, err);
+    if (rc == KB_ENOTFOUND) {
+        rc = kb_error_set(err, KB_ENOTFOUND, "no study '%s' in the knowledge base", id);
+    }
+    if (rc == KB_OK) {
+        rc = kb_store_get_space(&s->space, store, s->rec.space, err);
+        if (rc == KB_ENOTFOUND) {
+            rc = kb_error_set(err, KB_ENOTFOUND, "study '%s': its space '%s' is not stored", id,
+                              s->rec.space);
+        }
+    }
+    if (rc == KB_OK) {
+        rc = kb_encode_new(&s->enc, &s->space, err);
+    }
+    if (rc == KB_OK) {
+        s->p = kb_encode_n_params(s->enc);
+        set_bo_opts(s);
+        kb_store_filter f = KB_STORE_FILTER_INIT;
+        f.study_id = s->rec.id;
+        f.task_id = s->rec.task_id;
+        load_ctx lc = {s, err, KB_OK};
+        rc = kb_store_foreach_run(store, &f, on_trial_run, &lc, err);
+        if (rc == 1) {
+            rc = lc.rc;
+        }
+    }
+    if (rc != KB_OK) {
+        study_close(s);
+        return rc;
+    }
+    *out = s;
+    return KB_OK;
+}
+
+void study_close(study *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < s->n_trials; i++) {
+        trial_release(&s->trials[i]);
+    }
+    kb_free(s->trials);
+    kb_transfer_free(s->transfer);
+    kb_free(s->nb_u);
+    kb_free(s->nb_y);
+    kb_encode_free(s->enc);
+    kb_space_release(&s->space);
+    kb_study_release(&s->rec);
+    kb_free(s);
+}
+
+/* ---- neighbours' data for the transfer methods ---- */
+
+typedef struct nb_ctx {
+    study *s;
+    double *u;      /* rows x P, row-contiguous while collecting */
+    double *y;
+    size_t n, cap;
+    int nomem;
+} nb_ctx;
+
+static int on_neighbour_run(const kb_run *r, void *payload)
+{
+    nb_ctx *c = payload;
+    study *s = c->s;
+    if (r->objective == NULL || strcmp(r->objective, s->rec.objective) != 0) {
+        return 0;
+    }
+    double v = metric_value(r->metrics, r->n_metrics, s->rec.objective);
+    if (!isfinite(v)) {
+        return 0;
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 256;
+        double *nu = kb_realloc_array(c->u, cap * (s->p ? s->p : 1), sizeof *nu);
+        if (nu == NULL) {
+            c->nomem = 1;
+            return 1;
+        }
+        c->u = nu;
+        double *ny = kb_realloc_array(c->y, cap, sizeof *ny);
+        if (ny == NULL) {
+            c->nomem = 1;
+            return 1;
+        }
+        c->y = ny;
+        c->cap = cap;
+    }
+    kb_error e2 = KB_ERROR_INIT;
+    if (kb_encode_config(c->u + c->n * s->p, s->enc, r->config, r->n_config, &e2) != KB_OK) {
+        return 0; /* a run from an older version of the space */
+    }
+    c->y[c->n++] = minimised(s, v);
+    return 0;
+}
+
+static int load_transfer(study *s, kb_store *store, kb_error *err)
+{
+    if (s->transfer_loaded) {
+        return KB_OK;
+    }
+    size_t nn = s->rec.n_neighbours, p = s->p;
+    size_t *start = kb_malloc_array(nn + 1, sizeof *start);
+    nb_ctx c = {s, NULL, NULL, 0, 0, 0};
+    int rc = start == NULL ? kb_error_set(err, KB_ENOMEM, "out of memory") : KB_OK;
+    for (size_t i = 0; rc == KB_OK && i < nn; i++) {
+        start[i] = c.n;
+        kb_store_filter f = KB_STORE_FILTER_INIT;
+        f.task_id = s->rec.neighbours[i];
+        f.space = s->rec.space;
+        f.status = KB_RUN_STATUS_OK;
+        rc = kb_store_foreach_run(store, &f, on_neighbour_run, &c, err);
+        if (rc == KB_OK && c.nomem) {
+            rc = kb_error_set(err, KB_ENOMEM, "out of memory");
+        }
+    }
+    if (rc == KB_OK) {
+        start[nn] = c.n;
+        /* column-major per task, as kb_transfer_task wants */
+        s->nb_u = kb_malloc_array(c.n * p + 1, sizeof *s->nb_u);
+        rc = s->nb_u == NULL ? kb_error_set(err, KB_ENOMEM, "out of memory") : KB_OK;
+    }
+    kb_transfer_task *tasks = rc == KB_OK ? kb_malloc_array(nn + 1, sizeof *tasks) : NULL;
+    if (rc == KB_OK && tasks == NULL) {
+        rc = kb_error_set(err, KB_ENOMEM, "out of memory");
+    }
+    size_t nt = 0;
+    for (size_t i = 0; rc == KB_OK && i < nn; i++) {
+        size_t n = start[i + 1] - start[i];
+        if (n == 0) {
+            continue;
+        }
+        double *u = s->nb_u + start[i] * p;
+        for (size_t r = 0; r < n; r++) {
+            for (size_t j = 0; j < p; j++) {
+                u[r + j * n] = c.u[(start[i] + r) * p + j];
+            }
+        }
+        double wgt = s->rec.neighbour_weights[i];
+        /* RGPE judges the neighbours by their rankings itself: every one takes part */
+        if (s->bo.warm == KB_BO_WARM_AUTO || s->bo.warm == KB_BO_WARM_RGPE) {
+            wgt = 1.0;
+        }
+        tasks[nt++] = (kb_transfer_task){u, n, n, c.y + start[i], wgt};
+    }
+    if (rc == KB_OK && nt > 0) {
+        kb_transfer_opts to = KB_TRANSFER_OPTS_INIT;
+        to.gp.n_restarts = 0;
+        to.max_points = 200;
+        rc = kb_transfer_new(&s->transfer, s->enc, tasks, nt, &to, err);
+    }
+    kb_free(tasks);
+    kb_free(start);
+    kb_free(c.u);
+    s->nb_y = c.y; /* the transfer copied them; kept for its lifetime all the same */
+    if (rc == KB_OK) {
+        s->transfer_loaded = 1;
+    }
+    return rc;
+}
+
+/* ---- asking and telling ---- */
+
+static int put_trial(size_t *index_out, study *s, kb_store *store, const kb_param *config,
+                     size_t n_config, const kb_param *fidelity, size_t n_fidelity,
+                     const char *extra, kb_error *err)
+{
+    size_t number = s->n_trials ? s->trials[s->n_trials - 1].number + 1 : 0;
+    char run_id[512];
+    int len = snprintf(run_id, sizeof run_id, "%s:%zu", s->rec.id, number);
+    if (len < 0 || (size_t)len >= sizeof run_id) {
+        return kb_error_set(err, KB_EINVAL, "study id '%s' is too long", s->rec.id);
+    }
+    kb_run r;
+    memset(&r, 0, sizeof r);
+    r.id = run_id;
+    r.task_id = s->rec.task_id;
+    r.space = s->rec.space;
+    r.config = (kb_param *)config;
+    r.n_config = n_config;
+    r.fidelity = (kb_param *)fidelity;
+    r.n_fidelity = n_fidelity;
+    r.status = KB_RUN_STATUS_RUNNING;
+    r.objective = s->rec.objective;
+    r.direction = s->rec.direction;
+    r.cost_s = NAN;
+    r.team = s->rec.team;
+    r.started_at = now_us();
+    r.finished_at = KB_TIME_UNKNOWN;
+    r.study_id = s->rec.id;
+    r.extra = (char *)extra;
+    kb_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.kind = KB_RECORD_RUN;
+    rec.run = r;
+    kb_put_result res = KB_PUT_ADDED;
+    char reason[1][KB_ERROR_MSG_SIZE];
+    reason[0][0] = '\0';
+    int rc = kb_store_put_batch(store, &rec, 1, &res, reason, err);
+    if (rc == KB_OK && res != KB_PUT_ADDED) {
+        return kb_error_set(err, KB_EEXISTS, "trial '%s' not stored: %s", run_id,
+                            res == KB_PUT_DUPLICATE ? "it exists already" : reason[0]);
+    }
+    if (rc == KB_OK) {
+        rc = add_trial(s, number, run_id, config, n_config, KB_RUN_STATUS_RUNNING, NAN, err);
+    }
+    if (rc == KB_OK && index_out != NULL) {
+        *index_out = s->n_trials - 1;
+    }
+    return rc;
+}
+
+int study_add_trial(size_t *index_out, study *s, kb_store *store, const kb_param *config,
+                    size_t n_config, const kb_param *fidelity, size_t n_fidelity,
+                    const char *extra, kb_error *err)
+{
+    KB_CHECK_ARG(s != NULL && store != NULL && (config != NULL || n_config == 0));
+    int rc = kb_space_check_config(&s->space, config, n_config, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    return put_trial(index_out, s, store, config, n_config, fidelity, n_fidelity, extra, err);
+}
+
+static const char *phase_name(kb_bo_phase p)
+{
+    switch (p) {
+    case KB_BO_PHASE_WARM_INIT: return "warm_init";
+    case KB_BO_PHASE_COLD_INIT: return "cold_init";
+    case KB_BO_PHASE_MODEL: return "model";
+    }
+    return "model";
+}
+
+int study_ask(size_t *index_out, kb_bo_info *info_out, study *s, kb_store *store,
+              const kb_param *fidelity, size_t n_fidelity, kb_error *err)
+{
+    KB_CHECK_ARG(s != NULL && store != NULL);
+    if (s->scheduler) {
+        return kb_error_set(err, KB_EINVAL, "study '%s' uses %s, which schedules its own "
+                            "trials: run it with kb search --resume %s", s->rec.id,
+                            s->rec.method, s->rec.id);
+    }
+    int rc = KB_OK;
+    if (s->bo.warm != KB_BO_WARM_NONE && s->rec.n_neighbours > 0) {
+        rc = load_transfer(s, store, err);
+    }
+    size_t p = s->p, n_obs = 0, n_pend = 0;
+    for (size_t i = 0; i < s->n_trials; i++) {
+        if (!s->trials[i].encoded) {
+            continue;
+        }
+        if (s->trials[i].status == KB_RUN_STATUS_RUNNING) {
+            n_pend++;
+        } else {
+            n_obs++;
+        }
+    }
+    double *uo = kb_malloc_array(n_obs * p + 1, sizeof *uo);
+    double *yo = kb_malloc_array(n_obs + 1, sizeof *yo);
+    double *up = kb_malloc_array(n_pend * p + 1, sizeof *up);
+    double *u = kb_malloc_array(p + 1, sizeof *u);
+    if (rc == KB_OK && (uo == NULL || yo == NULL || up == NULL || u == NULL)) {
+        rc = kb_error_set(err, KB_ENOMEM, "out of memory");
+    }
+    size_t io = 0, ip = 0;
+    for (size_t i = 0; rc == KB_OK && i < s->n_trials; i++) {
+        const study_trial *t = &s->trials[i];
+        if (!t->encoded) {
+            continue;
+        }
+        if (t->status == KB_RUN_STATUS_RUNNING) {
+            for (size_t j = 0; j < p; j++) {
+                up[ip + j * n_pend] = t->u[j];
+            }
+            ip++;
+        } else {
+            for (size_t j = 0; j < p; j++) {
+                uo[io + j * n_obs] = t->u[j];
+            }
+            yo[io++] = t->status == KB_RUN_STATUS_OK ? minimised(s, t->value) : NAN;
+        }
+    }
+    kb_bo_info info;
+    memset(&info, 0, sizeof info);
+    if (rc == KB_OK) {
+        kb_bo_problem pr = {s->enc, uo, n_obs ? n_obs : 1, n_obs, yo, up, n_pend ? n_pend : 1,
+                            n_pend, NULL, s->transfer};
+        rc = kb_bo_suggest(u, &info, &pr, &s->bo, err);
+    }
+    kb_param *config = NULL;
+    size_t n_config = 0;
+    if (rc == KB_OK) {
+        rc = kb_encode_decode(&config, &n_config, s->enc, u, err);
+    }
+    if (rc == KB_OK) {
+        char extra[256];
+        if (isfinite(info.acq_value)) {
+            snprintf(extra, sizeof extra, "{\"phase\":\"%s\",\"acquisition\":%.17g}",
+                     phase_name(info.phase), info.acq_value);
+        } else {
+            snprintf(extra, sizeof extra, "{\"phase\":\"%s\"}", phase_name(info.phase));
+        }
+        rc = put_trial(index_out, s, store, config, n_config, fidelity, n_fidelity, extra, err);
+    }
+    if (rc == KB_OK && info_out != NULL) {
+        *info_out = info;
+    }
+    kb_params_free(config, n_config);
+    kb_free(uo);
+    kb_free(yo);
+    kb_free(up);
+    kb_free(u);
+    return rc;
+}
+
+int study_tell(study *s, kb_store *store, size_t index, const study_result *res, kb_error *err)
+{
+    KB_CHECK_ARG(s != NULL && store != NULL && res != NULL);
+    if (index >= s->n_trials) {
+        return kb_error_set(err, KB_ENOTFOUND, "study '%s' has no trial %zu", s->rec.id, index);
+    }
+    study_trial *t = &s->trials[index];
+    kb_run r;
+    int rc = kb_store_get_run(&r, store, t->run_id, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    if (r.status != KB_RUN_STATUS_RUNNING) {
+        kb_run_release(&r);
+        return kb_error_set(err, KB_EEXISTS, "trial %zu of study '%s' was already told (%s)",
+                            t->number, s->rec.id, kb_run_status_name(t->status));
+    }
+    kb_run_status status = res->status;
+    double v = metric_value(res->metrics, res->n_metrics, s->rec.objective);
+    if (status == KB_RUN_STATUS_OK && !isfinite(v)) {
+        /* a reported NaN/inf means the training blew up; an absent objective, a failure */
+        int reported = 0;
+        for (size_t i = 0; i < res->n_metrics; i++) {
+            reported |= strcmp(res->metrics[i].name, s->rec.objective) == 0;
+        }
+        status = reported ? KB_RUN_STATUS_DIVERGED : KB_RUN_STATUS_FAILED;
+    }
+    /* the stored run takes borrowed views of the result; ownership stays with the caller */
+    kb_metric *old_m = r.metrics;
+    size_t old_nm = r.n_metrics;
+    kb_series *old_c = r.curve;
+    size_t old_nc = r.n_curve;
+    char *old_extra = r.extra;
+    r.metrics = (kb_metric *)res->metrics;
+    r.n_metrics = res->n_metrics;
+    r.curve = (kb_series *)res->curve;
+    r.n_curve = res->n_curve;
+    r.status = status;
+    r.cost_s = res->cost_s;
+    r.finished_at = now_us();
+    r.extra = (char *)res->extra;
+    /* the store wants final metrics sorted by name: sort a copy of the pointers' order */
+    kb_metric *sorted = NULL;
+    if (res->n_metrics > 1) {
+        sorted = kb_malloc_array(res->n_metrics, sizeof *sorted);
+        if (sorted == NULL) {
+            rc = kb_error_set(err, KB_ENOMEM, "out of memory");
+        } else {
+            memcpy(sorted, res->metrics, res->n_metrics * sizeof *sorted);
+            for (size_t i = 1; i < res->n_metrics; i++) {
+                kb_metric m = sorted[i];
+                size_t j = i;
+                while (j > 0 && strcmp(sorted[j - 1].name, m.name) > 0) {
+                    sorted[j] = sorted[j - 1];
+                    j--;
+                }
+                sorted[j] = m;
+            }
+            r.metrics = sorted;
+        }
+    }
+    if (rc == KB_OK) {
+        rc = kb_store_update_run(store, &r, err);
+    }
+    kb_free(sorted);
+    r.metrics = old_m;
+    r.n_metrics = old_nm;
+    r.curve = old_c;
+    r.n_curve = old_nc;
+    r.extra = old_extra;
+    kb_run_release(&r);
+    if (rc == KB_OK) {
+        t->status = status;
+        t->value = v;
+    }
+    return rc;
+}
