@@ -531,6 +531,42 @@ static void test_regex_metrics_with_and_without_names(void)
     kb_trial_result_release(&r);
 }
 
+static void test_caffe_log_on_stderr(void)
+{
+    const char *data = getenv("KB_TEST_DATA");
+    if (data == NULL) {
+        fprintf(stderr, "test_caffe_log_on_stderr: skipped (no KB_TEST_DATA)\n");
+        return;
+    }
+    char dir[512];
+    kb_trial_pool_opts o = opts_for("caffe", "cat {data}/curve/lenet_solver.log >&2", dir,
+                                    sizeof dir);
+    kb_param extra[] = {sparam("data", data)};
+    o.extra = extra;
+    o.n_extra = 1;
+    o.parse = KB_TRIAL_PARSE_STDERR; /* glog writes to stderr */
+    o.objective = "val_accuracy";
+    kb_trial_result r;
+    size_t n_progress;
+    run_one(&r, &n_progress, &o, NULL, 0, NULL, 0);
+    CHECK(r.status == KB_RUN_STATUS_OK);
+    const kb_series *acc = series_named(&r, "val_accuracy");
+    CHECK(acc != NULL && acc->n >= 2 && acc->steps[0] == 0 && acc->values[0] == 0.0849);
+    CHECK(acc != NULL && r.objective == acc->values[acc->n - 1]);
+    CHECK(series_named(&r, "train_loss") != NULL && series_named(&r, "lr") != NULL);
+    kb_trial_result_release(&r);
+
+    o = opts_for("caffe-nan", "cat {data}/curve/caffe_nan.log >&2", dir, sizeof dir);
+    o.extra = extra;
+    o.n_extra = 1;
+    o.parse = KB_TRIAL_PARSE_STDERR;
+    o.objective = "val_loss";
+    run_one(&r, &n_progress, &o, NULL, 0, NULL, 0);
+    CHECK(r.status == KB_RUN_STATUS_DIVERGED);
+    CHECK(strstr(r.reason, "objective 'val_loss' is nan at step") != NULL);
+    kb_trial_result_release(&r);
+}
+
 static void test_bad_options_and_starts_are_rejected(void)
 {
     kb_error err = KB_ERROR_INIT;
@@ -972,6 +1008,7 @@ int main(void)
     test_nan_objective_is_diverged();
     test_timeout_kills_the_group_even_when_sigterm_is_ignored();
     test_regex_metrics_with_and_without_names();
+    test_caffe_log_on_stderr();
     test_bad_options_and_starts_are_rejected();
     test_three_trials_run_at_once();
     test_stop_prunes_and_kills_grandchildren();
