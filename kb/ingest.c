@@ -1822,8 +1822,27 @@ static int writer_flush(writer *w)
         w->reasons = why;
         w->cap_results = b->n;
     }
-    int rc = kb_store_put_batch(w->store, b->recs, b->n, w->results, w->reasons, w->err);
-    if (rc != KB_OK) {
+    /* --strict: the store checks and writes in one transaction, so a record refused because
+     * of another writer's commit still leaves the file unwritten */
+    unsigned flags = w->opts->strict ? KB_STORE_PUT_ALL_OR_NOTHING : 0;
+    int rc = kb_store_put_batch_flags(w->store, b->recs, b->n, flags, w->results, w->reasons,
+                                      w->err);
+    int aborted = rc == KB_ECANCELED && w->opts->strict;
+    if (aborted) {
+        size_t n_bad = 0;
+        for (size_t i = 0; i < b->n; i++) {
+            if (w->results[i] == KB_PUT_CONFLICT || w->results[i] == KB_PUT_REJECTED) {
+                store_reject(w, i, w->reasons[i]);
+                n_bad++;
+            }
+        }
+        kb_error_clear(w->err);
+        kb_log_printf(&w->opts->log, KB_LOG_LEVEL_WARNING,
+                      "%s: --strict: nothing written (%zu record(s) rejected)", w->file,
+                      n_bad + w->parse_rejected);
+        rc = KB_OK;
+    }
+    if (rc != KB_OK || aborted) {
         if (!w->keep) {
             batch_drop(b);
         }
@@ -1867,156 +1886,6 @@ static int writer_add(kb_record *rec, const char *file, size_t line, void *paylo
         return writer_flush(w);
     }
     return KB_OK;
-}
-
-/* What the store holds under `rec`'s id, as canonical JSON (empty if nothing). */
-static int stored_text(kb_buf *out, int *kind_differs, kb_store *store, const kb_record *rec,
-                       kb_error *err)
-{
-    kb_buf_reset(out);
-    *kind_differs = 0;
-    kb_record_kind kind;
-    const char *id = kb_record_id(rec);
-    int rc = kb_store_find_kind(&kind, store, id, err);
-    if (rc == KB_ENOTFOUND) {
-        kb_error_clear(err);
-        return KB_OK;
-    }
-    if (rc != KB_OK) {
-        return rc;
-    }
-    if (kind != rec->kind) {
-        *kind_differs = 1;
-        return KB_OK;
-    }
-    kb_record old;
-    memset(&old, 0, sizeof old);
-    old.kind = kind;
-    switch (kind) {
-    case KB_RECORD_TASK: rc = kb_store_get_task(&old.task, store, id, err); break;
-    case KB_RECORD_RUN: rc = kb_store_get_run(&old.run, store, id, err); break;
-    case KB_RECORD_BACKBONE: rc = kb_store_get_backbone(&old.backbone, store, id, err); break;
-    case KB_RECORD_SPACE: rc = kb_store_get_space(&old.space, store, id, err); break;
-    case KB_RECORD_STUDY: rc = kb_store_get_study(&old.study, store, id, err); break;
-    }
-    if (rc == KB_OK) {
-        rc = kb_json_write_record(out, &old, err);
-    }
-    kb_record_release(&old);
-    return rc;
-}
-
-typedef struct id_ref {
-    const char *id;
-    size_t i;
-} id_ref;
-
-static int id_ref_cmp(const void *a, const void *b)
-{
-    const id_ref *x = a, *y = b;
-    int c = strcmp(x->id, y->id);
-    return c != 0 ? c : (x->i > y->i) - (x->i < y->i);
-}
-
-static int has_id(const id_ref *ids, size_t n, const char *id, kb_record_kind kind,
-                  const kb_record *recs)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(ids[mid].id, id) < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo < n && strcmp(ids[lo].id, id) == 0 && recs[ids[lo].i].kind == kind;
-}
-
-/*
- * --strict: find, before writing, every record the store would refuse (a conflicting copy in
- * the store or earlier in the file, a run whose task or backbone is nowhere), so that the
- * file is written whole or not at all.
- * NEEDSWORK: another writer committing between this check and the write can still make the
- * store refuse a record; a put_batch flag "abort the transaction on any refusal" would close it.
- */
-static int strict_precheck(size_t *n_bad, writer *w)
-{
-    *n_bad = 0;
-    id_ref *ids = kb_malloc_array(w->b->n > 0 ? w->b->n : 1, sizeof *ids);
-    kb_buf a = KB_BUF_INIT, b = KB_BUF_INIT;
-    if (ids == NULL) {
-        return nomem(w->err);
-    }
-    for (size_t i = 0; i < w->b->n; i++) {
-        ids[i] = (id_ref){kb_record_id(&w->b->recs[i]), i};
-    }
-    qsort(ids, w->b->n, sizeof *ids, id_ref_cmp);
-    int rc = KB_OK;
-    for (size_t k = 0; rc == KB_OK && k < w->b->n; k++) {
-        size_t i = ids[k].i;
-        const kb_record *rec = &w->b->recs[i];
-        char why[KB_ERROR_MSG_SIZE];
-        why[0] = '\0';
-        if (k > 0 && strcmp(ids[k - 1].id, ids[k].id) == 0) {
-            const kb_record *first = &w->b->recs[ids[k - 1].i];
-            kb_buf_reset(&a);
-            kb_buf_reset(&b);
-            if (kb_json_write_record(&a, first, w->err) != KB_OK ||
-                kb_json_write_record(&b, rec, w->err) != KB_OK) {
-                rc = KB_ENOMEM;
-                break;
-            }
-            if (first->kind != rec->kind || strcmp(a.data, b.data) != 0) {
-                snprintf(why, sizeof why, "'%s': conflicts with an earlier record of this file "
-                         "with the same id", ids[k].id);
-            }
-        } else {
-            int kind_differs;
-            rc = stored_text(&a, &kind_differs, w->store, rec, w->err);
-            if (rc != KB_OK) {
-                break;
-            }
-            if (kind_differs) {
-                snprintf(why, sizeof why, "'%s': id is already used by another kind of record",
-                         ids[k].id);
-            } else if (a.len > 0) {
-                kb_buf_reset(&b);
-                rc = kb_json_write_record(&b, rec, w->err);
-                if (rc == KB_OK && strcmp(a.data, b.data) != 0) {
-                    snprintf(why, sizeof why, "'%s': conflicts with the stored record with "
-                             "the same id", ids[k].id);
-                }
-            } else if (rec->kind == KB_RECORD_RUN || rec->kind == KB_RECORD_STUDY) {
-                int is_run = rec->kind == KB_RECORD_RUN;
-                const char *refs[2] = {is_run ? rec->run.task_id : rec->study.task_id,
-                                       is_run ? rec->run.backbone_id : NULL};
-                const kb_record_kind kinds[2] = {KB_RECORD_TASK, KB_RECORD_BACKBONE};
-                for (int j = 0; j < 2 && rc == KB_OK && why[0] == '\0'; j++) {
-                    if (refs[j] == NULL || has_id(ids, w->b->n, refs[j], kinds[j], w->b->recs)) {
-                        continue;
-                    }
-                    kb_record_kind kind;
-                    rc = kb_store_find_kind(&kind, w->store, refs[j], w->err);
-                    if (rc == KB_ENOTFOUND || (rc == KB_OK && kind != kinds[j])) {
-                        kb_error_clear(w->err);
-                        rc = KB_OK;
-                        snprintf(why, sizeof why, "%s '%s': unknown %s '%s'",
-                                 is_run ? "run" : "study", kb_record_id(rec),
-                                 j == 0 ? "task" : "backbone", refs[j]);
-                    }
-                }
-            }
-        }
-        if (rc == KB_OK && why[0] != '\0') {
-            store_reject(w, i, why);
-            (*n_bad)++;
-        }
-    }
-    kb_free(ids);
-    kb_buf_release(&a);
-    kb_buf_release(&b);
-    return rc;
 }
 
 /*
@@ -2244,14 +2113,10 @@ int kb_ingest_file(kb_ingest_counts *counts, kb_store *store, const char *path,
         kb_ingest_counts parsed;
         rc = kb_ingest_parse_file(&parsed, path, opts, writer_add, &w, err);
         w.parse_rejected = parsed.rejected;
-        size_t n_bad = 0;
-        if (rc == KB_OK && opts->strict && parsed.rejected == 0) {
-            rc = strict_precheck(&n_bad, &w);
-        }
-        if (rc == KB_OK && opts->strict && (parsed.rejected > 0 || n_bad > 0)) {
+        if (rc == KB_OK && opts->strict && parsed.rejected > 0) {
             kb_log_printf(&opts->log, KB_LOG_LEVEL_WARNING,
                           "%s: --strict: nothing written (%zu record(s) rejected)", path,
-                          parsed.rejected + n_bad);
+                          parsed.rejected);
             batch_drop(&w.own);
         }
         if (rc == KB_OK) {

@@ -752,6 +752,7 @@ typedef struct batch {
     size_t n;
     kb_put_result *results;
     char (*reasons)[KB_ERROR_MSG_SIZE];
+    unsigned flags; /* kb_store_put_flags */
 } batch;
 
 typedef struct put_state {
@@ -1241,6 +1242,16 @@ static int put_batch_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
     if (ps.runs != NULL) {
         mdb_cursor_close(ps.runs);
     }
+    if (rc == KB_OK && (b->flags & KB_STORE_PUT_ALL_OR_NOTHING)) {
+        size_t n_refused = 0;
+        for (size_t i = 0; i < b->n; i++) {
+            n_refused += b->results[i] == KB_PUT_CONFLICT || b->results[i] == KB_PUT_REJECTED;
+        }
+        if (n_refused > 0) {
+            return kb_error_set(err, KB_ECANCELED, "batch not written: %zu record%s refused",
+                                n_refused, n_refused == 1 ? "" : "s");
+        }
+    }
     if (rc == KB_OK) {
         rc = tbl_flush(s, txn, err);
     }
@@ -1259,9 +1270,17 @@ static int put_batch_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
 int kb_store_put_batch(kb_store *store, const kb_record *recs, size_t n, kb_put_result *results,
                        char (*reasons)[KB_ERROR_MSG_SIZE], kb_error *err)
 {
+    return kb_store_put_batch_flags(store, recs, n, 0, results, reasons, err);
+}
+
+int kb_store_put_batch_flags(kb_store *store, const kb_record *recs, size_t n, unsigned flags,
+                             kb_put_result *results, char (*reasons)[KB_ERROR_MSG_SIZE],
+                             kb_error *err)
+{
     KB_CHECK_ARG(store != NULL);
     KB_CHECK_ARG(n == 0 || (recs != NULL && results != NULL));
-    batch b = {recs, n, results, reasons};
+    KB_CHECK_ARG((flags & ~(unsigned)KB_STORE_PUT_ALL_OR_NOTHING) == 0);
+    batch b = {recs, n, results, reasons, flags};
     return write_txn(store, put_batch_body, &b, err);
 }
 

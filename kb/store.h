@@ -108,6 +108,23 @@ int kb_store_put_batch(kb_store *store, const kb_record *recs, size_t n,
                        kb_put_result *results, char (*reasons)[KB_ERROR_MSG_SIZE],
                        kb_error *err);
 
+enum kb_store_put_flags {
+    /* If any record would be CONFLICT or REJECTED, abort the transaction: nothing of the batch
+     * is written (`kb ingest --strict`, without a race against another writer) */
+    KB_STORE_PUT_ALL_OR_NOTHING = 1u << 0
+};
+
+/**
+ * kb_store_put_batch with kb_store_put_flags. With KB_STORE_PUT_ALL_OR_NOTHING, a batch with
+ * a refused record returns KB_ECANCELED ("batch not written: N record(s) refused") and writes
+ * nothing; `results` and `reasons` then say what each record's outcome would have been, so
+ * the refused ones can be reported. The check and the write are one transaction.
+ * @return as kb_store_put_batch, plus KB_ECANCELED.
+ */
+int kb_store_put_batch_flags(kb_store *store, const kb_record *recs, size_t n, unsigned flags,
+                             kb_put_result *results, char (*reasons)[KB_ERROR_MSG_SIZE],
+                             kb_error *err);
+
 /**
  * Replace an existing run (same id), updating the indexes; used when a running trial finishes.
  * The run keeps its place in insertion order. Writing identical content is a no-op.

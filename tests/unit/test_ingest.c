@@ -509,8 +509,17 @@ static void test_strict_files_are_all_or_nothing(void)
     memset(&s, 0, sizeof s);
     CHECK_OK(kb_ingest_file(&c, st, path, &o, &err), err);
     CHECK(c.accepted == 0 && c.rejected == 1);
-    CHECK_STR(s.rejects[0], "strict.jsonl:2: 'r1': conflicts with the stored record with the "
-                            "same id");
+    CHECK_STR(s.rejects[0], "strict.jsonl:2: run 'r1': id exists with different content");
+    CHECK_OK(kb_store_stats_get(&stats, st, &err), err);
+    CHECK(stats.n_tasks == 1 && stats.n_runs == 1);
+    /* two records of the file with one id and different content: the second is refused */
+    const char *twice = "{\"kind\":\"task\",\"id\":\"t3\"}\n"
+                        "{\"kind\":\"task\",\"id\":\"t3\",\"name\":\"other\"}\n";
+    write_file(path, twice, strlen(twice));
+    memset(&s, 0, sizeof s);
+    CHECK_OK(kb_ingest_file(&c, st, path, &o, &err), err);
+    CHECK(c.accepted == 0 && c.rejected == 1);
+    CHECK_STR(s.rejects[0], "strict.jsonl:2: task 't3': id exists with different content");
     CHECK_OK(kb_store_stats_get(&stats, st, &err), err);
     CHECK(stats.n_tasks == 1 && stats.n_runs == 1);
     kb_store_close(st);

@@ -1091,6 +1091,40 @@ static uint64_t generation(kb_store *s)
     return g;
 }
 
+static void test_store_all_or_nothing_batch_writes_nothing_when_one_is_refused(void)
+{
+    kb_store *s = create_store();
+    fill_small(s);
+    kb_record r[3];
+    kb_put_result res[3];
+    char reasons[3][KB_ERROR_MSG_SIZE];
+    rec_task(&r[0], "t-new", NULL);
+    rec_run(&r[1], "r-new", "t-new", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    rec_run(&r[2], "r-1", "t-2", NULL, NULL, NULL, KB_RUN_STATUS_OK); /* conflicts */
+    kb_error err = KB_ERROR_INIT;
+    CHECK_CODE(kb_store_put_batch_flags(s, r, 3, KB_STORE_PUT_ALL_OR_NOTHING, res, reasons,
+                                        &err),
+               KB_ECANCELED);
+    CHECK_STR(err.msg, "batch not written: 1 record refused");
+    CHECK(res[0] == KB_PUT_ADDED && res[1] == KB_PUT_ADDED && res[2] == KB_PUT_CONFLICT);
+    CHECK_STR(reasons[2], "run 'r-1': id exists with different content");
+    kb_store_stats st;
+    CHECK_OK(kb_store_stats_get(&st, s, &err), err);
+    CHECK(st.n_tasks == 2 && st.n_runs == 6);
+    CHECK(generation(s) == 1);
+    /* without the refused record the same batch goes in whole */
+    CHECK_OK(kb_store_put_batch_flags(s, r, 2, KB_STORE_PUT_ALL_OR_NOTHING, res, reasons, &err),
+             err);
+    CHECK_OK(kb_store_stats_get(&st, s, &err), err);
+    CHECK(st.n_tasks == 3 && st.n_runs == 7);
+    CHECK_CODE(kb_store_put_batch_flags(s, r, 2, 1u << 5, res, reasons, &err), KB_EINVAL);
+    int n_problems;
+    CHECK_OK(check_store(s, &n_problems), err);
+    release_all(r, 3);
+    kb_store_close(s);
+    remove_store_dir();
+}
+
 static void test_store_tasks_generation_moves_only_when_tasks_change(void)
 {
     kb_store *s = create_store();
@@ -1610,6 +1644,7 @@ int main(void)
     test_store_cleans_up_on_each_failed_allocation();
     test_store_survives_sigkill_during_puts();
     test_store_tasks_generation_moves_only_when_tasks_change();
+    test_store_all_or_nothing_batch_writes_nothing_when_one_is_refused();
     test_store_cache_round_trips_and_views_in_place();
     test_store_studies_put_get_update_and_filter();
     test_store_study_index_follows_puts_and_updates();
