@@ -1155,6 +1155,45 @@ static const kb_curve_verdict *plateau_verdict(const kb_curve_judgement *j)
     return NULL;
 }
 
+static int is_stop_verdict(kb_curve_verdict_kind k)
+{
+    return k == KB_CURVE_VERDICT_CONVERGED || k == KB_CURVE_VERDICT_UNDERFITTING ||
+           k == KB_CURVE_VERDICT_OVERFITTING;
+}
+
+/* Is `kind` also the primary verdict of c without its last row? (*same_out 0/1) */
+static int same_verdict_before(int *same_out, const kb_curve *c, const kb_curve_opts *opts,
+                               kb_curve_verdict_kind kind, kb_error *err)
+{
+    *same_out = 0;
+    size_t k = c->n_steps - 1;
+    kb_curve p = *c;
+    p.series = kb_malloc_array(c->n_series ? c->n_series : 1, sizeof *p.series);
+    if (p.series == NULL) {
+        return kb_error_set(err, KB_ENOMEM, "prune: out of memory");
+    }
+    p.n_steps = k;
+    p.status = NULL; /* the final line's status belongs to the whole run */
+    for (size_t s = 0; s < c->n_series; s++) {
+        p.series[s] = c->series[s];
+        if (!isnan(c->series[s].values[k])) {
+            p.series[s].n_values--;
+        }
+        if (!(c->series[s].first_nan_step <= c->steps[k - 1])) {
+            p.series[s].n_nan = 0;
+            p.series[s].first_nan_step = NAN;
+        }
+    }
+    kb_curve_judgement j;
+    int rc = kb_curve_judge(&j, &p, opts, err);
+    if (rc == KB_OK) {
+        *same_out = j.n_verdicts > 0 && j.verdicts[0].kind == kind;
+        kb_curve_judgement_release(&j);
+    }
+    kb_free(p.series);
+    return rc;
+}
+
 int kb_curve_prune_check(kb_curve_prune *out, const kb_curve *c, const kb_curve_opts *opts,
                          double target_step, double incumbent, double p_min, kb_error *err)
 {
@@ -1176,6 +1215,20 @@ int kb_curve_prune_check(kb_curve_prune *out, const kb_curve *c, const kb_curve_
                  kb_curve_verdict_name(j.verdicts[0].kind), j.verdicts[0].step,
                  j.verdicts[0].detail);
         goto done;
+    }
+    if (j.n_verdicts > 0 && is_stop_verdict(j.verdicts[0].kind) && c->n_steps > 1) {
+        int same = 0;
+        if ((rc = same_verdict_before(&same, c, opts, j.verdicts[0].kind, err)) != KB_OK) {
+            goto done;
+        }
+        if (same) {
+            out->prune = 1;
+            out->why = KB_CURVE_PRUNE_VERDICT;
+            snprintf(out->reason, sizeof out->reason, "%s at step %g: %s",
+                     kb_curve_verdict_name(j.verdicts[0].kind), j.verdicts[0].step,
+                     j.verdicts[0].detail);
+            goto done;
+        }
     }
     if (!(p_min > 0) || !isfinite(incumbent) || j.n_points == 0) {
         goto done;

@@ -284,7 +284,10 @@ typedef enum kb_curve_prune_why {
     KB_CURVE_PRUNE_RED = 1,      /* the light is red: overflow or diverging */
     KB_CURVE_PRUNE_PLATEAU = 2,  /* converged / underfitting / overfitting, and its best is
                                     worse than the incumbent: it will not win */
-    KB_CURVE_PRUNE_FORECAST = 3  /* the forecast beats the incumbent with P < p_min */
+    KB_CURVE_PRUNE_FORECAST = 3, /* the forecast beats the incumbent with P < p_min */
+    KB_CURVE_PRUNE_VERDICT = 4   /* the primary verdict is converged, underfitting or
+                                    overfitting, on this curve and without its last point:
+                                    nothing more to gain by going on */
 } kb_curve_prune_why;
 
 typedef struct kb_curve_prune {
@@ -306,6 +309,10 @@ typedef struct kb_curve_prune {
  * whole prefix: O(n log n), plus a forecast of at most opts->max_points bins when one is
  * needed; a few milliseconds for 1000 points). Rules, in order:
  * 1. RED: the judgement's light is red (non-finite values, diverging loss): stop at once.
+ * 1b. VERDICT: the primary verdict is converged, underfitting or overfitting, and it was the
+ *    primary verdict of the curve without its last point too (one noisy point does not stop a
+ *    run; the call judges that prefix as well): nothing more to gain, whatever the incumbent.
+ *    This is the "kb" detector of the monitor benchmark's online table.
  * 2. PLATEAU: the curve has a converged, underfitting or overfitting verdict and its best
  *    value so far is worse than `incumbent` by more than 3 noise sigmas and 1% of
  *    |incumbent| (a plateau that cannot reach the incumbent). Needs a finite incumbent, p_min
@@ -317,7 +324,7 @@ typedef struct kb_curve_prune {
  *    (0.01-0.05).
  * The incumbent is in the objective's units and direction: the objective is opts->metric (or
  * the first of val_accuracy, val_loss, ... present) and its direction opts->mode (or its
- * name). p_min <= 0 disables rules 2 and 3 (only red runs stop).
+ * name). p_min <= 0 disables rules 2 and 3 (only rules 1 and 1b stop).
  * @param[out] out  the decision; filled (prune 0) on every KB_OK
  * @return KB_OK; KB_EINVAL for NULL arguments or opts->metric naming no series; KB_ENOMEM.
  * Thread-safe for distinct `out`; `c` is only read.

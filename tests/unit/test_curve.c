@@ -574,34 +574,36 @@ static void test_forecast_falls_back_to_persistence_when_it_loses_the_backtest(v
 static void test_prune_check_stops_a_plateau_that_cannot_reach_the_incumbent(void)
 {
     kb_error err = KB_ERROR_INIT;
-    kb_curve c = make(101, 10, "train_loss", exp_decay); /* converged at 210, ends at ~1.0 */
+    /* 34 points (t <= 330): converged at 200 is the verdict for the first time (not yet on
+     * the first 33), so only the incumbent rules can stop it */
+    kb_curve c = make(34, 10, "train_loss", exp_decay);
     kb_curve_prune pr;
-    CHECK_OK(kb_curve_prune_check(&pr, &c, NULL, 1000, 0.5, 0.05, &err), err);
+    CHECK_OK(kb_curve_prune_check(&pr, &c, NULL, 330, 0.5, 0.05, &err), err);
     CHECK(pr.prune == 1 && pr.why == KB_CURVE_PRUNE_PLATEAU);
     CHECK(pr.kind == KB_CURVE_VERDICT_CONVERGED && pr.light == KB_CURVE_LIGHT_GREEN);
     CHECK(strstr(pr.reason, "worse than the incumbent 0.5") != NULL);
     /* the last metric to record with the pruned run */
     CHECK_STR(pr.metric, "train_loss");
-    CHECK(pr.maximize == 0 && pr.last_step == 1000);
-    CHECK_NEAR(pr.last_value, exp_decay(1000), 1e-12, 0);
-    CHECK_NEAR(pr.best_value, exp_decay(1000), 1e-12, 0);
+    CHECK(pr.maximize == 0 && pr.last_step == 330);
+    CHECK_NEAR(pr.last_value, exp_decay(330), 1e-12, 0);
+    CHECK_NEAR(pr.best_value, exp_decay(330), 1e-12, 0);
 
-    /* within 1% of the incumbent the plateau rule waits and the forecast decides: a flat
-     * 1.0000 cannot beat 0.995, but it does beat 1.005 */
-    CHECK_OK(kb_curve_prune_check(&pr, &c, NULL, 1000, 0.995, 0.05, &err), err);
+    /* within 1% of the incumbent the plateau rule waits and the forecast decides: a curve
+     * flattening at 1.003 cannot beat 0.995, but it does beat 1.01 */
+    CHECK_OK(kb_curve_prune_check(&pr, &c, NULL, 330, 0.995, 0.05, &err), err);
     CHECK(pr.prune == 1 && pr.why == KB_CURVE_PRUNE_FORECAST && pr.p_beat < 0.05);
-    CHECK_OK(kb_curve_prune_check(&pr, &c, NULL, 1000, 1.005, 0.05, &err), err);
+    CHECK_OK(kb_curve_prune_check(&pr, &c, NULL, 330, 1.01, 0.05, &err), err);
     CHECK(pr.prune == 0 && pr.why == KB_CURVE_PRUNE_NONE && pr.reason[0] == '\0');
     CHECK(pr.p_beat > 0.95);
     /* so does p_min 0, and a run not yet a quarter of the way to its target step */
-    CHECK_OK(kb_curve_prune_check(&pr, &c, NULL, 1000, 0.5, 0, &err), err);
+    CHECK_OK(kb_curve_prune_check(&pr, &c, NULL, 330, 0.5, 0, &err), err);
     CHECK(pr.prune == 0);
-    CHECK_OK(kb_curve_prune_check(&pr, &c, NULL, 4001, 0.5, 0.05, &err), err);
+    CHECK_OK(kb_curve_prune_check(&pr, &c, NULL, 1400, 0.5, 0.05, &err), err);
     CHECK(pr.prune == 0);
-    /* the direction comes from opts: maximising, 1.0 beats an incumbent of 0.5 */
+    /* the direction comes from opts: maximising, 1.003 beats an incumbent of 0.5 */
     kb_curve_opts o = KB_CURVE_OPTS_INIT;
     o.mode = KB_CURVE_MODE_MAX;
-    CHECK_OK(kb_curve_prune_check(&pr, &c, &o, 1000, 0.5, 0.05, &err), err);
+    CHECK_OK(kb_curve_prune_check(&pr, &c, &o, 330, 0.5, 0.05, &err), err);
     CHECK(pr.maximize == 1 && !(pr.prune && pr.why == KB_CURVE_PRUNE_PLATEAU));
     kb_curve_release(&c);
 
@@ -610,6 +612,24 @@ static void test_prune_check_stops_a_plateau_that_cannot_reach_the_incumbent(voi
     CHECK_OK(kb_curve_prune_check(&pr, &e, NULL, 1000, 0.5, 0.05, &err), err);
     CHECK(pr.prune == 0 && isnan(pr.last_value) && pr.metric[0] == '\0');
     CHECK_CODE(kb_curve_prune_check(NULL, &e, NULL, 1000, 0.5, 0.05, &err), KB_EINVAL);
+}
+
+static void test_prune_check_stops_a_confirmed_plateau_whatever_the_incumbent(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    kb_curve c = make(35, 10, "train_loss", exp_decay); /* converged on 34 and 35 points */
+    kb_curve_prune pr;
+    CHECK_OK(kb_curve_prune_check(&pr, &c, NULL, NAN, NAN, 0, &err), err);
+    CHECK(pr.prune == 1 && pr.why == KB_CURVE_PRUNE_VERDICT);
+    CHECK(pr.kind == KB_CURVE_VERDICT_CONVERGED);
+    CHECK(strncmp(pr.reason, "converged at step 200: ", 23) == 0);
+    kb_curve_release(&c);
+
+    /* a run still improving is not stopped */
+    kb_curve d = make(20, 10, "train_loss", exp_decay);
+    CHECK_OK(kb_curve_prune_check(&pr, &d, NULL, NAN, NAN, 0, &err), err);
+    CHECK(pr.prune == 0 && pr.kind == KB_CURVE_VERDICT_IMPROVING);
+    kb_curve_release(&d);
 }
 
 /* the NaN-at-370 run of test_judge_nan_at_step_370_is_overflow_at_370 */
@@ -737,6 +757,7 @@ int main(void)
     test_prune_check_stops_red_runs_and_hopeless_ones();
     test_forecast_falls_back_to_persistence_when_it_loses_the_backtest();
     test_prune_check_stops_a_plateau_that_cannot_reach_the_incumbent();
+    test_prune_check_stops_a_confirmed_plateau_whatever_the_incumbent();
     test_verdict_json_is_canonical_and_names_verdict_step_and_advice();
     test_names_and_directions();
     return check_exit();

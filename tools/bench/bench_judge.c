@@ -51,6 +51,7 @@ typedef struct item {
     char id[16], label[16];
     int held_out;        /* 1: HELD-OUT half, 0: TRAIN half */
     int verified;        /* the recipe label passes its hindsight check */
+    char dataset[128];
     size_t classes;
     kb_curve curve;
     double onset;        /* step; NaN for improving */
@@ -168,8 +169,7 @@ static void find_onset(item *it)
 
 /* Prefix of the first k rows of c (shallow copy with n_steps = k; the NaN bookkeeping of the
  * series is redone so that a NaN after the prefix is not seen). */
-static int judge_prefix(kb_curve_judgement *j, const kb_curve *c, size_t k, kb_curve_series *tmp,
-                        const kb_curve_opts *o)
+static kb_curve prefix_view(const kb_curve *c, size_t k, kb_curve_series *tmp)
 {
     kb_curve p = *c;
     p.n_steps = k;
@@ -185,8 +185,29 @@ static int judge_prefix(kb_curve_judgement *j, const kb_curve *c, size_t k, kb_c
     if (k < c->n_steps) {
         p.status = NULL;
     }
+    return p;
+}
+
+static int judge_prefix(kb_curve_judgement *j, const kb_curve *c, size_t k, kb_curve_series *tmp,
+                        const kb_curve_opts *o)
+{
+    kb_curve p = prefix_view(c, k, tmp);
     return kb_curve_judge(j, &p, o, NULL);
 }
+
+/* The last finite val_accuracy at or before step `upto` (0 when none: a broken run). */
+static double acc_at(const kb_curve *c, double upto)
+{
+    const kb_curve_series *s = kb_curve_get(c, "val_accuracy");
+    double v = 0;
+    for (size_t i = 0; s != NULL && i < c->n_steps && c->steps[i] <= upto; i++) {
+        if (isfinite(s->values[i])) {
+            v = s->values[i];
+        }
+    }
+    return v;
+}
+
 
 static int is_stop(kb_curve_verdict_kind k)
 {
@@ -419,6 +440,201 @@ static double median(double *v, size_t n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* The online stopping table of every detector over the curves of `set`, and kb's delay
+ * ratios to each peer. */
+static void stopping_table(item *items, size_t n, int set)
+{
+    printf("\nstopping online (%s): per label, curves stopped, median delay in logged points "
+           "after the onset over the stopped curves and (all) over every curve, a curve never "
+           "stopped counting to its end; on improving curves every stop is a false stop\n",
+           set == SET_HELD ? "HELD-OUT half" : "all curves");
+    printf("%-22s", "detector");
+    for (int l = 0; l < N_LABELS; l++) {
+        if (l != 2) {
+            printf(" %-22s", labels[l]);
+        }
+    }
+    printf("\n");
+    double *delays = kb_malloc_array(n ? n : 1, sizeof *delays);
+    double *all = kb_malloc_array(n ? n : 1, sizeof *all);
+    if (delays == NULL || all == NULL) {
+        kb_free(delays);
+        kb_free(all);
+        return;
+    }
+    static double all_med[MAX_DET][N_LABELS];
+    for (size_t d = 0; d < n_det; d++) {
+        printf("%-22s", det_names[d]);
+        for (int l = 0; l < N_LABELS; l++) {
+            if (l == 2) {
+                continue;
+            }
+            size_t tot = 0, stopped = 0, nd = 0, na = 0;
+            for (size_t i = 0; i < n; i++) {
+                item *it = &items[i];
+                if (strcmp(it->label, labels[l]) != 0 || !in_set(it, set)) {
+                    continue;
+                }
+                tot++;
+                if (!isnan(it->onset)) {
+                    /* never stopped = ran to the end */
+                    double st = isnan(it->stop[d]) ? it->curve.steps[it->curve.n_steps - 1]
+                                                   : it->stop[d];
+                    all[na++] = st >= it->onset
+                                    ? (double)points_between(&it->curve, it->onset, st)
+                                    : -(double)points_between(&it->curve, st, it->onset);
+                }
+                if (isnan(it->stop[d])) {
+                    continue;
+                }
+                stopped++;
+                if (!isnan(it->onset)) {
+                    double pts = it->stop[d] >= it->onset
+                                     ? (double)points_between(&it->curve, it->onset, it->stop[d])
+                                     : -(double)points_between(&it->curve, it->stop[d], it->onset);
+                    delays[nd++] = pts;
+                }
+            }
+            char cellb[64];
+            all_med[d][l] = na > 0 ? median(all, na) : NAN;
+            if (tot == 0) {
+                snprintf(cellb, sizeof cellb, "-");
+            } else if (nd > 0) {
+                double med = median(delays, nd);
+                snprintf(cellb, sizeof cellb, "%zu/%zu %+.0f (all %+.0f)", stopped, tot, med,
+                         median(all, na));
+            } else if (na > 0) {
+                snprintf(cellb, sizeof cellb, "%zu/%zu (all %+.0f)", stopped, tot,
+                         median(all, na));
+            } else {
+                snprintf(cellb, sizeof cellb, "%zu/%zu", stopped, tot);
+            }
+            printf(" %-22s", cellb);
+        }
+        printf("\n");
+    }
+    kb_free(delays);
+    kb_free(all);
+    printf("\nratio of kb's delay (all curves) to each peer's: below 1 = kb stops sooner after "
+           "the onset\n");
+    const int ratio_labels[3] = {3, 4, 5};
+    for (size_t d = 1; d < n_det; d++) {
+        printf("%-24s", det_names[d]);
+        for (int r = 0; r < 3; r++) {
+            int l = ratio_labels[r];
+            double a = all_med[0][l], b = all_med[d][l];
+            printf(" %s ", labels[l]);
+            if (b > 0 && a >= 0) {
+                printf("%.2f", a / b);
+            } else {
+                printf("-");
+            }
+        }
+        printf("\n");
+    }
+
+}
+
+/*
+ * A search replayed on the labelled curves: per dataset, the runs in index order are the
+ * trials of one search maximising val_accuracy. A detector stops a trial at its stop step (kb:
+ * kb_curve_prune_check after every logged point with the incumbent = the best final
+ * val_accuracy of the trials finished so far, target_step = the run's last step, p_min 0.05;
+ * peers: their stop steps). Compute = training steps run; a stopped trial's result is its
+ * last val_accuracy and it never becomes the incumbent. Regret per dataset = best
+ * val_accuracy of all full runs - best result of the replay. Printed: compute saved and the
+ * mean regret over the datasets, per detector, for the set `set`.
+ */
+static void replay(item *items, size_t n, int set)
+{
+    double *kb_stop = kb_malloc_array(n ? n : 1, sizeof *kb_stop);
+    if (kb_stop == NULL) {
+        return;
+    }
+    /* kb: sequential within each dataset */
+    for (size_t i = 0; i < n; i++) {
+        kb_stop[i] = NAN;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!in_set(&items[i], set)) {
+            continue;
+        }
+        double inc = NAN;
+        for (size_t k = 0; k < i; k++) {
+            if (in_set(&items[k], set) && strcmp(items[k].dataset, items[i].dataset) == 0 &&
+                isnan(kb_stop[k])) {
+                double v = acc_at(&items[k].curve, INFINITY);
+                inc = isnan(inc) ? v : fmax(inc, v);
+            }
+        }
+        item *it = &items[i];
+        kb_curve_opts o = KB_CURVE_OPTS_INIT;
+        o.n_classes = it->classes;
+        if (kb_curve_get(&it->curve, "val_accuracy") != NULL) {
+            o.metric = "val_accuracy";
+            o.mode = KB_CURVE_MODE_MAX;
+        }
+        kb_curve_series *tmp = kb_calloc(it->curve.n_series + 1, sizeof *tmp);
+        double target = it->curve.n_steps ? it->curve.steps[it->curve.n_steps - 1] : NAN;
+        for (size_t k = 1; tmp != NULL && k < it->curve.n_steps; k++) {
+            kb_curve p = prefix_view(&it->curve, k, tmp);
+            kb_curve_prune pr;
+            if (o.metric != NULL && kb_curve_get(&p, o.metric)->n_values == 0) {
+                continue;
+            }
+            if (kb_curve_prune_check(&pr, &p, &o, target, inc, 0.05, NULL) == KB_OK && pr.prune) {
+                kb_stop[i] = it->curve.steps[k - 1];
+                break;
+            }
+        }
+        kb_free(tmp);
+    }
+    printf("\nsearch replay (%s): per dataset, its runs in index order as one search "
+           "maximising val_accuracy; compute = training steps run; regret = best val_accuracy "
+           "of the full runs - best result found, mean over datasets\n",
+           set == SET_HELD ? "HELD-OUT half" : "all curves");
+    printf("%-26s %9s %14s %12s\n", "detector", "stopped", "compute saved", "mean regret");
+    for (size_t d = 0; d < n_det; d++) {
+        double total = 0, used = 0, regret = 0;
+        size_t n_ds = 0, stopped = 0, n_runs = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!in_set(&items[i], set)) {
+                continue;
+            }
+            const kb_curve *c = &items[i].curve;
+            double last = c->n_steps ? c->steps[c->n_steps - 1] : 0;
+            double st = d == 0 ? kb_stop[i] : items[i].stop[d];
+            n_runs++;
+            total += last;
+            used += isnan(st) ? last : fmin(st, last);
+            stopped += !isnan(st);
+            /* the first run of a dataset closes the dataset's regret */
+            int first = 1;
+            for (size_t k = 0; k < i && first; k++) {
+                first = !(in_set(&items[k], set) &&
+                          strcmp(items[k].dataset, items[i].dataset) == 0);
+            }
+            if (!first) {
+                continue;
+            }
+            double best_all = -INFINITY, best_found = -INFINITY;
+            for (size_t k = i; k < n; k++) {
+                if (!in_set(&items[k], set) || strcmp(items[k].dataset, items[i].dataset) != 0) {
+                    continue;
+                }
+                double sk = d == 0 ? kb_stop[k] : items[k].stop[d];
+                best_all = fmax(best_all, acc_at(&items[k].curve, INFINITY));
+                best_found = fmax(best_found, acc_at(&items[k].curve, isnan(sk) ? INFINITY : sk));
+            }
+            regret += best_all - best_found;
+            n_ds++;
+        }
+        printf("%-26s %4zu/%-4zu %13.1f%% %12.4f\n", det_names[d], stopped, n_runs,
+               total > 0 ? 100 * (1 - used / total) : 0.0, n_ds ? regret / (double)n_ds : 0.0);
+    }
+    kb_free(kb_stop);
+}
+
 int main(int argc, char **argv)
 {
     int do_tune = argc > 1 && strcmp(argv[1], "--tune") == 0;
@@ -468,6 +684,7 @@ int main(int argc, char **argv)
             continue;
         }
         it->curve = c;
+        snprintf(it->dataset, sizeof it->dataset, "%s", ds);
         for (size_t d = 0; d < MAX_DET; d++) {
             it->stop[d] = NAN;
         }
@@ -594,89 +811,11 @@ int main(int argc, char **argv)
         printf("\n");
     }
 
-    /* stopping table: every detector */
-    printf("\nstopping online: per label, curves stopped, median delay in logged points after "
-           "the onset over the stopped curves and (all) over every curve, a curve never stopped "
-           "counting to its end; on improving curves every stop is a false stop\n");
-    printf("%-22s", "detector");
-    for (int l = 0; l < N_LABELS; l++) {
-        if (l != 2) {
-            printf(" %-22s", labels[l]);
-        }
-    }
-    printf("\n");
-    double *delays = kb_malloc_array(n ? n : 1, sizeof *delays);
-    double *all = kb_malloc_array(n ? n : 1, sizeof *all);
-    static double all_med[MAX_DET][N_LABELS];
-    for (size_t d = 0; d < n_det; d++) {
-        printf("%-22s", det_names[d]);
-        for (int l = 0; l < N_LABELS; l++) {
-            if (l == 2) {
-                continue;
-            }
-            size_t tot = 0, stopped = 0, nd = 0, na = 0;
-            for (size_t i = 0; i < n; i++) {
-                item *it = &items[i];
-                if (strcmp(it->label, labels[l]) != 0) {
-                    continue;
-                }
-                tot++;
-                if (!isnan(it->onset)) {
-                    /* never stopped = ran to the end */
-                    double st = isnan(it->stop[d]) ? it->curve.steps[it->curve.n_steps - 1]
-                                                   : it->stop[d];
-                    all[na++] = st >= it->onset
-                                    ? (double)points_between(&it->curve, it->onset, st)
-                                    : -(double)points_between(&it->curve, st, it->onset);
-                }
-                if (isnan(it->stop[d])) {
-                    continue;
-                }
-                stopped++;
-                if (!isnan(it->onset)) {
-                    double pts = it->stop[d] >= it->onset
-                                     ? (double)points_between(&it->curve, it->onset, it->stop[d])
-                                     : -(double)points_between(&it->curve, it->stop[d], it->onset);
-                    delays[nd++] = pts;
-                }
-            }
-            char cellb[64];
-            all_med[d][l] = na > 0 ? median(all, na) : NAN;
-            if (tot == 0) {
-                snprintf(cellb, sizeof cellb, "-");
-            } else if (nd > 0) {
-                double med = median(delays, nd);
-                snprintf(cellb, sizeof cellb, "%zu/%zu %+.0f (all %+.0f)", stopped, tot, med,
-                         median(all, na));
-            } else if (na > 0) {
-                snprintf(cellb, sizeof cellb, "%zu/%zu (all %+.0f)", stopped, tot,
-                         median(all, na));
-            } else {
-                snprintf(cellb, sizeof cellb, "%zu/%zu", stopped, tot);
-            }
-            printf(" %-22s", cellb);
-        }
-        printf("\n");
-    }
-    kb_free(delays);
-    kb_free(all);
-    printf("\nratio of kb's delay (all curves) to each peer's: below 1 = kb stops sooner after "
-           "the onset\n");
-    const int ratio_labels[3] = {3, 4, 5};
-    for (size_t d = 1; d < n_det; d++) {
-        printf("%-24s", det_names[d]);
-        for (int r = 0; r < 3; r++) {
-            int l = ratio_labels[r];
-            double a = all_med[0][l], b = all_med[d][l];
-            printf(" %s ", labels[l]);
-            if (b > 0 && a >= 0) {
-                printf("%.2f", a / b);
-            } else {
-                printf("-");
-            }
-        }
-        printf("\n");
-    }
+    stopping_table(items, n, SET_HELD);
+    stopping_table(items, n, SET_ALL);
+
+    replay(items, n, SET_HELD);
+    replay(items, n, SET_ALL);
 
     /* forecast: from the first half of each converged / improving curve to its last step;
      * the ensemble alone, kb's forecast (ensemble with the backtest fallback), and the last
@@ -730,6 +869,16 @@ int main(int argc, char **argv)
             kb_free(y);
         }
         if (nf > 0) {
+            double ae = 0, ak = 0, al = 0;
+            for (size_t i = 0; i < nf; i++) {
+                ae += e_ens[i] / (double)nf;
+                ak += e_kb[i] / (double)nf;
+                al += e_last[i] / (double)nf;
+            }
+            printf("\nforecast MAE (%s): ensemble alone %.4f, kb forecast %.4f, last value "
+                   "%.4f; ratio to the last value %.2f and %.2f",
+                   set == SET_HELD ? "HELD-OUT half" : "all curves", ae, ak, al,
+                   al > 0 ? ae / al : NAN, al > 0 ? ak / al : NAN);
             double me = median(e_ens, nf), mk = median(e_kb, nf), ml = median(e_last, nf);
             printf("\nforecast of val_accuracy at the last step from the first half (%s, %zu "
                    "converged / improving curves): median |error| ensemble alone %.4f (ratio "
