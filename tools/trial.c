@@ -466,7 +466,9 @@ typedef struct slot {
     int64_t started_at;
     double deadline;      /* monotonic time of the timeout; 0: none */
     double kill_at;       /* monotonic time of the SIGKILL after a SIGTERM; 0: none */
-    int stopped, timed_out;
+    int stopped;
+    int timed_out;        /* 1: the timeout; 2: the idle timeout */
+    double last_output;   /* monotonic time of the last bytes read from the child */
     kb_run_status stop_status;
     char stop_reason[KB_ERROR_MSG_SIZE];
     stream out, err;
@@ -490,7 +492,7 @@ struct kb_trial_pool {
     char *objective;
     char *metric_name;
     char *shell;
-    double timeout_s, kill_grace_s;
+    double timeout_s, idle_timeout_s, kill_grace_s;
     kb_curveio_format format;
     regex_t metric_re, step_re;
     int have_metric_re, have_step_re;
@@ -713,6 +715,7 @@ int kb_trial_pool_new(kb_trial_pool **out, const kb_trial_pool_opts *opts, kb_er
         goto done;
     }
     pool->timeout_s = opts->timeout_s;
+    pool->idle_timeout_s = opts->idle_timeout_s;
     pool->kill_grace_s = opts->kill_grace_s >= 0 ? opts->kill_grace_s : 0;
     pool->format = opts->format;
     pool->parse = opts->parse != 0 ? opts->parse : KB_TRIAL_PARSE_STDOUT;
@@ -1117,6 +1120,7 @@ int kb_trial_pool_start(kb_trial_pool *pool, size_t trial, const kb_param *confi
     t->err.fd = err_pipe[0];
     out_pipe[0] = err_pipe[0] = -1;
     t->deadline = pool->timeout_s > 0 ? t->t0 + pool->timeout_s : 0;
+    t->last_output = t->t0;
     t->curve = (kb_curve)KB_CURVE_INIT;
 done:
     for (int k = 0; k < 2; k++) {
@@ -1346,6 +1350,7 @@ static int stream_read(kb_trial_pool *pool, slot *t, stream *s, kb_error *err)
             s->fd = -1;
             break;
         }
+        t->last_output = now_mono();
         if (s->log_fd >= 0 && write_all(s->log_fd, pool->readbuf, (size_t)n) != 0) {
             kb_log_printf(&pool->log, KB_LOG_LEVEL_WARNING, "%s/%s.log: write failed: %s",
                           t->dir, s->name, strerror(errno));
@@ -1566,7 +1571,11 @@ static void classify(kb_trial_result *r, const kb_trial_pool *pool, const slot *
         snprintf(r->reason, sizeof r->reason, "%s", t->stop_reason);
     } else if (t->timed_out) {
         r->status = KB_RUN_STATUS_FAILED;
-        snprintf(r->reason, sizeof r->reason, "timeout after %g s", pool->timeout_s);
+        if (t->timed_out == 2) {
+            snprintf(r->reason, sizeof r->reason, "no output for %g s", pool->idle_timeout_s);
+        } else {
+            snprintf(r->reason, sizeof r->reason, "timeout after %g s", pool->timeout_s);
+        }
     } else if (obj_reported && !isfinite(obj)) {
         r->status = KB_RUN_STATUS_DIVERGED;
         char at[48] = "";
@@ -1664,8 +1673,9 @@ static int slot_exited(slot *t)
 
 static void check_timers(kb_trial_pool *pool, slot *t, double now)
 {
-    if (t->deadline > 0 && now >= t->deadline && !t->stopped && !t->timed_out) {
-        t->timed_out = 1;
+    int idle = pool->idle_timeout_s > 0 && now >= t->last_output + pool->idle_timeout_s;
+    if (((t->deadline > 0 && now >= t->deadline) || idle) && !t->stopped && !t->timed_out) {
+        t->timed_out = t->deadline > 0 && now >= t->deadline ? 1 : 2;
         signal_trial(t, SIGTERM);
         t->kill_at = now + pool->kill_grace_s;
     }
@@ -1737,8 +1747,13 @@ int kb_trial_pool_next(kb_trial_event *ev, kb_trial_pool *pool, int timeout_ms, 
             if (t->state != SLOT_RUNNING) {
                 continue;
             }
-            if (t->deadline > 0 && !t->timed_out && !t->stopped) {
-                wake = fmin(wake, t->deadline);
+            if (!t->timed_out && !t->stopped) {
+                if (t->deadline > 0) {
+                    wake = fmin(wake, t->deadline);
+                }
+                if (pool->idle_timeout_s > 0) {
+                    wake = fmin(wake, t->last_output + pool->idle_timeout_s);
+                }
             }
             if (t->kill_at > 0) {
                 wake = fmin(wake, t->kill_at);

@@ -153,6 +153,8 @@ typedef struct kb_trial_pool_opts {
                                    missing); NULL: "kb-trials" */
     size_t max_jobs;            /* P, trials running at once (default 1) */
     double timeout_s;           /* per trial, wall clock; <= 0: none (default 0) */
+    double idle_timeout_s;      /* stop a trial that printed nothing (stdout or stderr) for
+                                   this long: failed, "no output for T s"; <= 0: none (0) */
     double kill_grace_s;        /* SIGTERM to SIGKILL (default 5) */
     const char *objective;      /* the metric optimised; NULL: any metric will do */
     kb_curveio_format format;   /* stdout format without a regex (default AUTO) */
@@ -171,7 +173,7 @@ typedef struct kb_trial_pool_opts {
 
 #define KB_TRIAL_POOL_OPTS_VERSION 1
 #define KB_TRIAL_POOL_OPTS_INIT                                                              \
-    {KB_TRIAL_POOL_OPTS_VERSION, NULL, NULL, NULL, 1, 0.0, 5.0, NULL,                         \
+    {KB_TRIAL_POOL_OPTS_VERSION, NULL, NULL, NULL, 1, 0.0, 0.0, 5.0, NULL,                    \
      KB_CURVEIO_FORMAT_AUTO, NULL, NULL, NULL, KB_TRIAL_PARSE_STDOUT, NULL, 0, NULL,          \
      {NULL, NULL}}
 
@@ -181,6 +183,7 @@ typedef struct kb_trial_result {
     kb_run_status status;    /* OK, FAILED, DIVERGED or PRUNED (never RUNNING) */
     char reason[KB_ERROR_MSG_SIZE]; /* "" when ok; else e.g. "exit status 1",
                                        "killed by signal 9", "timeout after 30 s",
+                                       "no output for 60 s",
                                        "objective 'val_accuracy' never reported",
                                        "objective 'val_loss' is nan at step 12", or the
                                        stop reason */

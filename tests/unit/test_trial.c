@@ -484,6 +484,25 @@ static void test_timeout_kills_the_group_even_when_sigterm_is_ignored(void)
     kb_trial_result_release(&r);
 }
 
+static void test_idle_trial_is_stopped(void)
+{
+    char dir[512];
+    /* prints at once, then nothing: stopped after 0.3 s of silence, not after 5 s */
+    kb_trial_pool_opts o =
+        opts_for("idle", "echo '{\"step\":1,\"v\":0.1}'; sleep 0.1; echo x >&2; sleep 5", dir,
+                 sizeof dir);
+    o.objective = "v";
+    o.idle_timeout_s = 0.3;
+    o.timeout_s = 10;
+    kb_trial_result r;
+    size_t n_progress;
+    run_one(&r, &n_progress, &o, NULL, 0, NULL, 0);
+    CHECK(r.status == KB_RUN_STATUS_FAILED);
+    CHECK_STR(r.reason, "no output for 0.3 s");
+    CHECK(r.cost_s >= 0.4 && r.cost_s < 5); /* the stderr line reset the clock */
+    kb_trial_result_release(&r);
+}
+
 static void test_regex_metrics_with_and_without_names(void)
 {
     char dir[512];
@@ -1007,6 +1026,7 @@ int main(void)
     test_failures_are_reported_with_their_reason();
     test_nan_objective_is_diverged();
     test_timeout_kills_the_group_even_when_sigterm_is_ignored();
+    test_idle_trial_is_stopped();
     test_regex_metrics_with_and_without_names();
     test_caffe_log_on_stderr();
     test_bad_options_and_starts_are_rejected();
