@@ -1281,7 +1281,7 @@ static int regex_feed(const kb_trial_pool *pool, slot *t, stream *s, const char 
                 s->lineno++;
                 int rc = KB_OK;
                 /* a NUL inside the line would end it early for regexec: drop such lines */
-                if (memchr(s->line.data, '\0', s->line.len) == NULL) {
+                if (s->line.len > 0 && memchr(s->line.data, '\0', s->line.len) == NULL) {
                     rc = regex_line(pool, t, s, s->line.data, err);
                 }
                 kb_buf_reset(&s->line);

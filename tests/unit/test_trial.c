@@ -508,7 +508,7 @@ static void test_regex_metrics_with_and_without_names(void)
     char dir[512];
     kb_trial_pool_opts o = opts_for(
         "regex",
-        "printf 'epoch 1 loss=0.9 acc=0.5\\nnoise line\\nepoch 2 loss=nan acc=0.7\\n"
+        "printf '\\nepoch 1 loss=0.9 acc=0.5\\nnoise line\\n\\nepoch 2 loss=nan acc=0.7\\n"
         "epoch 3 loss=0.4 acc=bad\\n'",
         dir, sizeof dir);
     o.objective = "acc";
