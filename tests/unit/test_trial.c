@@ -374,7 +374,7 @@ static void test_json_trial_reports_curve_and_final(void)
         CHECK(s->values[0] == 0.5 && s->values[1] == 0.75);
     }
     CHECK(r.n_curve == 2 && strcmp(r.curve[0].metric, "loss") == 0); /* sorted by name */
-    CHECK(r.cost_s >= 0 && r.cost_s < 20);
+    CHECK(r.cost_s >= 0 && isfinite(r.cost_s));
     CHECK(r.started_at > 0 && r.finished_at >= r.started_at);
     CHECK(r.trial_dir != NULL && strncmp(r.trial_dir, dir, strlen(dir)) == 0);
     CHECK(r.command != NULL && strstr(r.command, "\"val_accuracy\":0.75,") != NULL);
@@ -479,7 +479,7 @@ static void test_timeout_kills_the_group_even_when_sigterm_is_ignored(void)
     CHECK(r.status == KB_RUN_STATUS_FAILED);
     CHECK_STR(r.reason, "timeout after 0.3 s");
     CHECK(r.term_signal == SIGKILL);
-    CHECK(r.cost_s >= 0.3 && r.cost_s < 5);
+    CHECK(r.cost_s >= 0.3); /* killed (SIGKILL above), not finished */
     CHECK(metric_named(&r, "v") == 0.1);
     kb_trial_result_release(&r);
 }
@@ -487,19 +487,29 @@ static void test_timeout_kills_the_group_even_when_sigterm_is_ignored(void)
 static void test_idle_trial_is_stopped(void)
 {
     char dir[512];
-    /* prints at once, then nothing: stopped after 0.3 s of silence, not after 5 s */
+    /* silent after its first line: stopped by the idle timeout, long before its sleep ends */
     kb_trial_pool_opts o =
-        opts_for("idle", "echo '{\"step\":1,\"v\":0.1}'; sleep 0.1; echo x >&2; sleep 5", dir,
-                 sizeof dir);
+        opts_for("idle", "echo '{\"step\":1,\"v\":0.1}'; sleep 30", dir, sizeof dir);
     o.objective = "v";
     o.idle_timeout_s = 0.3;
-    o.timeout_s = 10;
     kb_trial_result r;
     size_t n_progress;
     run_one(&r, &n_progress, &o, NULL, 0, NULL, 0);
     CHECK(r.status == KB_RUN_STATUS_FAILED);
     CHECK_STR(r.reason, "no output for 0.3 s");
-    CHECK(r.cost_s >= 0.4 && r.cost_s < 5); /* the stderr line reset the clock */
+    CHECK(r.term_signal == SIGTERM && r.cost_s >= 0.3);
+    kb_trial_result_release(&r);
+
+    /* output on either stream resets the clock: 4 lines 50 ms apart, idle limit 1 s */
+    o = opts_for("busy",
+                 "for i in 1 2 3 4; do echo \"{\\\"step\\\":$i,\\\"v\\\":1}\"; sleep 0.05; "
+                 "echo tick >&2; done",
+                 dir, sizeof dir);
+    o.objective = "v";
+    o.idle_timeout_s = 1.0;
+    run_one(&r, &n_progress, &o, NULL, 0, NULL, 0);
+    CHECK(r.status == KB_RUN_STATUS_OK);
+    CHECK(r.n_curve == 1 && r.curve[0].n == 4);
     kb_trial_result_release(&r);
 }
 
