@@ -65,8 +65,9 @@ def main():
     out.append("Test error of the architecture each search chose (best validation error of its "
                "trials), over tries:\n")
     out.append("| method | tries | best test error | mean test error | std | median | "
-               "mean val error | nets trained per search | mean hidden layers of the choice |")
-    out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+               "mean val error | nets trained per search | mean hidden layers of the choice | "
+               "training s per search (all proposals, mean) |")
+    out.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     errs = {}
     for m in methods:
         te = np.array([searches[(m, t)]["test_error"] for t in tries[m]])
@@ -74,9 +75,11 @@ def main():
         nt = np.mean([searches[(m, t)]["n_trained"] for t in tries[m]])
         depth = np.mean([searches[(m, t)]["arch"].count("+") + 1 for t in tries[m]])
         errs[m] = te
-        out.append("| %s | %d | %s | %s | %s | %s | %s | %.1f | %.1f |"
+        # the training time of every proposal, cached or not: what the search would cost alone
+        cost = np.mean([sum(d["seconds"] for d in trials[(m, t)].values()) for t in tries[m]])
+        out.append("| %s | %d | %s | %s | %s | %s | %s | %.1f | %.1f | %.0f |"
                    % (LABEL[m], len(te), fmt(te.min()), fmt(te.mean()), fmt(te.std(ddof=1))
-                      if len(te) > 1 else "-", fmt(np.median(te)), fmt(ve.mean()), nt, depth))
+                      if len(te) > 1 else "-", fmt(np.median(te)), fmt(ve.mean()), nt, depth, cost))
     out.append("")
     if len(common) > 1:
         out.append("Paired over the %d tries every method finished (same data, seed and "
@@ -99,7 +102,8 @@ def main():
                           (d > 0).sum(), pv))
         out.append("")
     ks = sorted({k for k in (1, 3, 5, 10, 15, 20) if k <= p["budget"]} | {p["budget"]})
-    out.append("Mean best validation error so far after k proposals (anytime view):\n")
+    out.append("Mean best validation error so far after k proposals (anytime view; over the "
+               "%d tries every method finished):\n" % len(common))
     out.append("| method | " + " | ".join("k=%d" % k for k in ks) + " |")
     out.append("| --- |" + " --- |" * len(ks))
     for m in methods:
@@ -107,7 +111,7 @@ def main():
             continue
         row = []
         for k in ks:
-            v = [trials[(m, t)][k]["best_val_error"] for t in tries[m] if k in trials[(m, t)]]
+            v = [trials[(m, t)][k]["best_val_error"] for t in common if k in trials[(m, t)]]
             row.append(fmt(np.mean(v)) if v else "-")
         out.append("| %s | %s |" % (LABEL[m], " | ".join(row)))
     out.append("")
