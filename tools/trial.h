@@ -111,13 +111,13 @@ enum kb_trial_render_flags {
  *
  * A placeholder is `{` IDENT `}` with IDENT = [A-Za-z_][A-Za-z0-9_.-]*; `{{` is a literal `{`;
  * any other `{` (a prototxt block, awk's `{print}`, the shell's `${HOME}`) is copied as is.
- * Name lookup order: configuration, fidelity (so a space's own `seed` parameter wins), built-ins,
- * extra. An inactive parameter (type
- * NONE) renders as an empty string ('' in a shell command). Values: floats in the
- * shortest form that parses back to the same double (%.17g at most; an integral float keeps
- * a ".0", non-finite ones are nan/inf/-inf), ints as ints, strings as they are, booleans
- * true/false; `{config_json}` is the configuration as one JSON object in the same forms
- * (keys in the configuration's order, non-finite numbers as null).
+ * Name lookup order: configuration, fidelity (so a space's own `seed` parameter wins),
+ * built-ins, extra. An inactive parameter (type NONE) renders as an empty string ('' in a
+ * shell command). Values: floats in the shortest form that parses back to the same double
+ * (%.17g at most; an integral float keeps a ".0", non-finite ones are nan/inf/-inf), ints as
+ * ints, strings as they are, booleans true/false; `{config_json}` is the configuration as one
+ * JSON object in the same forms (keys in the configuration's order, inactive parameters left
+ * out, non-finite numbers as null).
  *
  * @param[out] out    the rendered text; caller owns it, free with kb_free()
  * @param[in]  flags  kb_trial_render_flags
