@@ -1142,23 +1142,22 @@ static void prune_fill(kb_curve_prune *out, const kb_curve_judgement *j)
     out->best_value = j->best_value;
 }
 
-/* The first plateau verdict (converged, underfitting, overfitting) of j, or NULL. */
-static const kb_curve_verdict *plateau_verdict(const kb_curve_judgement *j)
-{
-    for (size_t i = 0; i < j->n_verdicts; i++) {
-        kb_curve_verdict_kind k = j->verdicts[i].kind;
-        if (k == KB_CURVE_VERDICT_CONVERGED || k == KB_CURVE_VERDICT_UNDERFITTING ||
-            k == KB_CURVE_VERDICT_OVERFITTING) {
-            return &j->verdicts[i];
-        }
-    }
-    return NULL;
-}
-
+/* converged, underfitting, overfitting: a plateau, nothing more to gain by going on */
 static int is_stop_verdict(kb_curve_verdict_kind k)
 {
     return k == KB_CURVE_VERDICT_CONVERGED || k == KB_CURVE_VERDICT_UNDERFITTING ||
            k == KB_CURVE_VERDICT_OVERFITTING;
+}
+
+/* The first plateau verdict of j, or NULL. */
+static const kb_curve_verdict *plateau_verdict(const kb_curve_judgement *j)
+{
+    for (size_t i = 0; i < j->n_verdicts; i++) {
+        if (is_stop_verdict(j->verdicts[i].kind)) {
+            return &j->verdicts[i];
+        }
+    }
+    return NULL;
 }
 
 /* Is `kind` also the primary verdict of c without its last row? (*same_out 0/1) */
@@ -1208,27 +1207,19 @@ int kb_curve_prune_check(kb_curve_prune *out, const kb_curve *c, const kb_curve_
         return rc;
     }
     prune_fill(out, &j);
-    if (j.light == KB_CURVE_LIGHT_RED && j.n_verdicts > 0) {
+    int same = j.light == KB_CURVE_LIGHT_RED && j.n_verdicts > 0;
+    if (!same && j.n_verdicts > 0 && is_stop_verdict(j.verdicts[0].kind) && c->n_steps > 1 &&
+        (rc = same_verdict_before(&same, c, opts, j.verdicts[0].kind, err)) != KB_OK) {
+        goto done;
+    }
+    if (same) {
+        /* red at once; the other stop verdicts once confirmed */
         out->prune = 1;
-        out->why = KB_CURVE_PRUNE_RED;
+        out->why = j.light == KB_CURVE_LIGHT_RED ? KB_CURVE_PRUNE_RED : KB_CURVE_PRUNE_VERDICT;
         snprintf(out->reason, sizeof out->reason, "%s at step %g: %s",
                  kb_curve_verdict_name(j.verdicts[0].kind), j.verdicts[0].step,
                  j.verdicts[0].detail);
         goto done;
-    }
-    if (j.n_verdicts > 0 && is_stop_verdict(j.verdicts[0].kind) && c->n_steps > 1) {
-        int same = 0;
-        if ((rc = same_verdict_before(&same, c, opts, j.verdicts[0].kind, err)) != KB_OK) {
-            goto done;
-        }
-        if (same) {
-            out->prune = 1;
-            out->why = KB_CURVE_PRUNE_VERDICT;
-            snprintf(out->reason, sizeof out->reason, "%s at step %g: %s",
-                     kb_curve_verdict_name(j.verdicts[0].kind), j.verdicts[0].step,
-                     j.verdicts[0].detail);
-            goto done;
-        }
     }
     if (!(p_min > 0) || !isfinite(incumbent) || j.n_points == 0) {
         goto done;
