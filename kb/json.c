@@ -59,9 +59,8 @@ static void arena_reset(kb_json_reader *r)
     r->cur = r->first;
 }
 
-static void *arena_alloc(kb_json_reader *r, size_t n)
+static void *arena_alloc_slow(kb_json_reader *r, size_t n)
 {
-    n = (n + 15u) & ~(size_t)15u;
     while (r->cur != NULL && r->cur->cap - r->cur->used < n) {
         r->cur = r->cur->next;
     }
@@ -89,6 +88,19 @@ static void *arena_alloc(kb_json_reader *r, size_t n)
     void *p = (char *)r->cur + CHUNK_HEADER + r->cur->used;
     r->cur->used += n;
     return p;
+}
+
+/* Every JSON node and string comes from here: the common case is inline */
+static inline void *arena_alloc(kb_json_reader *r, size_t n)
+{
+    n = (n + 15u) & ~(size_t)15u;
+    chunk *c = r->cur;
+    if (c != NULL && c->cap - c->used >= n) {
+        void *p = (char *)c + CHUNK_HEADER + c->used;
+        c->used += n;
+        return p;
+    }
+    return arena_alloc_slow(r, n);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -134,7 +146,7 @@ static int nomem(kb_error *err)
     return kb_error_set(err, KB_ENOMEM, "out of memory");
 }
 
-static void skip_ws(jparse *ps)
+static void skip_ws_slow(jparse *ps)
 {
     const char *p = ps->p;
     while (p < ps->end) {
@@ -150,6 +162,15 @@ static void skip_ws(jparse *ps)
         }
     }
     ps->p = p;
+}
+
+/* compact JSON: almost every call finds no white space, so that test is inline */
+static inline void skip_ws(jparse *ps)
+{
+    if (ps->p < ps->end && (unsigned char)*ps->p > ' ') {
+        return;
+    }
+    skip_ws_slow(ps);
 }
 
 /* Length of the valid UTF-8 sequence at p (p < end, *p >= 0x80), or 0 if invalid. */
@@ -246,6 +267,23 @@ static char *put_utf8(char *o, unsigned cp)
 }
 
 /* Parse a string literal at ps->p (which is '"'); *out is arena text, *n_out its length. */
+/*
+ * The bytes of `x` (8 string bytes, the first in the low byte) that need a closer look: '"',
+ * '\\', a control character (< 0x20) or a non-ASCII byte (>= 0x80), as their high bits. The
+ * classic "has a zero byte" test ((v - 0x01..) & ~v & 0x80..) on x ^ '"', x ^ '\\' and, for
+ * < 0x20, on x against 0x20..: a borrow can flag a byte above a flagged one, never below, so
+ * the lowest flag is exact. Plain ASCII text then costs a few instructions per 8 bytes.
+ */
+static inline uint64_t word_specials(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    uint64_t has_q = (q - ones) & ~q & highs;
+    uint64_t has_b = (b - ones) & ~b & highs;
+    uint64_t has_ctl = (x - ones * 0x20) & ~x & highs;
+    return has_q | has_b | has_ctl | (x & highs);
+}
+
 static int parse_string(jparse *ps, const char **out, size_t *n_out, int *has_nul)
 {
     *has_nul = 0;
@@ -253,6 +291,19 @@ static int parse_string(jparse *ps, const char **out, size_t *n_out, int *has_nu
     const unsigned char *end = (const unsigned char *)ps->end;
     const unsigned char *start = p;
     int escaped = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__GNUC__)
+    /* skip to the first byte that is not plain ASCII text; the loop below takes it from there */
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        uint64_t special = word_specials(x);
+        if (special != 0) {
+            p += (unsigned)__builtin_ctzll(special) / 8;
+            break;
+        }
+        p += 8;
+    }
+#endif
     /* pass 1: find the end, validate UTF-8 and control characters */
     for (;;) {
         if (p >= end) {
@@ -584,8 +635,7 @@ static int parse_value(jparse *ps, jv **out)
     if (v == NULL) {
         return nomem(ps->err);
     }
-    memset(v, 0, sizeof *v);
-    v->line = ps->line;
+    *v = (jv){.line = ps->line};
     *out = v;
     if (ps->p >= ps->end) {
         return jfail(ps, "expected a value");
@@ -1898,14 +1948,15 @@ int kb_json_check_run(const kb_run *r, kb_error *err)
     }
     for (size_t i = 0; i < r->n_curve; i++) {
         const kb_series *s = &r->curve[i];
-        char path[160];
-        path2(path, sizeof path, "curve", s->metric);
+        char path[160]; /* formatted only for a message: this runs for every ingested run */
         for (size_t k = 0; k < s->n; k++) {
             if (s->steps[k] < 0 || (k > 0 && s->steps[k] < s->steps[k - 1])) {
+                path2(path, sizeof path, "curve", s->metric);
                 return field_err(err, path, "steps must be >= 0 and non-decreasing");
             }
             if (!diverged && !isfinite(s->values[k])) {
                 char why[96];
+                path2(path, sizeof path, "curve", s->metric);
                 snprintf(why, sizeof why, "non-finite value at step %lld needs status "
                          "'diverged'", (long long)s->steps[k]);
                 return field_err(err, path, "%s", why);

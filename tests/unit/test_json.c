@@ -542,6 +542,45 @@ static void test_study_round_trip_and_errors(void)
     }
 }
 
+/* The string scanner skips plain ASCII 8 bytes at a time: a special byte at any position,
+ * at any distance from the end of the input, is still seen */
+static void test_string_scanner_sees_special_bytes_anywhere(void)
+{
+    int ok = 1;
+    for (int len = 0; len <= 20; len++) {
+        for (int pos = 0; pos <= len; pos++) {
+            for (int kind = 0; kind < 4; kind++) {
+                char id[64], line[128];
+                int k = 0;
+                for (int i = 0; i < len; i++) {
+                    if (i == pos) {
+                        const char *ins[4] = {"\\\"", "\xc3\xa9", "\x01", "\xff"};
+                        k += snprintf(id + k, sizeof id - (size_t)k, "%s", ins[kind]);
+                    }
+                    id[k++] = 'a';
+                }
+                id[k] = '\0';
+                snprintf(line, sizeof line, "{\"kind\":\"task\",\"id\":\"x%s\"}", id);
+                kb_record rec;
+                kb_error err = KB_ERROR_INIT;
+                int rc = read1(&rec, NULL, line, &err);
+                int special = pos < len;
+                if (!special || kind < 2) {
+                    ok &= rc == KB_OK;
+                    if (rc == KB_OK) {
+                        ok &= strlen(rec.task.id) == 1 + (size_t)len + (special ? 1u + (kind == 1) : 0u);
+                        kb_record_release(&rec);
+                    }
+                } else {
+                    ok &= rc == KB_EFORMAT &&
+                          strstr(err.msg, kind == 2 ? "control character" : "UTF-8") != NULL;
+                }
+            }
+        }
+    }
+    CHECK(ok);
+}
+
 int main(void)
 {
     kb_error err = KB_ERROR_INIT;
@@ -559,6 +598,7 @@ int main(void)
     test_array_file_reports_lines();
     test_out_of_memory_is_reported_and_leaks_nothing();
     test_study_round_trip_and_errors();
+    test_string_scanner_sees_special_bytes_anywhere();
     kb_json_reader_free(reader);
     return check_exit();
 }
