@@ -8,7 +8,7 @@
 #include "tools/curve_cli.h"
 #include "tools/exit.h"
 
-enum { OPT_TARGET_STEP = CURVE_OPT_LAST, OPT_INCUMBENT, OPT_LEVEL, OPT_KB, OPT_TASK };
+enum { OPT_TARGET_STEP = CURVE_OPT_LAST, OPT_INCUMBENT, OPT_LEVEL, OPT_KB, OPT_TASK, OPT_SIMILAR };
 
 static const cli_opt opts[] = {
     CURVE_CLI_OPTS,
@@ -19,13 +19,16 @@ static const cli_opt opts[] = {
     {"task", OPT_TASK, 1, "ID",
      "advice from the KB: which configuration change fixed this task's stored runs whose "
      "curves went the same way"},
+    {"similar", OPT_SIMILAR, 1, "K",
+     "with --task: also the runs of the K stored tasks nearest by meta-features (default 0)"},
     {"kb", OPT_KB, 1, "PATH", "the knowledge base for --task (default $KB_PATH or ./kb.lmdb)"},
     {NULL, 0, 0, NULL, NULL}};
 
 const cli_spec cmd_judge_spec = {
     "judge",
     "kb judge FILE|- [--format F] [--metric NAME] [--mode min|max] [--config JSON]\n"
-    "                [--target-step N] [--incumbent X] [--classes K] [--task ID [--kb PATH]]\n"
+    "                [--target-step N] [--incumbent X] [--classes K]\n"
+    "                [--task ID [--similar K] [--kb PATH]]\n"
     "                [--json]",
     "Judge a learning curve (kb's JSON lines, CSV, a Caffe training log or an MLflow metric "
     "file, gzip allowed) and print a traffic light (red: stop now; yellow: look; green), the "
@@ -33,17 +36,18 @@ const cli_spec cmd_judge_spec = {
     "oscillating, underfitting, overfitting, converged, improving), a forecast of the "
     "objective at a target step from an ensemble of parametric curve models with the "
     "probability of beating an incumbent, and concrete advice computed from the run's "
-    "configuration. With --task, also advice from the knowledge base: among the task's stored "
-    "runs, those whose curves went the same way (their stored verdict, else their judged "
-    "curve) and a run on the same task differing in one or two parameters that went well: "
-    "which change fixed them, how often, and the median gain. A red light is a result, not "
+    "configuration. With --task, also advice from the knowledge base: among the stored runs "
+    "of the task (and of its --similar K nearest tasks by meta-features), those whose curves "
+    "went the same way (their stored verdict, else their judged curve) and a run on the same "
+    "task differing in one or two parameters that went well: which change fixed them, how "
+    "often, and the median gain. A red light is a result, not "
     "a failure: the exit status is 0. With --json "
     "the output is one object with \"schema\": \"kb.judge/1\" (docs/FORMAT.md).",
     opts,
     "  kb judge run.jsonl --config '{\"base_lr\": 0.01, \"batch_size\": 128}'\n"
     "  kb judge caffe_train.log --classes 10 --target-step 10000 --incumbent 0.91\n"
     "  kb judge mlruns/0/abc/metrics/val_loss --json\n"
-    "  kb judge run.jsonl --task letter --kb team.lmdb",
+    "  kb judge run.jsonl --task letter --similar 5 --kb team.lmdb",
     "  0    judged (whatever the light)\n"
     "  1    the file or the knowledge base cannot be read\n"
     "  2    usage error\n"
@@ -67,6 +71,9 @@ int cmd_judge(int argc, char **argv)
     kb_curve_fix *fixes = NULL;
     size_t n_fixes = 0;
     int have_hist = 0;
+    size_t n_similar_want = 0, n_similar = 0;
+    char **similar = NULL;
+    char scope[256] = "";
     int rc = KB_EXIT_OK;
     kb_curve curve = KB_CURVE_INIT;
     kb_curve_judgement j;
@@ -110,6 +117,12 @@ int cmd_judge(int argc, char **argv)
             break;
         case OPT_KB: opt_kb = p.arg; break;
         case OPT_TASK: task_id = p.arg; break;
+        case OPT_SIMILAR:
+            if (cli_parse_size("judge", "similar", p.arg, &n_similar_want) != 0) {
+                rc = KB_EXIT_USAGE;
+                goto done;
+            }
+            break;
         case CLI_HELP_KEY: rc = KB_EXIT_OK; goto done;
         default: rc = KB_EXIT_USAGE; goto done;
         }
@@ -159,9 +172,23 @@ int cmd_judge(int argc, char **argv)
             KB_EXIT_OK) {
             goto done;
         }
-        if (curve_history_load(&hist, store, task_id, &cc.judge, &err) != KB_OK) {
+        if (curve_history_neighbours(&similar, &n_similar, store, task_id, n_similar_want,
+                                     &err) != KB_OK ||
+            curve_history_load(&hist, store, task_id, &cc.judge, &err) != KB_OK) {
             rc = cli_fail("judge", &err);
             goto done;
+        }
+        for (size_t i = 0; i < n_similar; i++) {
+            if (curve_history_load(&hist, store, similar[i], &cc.judge, &err) != KB_OK) {
+                rc = cli_fail("judge", &err);
+                goto done;
+            }
+        }
+        if (n_similar > 0) {
+            snprintf(scope, sizeof scope, "task %s and %zu similar task%s", task_id, n_similar,
+                     n_similar == 1 ? "" : "s");
+        } else {
+            snprintf(scope, sizeof scope, "task %s", task_id);
         }
         int maximize = hist.have_direction ? hist.maximize : j.maximize;
         if (primary != KB_CURVE_VERDICT_CONVERGED && primary != KB_CURVE_VERDICT_IMPROVING &&
@@ -193,7 +220,8 @@ int cmd_judge(int argc, char **argv)
         }
         cJSON_AddBoolToObject(doc, "done", curve.done);
         if (have_hist) {
-            cJSON *hj = curve_cli_fixes_json(task_id, hist.n, primary, fixes, n_fixes);
+            cJSON *hj = curve_cli_fixes_json(task_id, similar, n_similar, hist.n, primary, fixes,
+                                             n_fixes);
             if (hj == NULL || !cJSON_AddItemToObject(doc, "history", hj)) {
                 cJSON_Delete(hj);
                 cJSON_Delete(doc);
@@ -226,16 +254,19 @@ int cmd_judge(int argc, char **argv)
     }
     curve_cli_print_advice(stdout, advice, n_advice);
     for (size_t i = 0; i < n_fixes; i++) {
-        curve_cli_print_fix(stdout, &fixes[i], primary, task_id);
+        curve_cli_print_fix(stdout, &fixes[i], primary, scope);
     }
     if (have_hist && n_fixes == 0 && primary != KB_CURVE_VERDICT_CONVERGED &&
         primary != KB_CURVE_VERDICT_IMPROVING) {
-        printf("advice    from the KB: no %s run of task %s was fixed by a small change (%zu "
-               "runs)\n",
-               kb_curve_verdict_name(primary), task_id, hist.n);
+        printf("advice    from the KB: no %s run of %s was fixed by a small change (%zu runs)\n",
+               kb_curve_verdict_name(primary), scope, hist.n);
     }
 done:
     kb_free(fixes);
+    for (size_t i = 0; i < n_similar; i++) {
+        kb_free(similar[i]);
+    }
+    kb_free(similar);
     curve_history_release(&hist);
     kb_store_close(store);
     kb_free(advice);

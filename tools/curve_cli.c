@@ -1,9 +1,12 @@
 #include "tools/curve_cli.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "engine/core/alloc.h"
+#include "engine/metafeatures.h"
+#include "engine/similarity.h"
 #include "tools/exit.h"
 #include "tools/train_config.h"
 
@@ -376,16 +379,129 @@ static int on_history_run(const kb_run *r, void *payload)
 int curve_history_load(curve_history *h, kb_store *store, const char *task_id,
                        const kb_curve_opts *judge_opts, kb_error *err)
 {
-    memset(h, 0, sizeof *h);
     kb_store_filter f = KB_STORE_FILTER_INIT;
     f.task_id = task_id;
     history_ctx x = {h, judge_opts, err, KB_OK};
     int rc = kb_store_foreach_run(store, &f, on_history_run, &x, err);
-    if (rc != KB_OK || x.rc != KB_OK) {
-        curve_history_release(h);
-        return x.rc != KB_OK ? x.rc : rc;
+    return x.rc != KB_OK ? x.rc : rc;
+}
+
+/* every stored task with meta-features: ids and task-contiguous raw feature rows */
+typedef struct task_rows {
+    char **ids;
+    double *x;
+    size_t n, cap, n_feat;
+    int oom;
+} task_rows;
+
+static int on_feature_task(const kb_task *t, void *payload)
+{
+    task_rows *r = payload;
+    if (t->n_features == 0) {
+        return 0;
     }
-    return KB_OK;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 64;
+        char **ids = kb_realloc_array(r->ids, cap, sizeof *ids);
+        if (ids != NULL) {
+            r->ids = ids;
+        }
+        double *x = ids != NULL && cap <= SIZE_MAX / r->n_feat
+                        ? kb_realloc_array(r->x, cap * r->n_feat, sizeof *x)
+                        : NULL;
+        if (x == NULL) {
+            r->oom = 1;
+            return 1;
+        }
+        r->x = x;
+        r->cap = cap;
+    }
+    double *row = r->x + r->n * r->n_feat;
+    for (size_t j = 0; j < r->n_feat; j++) {
+        row[j] = NAN;
+    }
+    for (size_t i = 0; i < t->n_features; i++) {
+        int j = kb_metafeatures_index(t->features[i].name);
+        if (j >= 0 && (size_t)j < r->n_feat) {
+            row[j] = t->features[i].value;
+        }
+    }
+    if ((r->ids[r->n] = kb_strdup(t->id)) == NULL) {
+        r->oom = 1;
+        return 1;
+    }
+    r->n++;
+    return 0;
+}
+
+int curve_history_neighbours(char ***ids_out, size_t *n_out, kb_store *store,
+                             const char *task_id, size_t k, kb_error *err)
+{
+    *ids_out = NULL;
+    *n_out = 0;
+    task_rows r = {NULL, NULL, 0, 0, kb_metafeatures_count(), 0};
+    kb_similarity_scaler sc = {0, NULL, NULL};
+    kb_similarity_index ix;
+    memset(&ix, 0, sizeof ix);
+    double *others = NULL;
+    kb_similarity_hit *hits = NULL;
+    int rc = kb_store_foreach_task(store, NULL, on_feature_task, &r, err);
+    if (r.oom) {
+        rc = kb_error_set(err, KB_ENOMEM, "similar tasks: out of memory");
+    }
+    size_t q = 0;
+    while (q < r.n && strcmp(r.ids[q], task_id) != 0) {
+        q++;
+    }
+    if (rc != KB_OK || q == r.n || r.n < 2 || k == 0) {
+        goto done; /* no meta-features for the task, or no other task */
+    }
+    /* the scaler learns from the other tasks only, as kb recommend's does */
+    others = kb_malloc_array((r.n - 1) * r.n_feat, sizeof *others);
+    hits = kb_malloc_array(k, sizeof *hits);
+    if (others == NULL || hits == NULL) {
+        rc = kb_error_set(err, KB_ENOMEM, "similar tasks: out of memory");
+        goto done;
+    }
+    for (size_t i = 0, o = 0; i < r.n; i++) {
+        if (i != q) {
+            memcpy(others + o++ * r.n_feat, r.x + i * r.n_feat, r.n_feat * sizeof *others);
+        }
+    }
+    if ((rc = kb_similarity_scaler_fit(&sc, others, r.n - 1, r.n_feat, err)) != KB_OK) {
+        goto done;
+    }
+    kb_similarity_scaler_apply(&sc, r.x, r.n);
+    if ((rc = kb_similarity_index_build(&ix, r.x, r.n, r.n_feat, NULL, err)) != KB_OK) {
+        goto done;
+    }
+    size_t n_hits = 0;
+    if ((rc = kb_similarity_knn(hits, &n_hits, &ix, r.x + q * r.n_feat, k, KB_SIMILARITY_L1, q,
+                                NULL, err)) != KB_OK) {
+        goto done;
+    }
+    char **ids = kb_calloc(n_hits ? n_hits : 1, sizeof *ids);
+    if (ids == NULL) {
+        rc = kb_error_set(err, KB_ENOMEM, "similar tasks: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n_hits; i++) {
+        ids[i] = r.ids[hits[i].task];
+        r.ids[hits[i].task] = NULL; /* moved */
+    }
+    *ids_out = ids;
+    *n_out = n_hits;
+done:
+    kb_free(hits);
+    kb_free(others);
+    kb_similarity_index_release(&ix);
+    kb_similarity_scaler_release(&sc);
+    for (size_t i = 0; i < r.n; i++) {
+        kb_free(r.ids[i]);
+    }
+    kb_free(r.ids);
+    kb_free(r.x);
+    return rc;
 }
 
 void curve_history_release(curve_history *h)
@@ -400,7 +516,7 @@ void curve_history_release(curve_history *h)
 }
 
 void curve_cli_print_fix(FILE *out, const kb_curve_fix *f, kb_curve_verdict_kind kind,
-                         const char *task_id)
+                         const char *scope)
 {
     fprintf(out, "advice    from the KB: ");
     if (f->to_value[0] != '\0') {
@@ -408,8 +524,8 @@ void curve_cli_print_fix(FILE *out, const kb_curve_fix *f, kb_curve_verdict_kind
     } else {
         fprintf(out, "%s x%.3g", f->param, f->ratio);
     }
-    fprintf(out, " fixed %zu %s run%s of task %s (e.g. %s -> %s", f->n_support,
-            kb_curve_verdict_name(kind), f->n_support == 1 ? "" : "s", task_id, f->example_bad,
+    fprintf(out, " fixed %zu %s run%s of %s (e.g. %s -> %s", f->n_support,
+            kb_curve_verdict_name(kind), f->n_support == 1 ? "" : "s", scope, f->example_bad,
             f->example_good);
     if (isfinite(f->gain)) {
         fprintf(out, "; median gain %+.4g", f->gain);
@@ -417,14 +533,23 @@ void curve_cli_print_fix(FILE *out, const kb_curve_fix *f, kb_curve_verdict_kind
     fprintf(out, ")\n");
 }
 
-cJSON *curve_cli_fixes_json(const char *task_id, size_t n_runs, kb_curve_verdict_kind kind,
-                            const kb_curve_fix *f, size_t n)
+cJSON *curve_cli_fixes_json(const char *task_id, char *const *similar, size_t n_similar,
+                            size_t n_runs, kb_curve_verdict_kind kind, const kb_curve_fix *f,
+                            size_t n)
 {
     cJSON *o = cJSON_CreateObject();
     if (o == NULL) {
         return NULL;
     }
     cJSON_AddStringToObject(o, "task", task_id);
+    cJSON *sim = cJSON_AddArrayToObject(o, "similar_tasks");
+    for (size_t i = 0; sim != NULL && i < n_similar; i++) {
+        cJSON *e = cJSON_CreateString(similar[i]);
+        if (e == NULL || !cJSON_AddItemToArray(sim, e)) {
+            cJSON_Delete(e);
+            break;
+        }
+    }
     cJSON_AddNumberToObject(o, "runs", (double)n_runs);
     cJSON_AddStringToObject(o, "verdict", kb_curve_verdict_name(kind));
     cJSON *fs = cJSON_AddArrayToObject(o, "fixes");

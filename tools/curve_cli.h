@@ -74,16 +74,30 @@ typedef struct curve_history {
     int have_direction;
 } curve_history;
 
-/** Load the runs of `task_id`; KB_OK (maybe none), KB_ENOMEM, a store error. */
+/**
+ * Append the runs of `task_id` to `h` (zero it first); KB_OK (maybe none), KB_ENOMEM, a store
+ * error. Changes are only ever compared between runs of one task.
+ */
 int curve_history_load(curve_history *h, kb_store *store, const char *task_id,
                        const kb_curve_opts *judge_opts, kb_error *err);
+/**
+ * The ids of the `k` stored tasks nearest to task `task_id` by meta-features (engine/similarity:
+ * robust scaler fitted on the other tasks, L1 distance over shared features), nearest first;
+ * none when `task_id` has no meta-features. Caller owns `*ids_out` (each id and the array:
+ * kb_free). KB_OK, KB_ENOMEM, a store error.
+ */
+int curve_history_neighbours(char ***ids_out, size_t *n_out, kb_store *store,
+                             const char *task_id, size_t k, kb_error *err);
 void curve_history_release(curve_history *h);
-/** One KB fix as a text line to `out` ("advice   from the KB: ..."). */
+/** One KB fix as a text line to `out` ("advice   from the KB: ..."); `scope` names the tasks
+ * ("task t1", "task t1 and 3 similar tasks"). */
 void curve_cli_print_fix(FILE *out, const kb_curve_fix *f, kb_curve_verdict_kind kind,
-                         const char *task_id);
-/** The fixes as a JSON object {"task", "runs", "verdict", "fixes": [...]}; NULL on OOM. */
-cJSON *curve_cli_fixes_json(const char *task_id, size_t n_runs, kb_curve_verdict_kind kind,
-                            const kb_curve_fix *f, size_t n);
+                         const char *scope);
+/** The fixes as a JSON object {"task", "similar_tasks", "runs", "verdict", "fixes": [...]};
+ * NULL on OOM. */
+cJSON *curve_cli_fixes_json(const char *task_id, char *const *similar, size_t n_similar,
+                            size_t n_runs, kb_curve_verdict_kind kind, const kb_curve_fix *f,
+                            size_t n);
 
 /** The judgement (and optional forecast / advice) as a JSON object; NULL when out of memory. */
 cJSON *curve_cli_json(const kb_curve_judgement *j, const kb_curve_pred *f, double incumbent,

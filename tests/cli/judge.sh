@@ -100,11 +100,18 @@ curve_of() { # kind -> a JSON array of 41 points of train_loss
         v = k == "div" ? (t < 100 ? 2.3 - 0.008 * t : 1.5 + 0.02 * (t - 100)) : 0.2 + 2 * exp(-t / 60);
         printf("%s{\"step\":%d,\"train_loss\":%.6f}", i ? "," : "", t, v) } printf("]") }'
 }
-run_line() { # id lr kind final
-    printf '{"kind":"run","id":"%s","task":"t1","config":{"base_lr":%s,"batch_size":128},"status":"ok","objective":"train_loss","direction":"minimize","metrics":{"train_loss":%s},"curve":%s}\n' "$1" "$2" "$4" "$(curve_of "$3")"
+run_line() { # id lr kind final [task]
+    printf '{"kind":"run","id":"%s","task":"%s","config":{"base_lr":%s,"batch_size":128},"status":"ok","objective":"train_loss","direction":"minimize","metrics":{"train_loss":%s},"curve":%s}\n' "$1" "${5:-t1}" "$2" "$4" "$(curve_of "$3")"
 }
 {
-    printf '%s\n' '{"kind":"task","id":"t1","name":"one"}'
+    printf '%s\n' '{"kind":"task","id":"t1","name":"one","features":{"n_rows":100,"n_features":10,"n_classes":2}}'
+    # t2 is near t1 by meta-features, t3 far
+    printf '%s\n' '{"kind":"task","id":"t2","name":"two","features":{"n_rows":120,"n_features":12,"n_classes":2}}'
+    printf '%s\n' '{"kind":"task","id":"t3","name":"three","features":{"n_rows":90000,"n_features":700,"n_classes":40}}'
+    run_line b1 1.0 div 9.4 t2
+    run_line b2 0.1 conv 0.25 t2
+    run_line c1 1.0 div 9.4 t3
+    run_line c2 0.1 conv 0.25 t3
     run_line a1 1.0 div 9.5
     run_line a2 0.1 conv 0.2
     run_line a3 2.0 div 9.9
@@ -120,12 +127,25 @@ expect_out 'advice +stop; learning rate 0.001 -> 0.00033'
 expect_out 'advice +from the KB: base_lr x0\.1 fixed 9 diverging runs of task t1 \(e\.g\. a[135] -> a[246]; median gain \+[0-9.]+\)'
 expect_code 0 "$KB" judge div.csv --task t1 --kb h.lmdb --json
 json .history.task == t1
+json .history.similar_tasks len== 0
 json .history.runs == 6
 json .history.verdict == diverging
 json .history.fixes.0.param == base_lr
 json .history.fixes.0.support == 9
 json .history.fixes.0.ratio '<' 0.11
 json .history.fixes.0.ratio '>' 0.09
+# with the nearest similar task: t2's pair counts too, t3's does not
+expect_code 0 "$KB" judge div.csv --task t1 --similar 1 --kb h.lmdb
+expect_out 'from the KB: base_lr x0\.1 fixed 10 diverging runs of task t1 and 1 similar task '
+expect_code 0 "$KB" judge div.csv --task t1 --similar 1 --kb h.lmdb --json
+json .history.similar_tasks.0 == t2
+json .history.similar_tasks len== 1
+json .history.runs == 8
+json .history.fixes.0.support == 10
+expect_code 0 "$KB" judge div.csv --task t1 --similar 5 --kb h.lmdb --json
+json .history.similar_tasks len== 2
+json .history.runs == 10
+expect_code 2 "$KB" judge div.csv --task t1 --similar x --kb h.lmdb
 expect_code 0 "$KB" judge conv.jsonl --task t1 --kb h.lmdb --json
 json .history.verdict == converged
 json .history.fixes len== 0
