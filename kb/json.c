@@ -880,7 +880,14 @@ static int get_params(kb_param **out, size_t *n_out, const jv *v, const char *fi
         kb_params_free(p, k);
         return rc;
     }
-    kb_params_sort(p, k);
+    /* exports (and most writers) already list the names in order: skip the sort then */
+    size_t i = 1;
+    while (i < k && strcmp(p[i - 1].name, p[i].name) < 0) {
+        i++;
+    }
+    if (i < k) {
+        kb_params_sort(p, k);
+    }
     *out = p;
     *n_out = k;
     return KB_OK;
