@@ -7,7 +7,7 @@ build=$1
 n=${2:-1000}
 method=${3:-tpe}
 here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
+work=$(mktemp -d "${TMPDIR:-/tmp}/asktell.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export KB_PATH="$work/kb.lmdb"
 "$build/kb" ingest --quiet "$here/../../datasets/spaces.jsonl" >/dev/null
