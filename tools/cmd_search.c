@@ -34,8 +34,10 @@ enum {
     OPT_KB = CLI_KEY(0), OPT_TASK, OPT_SPACE, OPT_TRIAL, OPT_TRAIN, OPT_TEMPLATE,
     OPT_METRIC_REGEX, OPT_METRIC_NAME, OPT_STEP_REGEX, OPT_PARSE_STDERR, OPT_BUDGET, OPT_JOBS,
     OPT_TIMEOUT, OPT_RESUME, OPT_PRUNE, OPT_WORK_DIR, OPT_MAX_ROWS, OPT_EPOCHS, OPT_JSON,
-    OPT_QUIET, OPT_NAME, OPT_MAX_RESOURCE, OPT_ETA
+    OPT_QUIET, OPT_NAME, OPT_MAX_RESOURCE, OPT_ETA, OPT_CONST
 };
+
+#define MAX_CONSTS 32
 
 static const cli_opt opts[] = {
     {"task", OPT_TASK, 1, "ID", "search for this stored task (instead of a DATASET)"},
@@ -53,6 +55,8 @@ static const cli_opt opts[] = {
     {"step-regex", OPT_STEP_REGEX, 1, "RE", "group 1 is the step of the following metric "
                                             "lines"},
     {"parse-stderr", OPT_PARSE_STDERR, 0, NULL, "read metrics from the trial's stderr too"},
+    {"const", OPT_CONST, 1, "NAME=V", "a constant {NAME} for the command and template, e.g. a "
+                                      "data directory (repeatable)"},
     {"budget", OPT_BUDGET, 1, "N", "trials in the study in all (default 20; with --resume, "
                                    "the stored budget)"},
     {"jobs", OPT_JOBS, 1, "P", "trials run at once (default 1)"},
@@ -115,6 +119,8 @@ typedef struct run_spec {
     int prune;
     size_t max_rows, epochs;
     double max_resource, eta;
+    kb_param *consts;     /* --const NAME=VALUE, owned */
+    size_t n_consts;
 } run_spec;
 
 static void run_spec_release(run_spec *r)
@@ -126,6 +132,7 @@ static void run_spec_release(run_spec *r)
     kb_free(r->metric_regex);
     kb_free(r->metric_name);
     kb_free(r->step_regex);
+    kb_params_free(r->consts, r->n_consts);
     memset(r, 0, sizeof *r);
 }
 
@@ -136,6 +143,44 @@ static int set_str(char **dst, const char *s)
     return s != NULL && *dst == NULL ? -1 : 0;
 }
 
+/* Append a constant NAME=VALUE: a number when VALUE reads as one (an integer when it has no
+   '.', 'e' or 'n'), else a string. */
+static int add_const(run_spec *r, const char *name, size_t name_len, const char *value)
+{
+    if (r->n_consts == MAX_CONSTS) {
+        return -1;
+    }
+    if (r->consts == NULL) {
+        r->consts = kb_calloc(MAX_CONSTS, sizeof *r->consts);
+        if (r->consts == NULL) {
+            return -1;
+        }
+    }
+    kb_param *c = &r->consts[r->n_consts];
+    c->name = kb_strndup(name, name_len);
+    char *end;
+    double d = strtod(value, &end);
+    if (*value != '\0' && *end == '\0' && isfinite(d)) {
+        if (strpbrk(value, ".eEnN") == NULL && fabs(d) < 9e15) {
+            c->value.type = KB_VALUE_TYPE_INT;
+            c->value.i = (int64_t)d;
+        } else {
+            c->value.type = KB_VALUE_TYPE_FLOAT;
+            c->value.f = d;
+        }
+    } else {
+        c->value.type = KB_VALUE_TYPE_STR;
+        c->value.s = kb_strdup(value);
+    }
+    if (c->name == NULL || (c->value.type == KB_VALUE_TYPE_STR && c->value.s == NULL)) {
+        kb_params_free(c, 1);
+        memset(c, 0, sizeof *c);
+        return -1;
+    }
+    r->n_consts++;
+    return 0;
+}
+
 /* the spec as a canonical JSON object text (owned) */
 static char *run_spec_json(const run_spec *r)
 {
@@ -144,6 +189,9 @@ static char *run_spec_json(const run_spec *r)
         return NULL;
     }
     cJSON_AddNumberToObject(o, "budget", (double)r->budget);
+    if (r->n_consts > 0) {
+        cli_add_config_json(o, "const", r->consts, r->n_consts);
+    }
     if (r->dataset) cJSON_AddStringToObject(o, "dataset", r->dataset);
     if (r->epochs) cJSON_AddNumberToObject(o, "epochs", (double)r->epochs);
     cJSON_AddNumberToObject(o, "eta", r->eta);
@@ -204,6 +252,16 @@ static int run_spec_from_study(run_spec *r, const kb_study *st)
               set_str(&r->metric_name, json_str(o, "metric_name")) ||
               set_str(&r->step_regex, json_str(o, "step_regex"));
     r->parse_stderr = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "parse_stderr"));
+    const cJSON *cs = cJSON_GetObjectItemCaseSensitive(o, "const");
+    for (const cJSON *c = cJSON_IsObject(cs) ? cs->child : NULL; !bad && c != NULL; c = c->next) {
+        char text[64];
+        const char *v = c->valuestring;
+        if (cJSON_IsNumber(c)) {
+            snprintf(text, sizeof text, "%.17g", c->valuedouble);
+            v = text;
+        }
+        bad = v == NULL || add_const(r, c->string, strlen(c->string), v) != 0;
+    }
     if (r->budget == 0) {
         r->budget = (size_t)json_num(o, "budget", 20);
     }
@@ -779,6 +837,8 @@ static int check_command(const run_spec *spec, const study *st)
     v.n_config = sp->n_params;
     v.fidelity = fid;
     v.n_fidelity = spec->train != NULL ? 2 : 1;
+    v.extra = spec->consts;
+    v.n_extra = spec->n_consts;
     v.trial_dir = ".";
     v.config_file = spec->template_path != NULL ? "config" : NULL;
     v.cwd = ".";
@@ -866,6 +926,8 @@ int cmd_search(int argc, char **argv)
     double timeout = 0, max_resource = 0, eta = 3;
     size_t max_rows = 0, epochs = 0;
     int parse_stderr = 0;
+    const char *const_args[MAX_CONSTS];
+    size_t n_const_args = 0;
     cli_parser p;
     cli_begin(&p, &cmd_search_spec, argc, argv);
     for (int c; (c = cli_next(&p)) != -1;) {
@@ -892,6 +954,15 @@ int cmd_search(int argc, char **argv)
         case OPT_METRIC_NAME: mname = p.arg; break;
         case OPT_STEP_REGEX: sre = p.arg; break;
         case OPT_PARSE_STDERR: parse_stderr = 1; break;
+        case OPT_CONST:
+            if (strchr(p.arg, '=') == NULL || p.arg[0] == '=') {
+                return cli_usage("search", "--const: expected NAME=VALUE, got '%s'", p.arg);
+            }
+            if (n_const_args == MAX_CONSTS) {
+                return cli_usage("search", "--const: at most %d constants", MAX_CONSTS);
+            }
+            const_args[n_const_args++] = p.arg;
+            break;
         case OPT_BUDGET:
             if (cli_parse_size("search", "budget", p.arg, &budget) != 0 || budget == 0) {
                 return budget == 0 ? cli_usage("search", "--budget must be at least 1")
@@ -953,8 +1024,10 @@ int cmd_search(int argc, char **argv)
         return cli_usage("search", "unexpected argument '%s'", argv[first + 1]);
     }
     if (resume != NULL) {
-        if (dataset != NULL || task_arg != NULL || trial != NULL || train != NULL) {
-            return cli_usage("search", "--resume takes the study's own task and trial command");
+        if (dataset != NULL || task_arg != NULL || trial != NULL || train != NULL ||
+            n_const_args > 0) {
+            return cli_usage("search", "--resume takes the study's own task, trial command "
+                             "and constants");
         }
     } else {
         if ((dataset == NULL) == (task_arg == NULL)) {
@@ -1049,6 +1122,13 @@ int cmd_search(int argc, char **argv)
         spec.eta = eta;
         spec.max_rows = max_rows;
         spec.parse_stderr = parse_stderr;
+        for (size_t i = 0; i < n_const_args; i++) {
+            const char *eq = strchr(const_args[i], '=');
+            if (add_const(&spec, const_args[i], (size_t)(eq - const_args[i]), eq + 1) != 0) {
+                code = cli_error("search", KB_EXIT_FAILURE, "out of memory");
+                goto done;
+            }
+        }
         if (spec.budget == 0) {
             spec.budget = 20;
         }
@@ -1126,6 +1206,8 @@ int cmd_search(int argc, char **argv)
     po.metric_name = spec.metric_name;
     po.step_regex = spec.step_regex;
     po.parse = KB_TRIAL_PARSE_STDOUT | (spec.parse_stderr ? KB_TRIAL_PARSE_STDERR : 0u);
+    po.extra = spec.consts;
+    po.n_extra = spec.n_consts;
     po.log.fn = cli_log_stderr;
     po.log.payload = &lo;
     s.st = st;

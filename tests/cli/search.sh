@@ -107,6 +107,23 @@ expect_err "no study 's-unknown'"
 expect_code 1 $KB search --resume s-ask
 expect_err "kb ask / kb tell"
 
+# Ctrl-C: exit 130, the running trial stays "running" in the store; --resume runs it again
+$KB search --task "$id_iris" --space svm --objective accuracy --study s-int \
+    --trial "sleep 1; sh $T/trial.sh {C}" --budget 2 --quiet > int.out 2> int.err &
+pid=$!
+sleep 0.5
+kill -INT $pid
+wait $pid
+code=$?
+[ "$code" = 130 ] || fail "search after SIGINT exited $code, expected 130"
+expect_code 0 $KB show s-int:0 --json
+json .record.status == running
+expect_code 0 $KB search --resume s-int --json --quiet
+jsonl 2.trials == 2
+jsonl 2.ok == 2
+expect_code 0 $KB show s-int:0 --json
+json .record.status == ok
+
 # every outcome is recorded, never dropped: exit status, NaN, timeout, no objective
 expect_code 0 $KB search --task "$id_iris" --space svm --objective accuracy --study s-bad \
     --trial 'case {trial} in 0) exit 3;; 1) echo "{\"final\":{\"accuracy\":\"nan\"}}";; 2) sleep 30;; *) echo hello;; esac' \
@@ -132,9 +149,21 @@ jsonl 3.trials == 3
 jsonl 3.objective == accuracy
 jsonl 3.ok == 3
 
+# constants for the command (and templates): --const NAME=VALUE, stored for --resume
+expect_code 0 $KB search --task "$id_iris" --space svm --objective accuracy --study s-const \
+    --trial 'printf "{\"final\":{\"accuracy\":%s}}\n" {acc}' --const acc=0.25 --budget 1 --json --quiet
+jsonl 1.best.value == 0.25
+expect_code 0 $KB show s-const --json
+json .record.extra.const.acc == 0.25
+expect_code 0 $KB search --resume s-const --budget 2 --json --quiet
+jsonl 1.trials == 2
+jsonl 1.best.value == 0.25
+# (tests/cli/trial_xgboost.sh drives Debian's xgboost through a config-file template)
+
 # bad input
 expect_code 2 $KB search --task "$id_iris" --space svm
-expect_err "--trial CMD or --train"
+expect_code 2 $KB search --task "$id_iris" --space svm --trial x --const novalue
+expect_code 2 $KB search --resume s-1 --const a=1expect_err "--trial CMD or --train"
 expect_code 2 $KB search --task "$id_iris" --space svm --trial x --prune maybe
 expect_code 2 $KB search --task "$id_iris" --space svm --trial x --jobs 0
 expect_code 2 $KB search --task "$id_iris" --trial x
