@@ -4,6 +4,7 @@
  *
  *   finetune_bench --manifest DIR/manifest.tsv [--seeds S] [--max-iter N] [--k K]
  *                  [--targets N] [--out RESULTS.jsonl] [--extra FILE.jsonl ...]
+ *                  [--replay RESULTS.jsonl]
  *
  * The manifest comes from tools/backbones/make_backbones.sh. For every target task: the
  * LogME score (engine/logme.h) of every backbone's penultimate features on the target's
@@ -25,7 +26,8 @@
  * first source with all classes, "src-all") with the defaults, (d) the kb-nn+logme choice
  * with the defaults; (b) and (e) need kb search: --extra reads their runs, JSON lines
  * {"target", "method", "seed", "test_accuracy"} from tools/bench/finetune_search.sh.
- * --out writes every run the same way (plus LogME lines).
+ * --out writes every run the same way (plus LogME lines); --replay reads such a file back
+ * instead of training (the meta-features are recomputed), to redo the report.
  */
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -329,6 +331,74 @@ static int run_target(bench *b, target *t)
     return rc;
 }
 
+static long find_bb(const bench *b, const char *name)
+{
+    for (size_t j = 0; j < b->n_bb; j++) {
+        if (strcmp(b->bb[j].name, name) == 0) {
+            return (long)j;
+        }
+    }
+    return -1;
+}
+
+/* --replay: the runs of an earlier --out instead of training (the report only). */
+static int replay(bench *b, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "finetune_bench: cannot open '%s'\n", path);
+        return -1;
+    }
+    char line[4096];
+    size_t n_runs = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *tn = cJSON_GetObjectItemCaseSensitive(o, "target");
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "method");
+        const cJSON *bn = cJSON_GetObjectItemCaseSensitive(o, "backbone");
+        const cJSON *lm = cJSON_GetObjectItemCaseSensitive(o, "logme");
+        const cJSON *sd = cJSON_GetObjectItemCaseSensitive(o, "seed");
+        const cJSON *acc = cJSON_GetObjectItemCaseSensitive(o, "test_accuracy");
+        target *t = NULL;
+        for (size_t i = 0; cJSON_IsString(tn) && i < b->n_t; i++) {
+            t = strcmp(b->t[i].name, tn->valuestring) == 0 ? &b->t[i] : t;
+        }
+        if (t != NULL && cJSON_IsString(bn) && cJSON_IsNumber(lm) &&
+            find_bb(b, bn->valuestring) >= 0) {
+            t->logme[find_bb(b, bn->valuestring)] = lm->valuedouble;
+        } else if (t != NULL && cJSON_IsString(m) && cJSON_IsNumber(sd) &&
+                   cJSON_IsNumber(acc) && sd->valueint >= 1 &&
+                   (size_t)sd->valueint <= b->seeds) {
+            size_t s = (size_t)sd->valueint - 1;
+            long j = strncmp(m->valuestring, "finetune:", 9) == 0
+                         ? find_bb(b, m->valuestring + 9) : -1;
+            if (strcmp(m->valuestring, "scratch") == 0) {
+                t->scratch[s] = acc->valuedouble;
+                n_runs++;
+            } else if (j >= 0) {
+                t->acc[j][s] = acc->valuedouble;
+                n_runs++;
+            }
+        }
+        cJSON_Delete(o);
+    }
+    fclose(f);
+    for (size_t i = 0; i < b->n_t; i++) {
+        for (size_t j = 0; j < b->n_bb; j++) {
+            b->t[i].mean[j] = 0.0;
+            for (size_t s = 0; s < b->seeds; s++) {
+                b->t[i].mean[j] += b->t[i].acc[j][s] / (double)b->seeds;
+            }
+        }
+    }
+    if (n_runs != b->n_t * (b->n_bb + 1) * b->seeds) {
+        fprintf(stderr, "finetune_bench: '%s' has %zu of the %zu runs expected\n", path, n_runs,
+                b->n_t * (b->n_bb + 1) * b->seeds);
+        return -1;
+    }
+    return 0;
+}
+
 static size_t argmax(const double *v, size_t n)
 {
     size_t best = 0;
@@ -419,10 +489,26 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void summary_row(const char *name, double *v, size_t n)
+/*
+ * One row: pooled mean and std over targets x seeds, quantiles (the CDF), and, when the runs
+ * are `seeds` consecutive values per target, the mean over targets of the std over seeds
+ * (stability against the seed alone).
+ */
+static void summary_row(const char *name, double *v, size_t n, size_t seeds)
 {
     if (n == 0) {
         return;
+    }
+    double within = 0.0;
+    for (size_t t0 = 0; seeds > 1 && t0 + seeds <= n; t0 += seeds) {
+        double mt = 0.0, st = 0.0;
+        for (size_t s = 0; s < seeds; s++) {
+            mt += v[t0 + s] / (double)seeds;
+        }
+        for (size_t s = 0; s < seeds; s++) {
+            st += (v[t0 + s] - mt) * (v[t0 + s] - mt) / (double)(seeds - 1);
+        }
+        within += sqrt(st) / (double)(n / seeds);
     }
     double m = 0.0, s = 0.0;
     for (size_t i = 0; i < n; i++) {
@@ -432,8 +518,12 @@ static void summary_row(const char *name, double *v, size_t n)
         s += (v[i] - m) * (v[i] - m) / (double)(n > 1 ? n - 1 : 1);
     }
     qsort(v, n, sizeof(double), cmp_double);
-    printf("| %-34s | %4zu | %.4f | %.4f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", name, n, m,
-           sqrt(s), v[n / 10], v[n / 4], v[n / 2], v[(3 * n) / 4], v[(9 * n) / 10]);
+    char w[32] = "-";
+    if (seeds > 1) {
+        snprintf(w, sizeof w, "%.4f", within);
+    }
+    printf("| %-34s | %4zu | %.4f | %.4f | %s | %.3f | %.3f | %.3f | %.3f | %.3f |\n", name, n,
+           m, sqrt(s), w, v[n / 10], v[n / 4], v[n / 2], v[(3 * n) / 4], v[(9 * n) / 10]);
 }
 
 /* --extra: method runs from other tools, pooled per method name. */
@@ -469,7 +559,7 @@ static void extra_rows(const char *path, const bench *b)
     }
     fclose(f);
     for (size_t i = 0; i < n_m; i++) {
-        summary_row(methods[i], v[i], n[i]);
+        summary_row(methods[i], v[i], n[i], 0); /* pooled: no per-target order assumed */
         kb_free(v[i]);
     }
 }
@@ -527,12 +617,12 @@ static void report(const bench *b, char **extra, size_t n_extra)
             vo[i * b->seeds + s] = b->t[i].acc[best[i]][s];
         }
     }
-    printf("\n| method (test accuracy, all targets x seeds) | runs | mean | std | p10 | p25 | "
-           "median | p75 | p90 |\n|---|---|---|---|---|---|---|---|---|\n");
-    summary_row("(a) scratch, defaults", va, n);
-    summary_row("(c) generic backbone, defaults", vc, n);
-    summary_row("(d) kb-chosen backbone, defaults", vd, n);
-    summary_row("best backbone (oracle), defaults", vo, n);
+    printf("\n| method (test accuracy, all targets x seeds) | runs | mean | std | std over seeds "
+           "| p10 | p25 | median | p75 | p90 |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    summary_row("(a) scratch, defaults", va, n, b->seeds);
+    summary_row("(c) generic backbone, defaults", vc, n, b->seeds);
+    summary_row("(d) kb-chosen backbone, defaults", vd, n, b->seeds);
+    summary_row("best backbone (oracle), defaults", vo, n, b->seeds);
     for (size_t e = 0; e < n_extra; e++) {
         extra_rows(extra[e], b);
     }
@@ -550,7 +640,7 @@ int main(int argc, char **argv)
     b.seeds = 5;
     b.max_iter = 150;
     b.k = 3;
-    const char *manifest = NULL, *out = NULL;
+    const char *manifest = NULL, *out = NULL, *from = NULL;
     char *extra[MAX_EXTRA];
     size_t n_extra = 0, limit = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -564,6 +654,8 @@ int main(int argc, char **argv)
             b.k = strtoul(argv[i + 1], NULL, 10);
         } else if (strcmp(argv[i], "--targets") == 0) {
             limit = strtoul(argv[i + 1], NULL, 10);
+        } else if (strcmp(argv[i], "--replay") == 0) {
+            from = argv[i + 1];
         } else if (strcmp(argv[i], "--out") == 0) {
             out = argv[i + 1];
         } else if (strcmp(argv[i], "--extra") == 0 && n_extra < MAX_EXTRA) {
@@ -575,7 +667,8 @@ int main(int argc, char **argv)
     }
     if (manifest == NULL || b.seeds < 1 || b.seeds > MAX_SEEDS || b.max_iter < 1 || b.k < 1) {
         fprintf(stderr, "usage: finetune_bench --manifest FILE [--seeds 1..%d] [--max-iter N] "
-                        "[--k K] [--targets N] [--out FILE] [--extra FILE ...]\n", MAX_SEEDS);
+                        "[--k K] [--targets N] [--out FILE] [--extra FILE ...] [--replay FILE]\n",
+                MAX_SEEDS);
         return 2;
     }
     int code = 1;
@@ -602,7 +695,10 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, "finetune_bench: meta-features of %zu tasks: %.1f s\n", b.n_t + b.n_bb,
             now_s() - t0);
-    for (size_t i = 0; i < b.n_t; i++) {
+    if (from != NULL && replay(&b, from) != 0) {
+        goto done;
+    }
+    for (size_t i = 0; from == NULL && i < b.n_t; i++) {
         if (run_target(&b, &b.t[i]) != 0) {
             goto done;
         }

@@ -10,45 +10,56 @@
 #   build/b1/finetune_bench --manifest MANIFEST --extra OUT.jsonl
 #
 # Each trial is tools/backbones/finetune_trial.sh (the `finetune` space's configuration as a
-# kb train net run). For (b) the space's backbone stays "none"; for (e) its choices are the
-# KB's backbones with the target's input signature (kb backbone list), and the search starts
-# from the recommendation. The kb search options below are the ones planned in issue 7
-# (--space, --method, --trials, --command); adjust SEARCH() when the command lands.
+# kb train net run) on the target's training images, scored on a validation split of them
+# (objective val_accuracy); the best configuration is then trained once more with the same
+# seed and scored on the target's test images (the number reported). (b) searches the space
+# with backbone "none" only (space finetune-scratch); (e) searches it with the backbone among
+# its choices: "none" and the KB's backbones with the target's input signature (space
+# finetune-joint, written into the KB once), warm-started from the nearest tasks' runs.
+# METHOD (environment, default gp) is kb search's --method.
 set -u
 kb=${1:?usage: finetune_search.sh KB_BIN MANIFEST OUT.jsonl [SEEDS] [TRIALS]}
 manifest=${2:?manifest} out=${3:?out} seeds=${4:-5} trials=${5:-20}
+method=${METHOD:-gp}
 here=$(cd "$(dirname "$0")" && pwd)
 trial=$here/../backbones/finetune_trial.sh
 kbdb=$(dirname "$manifest")/kb.lmdb
 if ! "$kb" search --help >/dev/null 2>&1; then
-    echo "finetune_search.sh: this kb has no 'search' command yet; (b) and (e) skipped" >&2
+    echo "finetune_search.sh: this kb has no 'search' command; (b) and (e) skipped" >&2
     exit 3
 fi
 
-SEARCH() { # SEARCH TRAIN TEST SEED SPACE_FILE -> the best trial's final line on stdout
-    "$kb" search --kb "$kbdb" --space finetune --space-file "$4" --method bohb \
-        --trials "$trials" --seed "$3" --objective test_accuracy --direction maximize \
-        --command "$trial --kb-bin $kb --kb $kbdb --train $1 --test $2 --config {config_json} -- --seed {seed} --quiet" \
-        --json | tail -n 1
+# the two spaces, written into the KB once (ingest skips a space already there)
+src=$here/../../datasets/spaces.jsonl
+spaces=$(mktemp)
+trap 'rm -f "$spaces"' EXIT
+ids=$("$kb" backbone list --kb "$kbdb" --json | grep '"input_signature":"image:1x28x28"' |
+      sed -n 's/.*"id":"\([^"]*\)".*/"\1"/p' | paste -sd, -)
+grep '"name":"finetune"' "$src" | sed 's/"name":"finetune"/"name":"finetune-scratch"/' > "$spaces"
+grep '"name":"finetune"' "$src" | sed 's/"name":"finetune"/"name":"finetune-joint"/' |
+    sed "s/\"choices\":\[\"none\"\]/\"choices\":[\"none\",$ids]/" >> "$spaces"
+"$kb" ingest "$spaces" --kb "$kbdb" >/dev/null || exit 1
+
+run() { # run SPACE TRAIN TEST SEED -> test accuracy of the search's best configuration
+    local cmd="$trial --kb-bin $kb --kb $kbdb --train $2 --config {config_json} -- --seed {seed} --quiet"
+    local best
+    best=$("$kb" search "$2" --kb "$kbdb" --space "$1" --method "$method" --budget "$trials" \
+        --seed "$4" --objective val_accuracy --direction maximize --trial "$cmd" --json --quiet |
+        tail -n 1 | sed -n 's/.*"best":{.*"config":\({[^}]*}\)}}$/\1/p')
+    [ -n "$best" ] || return 1
+    "$trial" --kb-bin "$kb" --kb "$kbdb" --train "$2" --test "$3" --config "$best" -- \
+        --seed "$4" --quiet | tail -n 1 | sed -n 's/.*"test_accuracy":\([0-9.eE+-]*\).*/\1/p'
 }
 
-spaces=$(mktemp -d)
-trap 'rm -rf "$spaces"' EXIT
-src=$here/../../datasets/spaces.jsonl
-grep '"name":"finetune"' "$src" > "$spaces/scratch.jsonl"
-ids=$("$kb" backbone list --kb "$kbdb" --json | sed -n 's/.*"id":"\([^"]*\)".*/"\1"/p' | paste -sd, -)
-sed "s/\"choices\":\[\"none\"\]/\"choices\":[\"none\",$ids]/" "$spaces/scratch.jsonl" > "$spaces/joint.jsonl"
 : > "$out"
 while IFS=$'\t' read -r kind name _ train test _; do
     [ "$kind" = target ] || continue
     for ((s = 1; s <= seeds; s++)); do
-        for m in "b:scratch:(b) automl scratch" "e:joint:(e) joint automl+finetune"; do
-            space=${m#*:}; space=${space%%:*}; label=${m#*:*:}
-            acc=$(SEARCH "$train" "$test" "$s" "$spaces/$space.jsonl" |
-                  sed -n 's/.*"test_accuracy":\([0-9.eE+-]*\).*/\1/p')
-            [ -n "$acc" ] || { echo "finetune_search.sh: $name seed $s: no result" >&2; continue; }
+        for m in "finetune-scratch:(b) automl scratch" "finetune-joint:(e) joint automl+finetune"; do
+            acc=$(run "${m%%:*}" "$train" "$test" "$s")
+            [ -n "$acc" ] || { echo "finetune_search.sh: $name seed $s ${m%%:*}: no result" >&2; continue; }
             printf '{"target":"%s","method":"%s","seed":%d,"test_accuracy":%s}\n' \
-                "$name" "$label" "$s" "$acc" >> "$out"
+                "$name" "${m#*:}" "$s" "$acc" >> "$out"
         done
     done
 done < "$manifest"
