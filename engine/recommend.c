@@ -8,6 +8,13 @@
 
 #define LIST_TIE 1e-9
 
+/* Does a configuration with list value `val` and mean `mean_c` beat the pick so far? */
+static int beats_pick(double val, double mean_c, size_t pick, double pick_val, const double *mean)
+{
+    return pick == (size_t)-1 || val > pick_val + LIST_TIE ||
+           (val > pick_val - LIST_TIE && mean_c > mean[pick]);
+}
+
 void kb_recommend_normalize(double *y, size_t n, int maximize)
 {
     double lo = INFINITY, hi = -INFINITY;
@@ -141,8 +148,7 @@ int kb_recommend_rank(kb_recommend_item *out, size_t *n_out, const double *score
                 val /= wsum;
             }
             /* equal list values (every neighbour already at its best) fall back to the mean */
-            if (pick == (size_t)-1 || val > pick_val + LIST_TIE ||
-                (val > pick_val - LIST_TIE && mean[c] > mean[pick])) {
+            if (beats_pick(val, mean[c], pick, pick_val, mean)) {
                 pick_val = val;
                 pick = c;
             }
@@ -174,70 +180,197 @@ int kb_recommend_rank(kb_recommend_item *out, size_t *n_out, const double *score
     return KB_OK;
 }
 
+/*
+ * The configurations kb_recommend_rank lists first (diversified, no model variance), without
+ * its sd and coverage: the inner loop of kb_recommend_tune. `s0` is `s` with NaN as 0 (what
+ * the list value counts). Scratch: `mean`, `acc` n_configs; `best`, `changed` n_tasks; `taken`
+ * n_configs bytes.
+ */
+static size_t list_only(size_t *list, const double *s, const double *s0, size_t n_tasks,
+                        size_t n_configs, const double *w, double wsum, size_t k, double *mean,
+                        double *acc, double *best, size_t *changed, unsigned char *taken)
+{
+    for (size_t c = 0; c < n_configs; c++) {
+        const double *sc = s + c * n_tasks, *z = s0 + c * n_tasks;
+        double wc = 0, m = 0, a = 0;
+        for (size_t t = 0; t < n_tasks; t++) {
+            if (!isnan(sc[t]) && w[t] > 0) {
+                wc += w[t];
+                m += w[t] * sc[t];
+            }
+            a += w[t] * (z[t] > 0 ? z[t] : 0.0);
+        }
+        mean[c] = wc > 0 ? m / wc : NAN;
+        acc[c] = a; /* sum_t w_t max(s0[t, c], best_t), with every best_t = 0 so far */
+        taken[c] = 0;
+    }
+    for (size_t t = 0; t < n_tasks; t++) {
+        best[t] = 0;
+    }
+    size_t kept = 0;
+    while (kept < k) {
+        size_t pick = (size_t)-1;
+        double pick_val = -INFINITY;
+        for (size_t c = 0; c < n_configs; c++) {
+            if (taken[c] || isnan(mean[c])) {
+                continue;
+            }
+            double val = kept == 0 ? mean[c] : acc[c] / wsum;
+            if (beats_pick(val, mean[c], pick, pick_val, mean)) {
+                pick_val = val;
+                pick = c;
+            }
+        }
+        if (pick == (size_t)-1) {
+            break;
+        }
+        taken[pick] = 1;
+        list[kept++] = pick;
+        /*
+         * Only the tasks whose best the pick raised change anyone's list value: update the
+         * sums there (rounding differs from a full recount by far less than LIST_TIE).
+         */
+        const double *zp = s0 + pick * n_tasks;
+        size_t n_changed = 0;
+        for (size_t t = 0; t < n_tasks; t++) {
+            if (zp[t] > best[t]) {
+                changed[n_changed++] = t;
+            }
+        }
+        for (size_t c = 0; c < n_configs && kept < k; c++) {
+            if (taken[c]) {
+                continue;
+            }
+            const double *z = s0 + c * n_tasks;
+            double delta = 0;
+            for (size_t i = 0; i < n_changed; i++) {
+                size_t t = changed[i];
+                double old = z[t] > best[t] ? z[t] : best[t];
+                double now = z[t] > zp[t] ? z[t] : zp[t];
+                delta += w[t] * (now - old);
+            }
+            acc[c] += delta;
+        }
+        for (size_t i = 0; i < n_changed; i++) {
+            best[changed[i]] = zp[changed[i]];
+        }
+    }
+    return kept;
+}
+
+static double finite_median(const double *x, size_t n, double *work);
+
+#define N_BANDWIDTHS 4
+#define N_FLOORS 5
+
 int kb_recommend_tune(kb_recommend_weighting *out, const double *scores, const double *dist,
                       size_t n_tasks, size_t n_configs, size_t k_eval, kb_error *err)
 {
-    static const double bandwidths[] = {0.25, 0.5, 1.0, 2.0};
-    static const double floors[] = {0.0, 0.02, 0.1, 0.5, 1e6};
+    static const double bandwidths[N_BANDWIDTHS] = {0.25, 0.5, 1.0, 2.0};
+    static const double floors[N_FLOORS] = {0.0, 0.02, 0.1, 0.5, 1e6};
     KB_CHECK_ARG(out != NULL && scores != NULL && dist != NULL && k_eval > 0);
     if (n_tasks < 3) {
         return kb_error_set(err, KB_EINVAL, "choosing task weights needs 3 or more tasks");
     }
-    size_t m = n_tasks - 1;
-    double *sub = kb_malloc_array(m * n_configs, sizeof *sub);
+    size_t m = n_tasks - 1, nc = n_configs ? n_configs : 1;
+    double *sub = kb_malloc_array(m * nc, sizeof *sub), *sub0 = kb_malloc_array(m * nc, sizeof *sub0);
     double *d = kb_malloc_array(m, sizeof *d), *w = kb_malloc_array(m, sizeof *w);
-    kb_recommend_item *items = kb_malloc_array(k_eval, sizeof *items);
-    if (sub == NULL || d == NULL || w == NULL || items == NULL) {
+    double *mean = kb_malloc_array(nc, sizeof *mean), *best = kb_malloc_array(m, sizeof *best);
+    unsigned char *taken = kb_malloc_array(nc, 1);
+    size_t *list = kb_malloc_array(k_eval, sizeof *list);
+    double *ex = kb_malloc_array(N_BANDWIDTHS * m, sizeof *ex);
+    double *acc = kb_malloc_array(nc, sizeof *acc);
+    size_t *changed = kb_malloc_array(m, sizeof *changed);
+    if (sub == NULL || sub0 == NULL || d == NULL || w == NULL || mean == NULL || best == NULL ||
+        taken == NULL || list == NULL || ex == NULL || acc == NULL || changed == NULL) {
+        kb_free(ex);
+        kb_free(acc);
+        kb_free(changed);
         kb_free(sub);
+        kb_free(sub0);
         kb_free(d);
         kb_free(w);
-        kb_free(items);
+        kb_free(mean);
+        kb_free(best);
+        kb_free(taken);
+        kb_free(list);
         return kb_error_set(err, KB_ENOMEM, "out of memory choosing task weights");
     }
-    out->loo_regret = INFINITY;
+    /*
+     * Held-out task outermost, so its sub-table is built once for all grid points; each grid
+     * point's total still adds the tasks in order, as a grid-outer loop would.
+     */
+    double total[N_BANDWIDTHS * N_FLOORS] = {0};
     int rc = KB_OK;
-    for (size_t bi = 0; bi < sizeof bandwidths / sizeof *bandwidths && rc == KB_OK; bi++) {
-        for (size_t fi = 0; fi < sizeof floors / sizeof *floors && rc == KB_OK; fi++) {
-            double total = 0;
-            for (size_t t = 0; t < n_tasks && rc == KB_OK; t++) {
-                /* the other tasks' scores and their distances to t */
-                for (size_t c = 0; c < n_configs; c++) {
-                    for (size_t r = 0, o = 0; r < n_tasks; r++) {
-                        if (r != t) {
-                            sub[o++ + c * m] = scores[r + c * n_tasks];
-                        }
-                    }
+    for (size_t t = 0; t < n_tasks && rc == KB_OK; t++) {
+        for (size_t c = 0; c < n_configs; c++) {
+            for (size_t r = 0, o = 0; r < n_tasks; r++) {
+                if (r != t) {
+                    double v = scores[r + c * n_tasks];
+                    sub[o + c * m] = v;
+                    sub0[o++ + c * m] = isnan(v) ? 0.0 : v;
                 }
-                for (size_t r = 0, o = 0; r < n_tasks; r++) {
-                    if (r != t) {
-                        d[o++] = dist[t + r * n_tasks];
-                    }
-                }
-                kb_recommend_weights(w, d, m, bandwidths[bi], floors[fi]);
-                size_t n;
-                rc = kb_recommend_rank(items, &n, sub, NULL, m, n_configs, w, k_eval, NULL, err);
-                double best = 0, sum = 0;
-                for (size_t i = 0; i < k_eval && rc == KB_OK; i++) {
-                    if (i < n) {
-                        double s = scores[t + items[i].config * n_tasks];
-                        best = !isnan(s) && s > best ? s : best;
-                    }
-                    sum += 1.0 - best;
-                }
-                total += sum / (double)k_eval;
             }
-            double mean = total / (double)n_tasks;
-            if (rc == KB_OK && mean < out->loo_regret) {
-                out->loo_regret = mean;
-                out->bandwidth = bandwidths[bi];
-                out->floor = floors[fi];
+        }
+        for (size_t r = 0, o = 0; r < n_tasks; r++) {
+            if (r != t) {
+                d[o++] = dist[t + r * n_tasks];
             }
+        }
+        /* kb_recommend_weights for every grid point, with one median and 4 m exponentials */
+        double med = finite_median(d, m, w);
+        for (size_t bi = 0; bi < N_BANDWIDTHS; bi++) {
+            double h = (med > 0 && isfinite(med) ? med : 1.0) * bandwidths[bi];
+            for (size_t r = 0; r < m; r++) {
+                double z = d[r] / h;
+                ex[bi * m + r] = isfinite(z) ? exp(-z * z) : 0.0;
+            }
+        }
+        for (size_t g = 0; g < N_BANDWIDTHS * N_FLOORS && rc == KB_OK; g++) {
+            for (size_t r = 0; r < m; r++) {
+                w[r] = floors[g % N_FLOORS] + ex[(g / N_FLOORS) * m + r];
+            }
+            double wsum = 0;
+            for (size_t r = 0; r < m; r++) {
+                wsum += w[r];
+            }
+            if (!(wsum > 0)) {
+                rc = kb_error_set(err, KB_EINVAL, "every task weight is zero");
+                break;
+            }
+            size_t n = list_only(list, sub, sub0, m, n_configs, w, wsum, k_eval, mean, acc,
+                                 best, changed, taken);
+            double bst = 0, sum = 0;
+            for (size_t i = 0; i < k_eval; i++) {
+                if (i < n) {
+                    double sv = scores[t + list[i] * n_tasks];
+                    bst = !isnan(sv) && sv > bst ? sv : bst;
+                }
+                sum += 1.0 - bst;
+            }
+            total[g] += sum / (double)k_eval;
+        }
+    }
+    out->loo_regret = INFINITY;
+    for (size_t g = 0; g < N_BANDWIDTHS * N_FLOORS && rc == KB_OK; g++) {
+        double mean_regret = total[g] / (double)n_tasks;
+        if (mean_regret < out->loo_regret) {
+            out->loo_regret = mean_regret;
+            out->bandwidth = bandwidths[g / N_FLOORS];
+            out->floor = floors[g % N_FLOORS];
         }
     }
     kb_free(sub);
+    kb_free(sub0);
     kb_free(d);
     kb_free(w);
-    kb_free(items);
+    kb_free(mean);
+    kb_free(best);
+    kb_free(taken);
+    kb_free(list);
+    kb_free(ex);
+    kb_free(acc);
+    kb_free(changed);
     return rc;
 }
 

@@ -41,7 +41,7 @@ static const cli_opt opts[] = {
     {"configs", OPT_CONFIGS, 0, NULL, "print only the configurations, one JSON object per line"},
     {"signature", OPT_SIGNATURE, 1, "SIG", "input signature of the query for backbones (default: computed)"},
     {"neighborhood", OPT_NEIGHBORHOOD, 1, "N", "weigh only the N nearest tasks (default 256)"},
-    {"tune-tasks", OPT_TUNE_TASKS, 1, "N", "choose the weighting on the N nearest tasks (default 32)"},
+    {"tune-tasks", OPT_TUNE_TASKS, 1, "N", "choose the weighting on the N nearest tasks (default 16)"},
     {"no-cache", OPT_NO_CACHE, 0, NULL, "read every task and run instead of the derived table"},
     {"json", OPT_JSON, 0, NULL, "print the result as JSON (schema kb.recommend/1)"},
     FEATURES_CLI_OPTS,
@@ -100,6 +100,7 @@ typedef struct rctx {
     size_t cap_raw_tasks, cap_raw_confs;
     const char **exclude;
     size_t n_exclude;
+    int unsorted;           /* tasks are not in id order (find_task scans them) */
     const char *query_id;   /* stored task used as the query (excluded from the KB) */
     double *query_f;        /* its features, when query_id is set */
     kb_task_type query_type; /* classification tasks learn from classification tasks */
@@ -166,6 +167,9 @@ static int on_task(const kb_task *t, void *payload)
         c->tasks = nt;
         c->cap_tasks = cap;
     }
+    if (c->n_tasks > 0 && strcmp(c->tasks[c->n_tasks - 1].id, t->id) >= 0) {
+        c->unsorted = 1;
+    }
     rtask *r = &c->tasks[c->n_tasks];
     memset(r, 0, sizeof *r);
     r->direction = -1;
@@ -183,8 +187,37 @@ static int on_task(const kb_task *t, void *payload)
     return 0;
 }
 
+/* Binary search of `id` among n ids in strcmp order, id_at(set, i) giving the i-th; or -1. */
+static long search_ids(const void *set, size_t n, const char *(*id_at)(const void *, size_t),
+                       const char *id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int cmp = strcmp(id_at(set, mid), id);
+        if (cmp == 0) {
+            return (long)mid;
+        }
+        if (cmp < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return -1;
+}
+
+static const char *rtask_id(const void *tasks, size_t i)
+{
+    return ((const rtask *)tasks)[i].id;
+}
+
+/* Binary search while the tasks are in id order (the store's order), else a linear scan. */
 static long find_task(const rctx *c, const char *id)
 {
+    if (!c->unsorted) {
+        return search_ids(c->tasks, c->n_tasks, rtask_id, id);
+    }
     for (size_t i = 0; i < c->n_tasks; i++) {
         if (strcmp(c->tasks[i].id, id) == 0) {
             return (long)i;
@@ -721,22 +754,14 @@ static const char *rblob_id(const rblob *r, size_t i)
 }
 
 /* Index of task `id` (ids are in store order, i.e. bytewise), or -1. */
+static const char *rblob_id_at(const void *r, size_t i)
+{
+    return rblob_id(r, i);
+}
+
 static long rblob_find(const rblob *r, const char *id)
 {
-    size_t lo = 0, hi = r->h->n_tasks;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int cmp = strcmp(rblob_id(r, mid), id);
-        if (cmp == 0) {
-            return (long)mid;
-        }
-        if (cmp < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return -1;
+    return search_ids(r, r->h->n_tasks, rblob_id_at, id);
 }
 
 static int scaler_copy(kb_similarity_scaler *out, const double *center, const double *scale,
@@ -767,6 +792,9 @@ static int rblob_add_task(rctx *c, const rblob *r, size_t i, size_t n_runs)
         c->cap_tasks = cap;
     }
     size_t nf = c->n_feat;
+    if (c->n_tasks > 0 && strcmp(c->tasks[c->n_tasks - 1].id, rblob_id(r, i)) >= 0) {
+        c->unsorted = 1;
+    }
     rtask *t = &c->tasks[c->n_tasks];
     memset(t, 0, sizeof *t);
     t->id = kb_strdup(rblob_id(r, i));
@@ -1817,7 +1845,7 @@ static char *dataset_signature(const kb_dataset *d)
 int cmd_recommend(int argc, char **argv)
 {
     const char *opt_kb = NULL, *task_id = NULL, *space_name = NULL, *opt_sig = NULL;
-    size_t top = 5, n_show = 5, neighborhood = 256, tune_tasks = 32;
+    size_t top = 5, n_show = 5, neighborhood = 256, tune_tasks = 16;
     int json = 0, use_model = 1, held_out = 0, configs_only = 0, use_cache = 1;
     const char *excl[MAX_EXCLUDE];
     size_t n_excl = 0;

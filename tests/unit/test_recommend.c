@@ -2,6 +2,7 @@
 #include <math.h>
 
 #include "check.h"
+#include "engine/core/rng.h"
 #include "engine/recommend.h"
 
 static void test_normalize_respects_direction_and_flat_tasks(void)
@@ -178,6 +179,84 @@ static void test_backbones_fall_back_on_source_similarity(void)
     CHECK(isnan(out[0].expected_sd));
 }
 
+/* kb_recommend_tune's grid search, written plainly with kb_recommend_rank */
+static double brute_tune(double *bw_out, double *floor_out, const double *s, const double *dist,
+                         size_t T, size_t C, size_t k)
+{
+    static const double bws[] = {0.25, 0.5, 1.0, 2.0};
+    static const double floors[] = {0.0, 0.02, 0.1, 0.5, 1e6};
+    double best = INFINITY, sub[16 * 16], d[16], w[16];
+    kb_recommend_item it[16];
+    for (size_t bi = 0; bi < 4; bi++) {
+        for (size_t fi = 0; fi < 5; fi++) {
+            double total = 0;
+            for (size_t t = 0; t < T; t++) {
+                size_t m = 0;
+                for (size_t r = 0; r < T; r++) {
+                    if (r != t) {
+                        for (size_t c = 0; c < C; c++) {
+                            sub[m + c * (T - 1)] = s[r + c * T];
+                        }
+                        d[m++] = dist[t + r * T];
+                    }
+                }
+                kb_recommend_weights(w, d, m, bws[bi], floors[fi]);
+                size_t n;
+                kb_recommend_rank(it, &n, sub, NULL, m, C, w, k, NULL, NULL);
+                double b = 0, sum = 0;
+                for (size_t i = 0; i < k; i++) {
+                    if (i < n && !isnan(s[t + it[i].config * T]) && s[t + it[i].config * T] > b) {
+                        b = s[t + it[i].config * T];
+                    }
+                    sum += 1 - b;
+                }
+                total += sum / (double)k;
+            }
+            if (total / (double)T < best) {
+                best = total / (double)T;
+                *bw_out = bws[bi];
+                *floor_out = floors[fi];
+            }
+        }
+    }
+    return best;
+}
+
+static void test_tune_matches_plain_grid_search(void)
+{
+    enum { T = 12, C = 15 };
+    double s[T * C], dist[T * T], pt[T * 2];
+    kb_rng rng;
+    kb_rng_seed(&rng, 11);
+    for (size_t t = 0; t < T; t++) {
+        pt[2 * t] = kb_rng_uniform(&rng);
+        pt[2 * t + 1] = kb_rng_uniform(&rng);
+    }
+    for (size_t t = 0; t < T; t++) {
+        double row[C];
+        for (size_t c = 0; c < C; c++) {
+            /* tasks near each other prefer similar configurations; some results missing */
+            row[c] = (c + t) % 7 == 0 ? NAN : sin(3 * pt[2 * t] + 0.4 * c) + 0.3 * kb_rng_uniform(&rng);
+        }
+        kb_recommend_normalize(row, C, 1);
+        for (size_t c = 0; c < C; c++) {
+            s[t + c * T] = row[c];
+        }
+        for (size_t u = 0; u < T; u++) {
+            dist[t + u * T] = fabs(pt[2 * t] - pt[2 * u]) + fabs(pt[2 * t + 1] - pt[2 * u + 1]);
+        }
+    }
+    for (size_t k = 1; k <= 10; k += 3) {
+        kb_recommend_weighting wt;
+        kb_error err = KB_ERROR_INIT;
+        CHECK_OK(kb_recommend_tune(&wt, s, dist, T, C, k, &err), err);
+        double bw = 0, fl = 0;
+        double want = brute_tune(&bw, &fl, s, dist, T, C, k);
+        CHECK_NEAR(wt.loo_regret, want, 1e-12, 1e-12);
+        CHECK(wt.bandwidth == bw && wt.floor == fl);
+    }
+}
+
 int main(void)
 {
     test_normalize_respects_direction_and_flat_tasks();
@@ -186,6 +265,7 @@ int main(void)
     test_rank_model_variance_and_unknown_scores();
     test_weights_decay_with_distance();
     test_tune_prefers_local_weights_when_neighbours_agree();
+    test_tune_matches_plain_grid_search();
     test_backbones_rank_by_weighted_finetune_results();
     test_backbones_fall_back_on_source_similarity();
     return check_exit();

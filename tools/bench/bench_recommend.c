@@ -12,8 +12,9 @@
  * over datasets, at K = 1, 3, 5, 10. Methods: the default configuration, random
  * configurations (mean over seeds), the greedy portfolio built on the other datasets, the best
  * configurations of the 5 nearest datasets by L1 on meta-features (round-robin), and kb
- * (kb_recommend_rank with similarity weights from kb_similarity + kb_recommend_weights).
- * Meta-features are scaled on the knowledge-base datasets only.
+ * (kb_recommend_rank with similarity weights from kb_similarity + kb_recommend_weights, the
+ * weighting chosen by leave-one-out on the --tune-tasks nearest datasets, 16 as in kb
+ * recommend). Meta-features are scaled on the knowledge-base datasets only.
  */
 #include <math.h>
 #include <stdio.h>
@@ -385,6 +386,7 @@ int main(int argc, char **argv)
     const char *tpath = NULL, *mpath = NULL, *objective = "accuracy";
     long def = 0;
     int maximize = 1, seeds = 100, json = 0, tune = 1;
+    size_t tune_tasks = 16;
     double floor_w = 0.05;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--table") == 0 && i + 1 < argc) {
@@ -400,6 +402,8 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--floor") == 0 && i + 1 < argc) {
             floor_w = atof(argv[++i]);
             tune = 0;
+        } else if (strcmp(argv[i], "--tune-tasks") == 0 && i + 1 < argc) {
+            tune_tasks = strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--minimize") == 0) {
             maximize = 0;
         } else if (strcmp(argv[i], "--json") == 0) {
@@ -407,7 +411,7 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr, "usage: bench_recommend --table T.csv --metafeatures M.csv "
                             "[--objective NAME] [--default CONFIG] [--minimize] [--seeds N] "
-                            "[--floor W] [--json]\n");
+                            "[--floor W] [--tune-tasks N] [--json]\n");
             return 2;
         }
     }
@@ -426,6 +430,9 @@ int main(int argc, char **argv)
     double sum[N_METHODS][N_K] = {{0}};
     double *dist = kb_malloc_array(nt, sizeof *dist), *w = kb_malloc_array(nt, sizeof *w);
     double *pair = kb_malloc_array(nt * nt, sizeof *pair);
+    double *subpair = kb_malloc_array(nt * nt, sizeof *subpair);
+    double *sub = kb_malloc_array(nt * C, sizeof *sub);
+    size_t *near = kb_malloc_array(nt, sizeof *near);
     double bw_sum = 0, floor_sum = 0;
     double *ones = kb_malloc_array(nt, sizeof *ones);
     size_t *list = kb_malloc_array(C, sizeof *list), *perm = kb_malloc_array(C, sizeof *perm);
@@ -465,7 +472,34 @@ int main(int argc, char **argv)
             sum[M_NEAREST5][ki] += regret(&tb, held, list, ks[ki] < n ? ks[ki] : n, maximize);
         }
         kb_recommend_weighting wt = {1.0, floor_w, 0};
-        if (tune && kb_recommend_tune(&wt, c.scores, pair, nt, C, kmax, &err) != KB_OK) {
+        /* as kb recommend: the weighting is chosen on the tune_tasks nearest tasks only */
+        size_t nl = tune_tasks < nt ? tune_tasks : nt;
+        for (size_t r = 0; r < nt; r++) {
+            near[r] = r;
+        }
+        if (nl < nt) {
+            for (size_t a = 0; a < nl; a++) {
+                size_t b = a;
+                for (size_t i = a + 1; i < nt; i++) {
+                    if (dist[near[i]] < dist[near[b]] ||
+                        (dist[near[i]] == dist[near[b]] && near[i] < near[b])) {
+                        b = i;
+                    }
+                }
+                size_t tmp = near[a];
+                near[a] = near[b];
+                near[b] = tmp;
+            }
+        }
+        for (size_t a = 0; a < nl; a++) {
+            for (size_t cfg = 0; cfg < C; cfg++) {
+                sub[a + cfg * nl] = c.scores[near[a] + cfg * nt];
+            }
+            for (size_t b = 0; b < nl; b++) {
+                subpair[a + b * nl] = pair[near[a] + near[b] * nt];
+            }
+        }
+        if (tune && nl >= 3 && kb_recommend_tune(&wt, sub, subpair, nl, C, kmax, &err) != KB_OK) {
             return die("tuning the weights", &err);
         }
         bw_sum += wt.bandwidth;
@@ -512,6 +546,9 @@ int main(int argc, char **argv)
     similarity_quality(&tb, json);
     kb_free(dist);
     kb_free(pair);
+    kb_free(subpair);
+    kb_free(sub);
+    kb_free(near);
     kb_free(w);
     kb_free(ones);
     kb_free(list);
