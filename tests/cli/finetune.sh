@@ -75,6 +75,26 @@ expect_out "stepsize .* when lr_policy in \{step\}"
 expect_code 0 "$KB" space sample finetune --file "$SRC/datasets/spaces.jsonl" --n 5 --with-default
 jsonl 0.config.max_iter == 150
 
+# finetune_trial.sh: a configuration as a kb train net run; --checkpoint-dir resumes a
+# promoted trial (budget 8 then 20) to the weights of one run of 20
+FT=$SRC/tools/backbones/finetune_trial.sh
+cfg='{"backbone":"none","base_lr":0.01,"freeze":0,"head_layers":1,"head_units":5,"lr_policy":"fixed","max_iter":150,"momentum":0.9,"weight_decay":0.0005}'
+ft() { "$FT" --kb-bin "$KB" --train "$tr" --arch 'C(3,4)+P(2,2)+FC(8)' --config "$cfg" "$@"; }
+expect_code 0 ft --checkpoint-dir ck -- --seed 1 --quiet --save-weights p.kbw --set max_iter=8
+tail -n 1 "$T/out" > fin.json
+"$JC" fin.json .arch == 'C(3,4)+P(2,2)+FC(8)+FC(5)' || fail "head appended"
+"$JC" fin.json .config.optimizer == momentum || fail "momentum fixed"
+expect_code 0 ft --checkpoint-dir ck -- --seed 1 --quiet --save-weights p.kbw --set max_iter=20
+tail -n 1 "$T/out" > fin.json
+"$JC" fin.json .resumed_from == 8 || fail "promotion did not resume"
+expect_code 0 ft -- --seed 1 --quiet --save-weights one.kbw --set max_iter=20
+cmp -s p.kbw one.kbw || fail "resumed promotion differs from one run"
+expect_code 0 ft --checkpoint-dir ck -- --seed 1 --quiet --save-weights p.kbw --set max_iter=4
+tail -n 1 "$T/out" > fin.json
+"$JC" fin.json .iteration == 4 || fail "a smaller budget trains from the start"
+expect_code 2 "$FT" --kb-bin "$KB" --train "$tr"
+expect_err "need --train and --config"
+
 # make_backbones.sh: usage errors before any work
 expect_code 0 "$SRC/tools/backbones/make_backbones.sh" --help
 expect_out "Source tasks"
