@@ -495,11 +495,18 @@ void kb_similarity_scan_l1_f32(float *dist_out, const float *x, size_t ld, size_
             const float *col = x + j * ld + t0;
             float qj = (float)q[j];
             for (size_t i = 0; i < nb; i++) {
-                /* a missing value is NaN: d != d masks it out without a branch */
+                /*
+                 * A missing value is NaN, and |NaN| is the only |x| whose bits exceed those
+                 * of +inf: an integer mask drops it without a branch, so the loop vectorises.
+                 */
                 float d = fabsf(col[i] - qj);
-                int ok = d == d;
-                acc[i] += ok ? d : 0.0f;
-                cnt[i] += ok ? 1.0f : 0.0f;
+                uint32_t bits;
+                memcpy(&bits, &d, sizeof bits);
+                uint32_t keep = bits <= 0x7f800000u ? 0xffffffffu : 0u;
+                bits &= keep;
+                memcpy(&d, &bits, sizeof d);
+                acc[i] += d;
+                cnt[i] += (float)(keep & 1u);
             }
         }
         for (size_t i = 0; i < nb; i++) {
