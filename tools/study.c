@@ -9,6 +9,7 @@
 
 #include "engine/core/alloc.h"
 #include "engine/core/buf.h"
+#include "engine/core/rng.h"
 #include "engine/core/sha256.h"
 #include "engine/metafeatures.h"
 #include "engine/recommend.h"
@@ -551,6 +552,12 @@ struct study {
     int transfer_loaded;
     double *nb_u;          /* neighbour data, owned here (kb_transfer copies what it keeps) */
     double *nb_y;
+    double *nb_rows;       /* the neighbours' configurations, row-contiguous (n_nb_rows x P) */
+    size_t n_nb_rows;
+    int pool_built;
+    kb_encode_pool pool;   /* the candidates (see build_pool); `used` refreshed per ask */
+    double *pool_u;
+    unsigned char *pool_used;
 };
 
 const kb_study *study_record(const study *s) { return &s->rec; }
@@ -780,6 +787,9 @@ void study_close(study *s)
     kb_transfer_free(s->transfer);
     kb_free(s->nb_u);
     kb_free(s->nb_y);
+    kb_free(s->nb_rows);
+    kb_free(s->pool_u);
+    kb_free(s->pool_used);
     kb_encode_free(s->enc);
     kb_space_release(&s->space);
     kb_study_release(&s->rec);
@@ -888,12 +898,92 @@ static int load_transfer(study *s, kb_store *store, kb_error *err)
     }
     kb_free(tasks);
     kb_free(start);
-    kb_free(c.u);
+    s->nb_rows = c.u; /* the candidate pool starts with them */
+    s->n_nb_rows = c.n;
     s->nb_y = c.y; /* the transfer copied them; kept for its lifetime all the same */
     if (rc == KB_OK) {
         s->transfer_loaded = 1;
     }
     return rc;
+}
+
+/*
+ * The candidates a suggestion chooses from: every distinct configuration the neighbours ran
+ * (so the warm start can propose exactly what worked on them), then STUDY_POOL_SOBOL points of
+ * a scrambled Sobol design seeded by the study's seed. A finite pool is what the transfer
+ * benchmarks measure, lets kb_transfer cache every neighbour's prediction once per study, and
+ * keeps the search from proposing (nearly) the same configuration twice: a row as close as
+ * kb_encode_same to a tried or pending trial is marked used.
+ */
+#define STUDY_POOL_SOBOL 2048
+
+static int build_pool(study *s, kb_error *err)
+{
+    if (s->pool_built) {
+        return KB_OK;
+    }
+    size_t p = s->p, nb = s->n_nb_rows;
+    size_t *keep = kb_malloc_array(nb + 1, sizeof *keep);
+    if (keep == NULL) {
+        return kb_error_set(err, KB_ENOMEM, "out of memory");
+    }
+    size_t n_keep = 0;
+    for (size_t r = 0; r < nb; r++) {
+        int dup = 0;
+        for (size_t k = 0; k < n_keep && !dup; k++) {
+            dup = kb_encode_same(s->nb_rows + keep[k] * p, 1, s->nb_rows + r * p, 1, p);
+        }
+        if (!dup) {
+            keep[n_keep++] = r;
+        }
+    }
+    size_t m = n_keep + STUDY_POOL_SOBOL;
+    s->pool_u = kb_malloc_array(m * p + 1, sizeof *s->pool_u);
+    s->pool_used = kb_calloc(m + 1, 1);
+    int rc = s->pool_u == NULL || s->pool_used == NULL
+                 ? kb_error_set(err, KB_ENOMEM, "out of memory")
+                 : KB_OK;
+    for (size_t k = 0; rc == KB_OK && k < n_keep; k++) {
+        for (size_t j = 0; j < p; j++) {
+            s->pool_u[k + j * m] = s->nb_rows[keep[k] * p + j];
+        }
+    }
+    if (rc == KB_OK) {
+        kb_rng rng;
+        kb_rng_seed(&rng, s->rec.seed ^ 0x706f6f6cu); /* "pool": its own stream of the seed */
+        rc = kb_encode_sample(s->pool_u + n_keep, m, s->enc, STUDY_POOL_SOBOL,
+                              KB_ENCODE_DESIGN_SOBOL, &rng, err);
+    }
+    kb_free(keep);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    s->pool = (kb_encode_pool){s->pool_u, m, m, s->pool_used};
+    if (s->transfer != NULL) {
+        rc = kb_transfer_cache_pool(s->transfer, &s->pool, err);
+    }
+    if (rc == KB_OK) {
+        s->pool_built = 1;
+    }
+    return rc;
+}
+
+/* mark the pool rows that are (round-off) equal to a tried or pending trial */
+static void mark_used(study *s)
+{
+    size_t p = s->p, m = s->pool.n;
+    memset(s->pool_used, 0, m);
+    for (size_t i = 0; i < s->n_trials; i++) {
+        const study_trial *t = &s->trials[i];
+        if (!t->encoded) {
+            continue;
+        }
+        for (size_t r = 0; r < m; r++) {
+            if (!s->pool_used[r] && kb_encode_same(s->pool_u + r, m, t->u, 1, p)) {
+                s->pool_used[r] = 1;
+            }
+        }
+    }
 }
 
 /* ---- asking and telling ---- */
@@ -982,6 +1072,12 @@ int study_ask(size_t *index_out, kb_bo_info *info_out, study *s, kb_store *store
     if (s->bo.warm != KB_BO_WARM_NONE && s->rec.n_neighbours > 0) {
         rc = load_transfer(s, store, err);
     }
+    if (rc == KB_OK) {
+        rc = build_pool(s, err);
+    }
+    if (rc == KB_OK) {
+        mark_used(s);
+    }
     size_t p = s->p, n_obs = 0, n_pend = 0;
     for (size_t i = 0; i < s->n_trials; i++) {
         if (!s->trials[i].encoded) {
@@ -1022,8 +1118,13 @@ int study_ask(size_t *index_out, kb_bo_info *info_out, study *s, kb_store *store
     memset(&info, 0, sizeof info);
     if (rc == KB_OK) {
         kb_bo_problem pr = {s->enc, uo, n_obs ? n_obs : 1, n_obs, yo, up, n_pend ? n_pend : 1,
-                            n_pend, NULL, s->transfer};
+                            n_pend, &s->pool, s->transfer};
         rc = kb_bo_suggest(u, &info, &pr, &s->bo, err);
+        if (rc == KB_ENOTFOUND) {
+            /* every candidate tried: go on in the continuous space */
+            pr.pool = NULL;
+            rc = kb_bo_suggest(u, &info, &pr, &s->bo, err);
+        }
     }
     kb_param *config = NULL;
     size_t n_config = 0;
