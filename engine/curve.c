@@ -2358,7 +2358,9 @@ static int forecast_ensemble(kb_curve_pred *out, const double *x, const double *
             continue;
         }
         mu[mi] = pred;
-        sd[mi] = sqrt(var);
+        /* the residual + delta-method sd is far too confident out of sample (calibration in
+         * kb_curve_forecast_opts.sd_scale) */
+        sd[mi] = sqrt(var) * (o.sd_scale > 0 ? o.sd_scale : 1.0);
         bic[mi] = dn * log(fmax(best_rss / dn, 1e-12)) + (double)k * log(dn);
         bic_min = fmin(bic_min, bic[mi]);
     }

@@ -1,12 +1,15 @@
 /*
  * Shared body of the learning-curve fuzz targets: the reader for one format, fed in two chunks
- * split at a point taken from the input, then the judgement, advice and forecast on whatever
- * curve came out. Nothing may crash, leak or trip a sanitizer.
+ * split at a point taken from the input, then the judgement, advice, forecast, pruning decision
+ * and stored-verdict JSON on whatever curve came out. Nothing may crash, leak or trip a
+ * sanitizer, and the verdict JSON must parse.
  */
 #ifndef KB_TESTS_FUZZ_CURVE_FUZZ_H
 #define KB_TESTS_FUZZ_CURVE_FUZZ_H
 
+#include <cjson/cJSON.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/core/alloc.h"
@@ -39,6 +42,17 @@ static inline int curve_fuzz_run(const uint8_t *data, size_t size, kb_curveio_fo
         if (j.n_points >= 5 && j.n_points <= 400) {
             kb_curve_pred f;
             kb_curve_forecast(&f, &c, &j, j.last_step * 2 + 1, 0.5, NULL, NULL);
+            kb_curve_prune pr;
+            kb_curve_prune_check(&pr, &c, NULL, j.last_step * 2 + 1, 0.5, 0.05, NULL);
+        }
+        char *text = NULL;
+        if (kb_curve_verdict_json(&text, &c, NULL, NULL, 0, NULL) == KB_OK) {
+            cJSON *doc = cJSON_Parse(text);
+            if (doc == NULL) {
+                abort(); /* the stored verdict must be valid JSON */
+            }
+            cJSON_Delete(doc);
+            kb_free(text);
         }
         kb_curve_judgement_release(&j);
     }
