@@ -20,7 +20,8 @@ typedef struct surrogate {
 
 static int uses_base(kb_bo_warm warm)
 {
-    return warm == KB_BO_WARM_STACKED || warm == KB_BO_WARM_RGPE || warm == KB_BO_WARM_AUTO;
+    return warm == KB_BO_WARM_STACKED || warm == KB_BO_WARM_RGPE || warm == KB_BO_WARM_AUTO ||
+           warm == KB_BO_WARM_STACKED_RGPE;
 }
 
 /* Combine target predictions (tm, tv) with base ones (bm, bv: m x n_tasks) into mean/var. */
@@ -226,6 +227,40 @@ static int base_at_obs(fit_state *f, const kb_bo_problem *pr, kb_error *err)
     return rc;
 }
 
+/*
+ * Weights of the stacked prior mean from the target's own results: the RGPE weights
+ * (kb_transfer_rgpe_weights) of the neighbour GPs against a GP fitted on the target's raw z,
+ * judged leave-one-out. The target's share is left out of the mean, so the prior fades as the
+ * target's own model ranks its results best; neighbours that rank them wrongly lose weight.
+ * Before two results nothing can be ranked: similarity weights, normalised.
+ */
+static int stacked_rgpe_weights(fit_state *f, const kb_bo_problem *pr, const kb_bo_opts *o,
+                                double w_sum, kb_rng *rng, kb_error *err)
+{
+    size_t nt = kb_transfer_n_tasks(pr->transfer), n = f->n_fin;
+    size_t d = kb_encode_n_dims(pr->enc), ld = pr->n_obs + pr->n_pending;
+    if (n < 2) {
+        for (size_t i = 0; i < nt; i++) {
+            f->w[i] = w_sum > 0.0 ? kb_transfer_weight(pr->transfer, i) / w_sum : 0.0;
+        }
+        f->w[nt] = 0.0;
+        return KB_OK;
+    }
+    kb_gp_opts go = o->gp;
+    go.seed = o->seed + ld;
+    kb_gp *raw = NULL;
+    int rc = kb_gp_fit(&raw, f->x, ld, n, d, f->zobs, &go, NULL, err);
+    if (rc == KB_OK) {
+        rc = kb_gp_loo(f->lm, f->lv, raw, err);
+    }
+    if (rc == KB_OK) {
+        rc = kb_transfer_rgpe_weights(f->w, pr->transfer, f->bm, f->bv, f->lm, f->lv, f->zobs, n,
+                                      o->rgpe_samples, rng, err);
+    }
+    kb_gp_free(raw);
+    return rc;
+}
+
 static int model_suggest(double *u_out, kb_bo_info *info, const kb_bo_problem *pr,
                          const kb_bo_opts *o, kb_rng *rng, kb_error *err)
 {
@@ -237,7 +272,7 @@ static int model_suggest(double *u_out, kb_bo_info *info, const kb_bo_problem *p
         warm = KB_BO_WARM_NONE; /* no neighbours: a plain GP */
     }
     if (warm == KB_BO_WARM_AUTO) {
-        warm = KB_BO_WARM_RGPE;
+        warm = KB_BO_WARM_STACKED_RGPE;
     }
     fit_state f = {0};
     surrogate s = {warm, NULL, pr->transfer, NULL, 0.0, NULL, NULL, 256, NULL, NULL};
@@ -318,9 +353,20 @@ static int model_suggest(double *u_out, kb_bo_info *info, const kb_bo_problem *p
     for (size_t i = 0; i < nt; i++) {
         w_sum += kb_transfer_weight(pr->transfer, i);
     }
+    if (warm == KB_BO_WARM_STACKED_RGPE) {
+        rc = stacked_rgpe_weights(&f, pr, o, w_sum, rng, err);
+        if (rc != KB_OK) {
+            goto done;
+        }
+        info->target_weight = f.w[nt];
+    }
     for (size_t i = 0; i < n; i++) {
         f.z[i] = f.zobs[i];
-        if (warm == KB_BO_WARM_STACKED && w_sum > 0.0) {
+        if (warm == KB_BO_WARM_STACKED_RGPE) {
+            for (size_t t = 0; t < nt; t++) {
+                f.z[i] -= f.w[t] * f.bm[i + t * n];
+            }
+        } else if (warm == KB_BO_WARM_STACKED && w_sum > 0.0) {
             double m = 0.0;
             for (size_t t = 0; t < nt; t++) {
                 m += kb_transfer_weight(pr->transfer, t) * f.bm[i + t * n] / w_sum;
@@ -417,6 +463,11 @@ static int model_suggest(double *u_out, kb_bo_info *info, const kb_bo_problem *p
         }
         s.w = f.w;
         s.w_sum = w_sum;
+    } else if (warm == KB_BO_WARM_STACKED_RGPE) {
+        /* the prior mean sum_t w_t mu_t (weights sum to 1 - the target's): combine as STACKED */
+        s.warm = KB_BO_WARM_STACKED;
+        s.w = f.w;
+        s.w_sum = 1.0;
     }
     for (size_t i = 0; i < nt; i++) {
         info->n_neighbours += kb_transfer_weight(pr->transfer, i) > 0.0;
@@ -514,13 +565,17 @@ int kb_bo_suggest(double *u_out, kb_bo_info *info_out, const kb_bo_problem *prob
     kb_rng_split(&rng, &base, 1000 + (uint64_t)n_hist);
     double *design = NULL;
     int rc = KB_OK;
-    int warm_design = prob->transfer != NULL && kb_transfer_n_tasks(prob->transfer) > 0 &&
-                      (o->warm == KB_BO_WARM_NEAREST || o->warm == KB_BO_WARM_PORTFOLIO);
+    int has_tasks = prob->transfer != NULL && kb_transfer_n_tasks(prob->transfer) > 0;
+    int warm_design = has_tasks &&
+                      (o->warm == KB_BO_WARM_NEAREST || o->warm == KB_BO_WARM_PORTFOLIO ||
+                       (o->warm == KB_BO_WARM_AUTO && o->auto_design > 0));
+    /* auto: a short greedy portfolio, then the stacked model (KB_BO_WARM_AUTO above) */
+    size_t n_design = o->warm == KB_BO_WARM_AUTO ? o->auto_design : o->n_warm_init;
     int cold_init = o->warm == KB_BO_WARM_NONE || o->warm == KB_BO_WARM_PRIORS ||
                     o->warm == KB_BO_WARM_RGPE || prob->transfer == NULL ||
-                    (warm_design && o->n_warm_init == 0);
-    if (warm_design && o->n_warm_init > 0) {
-        size_t k = o->n_warm_init, got = 0;
+                    (warm_design && n_design == 0);
+    if (warm_design && n_design > 0) {
+        size_t k = n_design, got = 0;
         design = kb_malloc_array(k * p + 1, sizeof(double));
         if (design == NULL) {
             rc = kb_error_set(err, KB_ENOMEM, "bo: out of memory");
@@ -535,8 +590,9 @@ int kb_bo_suggest(double *u_out, kb_bo_info *info_out, const kb_bo_problem *prob
         rc = kb_transfer_initial_design(design, k, &got, prob->transfer, k,
                                         o->warm != KB_BO_WARM_NEAREST,
                                         prob->pool != NULL ? &all : NULL, err);
-        if (rc == KB_EINVAL && prob->pool != NULL) {
-            /* the transfer has no cache of this pool: fall back to the nearest tasks' best */
+        if (rc == KB_EINVAL) {
+            /* no pool, or the transfer has no cache of it: the portfolio needs the tasks'
+               values at common candidates, so fall back to the nearest tasks' best */
             rc = kb_transfer_initial_design(design, k, &got, prob->transfer, k, 0, NULL, err);
         }
         if (rc != KB_OK) {

@@ -6,14 +6,16 @@
  * a seed. Same inputs and seed, same answer.
  *
  * Phases of a study (y minimised; NaN y = failed trial, kept out of every model):
- *  1. warm initial design (warm NEAREST or PORTFOLIO with neighbours): the next
- *     configuration of kb_transfer_initial_design not yet observed or pending;
+ *  1. warm initial design (warm NEAREST or PORTFOLIO with neighbours, AUTO's short
+ *     portfolio): the next configuration of kb_transfer_initial_design not yet observed or
+ *     pending;
  *  2. cold initial design (warm NONE, PRIORS or RGPE): n_init configurations drawn from
  *     `seed` alone, so every method shares them for a seed (BENCHMARK-PROTOCOL.md);
  *  3. the method: RANDOM; TPE (engine/tpe.h); GP with expected improvement (or PI/UCB) on
  *     the surrogate chosen by `warm`: plain GP (NONE, NEAREST, PORTFOLIO), GP with hyper-
  *     parameter priors from the neighbours (PRIORS), stacked prior mean + residual GP
- *     (STACKED), RGPE ensemble (RGPE, AUTO). Pending trials enter the target GP as fantasies
+ *     (STACKED; STACKED_RGPE and AUTO with weights from the target's results), RGPE ensemble
+ *     (RGPE). Pending trials enter the target GP as fantasies
  *     (kb_acq_lie) with its hyperparameters fixed (constant liar / kriging believer).
  */
 #ifndef KB_ENGINE_BO_H
@@ -46,9 +48,13 @@ typedef enum kb_bo_warm {
     KB_BO_WARM_STACKED = 3,   /* GP on residuals of the neighbours' weighted mean */
     KB_BO_WARM_PRIORS = 4,    /* GP hyperparameter priors from the neighbours */
     KB_BO_WARM_RGPE = 5,      /* cold initial design, then the ranking-weighted ensemble */
-    KB_BO_WARM_AUTO = 6       /* kb's default: the RGPE ensemble from the first trial (no
-                                 random points: with no target data the neighbours' weighted
-                                 mean surface chooses), weights moving to the target */
+    KB_BO_WARM_AUTO = 6,      /* kb's default: a greedy portfolio of auto_design points, then
+                                 STACKED_RGPE (no random points) */
+    KB_BO_WARM_STACKED_RGPE = 7 /* GP on residuals of a prior mean sum_t w_t mu_t whose weights
+                                   are the RGPE weights of the neighbour GPs on the target's
+                                   results (the target's own share left out, so the prior fades
+                                   when the neighbours mislead); similarity weights before two
+                                   results */
 } kb_bo_warm;
 
 typedef struct kb_bo_opts {
@@ -63,11 +69,13 @@ typedef struct kb_bo_opts {
     kb_tpe_opts tpe;     /* n_startup is ignored: the initial design is phase 2 */
     size_t rgpe_samples;
     uint64_t seed;
+    size_t auto_design;  /* KB_BO_WARM_AUTO: greedy-portfolio points before the model (1:
+                            chosen on Wistuba SVM among 0, 1, 3, 5 by AUC; docs/BENCHMARKS.md) */
 } kb_bo_opts;
 
 #define KB_BO_OPTS_INIT                                                                      \
     {1, KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 3, 5, KB_ACQ_OPTS_INIT, KB_ACQ_LIAR_BELIEVER,      \
-     KB_GP_OPTS_INIT, KB_TPE_OPTS_INIT, 256, 0}
+     KB_GP_OPTS_INIT, KB_TPE_OPTS_INIT, 256, 0, 1}
 
 typedef struct kb_bo_problem {
     const kb_encode *enc;

@@ -286,11 +286,21 @@ static int taken(const kb_encode_pool *pool, const double *u, size_t inc, const 
     return 0;
 }
 
+/*
+ * Whether `pool` has the rows of the cached pool: callers pass copies of the pool struct with
+ * other used marks (kb_bo builds the design ignoring them), so compare rows, not structs.
+ */
+static int same_rows(const kb_encode_pool *cached, const kb_encode_pool *pool)
+{
+    return cached != NULL && pool != NULL && cached->u == pool->u && cached->ld == pool->ld &&
+           cached->n == pool->n;
+}
+
 static int greedy_portfolio(double *u_out, size_t ld_out, size_t *n_out, const kb_transfer *t,
                             size_t k, const kb_encode_pool *pool, kb_error *err)
 {
     size_t nt = t->n_tasks, p = t->p;
-    if (pool == NULL || t->pool != pool) {
+    if (!same_rows(t->pool, pool)) {
         return kb_error_set(err, KB_EINVAL, "transfer: the portfolio needs a cached pool");
     }
     size_t m = pool->n;

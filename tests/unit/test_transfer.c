@@ -106,6 +106,11 @@ static void test_transfer_initial_design_and_priors(void)
     CHECK_OK(kb_transfer_initial_design(u, 4, &n, tr, 2, 1, &pool, &err), err);
     /* the weighted sum of regrets puts the first pick between the two optima */
     CHECK(n == 2 && u[0] == grid[9] && u[1] == grid[26]);
+    /* a copy of the pool struct (other used marks, same rows) still uses the cache */
+    kb_encode_pool copy = {grid, NP, NP, NULL};
+    u[0] = u[1] = -1.0;
+    CHECK_OK(kb_transfer_initial_design(u, 4, &n, tr, 2, 1, &copy, &err), err);
+    CHECK(n == 2 && u[0] == grid[9] && u[1] == grid[26]);
     kb_gp_prior pri[3];
     double th[3];
     kb_transfer_hyper_priors(pri, th, tr);
@@ -163,7 +168,10 @@ static void test_bo_suggest_phases_and_robustness(void)
     /* AUTO with neighbours that all mislead still finds the target's optimum */
     double best = search(e, tr, KB_BO_WARM_AUTO, KB_BO_METHOD_GP, 15, uc, pa);
     CHECK(best < 1e-3);
-    CHECK(pa[0] == KB_BO_PHASE_MODEL);
+    /* auto: its short portfolio (without a pool: the nearest tasks' best; one distinct
+       configuration here), then the model */
+    CHECK(pa[0] == KB_BO_PHASE_WARM_INIT && pa[1] == KB_BO_PHASE_MODEL &&
+          pa[14] == KB_BO_PHASE_MODEL);
     double again = search(e, tr, KB_BO_WARM_AUTO, KB_BO_METHOD_GP, 15, ub, NULL);
     CHECK(again == best && memcmp(ub, uc, 15 * sizeof(double)) == 0);
     CHECK(search(e, tr, KB_BO_WARM_NEAREST, KB_BO_METHOD_GP, 1, ub, pb) >= 0 &&

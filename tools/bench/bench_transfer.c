@@ -5,10 +5,13 @@
  * tasks being the knowledge base. Prints one CSV line per (method, task, seed, trial):
  * table,method,task,seed,trial,regret (normalised regret of the best found so far).
  *
- * Usage: bench_transfer --data DIR --table svm|adaboost [--seeds N] [--trials T]
+ * Usage: bench_transfer --data DIR --table svm|adaboost|history [--seeds N] [--trials T]
  *                       [--methods m1,m2,...] [--first-task I] [--tasks N]
- * DIR holds svm_matrix.csv / adaboost_matrix.csv and metafeatures.csv (the Wistuba data).
- * Methods: random gp tpe portfolio nearest5 stacked priors rgpe auto (+ variants of auto).
+ * DIR holds svm_matrix.csv / adaboost_matrix.csv and metafeatures.csv (the Wistuba data), or
+ * history_matrix.csv and metafeatures.csv (tools/bench/transfer_history.py: the bundled
+ * history's svm design, the bundled svm space).
+ * Methods: random gp tpe portfolio nearest5 stacked priors rgpe auto (+ auto0 auto1 auto2 auto3
+ * auto5 auto10: auto with that many portfolio points first; auto = kb's default).
  * --print-init prints task,seed,row of the 3 shared cold initial configurations instead.
  */
 #include <getopt.h>
@@ -23,24 +26,47 @@
 
 #define MAX_TASKS 64
 #define MAX_CONFIGS 512
-#define N_META 22
+#define MAX_META 64
+
+/* The tables: Wistuba's SVM and AdaBoost grids, and the bundled history's svm design. */
+enum { TABLE_ADABOOST = 0, TABLE_SVM = 1, TABLE_HISTORY = 2 };
 
 typedef struct table {
-    size_t n_tasks, n_configs;
+    size_t n_tasks, n_configs, n_meta;
     char names[MAX_TASKS][64];
     double acc[MAX_TASKS][MAX_CONFIGS];
-    double meta[MAX_TASKS][N_META];
+    double meta[MAX_TASKS][MAX_META];
     double *u; /* n_configs x P */
 } table;
 
 static char *svm_kernels[3] = {"rbf", "poly", "linear"};
 static char *only_rbf[1] = {"rbf"};
 static char *only_poly[1] = {"poly"};
+/* the bundled svm space (datasets/spaces.jsonl) */
+static char *hist_kernels[4] = {"rbf", "linear", "poly", "sigmoid"};
+static char *hist_gamma_in[3] = {"rbf", "poly", "sigmoid"};
+static char *hist_coef0_in[2] = {"poly", "sigmoid"};
 
-static void make_space(kb_space *s, kb_space_param *p, int svm)
+static void make_space(kb_space *s, kb_space_param *p, int kind)
 {
-    memset(p, 0, 4 * sizeof *p);
-    if (svm) {
+    memset(p, 0, 5 * sizeof *p);
+    if (kind == TABLE_HISTORY) {
+        p[0] = (kb_space_param){.name = "kernel", .type = KB_SPACE_PARAM_CATEGORICAL,
+                                .choices = hist_kernels, .n_choices = 4};
+        p[1] = (kb_space_param){.name = "C", .type = KB_SPACE_PARAM_FLOAT, .low = 0.03125,
+                                .high = 32768, .log = 1};
+        p[2] = (kb_space_param){.name = "gamma", .type = KB_SPACE_PARAM_FLOAT,
+                                .low = 3.0517578125e-05, .high = 8, .log = 1,
+                                .cond_parent = "kernel", .cond_in = hist_gamma_in,
+                                .n_cond_in = 3};
+        p[3] = (kb_space_param){.name = "degree", .type = KB_SPACE_PARAM_INT, .low = 2,
+                                .high = 5, .cond_parent = "kernel", .cond_in = only_poly,
+                                .n_cond_in = 1};
+        p[4] = (kb_space_param){.name = "coef0", .type = KB_SPACE_PARAM_FLOAT, .low = 0,
+                                .high = 1, .cond_parent = "kernel", .cond_in = hist_coef0_in,
+                                .n_cond_in = 2};
+        *s = (kb_space){.name = "svm", .params = p, .n_params = 5};
+    } else if (kind == TABLE_SVM) {
         p[0] = (kb_space_param){.name = "kernel", .type = KB_SPACE_PARAM_CATEGORICAL,
                                 .choices = svm_kernels, .n_choices = 3};
         p[1] = (kb_space_param){.name = "C", .type = KB_SPACE_PARAM_FLOAT, .low = 0.03125,
@@ -92,10 +118,14 @@ static size_t split(char *line, char **f, size_t max)
     return n;
 }
 
-static int load(table *t, const char *dir, int svm, const kb_encode *e)
+static int load(table *t, const char *dir, int kind, const kb_encode *e)
 {
     char path[4096], line[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, svm ? "svm_matrix.csv" : "adaboost_matrix.csv");
+    static const char *const files[3] = {"adaboost_matrix.csv", "svm_matrix.csv",
+                                         "history_matrix.csv"};
+    static const size_t acc_col[3] = {4, 6, 7};
+    int svm = kind == TABLE_SVM;
+    snprintf(path, sizeof path, "%s/%s", dir, files[kind]);
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         fprintf(stderr, "bench_transfer: cannot open %s\n", path);
@@ -110,7 +140,7 @@ static int load(table *t, const char *dir, int svm, const kb_encode *e)
     while (fgets(line, sizeof line, f) != NULL) {
         char *fl[8];
         size_t nf = split(line, fl, 8);
-        if (nf < (svm ? 7u : 5u)) {
+        if (nf < acc_col[kind] + 1) {
             continue;
         }
         size_t ti = task_index(t, fl[0]);
@@ -118,16 +148,28 @@ static int load(table *t, const char *dir, int svm, const kb_encode *e)
         if (ti == SIZE_MAX || c >= MAX_CONFIGS) {
             continue;
         }
-        t->acc[ti][c] = atof(fl[svm ? 6 : 4]);
+        t->acc[ti][c] = atof(fl[acc_col[kind]]);
         if (c + 1 > t->n_configs) {
             t->n_configs = c + 1;
         }
         if (ti != 0) {
             continue;
         }
-        kb_param cfg[4];
+        kb_param cfg[5];
         size_t n = 0;
-        if (svm) {
+        if (kind == TABLE_HISTORY) {
+            cfg[n++] = (kb_param){"kernel", {.type = KB_VALUE_TYPE_STR, .s = fl[2]}};
+            cfg[n++] = (kb_param){"C", {.type = KB_VALUE_TYPE_FLOAT, .f = atof(fl[3])}};
+            if (fl[4][0] != '\0') {
+                cfg[n++] = (kb_param){"gamma", {.type = KB_VALUE_TYPE_FLOAT, .f = atof(fl[4])}};
+            }
+            if (fl[5][0] != '\0') {
+                cfg[n++] = (kb_param){"degree", {.type = KB_VALUE_TYPE_INT, .i = atol(fl[5])}};
+            }
+            if (fl[6][0] != '\0') {
+                cfg[n++] = (kb_param){"coef0", {.type = KB_VALUE_TYPE_FLOAT, .f = atof(fl[6])}};
+            }
+        } else if (svm) {
             cfg[n++] = (kb_param){"kernel", {.type = KB_VALUE_TYPE_STR, .s = fl[2]}};
             cfg[n++] = (kb_param){"C", {.type = KB_VALUE_TYPE_FLOAT, .f = atof(fl[3])}};
             if (fl[4][0] != '\0') {
@@ -140,7 +182,7 @@ static int load(table *t, const char *dir, int svm, const kb_encode *e)
             cfg[n++] = (kb_param){"iterations", {.type = KB_VALUE_TYPE_INT, .i = atol(fl[2])}};
             cfg[n++] = (kb_param){"product_terms", {.type = KB_VALUE_TYPE_INT, .i = atol(fl[3])}};
         }
-        double u[4];
+        double u[5];
         kb_error err = KB_ERROR_INIT;
         if (kb_encode_config(u, e, cfg, n, &err) != KB_OK) {
             fprintf(stderr, "bench_transfer: config %zu: %s\n", c, err.msg);
@@ -154,6 +196,7 @@ static int load(table *t, const char *dir, int svm, const kb_encode *e)
     fclose(f);
     snprintf(path, sizeof path, "%s/metafeatures.csv", dir);
     f = fopen(path, "r");
+    char *fl[MAX_META + 1];
     if (f == NULL || fgets(line, sizeof line, f) == NULL) {
         fprintf(stderr, "bench_transfer: cannot read %s\n", path);
         if (f != NULL) {
@@ -161,14 +204,14 @@ static int load(table *t, const char *dir, int svm, const kb_encode *e)
         }
         return -1;
     }
+    t->n_meta = split(line, fl, MAX_META + 1) - 1;
     while (fgets(line, sizeof line, f) != NULL) {
-        char *fl[N_META + 1];
-        if (split(line, fl, N_META + 1) != N_META + 1) {
+        if (split(line, fl, MAX_META + 1) != t->n_meta + 1) {
             continue;
         }
         for (size_t i = 0; i < t->n_tasks; i++) {
             if (strcmp(t->names[i], fl[0]) == 0) {
-                for (size_t k = 0; k < N_META; k++) {
+                for (size_t k = 0; k < t->n_meta; k++) {
                     t->meta[i][k] = atof(fl[k + 1]);
                 }
             }
@@ -181,8 +224,8 @@ static int load(table *t, const char *dir, int svm, const kb_encode *e)
 /* L1 distances from target to every task, meta-features min-max scaled on the other tasks. */
 static void distances(double *dist, const table *t, size_t target)
 {
-    double lo[N_META], hi[N_META];
-    for (size_t k = 0; k < N_META; k++) {
+    double lo[MAX_META], hi[MAX_META];
+    for (size_t k = 0; k < t->n_meta; k++) {
         lo[k] = INFINITY;
         hi[k] = -INFINITY;
         for (size_t i = 0; i < t->n_tasks; i++) {
@@ -194,7 +237,7 @@ static void distances(double *dist, const table *t, size_t target)
     }
     for (size_t i = 0; i < t->n_tasks; i++) {
         double s = 0.0;
-        for (size_t k = 0; k < N_META; k++) {
+        for (size_t k = 0; k < t->n_meta; k++) {
             double span = hi[k] > lo[k] ? hi[k] - lo[k] : 1.0;
             s += fabs((t->meta[i][k] - t->meta[target][k]) / span);
         }
@@ -227,18 +270,27 @@ typedef struct method {
     kb_bo_warm warm;
     size_t n_warm_init;
     size_t k_nearest; /* weights: 0 = all other tasks */
+    size_t auto_design; /* KB_BO_WARM_AUTO: portfolio points before the model (SIZE_MAX:
+                           KB_BO_OPTS_INIT's) */
 } method;
 
 static const method methods[] = {
-    {"random", KB_BO_METHOD_RANDOM, KB_BO_WARM_NONE, 0, 0},
-    {"gp", KB_BO_METHOD_GP, KB_BO_WARM_NONE, 0, 0},
-    {"tpe", KB_BO_METHOD_TPE, KB_BO_WARM_NONE, 0, 0},
-    {"portfolio", KB_BO_METHOD_RANDOM, KB_BO_WARM_PORTFOLIO, 50, 0},
-    {"nearest5", KB_BO_METHOD_GP, KB_BO_WARM_NEAREST, 5, 5},
-    {"stacked", KB_BO_METHOD_GP, KB_BO_WARM_STACKED, 0, 5},
-    {"priors", KB_BO_METHOD_GP, KB_BO_WARM_PRIORS, 0, 10},
-    {"rgpe", KB_BO_METHOD_GP, KB_BO_WARM_RGPE, 0, 0},
-    {"auto", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0},
+    {"random", KB_BO_METHOD_RANDOM, KB_BO_WARM_NONE, 0, 0, 0},
+    {"gp", KB_BO_METHOD_GP, KB_BO_WARM_NONE, 0, 0, 0},
+    {"tpe", KB_BO_METHOD_TPE, KB_BO_WARM_NONE, 0, 0, 0},
+    {"portfolio", KB_BO_METHOD_RANDOM, KB_BO_WARM_PORTFOLIO, 50, 0, 0},
+    {"nearest5", KB_BO_METHOD_GP, KB_BO_WARM_NEAREST, 5, 5, 0},
+    {"stacked", KB_BO_METHOD_GP, KB_BO_WARM_STACKED, 0, 5, 0},
+    {"priors", KB_BO_METHOD_GP, KB_BO_WARM_PRIORS, 0, 10, 0},
+    {"rgpe", KB_BO_METHOD_GP, KB_BO_WARM_RGPE, 0, 0, 0},
+    {"auto", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX}, /* the library's default */
+    /* variants of auto for choosing its default (auto_design) */
+    {"auto0", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 0},
+    {"auto3", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 3},
+    {"auto1", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 1},
+    {"auto2", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 2},
+    {"auto5", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 5},
+    {"auto10", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 10},
 };
 
 int main(int argc, char **argv)
@@ -272,10 +324,12 @@ int main(int argc, char **argv)
                         "[--trials T] [--methods a,b] [--tasks N]\n");
         return 2;
     }
-    int svm = strcmp(tname, "svm") == 0;
+    int kind = strcmp(tname, "svm") == 0       ? TABLE_SVM
+               : strcmp(tname, "history") == 0 ? TABLE_HISTORY
+                                               : TABLE_ADABOOST;
     kb_space space;
-    kb_space_param sp[4];
-    make_space(&space, sp, svm);
+    kb_space_param sp[5];
+    make_space(&space, sp, kind);
     kb_encode *e = NULL;
     kb_error err = KB_ERROR_INIT;
     if (kb_encode_new(&e, &space, &err) != KB_OK) {
@@ -283,7 +337,7 @@ int main(int argc, char **argv)
         return 1;
     }
     static table t;
-    if (load(&t, dir, svm, e) != 0) {
+    if (load(&t, dir, kind, e) != 0) {
         return 1;
     }
     size_t p = kb_encode_n_params(e), nc = t.n_configs, nt = t.n_tasks;
@@ -353,6 +407,9 @@ int main(int argc, char **argv)
                     o.method = me->method;
                     o.warm = me->warm;
                     o.n_warm_init = me->n_warm_init;
+                    if (me->auto_design != SIZE_MAX) {
+                        o.auto_design = me->auto_design;
+                    }
                     o.seed = 1000003u * (target + 1) + seed;
                     o.rgpe_samples = 100;
                     o.gp.n_restarts = 1;
