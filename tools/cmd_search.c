@@ -552,10 +552,17 @@ static int on_progress(search *s, const kb_trial_event *ev, kb_error *err)
         return KB_OK;
     }
     kb_curve_prune pr;
-    double target = s->spec->train != NULL && strcmp(s->spec->train, "net") == 0 &&
-                            s->spec->epochs > 0
-                        ? (double)s->spec->epochs
-                        : NAN;
+    /* where the trial will end, in its curve's steps: kb train net counts iterations and
+       reports the epoch beside them, so the last step per epoch scales to --epochs */
+    double target = NAN;
+    const kb_curve_series *ep = kb_curve_get(ev->curve, "epoch");
+    if (ep != NULL && s->spec->epochs > 0) {
+        double x[1], y[1];
+        /* the first point gives the iterations per epoch */
+        if (kb_curve_points(ev->curve, ep, x, y, 1) > 0 && y[0] > 0) {
+            target = x[0] / y[0] * (double)s->spec->epochs;
+        }
+    }
     kb_error e2 = KB_ERROR_INIT;
     if (kb_curve_prune_check(&pr, ev->curve, &s->judge, target, incumbent(s), 0.05, &e2) !=
         KB_OK) {
