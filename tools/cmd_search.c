@@ -6,6 +6,7 @@
  * trial is a run in the knowledge base the moment it is proposed, so Ctrl-C or a crash loses
  * nothing: `kb search --resume STUDY` re-runs the trials that were running and goes on.
  */
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -1139,13 +1140,25 @@ int cmd_search(int argc, char **argv)
         if (spec.budget == 0) {
             spec.budget = 20;
         }
+        /* trials run in their own directories: the built-in workload needs the absolute path */
+        char dataset_abs[PATH_MAX + 4096] = "";
+        char cwd[PATH_MAX];
+        if (dataset_path[0] == '/') {
+            snprintf(dataset_abs, sizeof dataset_abs, "%s", dataset_path);
+        } else if (getcwd(cwd, sizeof cwd) != NULL) {
+            snprintf(dataset_abs, sizeof dataset_abs, "%s/%s", cwd, dataset_path);
+        } else if (train != NULL) {
+            code = cli_error("search", KB_EXIT_FAILURE, "cannot get the working directory: %s",
+                             strerror(errno));
+            goto done;
+        }
         if (spec.jobs == 0) {
             spec.jobs = 1;
         }
         if (set_str(&spec.train, train) || set_str(&spec.template_path, tmpl) ||
             set_str(&spec.metric_regex, mre) || set_str(&spec.metric_name, mname) ||
             set_str(&spec.step_regex, sre) ||
-            set_str(&spec.dataset, train != NULL ? dataset_path : NULL)) {
+            set_str(&spec.dataset, train != NULL ? dataset_abs : NULL)) {
             code = cli_error("search", KB_EXIT_FAILURE, "out of memory");
             goto done;
         }

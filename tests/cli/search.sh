@@ -148,6 +148,10 @@ expect_code 0 $KB search "$D/iris.csv.gz" --train svm --budget 3 --max-rows 60 -
 jsonl 3.trials == 3
 jsonl 3.objective == accuracy
 jsonl 3.ok == 3
+# a relative dataset path works although trials run in their own directories
+cp "$D/iris.csv.gz" .
+expect_code 0 $KB search iris.csv.gz --train svm --budget 1 --max-rows 60 --warm-start none --json --quiet
+jsonl 1.ok == 1
 
 # constants for the command (and templates): --const NAME=VALUE, stored for --resume
 expect_code 0 $KB search --task "$id_iris" --space svm --objective accuracy --study s-const \
