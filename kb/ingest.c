@@ -1822,8 +1822,10 @@ static int writer_flush(writer *w)
         w->reasons = why;
         w->cap_results = b->n;
     }
-    /* --strict: the store checks and writes in one transaction, so a record refused because
-     * of another writer's commit still leaves the file unwritten */
+    /*
+     * --strict: the store checks and writes in one transaction, so a record refused because
+     * of another writer's commit still leaves the file unwritten
+     */
     unsigned flags = w->opts->strict ? KB_STORE_PUT_ALL_OR_NOTHING : 0;
     int rc = kb_store_put_batch_flags(w->store, b->recs, b->n, flags, w->results, w->reasons,
                                       w->err);

@@ -47,8 +47,10 @@ static const char META_NEXT_SEQ[] = "next_seq";
 static const char META_STATUS[] = "runs_by_status";
 static const char META_TASKS_GEN[] = "tasks_generation"; /* absent = 0 */
 
-/* A cache value: 8-byte BE generation, 8 reserved zero bytes (so the data of a value on its
- * own overflow pages starts 16-byte aligned), then the caller's bytes */
+/*
+ * A cache value: 8-byte BE generation, 8 reserved zero bytes (so the data of a value on its
+ * own overflow pages starts 16-byte aligned), then the caller's bytes
+ */
 #define CACHE_HEADER_BYTES 16
 
 struct kb_store {
@@ -2298,8 +2300,10 @@ static int check_runs(checker *c, kb_error *err)
     return rc;
 }
 
-/* tasks, backbones, spaces, studies: decode, key = id, in ids, (tasks) in idx_team_tasks,
- * (studies) task stored */
+/*
+ * tasks, backbones, spaces, studies: decode, key = id, in ids, (tasks) in idx_team_tasks,
+ * (studies) task stored
+ */
 static int check_keyed(checker *c, unsigned kind, kb_error *err)
 {
     MDB_cursor *cur = NULL;

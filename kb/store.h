@@ -109,8 +109,10 @@ int kb_store_put_batch(kb_store *store, const kb_record *recs, size_t n,
                        kb_error *err);
 
 enum kb_store_put_flags {
-    /* If any record would be CONFLICT or REJECTED, abort the transaction: nothing of the batch
-     * is written (`kb ingest --strict`, without a race against another writer) */
+    /*
+     * If any record would be CONFLICT or REJECTED, abort the transaction: nothing of the batch
+     * is written (`kb ingest --strict`, without a race against another writer)
+     */
     KB_STORE_PUT_ALL_OR_NOTHING = 1u << 0
 };
 
@@ -260,8 +262,10 @@ int kb_store_cache_view_open(kb_store_cache_view **out, kb_store *store, const c
                              kb_error *err);
 /** End the view's read transaction; NULL is a no-op. */
 void kb_store_cache_view_close(kb_store_cache_view *view);
-/** The value's bytes, borrowed until the view is closed; 8-byte aligned (copied into the
- *  view if the map's bytes are not, which happens only for values of a few KB). */
+/**
+ * The value's bytes, borrowed until the view is closed; 8-byte aligned (copied into the view
+ * if the map's bytes are not, which happens only for values of a few KB).
+ */
 const void *kb_store_cache_view_data(const kb_store_cache_view *view);
 size_t kb_store_cache_view_len(const kb_store_cache_view *view);
 /** The generation the value was stored with. */
