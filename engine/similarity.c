@@ -514,3 +514,39 @@ void kb_similarity_scan_l1_f32(float *dist_out, const float *x, size_t ld, size_
         }
     }
 }
+
+void kb_similarity_scan_l1_i16(float *dist_out, const int16_t *x, size_t ld, size_t n_tasks,
+                               size_t n_features, const double *q)
+{
+    float acc[SCAN_BLOCK], cnt[SCAN_BLOCK];
+    const float inv = (float)(1.0 / KB_SIMILARITY_I16_SCALE);
+    for (size_t t0 = 0; t0 < n_tasks; t0 += SCAN_BLOCK) {
+        size_t nb = n_tasks - t0 < SCAN_BLOCK ? n_tasks - t0 : SCAN_BLOCK;
+        for (size_t i = 0; i < nb; i++) {
+            acc[i] = 0.0f;
+            cnt[i] = 0.0f;
+        }
+        for (size_t j = 0; j < n_features; j++) {
+            if (isnan(q[j])) {
+                continue;
+            }
+            const int16_t *col = x + j * ld + t0;
+            float qj = (float)q[j];
+            for (size_t i = 0; i < nb; i++) {
+                /* a missing value gives a finite d times 0: branch-free, so it vectorises */
+                int v = col[i];
+                float keep = v != KB_SIMILARITY_I16_MISSING ? 1.0f : 0.0f;
+                acc[i] += fabsf((float)v * inv - qj) * keep;
+                cnt[i] += keep;
+            }
+        }
+        for (size_t i = 0; i < nb; i++) {
+            dist_out[t0 + i] = cnt[i] > 0 ? acc[i] * ((float)n_features / cnt[i]) : INFINITY;
+        }
+    }
+}
+
+double kb_similarity_i16_bound(size_t n_features)
+{
+    return (double)n_features * 0.5 / KB_SIMILARITY_I16_SCALE;
+}

@@ -27,6 +27,7 @@
 #define KB_ENGINE_SIMILARITY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "engine/core/error.h"
 
@@ -126,6 +127,22 @@ void kb_similarity_contributions(double *out, const kb_similarity_index *ix, siz
  */
 void kb_similarity_scan_l1_f32(float *dist_out, const float *x, size_t ld, size_t n_tasks,
                                size_t n_features, const double *q);
+
+/** Missing value and scale of kb_similarity_scan_l1_i16's quantised features. */
+#define KB_SIMILARITY_I16_MISSING (-32768)
+#define KB_SIMILARITY_I16_SCALE 256.0
+
+/**
+ * As kb_similarity_scan_l1_f32 on 16-bit quantised features: x holds round(z * 256) clamped
+ * to [-32767, 32767] (KB_SIMILARITY_I16_MISSING = missing), half the bytes of float32. For a
+ * task with no clamped value each distance is within kb_similarity_i16_bound(n_features) (plus
+ * float32 rounding, ~1e-6 relative) of the exact one, which lets a caller pick a candidate set
+ * guaranteed to contain the exact nearest tasks.
+ */
+void kb_similarity_scan_l1_i16(float *dist_out, const int16_t *x, size_t ld, size_t n_tasks,
+                               size_t n_features, const double *q);
+/** Bound on |scan - exact| for unclamped tasks: n_features * 0.5 / 256 (rescaled L1). */
+double kb_similarity_i16_bound(size_t n_features);
 
 /**
  * Kendall's tau-b between a[i] and b[i] over the i where both are non-NaN; NaN when fewer than

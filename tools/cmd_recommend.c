@@ -495,23 +495,23 @@ static int count_space(const kb_space *s, void *payload)
 /*
  * Above `--neighborhood` tasks, kb recommend does not read every task and run per query. The
  * tasks of the query's kind with runs in the space, their meta-features, the robust scaler
- * fitted on all of them, a float32 scaled copy for the scan, and each task's best result per
+ * fitted on all of them, a 16-bit quantised scaled copy for the scan, and each task's best result per
  * configuration are derived once into one flat blob (native byte order, 8-byte aligned), kept
- * in the store's cache under "recommend/1/<space>/<kind>" with the task generation and the run
+ * in the store's cache under "recommend/2/<space>/<kind>" with the task generation and the run
  * counts it was derived at, and read in place through a zero-copy view. A query scans the
- * float32 matrix, takes exact distances for the best candidates and materialises only the
+ * 16-bit quantised matrix, takes exact distances for the candidates and materialises only the
  * nearest `--neighborhood` tasks. A blob is current while the task generation, the number of
  * runs and the number of ok runs are unchanged (NEEDSWORK: an update that changes a run's
  * metrics but not its status is not seen until the next such change).
  */
 #define RBLOB_MAGIC 0x314f4c4252424bull /* "KBRBLO1" in native order */
-#define RBLOB_VERSION 1
+#define RBLOB_VERSION 2
 
 typedef struct rblob_head {
     uint64_t magic, version, len;
     uint64_t n_tasks, n_feat, n_confs, task_type;
     uint64_t n_runs, n_ok_runs; /* the store's run counts it was derived at */
-    uint64_t objective, ids, names, feat, center, scale, scan, info, cells, confs;
+    uint64_t objective, ids, names, feat, center, scale, scan, clamped, info, cells, confs;
 } rblob_head;
 
 typedef struct rblob_info {
@@ -531,7 +531,8 @@ typedef struct rblob {
     const char *base;
     const uint64_t *ids, *names, *confs; /* offsets */
     const double *feat, *center, *scale;
-    const float *scan;
+    const int16_t *scan;
+    const unsigned char *clamped; /* n_tasks: 1 if a quantised feature was clamped */
     const rblob_info *info;
 } rblob;
 
@@ -665,17 +666,29 @@ static int rblob_build(kb_buf *b, const rctx *c, const uint64_t counts[2], kb_er
     rc = rc ? rc : kb_buf_append(b, sc.center, nf * sizeof(double));
     h.scale = b->len;
     rc = rc ? rc : kb_buf_append(b, sc.scale, nf * sizeof(double));
-    /* the scan matrix: scaled, float32, feature-major */
+    /* the scan matrix: scaled, quantised to 16 bits, feature-major; clamped tasks flagged */
+    unsigned char *clamped = kb_calloc(nt ? nt : 1, 1);
+    if (rc == KB_OK && clamped == NULL) {
+        rc = kb_error_set(err, KB_ENOMEM, "out of memory deriving the recommendation table");
+    }
     if (rc == KB_OK) {
         kb_similarity_scaler_apply(&sc, z, nt);
     }
     h.scan = b->len;
     for (size_t j = 0; j < nf && rc == KB_OK; j++) {
         for (size_t i = 0; i < nt && rc == KB_OK; i++) {
-            float v = (float)z[i * nf + j];
-            rc = kb_buf_append(b, &v, sizeof v);
+            double v = z[i * nf + j] * KB_SIMILARITY_I16_SCALE;
+            int16_t q = KB_SIMILARITY_I16_MISSING;
+            if (!isnan(v)) {
+                clamped[i] |= !(fabs(v) <= 32767.0);
+                q = (int16_t)(v > 32767.0 ? 32767 : v < -32767.0 ? -32767 : lround(v));
+            }
+            rc = kb_buf_append(b, &q, sizeof q);
         }
     }
+    h.clamped = b->len;
+    rc = rc ? rc : kb_buf_append(b, clamped, nt);
+    kb_free(clamped);
     rc = rc ? rc : align8(b);
     h.info = b->len;
     for (size_t i = 0; i < nt && rc == KB_OK; i++) {
@@ -743,7 +756,8 @@ static int rblob_parse(rblob *r, const void *data, size_t len)
     r->feat = (const double *)(const void *)(r->base + h->feat);
     r->center = (const double *)(const void *)(r->base + h->center);
     r->scale = (const double *)(const void *)(r->base + h->scale);
-    r->scan = (const float *)(const void *)(r->base + h->scan);
+    r->scan = (const int16_t *)(const void *)(r->base + h->scan);
+    r->clamped = (const unsigned char *)(r->base + h->clamped);
     r->info = (const rblob_info *)(const void *)(r->base + h->info);
     return 1;
 }
@@ -866,7 +880,7 @@ static int rblob_neighborhood(rctx *c, size_t *n_candidates, const rblob *r,
     }
     memcpy(q, c->query_f, nf * sizeof *q);
     kb_similarity_scaler_apply(sc, q, 1);
-    kb_similarity_scan_l1_f32(d, r->scan, n, n, nf, q);
+    kb_similarity_scan_l1_i16(d, r->scan, n, n, nf, q);
     /* left-out tasks and the query itself never count */
     size_t n_ok = n;
     for (size_t e = 0; e <= c->n_exclude; e++) {
@@ -878,21 +892,30 @@ static int rblob_neighborhood(rctx *c, size_t *n_candidates, const rblob *r,
         }
     }
     *n_candidates = n_ok;
-    /* candidates by the float32 distance, with slack for its rounding; then exact distances */
-    size_t want = neighborhood + neighborhood / 4 + 16;
+    /*
+     * Candidates: every task whose quantised distance is within twice the quantisation bound
+     * of the `neighborhood`-th smallest, and every task with a clamped feature. The N tasks
+     * with the smallest quantised distances are within cut + B exactly, so each exact N
+     * nearest has a quantised distance <= cut + 2B: the set holds them all.
+     */
     float cut = INFINITY;
-    if (want < n) {
+    if (neighborhood < n) {
         memcpy(tmp, d, n * sizeof *tmp);
-        cut = kth_smallest(tmp, n, want);
+        cut = kth_smallest(tmp, n, neighborhood - 1);
     }
+    float slack = (float)(2.0 * kb_similarity_i16_bound(nf) + 1e-5 * (isfinite(cut) ? cut : 0));
     size_t n_cand = 0;
-    cand = kb_malloc_array(want + 1 < n ? want + 1 : (n ? n : 1), sizeof *cand);
-    hits = kb_malloc_array(want + 1 < n ? want + 1 : (n ? n : 1), sizeof *hits);
+    for (size_t i = 0; i < n; i++) {
+        n_cand += isfinite(d[i]) && (d[i] <= cut + slack || r->clamped[i]);
+    }
+    cand = kb_malloc_array(n_cand ? n_cand : 1, sizeof *cand);
+    hits = kb_malloc_array(n_cand ? n_cand : 1, sizeof *hits);
     if (cand == NULL || hits == NULL) {
         goto done;
     }
-    for (size_t i = 0; i < n && n_cand <= want; i++) {
-        if (isfinite(d[i]) && d[i] <= cut) {
+    n_cand = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isfinite(d[i]) && (d[i] <= cut + slack || r->clamped[i])) {
             cand[n_cand++] = i;
         }
     }

@@ -208,6 +208,45 @@ static void test_f32_scan_matches_exact_l1_over_blocks_and_missing(void)
     kb_free(d);
 }
 
+static void test_i16_scan_is_within_its_bound_of_exact_l1(void)
+{
+    /* quantised copy of random scaled features (a few missing); query misses feature 1 */
+    enum { T = 1500, D = 6 };
+    int16_t *x = kb_malloc_array(T * D, sizeof *x);
+    double *z = kb_malloc_array(T * D, sizeof *z);
+    float *d = kb_malloc_array(T, sizeof *d);
+    kb_rng rng;
+    kb_rng_seed(&rng, 9);
+    for (size_t t = 0; t < T; t++) {
+        for (size_t j = 0; j < D; j++) {
+            double v = (kb_rng_uniform(&rng) - 0.5) * 20;
+            if ((t + 3 * j) % 13 == 0 || t == 77) {
+                v = NAN;
+            }
+            z[t * D + j] = v;
+            x[j * T + t] = isnan(v) ? KB_SIMILARITY_I16_MISSING
+                                    : (int16_t)lround(v * KB_SIMILARITY_I16_SCALE);
+        }
+    }
+    double q[D] = {1.0, NAN, -2.5, 0.125, 3.0, -7.0};
+    kb_similarity_index ix;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_similarity_index_build(&ix, z, T, D, NULL, &err), err);
+    kb_similarity_scan_l1_i16(d, x, T, T, D, q);
+    double bound = kb_similarity_i16_bound(D);
+    CHECK_NEAR(bound, D * 0.5 / 256, 1e-15, 0);
+    int bad = 0;
+    for (size_t t = 0; t < T; t++) {
+        double e = kb_similarity_distance(&ix, t, q, KB_SIMILARITY_L1, NULL);
+        bad += t == 77 ? !(isinf(d[t]) && isinf(e)) : !(fabs(d[t] - e) <= bound + 1e-5 * e);
+    }
+    CHECK(bad == 0);
+    kb_similarity_index_release(&ix);
+    kb_free(x);
+    kb_free(z);
+    kb_free(d);
+}
+
 int main(void)
 {
     test_scaler_uses_median_and_iqr();
@@ -218,5 +257,6 @@ int main(void)
     test_kendall_tau_b_matches_scipy();
     test_learned_weights_find_the_informative_feature();
     test_f32_scan_matches_exact_l1_over_blocks_and_missing();
+    test_i16_scan_is_within_its_bound_of_exact_l1();
     return check_exit();
 }
