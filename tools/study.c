@@ -575,12 +575,18 @@ static double minimised(const study *s, double value)
     return s->rec.direction == KB_DIRECTION_MAXIMIZE ? -value : value;
 }
 
+int study_trial_counts(const study_trial *t)
+{
+    return (t->status == KB_RUN_STATUS_OK || t->status == KB_RUN_STATUS_PRUNED) &&
+           isfinite(t->value);
+}
+
 size_t study_best(const study *s)
 {
     size_t best = SIZE_MAX;
     for (size_t i = 0; i < s->n_trials; i++) {
         const study_trial *t = &s->trials[i];
-        if (t->status == KB_RUN_STATUS_OK && isfinite(t->value) &&
+        if (study_trial_counts(t) &&
             (best == SIZE_MAX || minimised(s, t->value) < minimised(s, s->trials[best].value))) {
             best = i;
         }
@@ -1111,7 +1117,7 @@ int study_ask(size_t *index_out, kb_bo_info *info_out, study *s, kb_store *store
             for (size_t j = 0; j < p; j++) {
                 uo[io + j * n_obs] = t->u[j];
             }
-            yo[io++] = t->status == KB_RUN_STATUS_OK ? minimised(s, t->value) : NAN;
+            yo[io++] = study_trial_counts(t) ? minimised(s, t->value) : NAN;
         }
     }
     kb_bo_info info;

@@ -12,8 +12,10 @@
  * so a crashed search resumes exactly by reopening the study.
  *
  * Results are modelled minimised: y = value for a minimised objective, -value for a
- * maximised one; a trial that failed, diverged or was pruned has y = NaN and stays out of the
- * models (it still counts as tried, so its configuration is not proposed again by design).
+ * maximised one. A pruned trial counts with the last value it reached (the monitor stopped it
+ * because it had converged or could not win, so that value is what it achieved); a trial that
+ * failed or diverged has y = NaN and stays out of the models (it still counts as tried, so
+ * its configuration is not proposed again).
  */
 #ifndef KB_TOOLS_STUDY_H
 #define KB_TOOLS_STUDY_H
@@ -98,7 +100,9 @@ const study_trial *study_trial_at(const study *s, size_t i);
 const study_trial *study_find_trial(const study *s, const char *ref);
 /** Index of the trial with this number, or SIZE_MAX. */
 size_t study_index_of(const study *s, size_t number);
-/** Index of the best ok trial (by the study's direction), or SIZE_MAX if none. */
+/** Whether a trial's value counts (ok or pruned, with a finite objective). */
+int study_trial_counts(const study_trial *t);
+/** Index of the best counting trial (by the study's direction), or SIZE_MAX if none. */
 size_t study_best(const study *s);
 int study_scheduler(const study *s); /* 1 for hyperband/bohb/asha */
 
