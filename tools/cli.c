@@ -253,6 +253,19 @@ int cli_open_store(kb_store **out, const char *cmd, const char *opt_kb, unsigned
     kb_error err = KB_ERROR_INIT;
     const char *path = cli_store_path(opt_kb);
     int rc = kb_store_open(out, path, &opts, &err);
+    if (rc == KB_EVERSION && (flags & KB_STORE_OPEN_RDONLY)) {
+        /* an older schema: a read-write open migrates it (one transaction; a newer schema
+           fails again with the same message), then the read-only open goes ahead */
+        kb_store_opts rw = opts;
+        rw.flags = flags & ~(unsigned)KB_STORE_OPEN_RDONLY;
+        kb_error err2 = KB_ERROR_INIT;
+        kb_store *st = NULL;
+        if (kb_store_open(&st, path, &rw, &err2) == KB_OK) {
+            kb_store_close(st);
+            err = (kb_error)KB_ERROR_INIT;
+            rc = kb_store_open(out, path, &opts, &err);
+        }
+    }
     if (rc == KB_ENOTFOUND) {
         return cli_error(cmd, KB_EXIT_FAILURE,
                          "no knowledge base at '%s' (create one with 'kb init' or 'kb ingest', "

@@ -82,4 +82,12 @@ mkdir elsewhere && cd elsewhere
 expect_code 1 env -u KB_PATH $KB stats
 cd "$T"
 
+# a read-only command on a store of an older schema migrates it first (a copy of the real v2
+# fixture), instead of asking the user to open it read-write
+cp -r "$SRC/tests/data/store_v2" v2
+expect_code 0 $KB list tasks --kb v2
+expect_out "wine"
+expect_code 0 $KB stats --kb v2
+expect_out "schema 3"
+
 finish
