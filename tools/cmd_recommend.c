@@ -828,6 +828,15 @@ static int rblob_add_task(rctx *c, const rblob *r, size_t i, size_t n_runs)
     return KB_OK;
 }
 
+static int cmp_hit(const void *a, const void *b)
+{
+    const kb_similarity_hit *x = a, *y = b;
+    if (x->distance != y->distance) {
+        return x->distance < y->distance ? -1 : 1;
+    }
+    return x->task < y->task ? -1 : x->task > y->task;
+}
+
 static int cmp_size(const void *a, const void *b)
 {
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
@@ -894,9 +903,12 @@ static int rblob_neighborhood(rctx *c, size_t *n_candidates, const rblob *r,
     *n_candidates = n_ok;
     /*
      * Candidates: every task whose quantised distance is within twice the quantisation bound
-     * of the `neighborhood`-th smallest, and every task with a clamped feature. The N tasks
-     * with the smallest quantised distances are within cut + B exactly, so each exact N
-     * nearest has a quantised distance <= cut + 2B: the set holds them all.
+     * of the N-th smallest (N = `neighborhood`), and every task with a clamped feature. The N
+     * tasks with the smallest quantised distances are within cut + B exactly, so each exact N
+     * nearest has a quantised distance <= cut + 2B: the set holds them all. Each candidate
+     * costs a read of its row (a page of the map), so where more than 2N tasks crowd that
+     * band (tasks at near-equal distances) the 2N nearest by quantised distance stand in:
+     * their typical error (~0.01 for 54 features) is far below the bound.
      */
     float cut = INFINITY;
     if (neighborhood < n) {
@@ -908,6 +920,16 @@ static int rblob_neighborhood(rctx *c, size_t *n_candidates, const rblob *r,
     for (size_t i = 0; i < n; i++) {
         n_cand += isfinite(d[i]) && (d[i] <= cut + slack || r->clamped[i]);
     }
+    int slack_exact = 1;
+    if (n_cand > 2 * neighborhood && 2 * neighborhood < n) {
+        slack_exact = 0;
+        memcpy(tmp, d, n * sizeof *tmp);
+        slack = kth_smallest(tmp, n, 2 * neighborhood - 1) - cut;
+        n_cand = 0;
+        for (size_t i = 0; i < n; i++) {
+            n_cand += isfinite(d[i]) && d[i] <= cut + slack;
+        }
+    }
     cand = kb_malloc_array(n_cand ? n_cand : 1, sizeof *cand);
     hits = kb_malloc_array(n_cand ? n_cand : 1, sizeof *hits);
     if (cand == NULL || hits == NULL) {
@@ -915,7 +937,7 @@ static int rblob_neighborhood(rctx *c, size_t *n_candidates, const rblob *r,
     }
     n_cand = 0;
     for (size_t i = 0; i < n; i++) {
-        if (isfinite(d[i]) && (d[i] <= cut + slack || r->clamped[i])) {
+        if (isfinite(d[i]) && (d[i] <= cut + slack || (r->clamped[i] && slack_exact))) {
             cand[n_cand++] = i;
         }
     }
@@ -936,17 +958,8 @@ static int rblob_neighborhood(rctx *c, size_t *n_candidates, const rblob *r,
     }
     /* the nearest `neighborhood` by exact distance (ties: blob order), then in blob order */
     size_t keep = n_cand < neighborhood ? n_cand : neighborhood;
+    qsort(hits, n_cand, sizeof *hits, cmp_hit);
     for (size_t a = 0; a < keep; a++) {
-        size_t b = a;
-        for (size_t i = a + 1; i < n_cand; i++) {
-            if (hits[i].distance < hits[b].distance ||
-                (hits[i].distance == hits[b].distance && hits[i].task < hits[b].task)) {
-                b = i;
-            }
-        }
-        kb_similarity_hit t = hits[a];
-        hits[a] = hits[b];
-        hits[b] = t;
         cand[a] = hits[a].task;
     }
     qsort(cand, keep, sizeof *cand, cmp_size);
