@@ -62,7 +62,9 @@ const cli_spec cmd_recommend_spec = {
     "the nearest few (--tune-tasks), so a large knowledge base costs one scan. Backbones whose "
     "input signature (image:CxHxW or tabular:<schema hash>, as kb train net computes it) "
     "matches the query's are ranked by their fine-tune results on the weighted tasks (each "
-    "task's results normalised across backbones), with the expected result and its "
+    "task's results normalised across backbones; runs with a backbone id, and runs of the "
+    "space whose configuration names a backbone in a 'backbone' parameter), with the expected "
+    "result and its "
     "uncertainty; a backbone never fine-tuned ranks after them by the similarity of its "
     "source task.",
     opts,
@@ -1157,6 +1159,25 @@ static int on_finetune_run(const kb_run *r, void *payload)
     return 0;
 }
 
+static int on_config_backbone_run(const kb_run *r, void *payload)
+{
+    bctx *x = payload;
+    if (r->backbone_id != NULL) {
+        return 0; /* counted by its backbone_id already */
+    }
+    for (size_t i = 0; i < r->n_config; i++) {
+        const kb_value *v = &r->config[i].value;
+        if (strcmp(r->config[i].name, "backbone") == 0 && v->type == KB_VALUE_TYPE_STR) {
+            long b = find_backbone(x, v->s);
+            if (b >= 0) {
+                x->cur = (size_t)b;
+                return on_finetune_run(r, payload);
+            }
+        }
+    }
+    return 0;
+}
+
 /* The input signature of a stored task: its "input_signature" extra field, else its own
  * fine-tune runs' backbones, else a backbone trained on it. */
 static char *stored_task_signature(bctx *x, kb_store *store, const kb_task *t, kb_error *err)
@@ -1250,11 +1271,13 @@ static int complete_tasks(bctx *x, kb_store *store, kb_error *err)
 
 /*
  * Keep the backbones whose input signature is `sig` and read their fine-tune runs into the
- * result table (`complete`: first add the tasks they need, see complete_tasks). KB_OK or a
- * store error (x->failed for out of memory).
+ * result table: runs with a backbone_id, and (without `complete`, i.e. when every task was
+ * read) runs of `space` whose configuration names a compatible backbone in a string
+ * parameter "backbone" (`complete`: first add the tasks they need, see complete_tasks). KB_OK
+ * or a store error (x->failed for out of memory).
  */
-static int gather_finetunes(bctx *x, kb_store *store, const char *sig, int complete,
-                            kb_error *err)
+static int gather_finetunes(bctx *x, kb_store *store, const char *sig, const char *space,
+                            int complete, kb_error *err)
 {
     size_t kept = 0;
     for (size_t b = 0; b < x->n_bb; b++) {
@@ -1290,6 +1313,16 @@ static int gather_finetunes(bctx *x, kb_store *store, const char *sig, int compl
         int rc = kb_store_foreach_run(store, &f, on_finetune_run, x, err);
         if (rc < 0 || x->failed) {
             return rc < 0 ? rc : KB_OK;
+        }
+    }
+    if (space != NULL && !complete) {
+        /* runs of a joint space (e.g. `finetune`) name their backbone in the configuration */
+        kb_store_filter f = KB_STORE_FILTER_INIT;
+        f.space = space;
+        f.status = KB_RUN_STATUS_OK;
+        int rc = kb_store_foreach_run(store, &f, on_config_backbone_run, x, err);
+        if (rc < 0) {
+            return rc;
         }
     }
     return KB_OK;
@@ -2104,7 +2137,7 @@ int cmd_recommend(int argc, char **argv)
         }
     }
     if (rc == KB_OK && !c.failed && !x.failed) {
-        rc = gather_finetunes(&x, store, sig, blob_mode, &err);
+        rc = gather_finetunes(&x, store, sig, space_name, blob_mode, &err);
     }
     kb_store_cache_view_close(view);
     view = NULL;

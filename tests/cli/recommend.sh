@@ -135,6 +135,15 @@ expect_code 0 $KB recommend --task "$id_iris" --space mlp --signature tabular:te
 expect_err "warning: no configurations"
 json .recommendations len== 0
 json .backbones len== 3
+# a joint space's runs name their backbone in the configuration: bb-c gets fine-tune evidence
+printf '{"kind":"run","id":"ft-cfg-1","task_id":"%s","space":"ftspace","config":{"backbone":"bb-c","lr":0.1},"status":"ok","objective":"val_accuracy","direction":"maximize","metrics":{"val_accuracy":0.99}}\n' "$id_haberman" > ftspace.jsonl
+expect_code 0 $KB ingest ftspace.jsonl
+expect_code 0 $KB recommend --task "$id_iris" --space ftspace --signature tabular:test --json
+json .backbones len== 3
+"$JC" "$T/out" .backbones print | grep -q '"source"' && fail "bb-c still ranked on its source task only"
+expect_code 0 $KB recommend --task "$id_iris" --space svm --signature tabular:test --json
+json .backbones.2.backbone == bb-c
+json .backbones.2.basis == source
 # --neighborhood 2 weighs the two nearest tasks only; --tune-tasks 0 keeps the default weighting
 # with more tasks than the neighbourhood a derived table is kept in the store's cache: the
 # first query derives and stores it, the next reads it, --no-cache derives it again; all agree
