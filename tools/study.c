@@ -678,7 +678,7 @@ static int add_trial(study *s, size_t number, const char *run_id, const kb_param
         s->cap_trials = cap;
     }
     study_trial t = {number, kb_strdup(run_id), NULL, n_config, status, value,
-                     kb_malloc_array(s->p ? s->p : 1, sizeof(double)), 1};
+                     kb_malloc_array(s->p ? s->p : 1, sizeof(double)), 1, 0};
     if (t.run_id == NULL || t.u == NULL || copy_params(&t.config, config, n_config) != 0) {
         t.n_config = 0;
         trial_release(&t);
@@ -974,14 +974,14 @@ static int build_pool(study *s, kb_error *err)
     return rc;
 }
 
-/* mark the pool rows that are (round-off) equal to a tried or pending trial */
+/* Mark the pool rows that are (round-off) equal to a tried or pending trial. Trials never
+   leave a study and their configurations never change, so each is marked once. */
 static void mark_used(study *s)
 {
     size_t p = s->p, m = s->pool.n;
-    memset(s->pool_used, 0, m);
     for (size_t i = 0; i < s->n_trials; i++) {
-        const study_trial *t = &s->trials[i];
-        if (!t->encoded) {
+        study_trial *t = &s->trials[i];
+        if (!t->encoded || t->pool_marked) {
             continue;
         }
         for (size_t r = 0; r < m; r++) {
@@ -989,6 +989,7 @@ static void mark_used(study *s)
                 s->pool_used[r] = 1;
             }
         }
+        t->pool_marked = 1;
     }
 }
 
@@ -1078,10 +1079,15 @@ int study_ask(size_t *index_out, kb_bo_info *info_out, study *s, kb_store *store
     if (s->bo.warm != KB_BO_WARM_NONE && s->rec.n_neighbours > 0) {
         rc = load_transfer(s, store, err);
     }
-    if (rc == KB_OK) {
+    /* the pool serves the GP (cached neighbour predictions, no repeats) and the warm initial
+       designs; TPE and random search score a few fresh candidates per suggestion, and scoring
+       the whole pool against every observation would cost them O(pool x trials) instead */
+    int use_pool = s->bo.method == KB_BO_METHOD_GP || s->bo.warm == KB_BO_WARM_NEAREST ||
+                   s->bo.warm == KB_BO_WARM_PORTFOLIO;
+    if (rc == KB_OK && use_pool) {
         rc = build_pool(s, err);
     }
-    if (rc == KB_OK) {
+    if (rc == KB_OK && use_pool) {
         mark_used(s);
     }
     size_t p = s->p, n_obs = 0, n_pend = 0;
@@ -1124,7 +1130,7 @@ int study_ask(size_t *index_out, kb_bo_info *info_out, study *s, kb_store *store
     memset(&info, 0, sizeof info);
     if (rc == KB_OK) {
         kb_bo_problem pr = {s->enc, uo, n_obs ? n_obs : 1, n_obs, yo, up, n_pend ? n_pend : 1,
-                            n_pend, &s->pool, s->transfer};
+                            n_pend, use_pool ? &s->pool : NULL, s->transfer};
         rc = kb_bo_suggest(u, &info, &pr, &s->bo, err);
         if (rc == KB_ENOTFOUND) {
             /* every candidate tried: go on in the continuous space */

@@ -79,6 +79,7 @@ typedef struct study_trial {
     double *u;               /* encoded configuration (engine/encode.h), P values */
     int encoded;             /* 0: the configuration does not fit the space (kept out of
                                 the models) */
+    int pool_marked;         /* internal: its candidate-pool rows are marked used */
 } study_trial;
 
 typedef struct study study;

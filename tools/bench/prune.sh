@@ -3,10 +3,12 @@
 # same seed and budget with and without pruning; compute (sum of the trials' wall clock),
 # the best value found, and the number of pruned trials, per dataset and in total.
 # Usage: tools/bench/prune.sh BUILD_DIR [BUDGET (20)] [EPOCHS (30)] [DATASETS...]
+# (MAX_ROWS, default 1000: the rows each trial trains on)
 set -eu
 build=$(cd "$1" && pwd)
 budget=${2:-20}
 epochs=${3:-30}
+rows=${MAX_ROWS:-1000}
 shift $(( $# < 3 ? $# : 3 ))
 here=$(cd "$(dirname "$0")/../.." && pwd)
 datasets=${*:-"breast_w credit_g dna_splice ionosphere pima_diabetes vehicle"}
@@ -18,12 +20,8 @@ echo "dataset,prune,trials,pruned,compute_s,best"
 for ds in $datasets; do
   for prune in none judge; do
     "$build/kb" search "$here/datasets/$ds.csv.gz" --train net --epochs "$epochs" \
-      --budget "$budget" --max-rows 1000 --seed 1 --warm-start none --prune "$prune" \
+      --budget "$budget" --max-rows "$rows" --seed 1 --warm-start none --prune "$prune" \
       --work-dir "$work/trials" --json --quiet > "$work/out.jsonl"
-    tail -1 "$work/out.jsonl" | /usr/bin/python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-b = d["best"]["value"] if d["best"] else float("nan")
-print(f"'"$ds"',{sys.argv[1]},{d[\"trials\"]},{d[\"pruned\"]},{d[\"compute_s\"]:.2f},{b:.4f}")' "$prune"
+    tail -1 "$work/out.jsonl" | /usr/bin/python3 "$here/tools/bench/prune_row.py" "$ds" "$prune"
   done
 done
