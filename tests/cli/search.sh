@@ -135,6 +135,29 @@ grep '"trial":1,' "$T/out" | grep -q '"status":"diverged"' || fail "nan is diver
 grep '"trial":2,' "$T/out" | grep -q 'timeout' || fail "sleep 30 timed out"
 grep '"trial":3,' "$T/out" | grep -q '"status":"failed"' || fail "no objective is failed"
 
+# --prune judge: a trial whose loss climbs is stopped while it runs, stored as pruned with
+# the reason, its last metric and the monitor's verdict
+cat > div.sh <<'EOF'
+i=1
+while [ $i -le 40 ]; do
+  awk -v i=$i 'BEGIN { printf "{\"step\":%d,\"train_loss\":%.6g,\"val_loss\":%.6g}\n", i, 0.5 * exp(i / 4), 0.6 * exp(i / 4) }'
+  sleep 0.05
+  i=$((i + 1))
+done
+EOF
+expect_code 0 $KB search --task "$id_iris" --space svm --objective val_loss --direction minimize \
+    --study s-prune --trial "sh $T/div.sh" --budget 1 --prune judge --warm-start none --json --quiet
+jsonl 0.status == pruned
+jsonl 1.pruned == 1
+expect_code 0 $KB show s-prune:0 --json
+json .record.status == pruned
+json .record.extra.reason exists
+json .record.extra.judge.light == red
+json .record.metrics.val_loss ">" 0.6
+# the study's options are stored: --resume prunes too
+expect_code 0 $KB show s-prune --json
+json .record.extra.prune == judge
+
 # a scheduler: hyperband over {budget}
 expect_code 0 $KB search --task "$id_iris" --space svm --objective accuracy --study s-hb \
     --trial "sh $T/trial.sh {C} {budget}" --method hyperband --max-resource 9 --eta 3 --budget 8 --json --quiet
