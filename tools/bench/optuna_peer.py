@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Optuna's TPE on a cross-evaluated table, the peer of tools/bench/bench_transfer.
 
-Usage: optuna_peer.py DATA_DIR svm|adaboost INIT_CSV SEEDS TRIALS > out.csv
+Usage: optuna_peer.py DATA_DIR svm|adaboost|history INIT_CSV SEEDS TRIALS > out.csv
+(history: DATA_DIR from tools/bench/transfer_history.py)
 INIT_CSV: task,seed,row lines from `bench_transfer --print-init` (the 3 shared cold initial
 configurations of every (task, seed), enqueued first so that Optuna starts where kb's cold
 methods start). Optuna's TPESampler (Debian python3-optuna, defaults except
@@ -28,7 +29,16 @@ def load(data_dir, table):
     return rows
 
 
+def unit_log(v, lo, hi):
+    return (math.log(float(v)) - math.log(lo)) / (math.log(hi) - math.log(lo))
+
+
 def encode(r, table):
+    if table == "history":  # the bundled svm space (datasets/spaces.jsonl)
+        g = unit_log(r["gamma"], 3.0517578125e-05, 8) if r["gamma"] else None
+        d = (float(r["degree"]) - 2) / 3 if r["degree"] else None
+        c0 = float(r["coef0"]) if r["coef0"] else None
+        return (r["kernel"], unit_log(r["C"], 0.03125, 32768), g, d, c0)
     if table == "svm":
         k = r["kernel"]
         c = (math.log(float(r["C"])) - math.log(0.03125)) / (math.log(64) - math.log(0.03125))
@@ -42,7 +52,7 @@ def encode(r, table):
 
 
 def distance(a, b, table):
-    if table == "svm":
+    if table in ("svm", "history"):
         if a[0] != b[0]:
             return 1.0 + abs(a[1] - b[1])
         s = abs(a[1] - b[1])
@@ -54,6 +64,12 @@ def distance(a, b, table):
 
 
 def params_of(r, table):
+    if table == "history":
+        p = {"kernel": r["kernel"], "C": float(r["C"])}
+        for k, conv in (("gamma", float), ("degree", int), ("coef0", float)):
+            if r[k]:
+                p[k] = conv(r[k])
+        return p
     if table == "svm":
         p = {"kernel": r["kernel"], "C": float(r["C"])}
         if r["gamma"]:
@@ -65,6 +81,16 @@ def params_of(r, table):
 
 
 def suggest(trial, table):
+    if table == "history":
+        k = trial.suggest_categorical("kernel", ["rbf", "linear", "poly", "sigmoid"])
+        p = {"kernel": k, "C": trial.suggest_float("C", 0.03125, 32768, log=True)}
+        if k != "linear":
+            p["gamma"] = trial.suggest_float("gamma", 3.0517578125e-05, 8, log=True)
+        if k == "poly":
+            p["degree"] = trial.suggest_int("degree", 2, 5)
+        if k in ("poly", "sigmoid"):
+            p["coef0"] = trial.suggest_float("coef0", 0, 1)
+        return p
     if table == "svm":
         k = trial.suggest_categorical("kernel", ["rbf", "poly", "linear"])
         p = {"kernel": k, "C": trial.suggest_float("C", 0.03125, 64, log=True)}
@@ -78,6 +104,9 @@ def suggest(trial, table):
 
 
 def encode_params(p, table):
+    if table == "history":
+        r = {k: p.get(k, "") for k in ("kernel", "C", "gamma", "degree", "coef0")}
+        return encode({k: str(v) for k, v in r.items()}, table)
     if table == "svm":
         r = {"kernel": p["kernel"], "C": p["C"], "gamma": p.get("gamma", ""),
              "degree": p.get("degree", "")}

@@ -80,6 +80,24 @@ def main():
             for j in np.argsort(-diff)[:5]:
                 out.append("- %s: auto %.3f, gp %.3f (%+.3f)" % (tasks[j], auc_task[ai][j],
                                                                  auc_task[gi][j], diff[j]))
+    if "auto" in methods:
+        ai = methods.index("auto")
+        mean_rank = ranks.mean(axis=1)  # methods x 50
+        mean_reg = T.mean(axis=1)
+        def where(bad):
+            miss = [k + 1 for k in range(50) if bad(k)]
+            return "%d of 50 trial counts%s" % (
+                50 - len(miss), "" if not miss else " (not at " + ", ".join(map(str, miss)) + ")")
+        out += ["", "auto has the lowest mean regret (ties count) at " +
+                where(lambda k: mean_reg[ai, k] > mean_reg[:, k].min() + 1e-12) +
+                "; the best mean rank at " +
+                where(lambda k: mean_rank[ai, k] > mean_rank[:, k].min() + 1e-12) + "."]
+        if gi is not None:
+            g50 = mean_reg[gi, 49]
+            hit = [k + 1 for k in range(50) if mean_reg[ai, k] <= g50]
+            out.append("Cold gp's mean regret at 50 trials (%.4f): %s." % (
+                g50, "auto reaches it at trial %d" % hit[0] if hit else
+                "auto does not reach it within 50 trials (auto@50 = %.4f)" % mean_reg[ai, 49]))
     with open(prefix + ".md", "w") as f:
         f.write("\n".join(out) + "\n")
     print("\n".join(out))
