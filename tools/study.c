@@ -1023,6 +1023,16 @@ static int put_trial(size_t *index_out, study *s, kb_store *store, const kb_para
     r.finished_at = KB_TIME_UNKNOWN;
     r.study_id = s->rec.id;
     r.extra = (char *)extra;
+    /* a joint fine-tune space names the backbone as a parameter: record it as the run's
+       backbone too, so the store's backbone -> runs index (and kb recommend) sees the trial */
+    const kb_param *bb = kb_params_find(config, n_config, "backbone");
+    kb_record_kind kind;
+    kb_error e2 = KB_ERROR_INIT;
+    if (bb != NULL && bb->value.type == KB_VALUE_TYPE_STR &&
+        kb_store_find_kind(&kind, store, bb->value.s, &e2) == KB_OK &&
+        kind == KB_RECORD_BACKBONE) {
+        r.backbone_id = bb->value.s;
+    }
     kb_record rec;
     memset(&rec, 0, sizeof rec);
     rec.kind = KB_RECORD_RUN;

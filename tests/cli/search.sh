@@ -158,6 +158,17 @@ json .record.metrics.val_loss ">" 0.6
 expect_code 0 $KB show s-prune --json
 json .record.extra.prune == judge
 
+# a joint fine-tune space names the backbone as a parameter: the trial's run records it as
+# its backbone_id (so the backbone -> runs index and kb recommend see fine-tune trials)
+printf '{"kind":"backbone","id":"b-x","family":"kb-net","arch":"FC(8)","input_signature":"tabular:x","source_task":"%s","uri":"file:///nonexistent"}\n' "$id_wine" > bb.jsonl
+printf '{"kind":"space","name":"ft","params":[{"name":"backbone","type":"categorical","choices":["none","b-x"]},{"name":"lr","type":"float","low":0.001,"high":0.1,"log":true}]}\n' >> bb.jsonl
+expect_code 0 $KB ingest bb.jsonl
+expect_code 0 $KB search --task "$id_iris" --space ft --objective accuracy --study s-ft \
+    --trial 'echo "{\"final\":{\"accuracy\":0.5}}"' --budget 6 --warm-start none --quiet
+expect_code 0 $KB export
+grep '"study_id":"s-ft"' "$T/out" | grep -q '"backbone_id":"b-x"' || fail "no trial with backbone b-x recorded it as backbone_id"
+grep '"study_id":"s-ft"' "$T/out" | grep '"backbone":"none"' | grep -q backbone_id && fail "backbone none recorded as a backbone_id"
+
 # a scheduler: hyperband over {budget}
 expect_code 0 $KB search --task "$id_iris" --space svm --objective accuracy --study s-hb \
     --trial "sh $T/trial.sh {C} {budget}" --method hyperband --max-resource 9 --eta 3 --budget 8 --json --quiet
