@@ -67,8 +67,11 @@ one_run() {
   esac
   tmp=$(mktemp)
   if [ "$sp" = svm ]; then
+    # `|| code=$?`: under set -e a bare failing command (a timeout: 124) would end the worker
+    # silently after writing nothing for this line, and every later line of the dataset
+    code=0
     timeout -k 5 "$svm_timeout" $KB train svm "datasets/$ds.csv.gz" --config "$cfg" --folds 3 --seed 1 \
-      --max-rows "$max_rows" --json --quiet < /dev/null > "$tmp" 2>/dev/null; code=$?
+      --max-rows "$max_rows" --json --quiet < /dev/null > "$tmp" 2>/dev/null || code=$?
     curve=""
   else
     layers=$(printf '%s' "$cfg" | sed 's/.*"layers":\([0-9]*\).*/\1/')
@@ -77,8 +80,9 @@ one_run() {
     while [ $k -lt "$layers" ]; do arch="$arch+FC($units)"; k=$((k + 1)); done
     # the trainer's own keys: the space's minus layers/units (they became the architecture)
     ncfg=$(printf '%s' "$cfg" | sed 's/"layers":[0-9]*,\{0,1\}//; s/"units":[0-9]*,\{0,1\}//; s/,}/}/')
+    code=0
     timeout -k 5 "$mlp_timeout" $KB train net "datasets/$ds.csv.gz" --arch "$arch" --config "$ncfg" \
-      --set epochs=10 --seed 1 --max-rows "$max_rows" --quiet < /dev/null > "$tmp" 2>/dev/null; code=$?
+      --set epochs=10 --seed 1 --max-rows "$max_rows" --quiet < /dev/null > "$tmp" 2>/dev/null || code=$?
     curve=$(grep '^{"step"' "$tmp" | sed 's/:null/:"nan"/g' | paste -sd, -)
   fi
   final=$(grep '"final"' "$tmp" | tail -1)
