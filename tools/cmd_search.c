@@ -19,6 +19,7 @@
 #include "engine/core/alloc.h"
 #include "engine/core/buf.h"
 #include "engine/curve.h"
+#include "engine/archsearch.h"
 #include "engine/asha.h"
 #include "engine/bohb.h"
 #include "engine/hyperband.h"
@@ -363,7 +364,10 @@ static int trainer_params(kb_param **cfg_out, size_t *n_cfg, kb_param *extra_out
     }
     const kb_param *layers = kb_params_find(t->config, t->n_config, "layers");
     const kb_param *units = kb_params_find(t->config, t->n_config, "units");
-    if (layers == NULL || units == NULL) {
+    const kb_param *arch = kb_params_find(t->config, t->n_config, STUDY_ARCH_PARAM);
+    if (arch != NULL && arch->value.type == KB_VALUE_TYPE_STR) {
+        snprintf(arch_buf, arch_cap, "%s", arch->value.s); /* an architecture search's */
+    } else if (layers == NULL || units == NULL) {
         snprintf(arch_buf, arch_cap, "FC(64)");
     } else {
         long long nl = (long long)kb_value_as_double(&layers->value);
@@ -381,7 +385,8 @@ static int trainer_params(kb_param **cfg_out, size_t *n_cfg, kb_param *extra_out
     }
     size_t n = 0;
     for (size_t j = 0; j < t->n_config; j++) {
-        if (strcmp(t->config[j].name, "layers") != 0 && strcmp(t->config[j].name, "units") != 0) {
+        if (strcmp(t->config[j].name, "layers") != 0 && strcmp(t->config[j].name, "units") != 0 &&
+            strcmp(t->config[j].name, STUDY_ARCH_PARAM) != 0) {
             cfg[n++] = t->config[j]; /* borrowed: freed with kb_free(cfg) only */
         }
     }
@@ -844,7 +849,7 @@ static int check_command(const run_spec *spec, const study *st)
     v.config = cfg;
     v.n_config = sp->n_params;
     v.fidelity = fid;
-    v.n_fidelity = spec->train != NULL ? 2 : 1;
+    v.n_fidelity = spec->train != NULL || study_scheduler(st) == 2 ? 2 : 1; /* {arch} */
     v.extra = spec->consts;
     v.n_extra = spec->n_consts;
     v.trial_dir = ".";
@@ -860,6 +865,178 @@ static int check_command(const run_spec *spec, const study *st)
         return -1;
     }
     return 0;
+}
+
+/* ---- architecture search: adarandom, reinforce (engine/archsearch.h) ---- */
+
+/* The layer space: convolutions and pooling for image data (the dataset's own size), fully
+   connected layers otherwise. */
+static int arch_space(kb_archsearch_space *out, const run_spec *sp)
+{
+    kb_archsearch_space img = KB_ARCHSEARCH_SPACE_INIT;
+    kb_archsearch_space tab = {KB_ARCHSEARCH_SPACE_VERSION, 0, 0, 0, 1, 3, 0, {0}, 0, {0}, 0,
+                               {0}, 0, {0}, 5, {16, 32, 64, 128, 256}};
+    *out = tab;
+    if (sp->train == NULL || strcmp(sp->train, "net") != 0 || sp->dataset == NULL) {
+        return 0;
+    }
+    features_args fa;
+    features_args_init(&fa, "search");
+    fa.log.quiet = 1;
+    kb_dataset d;
+    if (features_read(&d, sp->dataset, &fa) != KB_EXIT_OK) {
+        return -1;
+    }
+    if (d.img_height > 0 && d.img_width > 0) {
+        img.height = d.img_height;
+        img.width = d.img_width;
+        *out = img;
+    }
+    kb_dataset_release(&d);
+    return 0;
+}
+
+typedef struct arch_ctl {
+    kb_archsearch_adarandom *ada;
+    kb_archsearch_reinforce *rl;
+    kb_archsearch_space space;
+    double worst;          /* the worst reward so far: a failed trial's */
+} arch_ctl;
+
+static double arch_reward(const search *s, const study_trial *t, arch_ctl *c)
+{
+    if (!study_trial_counts(t)) {
+        return isfinite(c->worst) ? c->worst : 0.0;
+    }
+    double r = study_record(s->st)->direction == KB_DIRECTION_MAXIMIZE ? t->value : -t->value;
+    c->worst = isfinite(c->worst) ? fmin(c->worst, r) : r;
+    return r;
+}
+
+static int arch_tell(search *s, arch_ctl *c, size_t index, kb_error *err)
+{
+    const study_trial *t = study_trial_at(s->st, index);
+    const kb_param *a = kb_params_find(t->config, t->n_config, STUDY_ARCH_PARAM);
+    if (a == NULL || a->value.type != KB_VALUE_TYPE_STR) {
+        return KB_OK; /* not one of this search's trials */
+    }
+    kb_net_arch arch;
+    if (kb_net_arch_parse(&arch, a->value.s, err) != KB_OK ||
+        kb_archsearch_check(&c->space, &arch, err) != KB_OK) {
+        return KB_OK; /* from another layer space: not evidence for this controller */
+    }
+    double r = arch_reward(s, t, c);
+    return c->ada != NULL ? kb_archsearch_adarandom_tell(c->ada, &arch, r, err)
+                          : kb_archsearch_reinforce_tell(c->rl, &arch, r, err);
+}
+
+/* a new trial: the space's defaults plus the sampled architecture */
+static int arch_add(size_t *index_out, search *s, arch_ctl *c, kb_error *err)
+{
+    kb_net_arch arch;
+    int rc = c->ada != NULL ? kb_archsearch_adarandom_sample(&arch, c->ada, err)
+                            : kb_archsearch_reinforce_sample(&arch, c->rl, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    char text[1024];
+    kb_net_arch_format(text, sizeof text, &arch);
+    const kb_space *sp = study_space(s->st);
+    kb_param *cfg = kb_calloc(sp->n_params + 1, sizeof *cfg);
+    if (cfg == NULL) {
+        return kb_error_set(err, KB_ENOMEM, "out of memory");
+    }
+    size_t n = 0;
+    for (size_t j = 0; j < sp->n_params; j++) {
+        const kb_space_param *q = &sp->params[j];
+        if (q->default_value.type == KB_VALUE_TYPE_NONE) {
+            continue;
+        }
+        /* a conditional parameter keeps its default only where its parent's default allows */
+        if (q->cond_parent != NULL) {
+            const kb_space_param *par = kb_space_find(sp, q->cond_parent);
+            int on = 0;
+            char buf[64];
+            const char *pv = NULL;
+            if (par != NULL && par->default_value.type == KB_VALUE_TYPE_STR) {
+                pv = par->default_value.s;
+            } else if (par != NULL && par->default_value.type != KB_VALUE_TYPE_NONE) {
+                snprintf(buf, sizeof buf, "%.17g", kb_value_as_double(&par->default_value));
+                pv = buf;
+            }
+            for (size_t k = 0; pv != NULL && k < q->n_cond_in; k++) {
+                on |= strcmp(q->cond_in[k], pv) == 0;
+            }
+            if (!on) {
+                continue;
+            }
+        }
+        cfg[n].name = q->name;
+        cfg[n++].value = q->default_value;
+    }
+    cfg[n].name = STUDY_ARCH_PARAM;
+    cfg[n].value.type = KB_VALUE_TYPE_STR;
+    cfg[n++].value.s = text;
+    kb_params_sort(cfg, n); /* by name, as runs store them (the entries are borrowed views) */
+    rc = study_add_trial(index_out, s->st, s->store, cfg, n, NULL, 0, NULL, err);
+    kb_free(cfg);
+    return rc;
+}
+
+static int run_arch(search *s, kb_error *err)
+{
+    const kb_study *rec = study_record(s->st);
+    arch_ctl c;
+    memset(&c, 0, sizeof c);
+    c.worst = NAN;
+    if (arch_space(&c.space, s->spec) != 0) {
+        return kb_error_set(err, KB_EFORMAT, "%s: cannot read the dataset for its input size",
+                            s->spec->dataset);
+    }
+    int rc;
+    if (strcmp(rec->method, "adarandom") == 0) {
+        kb_archsearch_adarandom_opts o = KB_ARCHSEARCH_ADARANDOM_OPTS_INIT;
+        /* an elite of a third of the budget (tools/bench/archsearch: 5 of 15) */
+        o.n_elite = s->spec->budget / 3 > 2 ? s->spec->budget / 3 : 2;
+        o.alpha = 0.2;
+        o.seed = rec->seed;
+        rc = kb_archsearch_adarandom_new(&c.ada, &c.space, &o, err);
+    } else {
+        kb_archsearch_reinforce_opts o = KB_ARCHSEARCH_REINFORCE_OPTS_INIT;
+        /* rewards are metrics in [0, 1]: the default step barely moves the policy in tens of
+           trials (tools/bench/archsearch used 5) */
+        o.learning_rate = 5.0;
+        o.seed = rec->seed;
+        rc = kb_archsearch_reinforce_new(&c.rl, &c.space, &o, err);
+    }
+    /* resume: the stored trials, told in order, are the controller's checkpoint */
+    size_t n = study_n_trials(s->st);
+    for (size_t i = 0; rc == KB_OK && i < n; i++) {
+        const study_trial *t = study_trial_at(s->st, i);
+        rc = t->status == KB_RUN_STATUS_RUNNING ? start_trial(s, i, (double)s->spec->epochs, err)
+                                                : arch_tell(s, &c, i, err);
+    }
+    while (rc == KB_OK && !cli_interrupted) {
+        while (rc == KB_OK && kb_trial_pool_n_free(s->pool) > 0 && !cli_interrupted &&
+               study_n_trials(s->st) < s->spec->budget) {
+            size_t index;
+            rc = arch_add(&index, s, &c, err);
+            if (rc == KB_OK) {
+                rc = start_trial(s, index, (double)s->spec->epochs, err);
+            }
+        }
+        if (rc != KB_OK || kb_trial_pool_n_running(s->pool) == 0) {
+            break;
+        }
+        size_t index;
+        rc = next_event(s, &index, err);
+        if (rc == KB_OK && index != SIZE_MAX) {
+            rc = arch_tell(s, &c, index, err);
+        }
+    }
+    kb_archsearch_adarandom_free(c.ada);
+    kb_archsearch_reinforce_free(c.rl);
+    return rc;
 }
 
 static int print_result(const search *s, int interrupted)
@@ -906,7 +1083,8 @@ static int print_result(const search *s, int interrupted)
     }
     printf("study %s: %zu trials (%zu ok, %zu pruned) on task %s, space %s, %s %s%s\n", rec->id,
            n, n_ok, s->n_pruned, rec->task_id, rec->space, rec->method,
-           strcmp(rec->warm_start, "none") == 0 ? "cold" : "warm-started",
+           study_scheduler(s->st) ? "(no warm start)"
+           : strcmp(rec->warm_start, "none") == 0 ? "cold" : "warm-started",
            interrupted ? " (interrupted: resume with kb search --resume)" : "");
     if (best == SIZE_MAX) {
         printf("no trial finished ok\n");
@@ -1197,7 +1375,12 @@ int cmd_search(int argc, char **argv)
         }
     }
     const kb_study *rec = study_record(st);
-    if (study_scheduler(st) && strstr(spec.command, "{budget}") == NULL) {
+    if (study_scheduler(st) == 2 && strstr(spec.command, "{arch}") == NULL) {
+        code = cli_usage("search", "--method %s searches architectures: put {arch} in the trial "
+                         "command, or use --train net", rec->method);
+        goto done;
+    }
+    if (study_scheduler(st) == 1 && strstr(spec.command, "{budget}") == NULL) {
         code = cli_usage("search", "--method %s needs a resource to schedule: put {budget} in "
                          "the trial command (e.g. its epochs), or use --train net", rec->method);
         goto done;
@@ -1244,7 +1427,9 @@ int cmd_search(int argc, char **argv)
         goto done;
     }
     print_header(&s);
-    int rc = study_scheduler(st) ? run_scheduled(&s, &err) : run_sequential(&s, &err);
+    int rc = study_scheduler(st) == 2   ? run_arch(&s, &err)
+             : study_scheduler(st) == 1 ? run_scheduled(&s, &err)
+                                        : run_sequential(&s, &err);
     int interrupted = cli_interrupted != 0;
     /* Ctrl-C: the running trials stay "running" in the store; --resume runs them again */
     kb_trial_pool_free(s.pool);

@@ -27,6 +27,7 @@ static const struct {
     {"gp", KB_BO_METHOD_GP, 0},        {"tpe", KB_BO_METHOD_TPE, 0},
     {"random", KB_BO_METHOD_RANDOM, 0}, {"hyperband", KB_BO_METHOD_RANDOM, 1},
     {"bohb", KB_BO_METHOD_TPE, 1},      {"asha", KB_BO_METHOD_RANDOM, 1},
+    {"adarandom", KB_BO_METHOD_RANDOM, 2}, {"reinforce", KB_BO_METHOD_RANDOM, 2},
 };
 
 static const char *const warm_names[] = {
@@ -393,9 +394,10 @@ int study_create(kb_study *out, kb_store *store, const study_create_opts *o, kb_
     memset(out, 0, sizeof *out);
     kb_bo_method m;
     kb_bo_warm wm;
-    if (study_method_parse(&m, NULL, o->method ? o->method : "gp") != 0) {
+    int scheduler = 0;
+    if (study_method_parse(&m, &scheduler, o->method ? o->method : "gp") != 0) {
         return kb_error_set(err, KB_EINVAL, "unknown method '%s' (gp, tpe, random, hyperband, "
-                            "bohb, asha)", o->method);
+                            "bohb, asha, adarandom, reinforce)", o->method);
     }
     if (study_warm_parse(&wm, o->warm_start ? o->warm_start : "auto") != 0) {
         return kb_error_set(err, KB_EINVAL, "unknown warm start '%s' (auto, none, nearest, "
@@ -476,7 +478,9 @@ int study_create(kb_study *out, kb_store *store, const study_create_opts *o, kb_
                                      : rank_candidates(rk, &n_ranked, w, k, &c, q, err);
     }
     size_t n_nb = n_ranked < k ? n_ranked : k;
-    if (wm == KB_BO_WARM_NONE) {
+    /* the schedulers and the architecture searches sample on their own: no warm start */
+    const char *warm_name = scheduler ? "none" : o->warm_start ? o->warm_start : "auto";
+    if (wm == KB_BO_WARM_NONE || scheduler) {
         n_nb = 0;
     }
     if (rc == KB_OK) {
@@ -489,7 +493,7 @@ int study_create(kb_study *out, kb_store *store, const study_create_opts *o, kb_
         out->objective = kb_strdup(objective);
         out->direction = (kb_direction)direction;
         out->method = kb_strdup(o->method ? o->method : "gp");
-        out->warm_start = kb_strdup(o->warm_start ? o->warm_start : "auto");
+        out->warm_start = kb_strdup(warm_name);
         out->seed = o->seed;
         out->command = dup_or_null(o->command);
         out->team = dup_or_null(o->team);
@@ -1059,7 +1063,19 @@ int study_add_trial(size_t *index_out, study *s, kb_store *store, const kb_param
                     const char *extra, kb_error *err)
 {
     KB_CHECK_ARG(s != NULL && store != NULL && (config != NULL || n_config == 0));
-    int rc = kb_space_check_config(&s->space, config, n_config, err);
+    /* an architecture search adds the searched `arch` (a layer string) beside the space */
+    kb_param *checked = kb_malloc_array(n_config + 1, sizeof *checked);
+    if (checked == NULL) {
+        return kb_error_set(err, KB_ENOMEM, "out of memory");
+    }
+    size_t n_checked = 0;
+    for (size_t j = 0; j < n_config; j++) {
+        if (!(s->scheduler == 2 && strcmp(config[j].name, STUDY_ARCH_PARAM) == 0)) {
+            checked[n_checked++] = config[j];
+        }
+    }
+    int rc = kb_space_check_config(&s->space, checked, n_checked, err);
+    kb_free(checked);
     if (rc != KB_OK) {
         return rc;
     }

@@ -29,6 +29,9 @@
 #include "kb/store.h"
 
 #define STUDY_DEFAULT_NEIGHBOURS 20
+/* The configuration key of the architecture an architecture search (adarandom, reinforce)
+   proposes: a layer string in the seed notation, beside the space's own parameters. */
+#define STUDY_ARCH_PARAM "arch"
 
 /** What `study_create` needs; zero/NULL fields take the defaults named. */
 typedef struct study_create_opts {
@@ -48,8 +51,9 @@ typedef struct study_create_opts {
     const char *extra;       /* canonical JSON object text of the other options, or NULL */
 } study_create_opts;
 
-/** Method names: random, gp, tpe (model-based, asked one trial at a time) and the schedulers
- *  hyperband, bohb, asha (driven by `kb search` only). @return 0, or -1 for an unknown name. */
+/** Method names: random, gp, tpe (model-based, asked one trial at a time), the schedulers
+ *  hyperband, bohb, asha, and the architecture searches adarandom, reinforce (the last five
+ *  driven by `kb search` only). @return 0, or -1 for an unknown name. */
 int study_method_parse(kb_bo_method *out, int *scheduler_out, const char *name);
 /** Warm-start names: none, nearest, portfolio, stacked, priors, rgpe, auto. */
 int study_warm_parse(kb_bo_warm *out, const char *name);
@@ -105,7 +109,7 @@ size_t study_index_of(const study *s, size_t number);
 int study_trial_counts(const study_trial *t);
 /** Index of the best counting trial (by the study's direction), or SIZE_MAX if none. */
 size_t study_best(const study *s);
-int study_scheduler(const study *s); /* 1 for hyperband/bohb/asha */
+int study_scheduler(const study *s); /* 1 for hyperband/bohb/asha, 2 for adarandom/reinforce */
 
 /**
  * Propose the next trial and store it as a running run (pending trials are taken into account,
@@ -119,7 +123,8 @@ int study_ask(size_t *index_out, kb_bo_info *info_out, study *s, kb_store *store
 
 /**
  * Store a given configuration as a new running trial (schedulers and externally chosen
- * configurations); it is validated against the space.
+ * configurations); it is validated against the space (an architecture search's
+ * STUDY_ARCH_PARAM aside).
  */
 int study_add_trial(size_t *index_out, study *s, kb_store *store, const kb_param *config,
                     size_t n_config, const kb_param *fidelity, size_t n_fidelity,

@@ -29,8 +29,8 @@ int study_cli_option(study_cli_args *a, const char *cmd, int key, const char *ar
         return 1;
     case STUDY_OPT_METHOD:
         if (study_method_parse(&m, NULL, arg) != 0) {
-            cli_usage(cmd, "--method: expected gp, tpe, random, hyperband, bohb or asha, got "
-                           "'%s'", arg);
+            cli_usage(cmd, "--method: expected gp, tpe, random, hyperband, bohb, asha, "
+                           "adarandom or reinforce, got '%s'", arg);
             return -1;
         }
         a->method = arg;

@@ -31,7 +31,7 @@ enum {
      "metric to optimise (default: the neighbours' objective)"},                             \
     {"direction", STUDY_OPT_DIRECTION, 1, "D",                                               \
      "maximize or minimize (default: the neighbours', else from the metric's name)"},        \
-    {"method", STUDY_OPT_METHOD, 1, "M", "gp (default), tpe, random, hyperband, bohb, asha"}, \
+    {"method", STUDY_OPT_METHOD, 1, "M", "gp (default), tpe, random, hyperband, bohb, asha, adarandom, reinforce"}, \
     {"warm-start", STUDY_OPT_WARM, 1, "W",                                                   \
      "auto (default), none, nearest, portfolio, stacked, priors, rgpe"},                     \
     {"neighbors", STUDY_OPT_NEIGHBORS, 1, "N", "neighbour tasks to warm from (default 20)"}, \

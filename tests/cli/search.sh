@@ -177,6 +177,22 @@ jsonl 8.method == hyperband
 expect_code 0 $KB show s-hb:0 --json
 json .record.fidelity.budget == 1
 
+# architecture search: adarandom / reinforce propose {arch} (convolutions for image data);
+# each trial stores the architecture beside the space's defaults, and the study is not warmed
+cp "$SRC"/tests/data/idx/tiny-* .
+expect_code 0 $KB search tiny-images-idx3-ubyte --train net --epochs 1 --method adarandom \
+    --budget 3 --seed 2 --json --quiet
+jsonl 3.trials == 3
+jsonl 3.method == adarandom
+jsonl 3.warm_start == none
+jsonl 0.config.arch exists
+expect_code 0 $KB search --task "$id_iris" --space svm --objective accuracy --study s-rl \
+    --trial 'echo "{\"final\":{\"accuracy\":0.5}}" # {arch}' --method reinforce --budget 2 --json --quiet
+jsonl 2.trials == 2
+"$JC" -l "$T/out" 0.config.arch print | grep -qE '^FC\([0-9]+\)' || fail "reinforce: no FC architecture for tabular trials"
+expect_code 2 $KB search --task "$id_iris" --space svm --trial x --method adarandom
+expect_err "\{arch\}"
+
 # the built-in workload on real data
 expect_code 0 $KB search "$D/iris.csv.gz" --train svm --budget 3 --max-rows 60 --warm-start none --json --quiet
 jsonl 3.trials == 3
