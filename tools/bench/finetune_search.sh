@@ -22,8 +22,11 @@ kb=${1:?usage: finetune_search.sh KB_BIN MANIFEST OUT.jsonl [SEEDS] [TRIALS]}
 manifest=${2:?manifest} out=${3:?out} seeds=${4:-5} trials=${5:-20}
 method=${METHOD:-gp}
 here=$(cd "$(dirname "$0")" && pwd)
+# trials run in their own directories: every path they see must be absolute
+abs() { case $1 in /*) printf '%s' "$1" ;; */*) printf '%s/%s' "$PWD" "$1" ;; *) command -v "$1" ;; esac; }
+kb=$(abs "$kb")
 trial=$here/../backbones/finetune_trial.sh
-kbdb=$(dirname "$manifest")/kb.lmdb
+kbdb=$(abs "$(dirname "$manifest")/kb.lmdb")
 if ! "$kb" search --help >/dev/null 2>&1; then
     echo "finetune_search.sh: this kb has no 'search' command; (b) and (e) skipped" >&2
     exit 3
@@ -56,7 +59,7 @@ while IFS=$'\t' read -r kind name _ train test _; do
     [ "$kind" = target ] || continue
     for ((s = 1; s <= seeds; s++)); do
         for m in "finetune-scratch:(b) automl scratch" "finetune-joint:(e) joint automl+finetune"; do
-            acc=$(run "${m%%:*}" "$train" "$test" "$s")
+            acc=$(run "${m%%:*}" "$(abs "$train")" "$(abs "$test")" "$s")
             [ -n "$acc" ] || { echo "finetune_search.sh: $name seed $s ${m%%:*}: no result" >&2; continue; }
             printf '{"target":"%s","method":"%s","seed":%d,"test_accuracy":%s}\n' \
                 "$name" "${m#*:}" "$s" "$acc" >> "$out"
