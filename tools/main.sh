@@ -57,6 +57,35 @@ if [ -f datasets/history/tasks.jsonl.gz ]; then
   rm -f search-auto.jsonl search-none.jsonl
 fi
 
+if dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
+  echo "== images: backbones pretrained on Fashion-MNIST, one chosen for a small new task, a joint search"
+  IMG=$PWD/build/backbones
+  rm -rf "$IMG" && mkdir -p "$IMG"
+  cmake --build build/release -j "$jobs" --target finetune_cut >/dev/null
+  # five source tasks (1 epoch on 3,000 images each: a demonstration; BENCHMARKS.md has the
+  # full protocol) and fourteen small targets cut from the test set, in their own KB
+  bash tools/backbones/make_backbones.sh --kb "$IMG/kb.lmdb" --kb-bin "$PWD/$KB" --out "$IMG" \
+    --epochs 1 --source-rows 3000 > /dev/null 2> "$IMG/make.log"
+  $KB ingest --kb "$IMG/kb.lmdb" --quiet datasets/spaces.jsonl > /dev/null
+  row=$(awk -F'\t' '$1 == "target" && $2 == "t-foot-b"' "$IMG/manifest.tsv")
+  train=$(printf '%s' "$row" | cut -f4) test=$(printf '%s' "$row" | cut -f5)
+  echo "-- the backbone kb recommends for t-foot-b (sandals, bags, ankle boots; 50 images a class)"
+  $KB recommend "$train" --kb "$IMG/kb.lmdb" --space finetune --top 3 --quiet 2>/dev/null | sed -n '/recommended backbones/,$p'
+  bid=$($KB recommend "$train" --kb "$IMG/kb.lmdb" --space finetune --json --quiet 2>/dev/null |
+        sed -n 's/.*"backbones":\[{[^}]*"backbone":"\([^"]*\)".*/\1/p')
+  echo "-- test accuracy on its 300 held-out images"
+  for cfg in '{"backbone":"none"}' "{\"backbone\":\"$bid\"}"; do
+    acc=$(bash tools/backbones/finetune_trial.sh --kb-bin "$PWD/$KB" --kb "$IMG/kb.lmdb" --train "$train" \
+          --test "$test" --config "$cfg" -- --seed 1 --quiet | tail -n 1 |
+          sed -n 's/.*"test_accuracy":\([0-9.eE+-]*\).*/\1/p')
+    printf '  defaults, %-40s %s\n' "$cfg" "$acc"
+  done
+  TARGETS=t-foot-b SEARCHES=finetune-joint bash tools/bench/finetune_search.sh "$PWD/$KB" \
+    "$IMG/manifest.tsv" "$IMG/search.jsonl" 1 6
+  printf '  joint search (backbone x last stage x solver, 6 trials): %s\n' \
+    "$(sed -n 's/.*"test_accuracy":\([0-9.eE+-]*\).*/\1/p' "$IMG/search.jsonl")"
+fi
+
 echo "== summary"
 $KB stats
 $KB list tasks
