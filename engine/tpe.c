@@ -14,6 +14,7 @@
 typedef struct parzen {
     size_t n;        /* components (numeric) or choices (categorical) */
     double *mu, *sigma, *logw; /* numeric: n; logw normalised, incl. truncation mass */
+    double *lws;     /* numeric: logw - log(sigma), so a density needs no log per component */
     double *logp;    /* categorical: n log probabilities */
 } parzen;
 
@@ -28,16 +29,35 @@ static int cmp_idx_by_key(const void *a, const void *b, const double *key)
     return x < y ? -1 : (x > y ? 1 : (*(const size_t *)a < *(const size_t *)b ? -1 : 1));
 }
 
-/* qsort has no payload argument: a small insertion sort keeps this reentrant. */
+static void sift_down(size_t *idx, size_t root, size_t n, const double *key)
+{
+    for (size_t child; (child = 2 * root + 1) < n; root = child) {
+        if (child + 1 < n && cmp_idx_by_key(&idx[child], &idx[child + 1], key) < 0) {
+            child++;
+        }
+        if (cmp_idx_by_key(&idx[root], &idx[child], key) >= 0) {
+            return;
+        }
+        size_t t = idx[root];
+        idx[root] = idx[child];
+        idx[child] = t;
+    }
+}
+
+/* qsort has no payload argument: an in-place heap sort keeps this reentrant and O(n log n)
+   (the insertion sort it replaces was O(n^2), a tenth of a suggestion's time at 1,000
+   observations). The comparison is a strict total order (ties by index), so the result is
+   the same whatever the algorithm. */
 static void sort_idx(size_t *idx, size_t n, const double *key)
 {
-    for (size_t i = 1; i < n; i++) {
-        size_t t = idx[i], j = i;
-        while (j > 0 && cmp_idx_by_key(&idx[j - 1], &t, key) > 0) {
-            idx[j] = idx[j - 1];
-            j--;
-        }
-        idx[j] = t;
+    for (size_t i = n / 2; i-- > 0;) {
+        sift_down(idx, i, n, key);
+    }
+    for (size_t end = n; end-- > 1;) {
+        size_t t = idx[0];
+        idx[0] = idx[end];
+        idx[end] = t;
+        sift_down(idx, 0, end, key);
     }
 }
 
@@ -104,6 +124,10 @@ static void build(parzen *pz, const kb_encode *e, size_t j, const double *u, siz
                       norm_cdf(-pz->mu[i] / pz->sigma[i]);
         pz->logw[i] = log(pz->logw[i] / total) - log(fmax(mass, 1e-300));
     }
+    pz->lws = key; /* the sort keys are no longer needed */
+    for (size_t i = 0; i < n; i++) {
+        pz->lws[i] = pz->logw[i] - log(pz->sigma[i]);
+    }
 }
 
 static double parzen_logpdf(const parzen *pz, size_t k, double v)
@@ -115,12 +139,12 @@ static double parzen_logpdf(const parzen *pz, size_t k, double v)
     double mx = -INFINITY;
     for (size_t i = 0; i < pz->n; i++) {
         double z = (v - pz->mu[i]) / pz->sigma[i];
-        mx = fmax(mx, pz->logw[i] - 0.5 * z * z - log(pz->sigma[i]));
+        mx = fmax(mx, pz->lws[i] - 0.5 * z * z);
     }
     double s = 0.0;
     for (size_t i = 0; i < pz->n; i++) {
         double z = (v - pz->mu[i]) / pz->sigma[i];
-        s += exp(pz->logw[i] - 0.5 * z * z - log(pz->sigma[i]) - mx);
+        s += exp(pz->lws[i] - 0.5 * z * z - mx);
     }
     return mx + log(s) - LN_SQRT2PI;
 }
