@@ -87,8 +87,10 @@ const cli_spec cmd_search_spec = {
     "kb search DATASET|--task ID [--space S] (--trial CMD | --train svm|net) [options]\n"
     "       kb search --resume STUDY [--budget N] [--jobs P]",
     "Search the space for the configuration that optimises the objective on this task, "
-    "warm-started from the most similar tasks in the knowledge base (--warm-start auto: the "
-    "ranking-weighted ensemble of their models, RGPE). Trials run as child processes, P at a "
+    "warm-started from the most similar tasks in the knowledge base (--warm-start auto: their "
+    "best portfolio point first, then a GP on the residuals of their models' mean, each model "
+    "weighted by how well it ranks this task's results, as RGPE does). Trials run as child "
+    "processes, P at a "
     "time; each prints its metrics (JSON lines as 'kb train --json' does, a Caffe log, CSV, or "
     "lines read with --metric-regex). Every trial, its curve and its status (ok, failed, "
     "diverged, pruned) are stored in the knowledge base as it happens. A live table goes to "
