@@ -74,6 +74,23 @@ kb_direction study_guess_direction(const char *objective)
     return KB_DIRECTION_MAXIMIZE;
 }
 
+/* Make room for one more element in a growing array (doubling from `first`); -1 when out of
+   memory, the array untouched. */
+static int grow(void *array, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap) {
+        return 0;
+    }
+    size_t c = *cap ? 2 * *cap : first;
+    void *p = kb_realloc_array(*(void **)array, c, size);
+    if (p == NULL) {
+        return -1;
+    }
+    *(void **)array = p;
+    *cap = c;
+    return 0;
+}
+
 static char *dup_or_null(const char *s)
 {
     return s == NULL ? NULL : kb_strdup(s);
@@ -119,6 +136,7 @@ typedef struct create_ctx {
     size_t n, cap;
     objective_count *obj;
     size_t n_obj, cap_obj;
+    int direction;         /* of the first run reporting the objective, or -1 */
     int nomem;
 } create_ctx;
 
@@ -165,15 +183,9 @@ static int on_candidate_task(const kb_task *t, void *payload)
          t->type != c->type)) {
         return 0;
     }
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 64;
-        candidate *nc = kb_realloc_array(c->c, cap, sizeof *nc);
-        if (nc == NULL) {
-            c->nomem = 1;
-            return 1;
-        }
-        c->c = nc;
-        c->cap = cap;
+    if (grow(&c->c, &c->cap, c->n, sizeof *c->c, 64) != 0) {
+        c->nomem = 1;
+        return 1;
     }
     candidate *k = &c->c[c->n];
     memset(k, 0, sizeof *k);
@@ -217,9 +229,13 @@ static int on_candidate_run(const kb_run *r, void *payload)
         return 0;
     }
     if (c->o->objective != NULL) {
-        if (strcmp(r->objective, c->o->objective) == 0 &&
-            isfinite(metric_value(r->metrics, r->n_metrics, r->objective))) {
-            k->n_runs++;
+        if (strcmp(r->objective, c->o->objective) == 0) {
+            if (c->direction < 0) {
+                c->direction = (int)r->direction; /* the first comparable run's */
+            }
+            if (isfinite(metric_value(r->metrics, r->n_metrics, r->objective))) {
+                k->n_runs++;
+            }
         }
         return 0;
     }
@@ -230,15 +246,9 @@ static int on_candidate_run(const kb_run *r, void *payload)
             return 0;
         }
     }
-    if (c->n_obj == c->cap_obj) {
-        size_t cap = c->cap_obj ? 2 * c->cap_obj : 8;
-        objective_count *no = kb_realloc_array(c->obj, cap, sizeof *no);
-        if (no == NULL) {
-            c->nomem = 1;
-            return 1;
-        }
-        c->obj = no;
-        c->cap_obj = cap;
+    if (grow(&c->obj, &c->cap_obj, c->n_obj, sizeof *c->obj, 8) != 0) {
+        c->nomem = 1;
+        return 1;
     }
     c->obj[c->n_obj] = (objective_count){kb_strdup(r->objective), (int)r->direction, 1};
     if (c->obj[c->n_obj].name == NULL) {
@@ -246,22 +256,6 @@ static int on_candidate_run(const kb_run *r, void *payload)
         return 1;
     }
     c->n_obj++;
-    return 0;
-}
-
-/* direction of the objective among comparable runs (first seen), or -1 */
-typedef struct direction_ctx {
-    const char *objective;
-    int direction;
-} direction_ctx;
-
-static int on_direction_run(const kb_run *r, void *payload)
-{
-    direction_ctx *d = payload;
-    if (r->objective != NULL && strcmp(r->objective, d->objective) == 0) {
-        d->direction = (int)r->direction;
-        return 1;
-    }
     return 0;
 }
 
@@ -421,7 +415,7 @@ int study_create(kb_study *out, kb_store *store, const study_create_opts *o, kb_
     }
     kb_space_release(&space);
 
-    create_ctx c = {o, task.type, NULL, 0, 0, NULL, 0, 0, 0};
+    create_ctx c = {o, task.type, NULL, 0, 0, NULL, 0, 0, -1, 0};
     double *q = task_feature_vector(&task);
     kb_store_filter f = KB_STORE_FILTER_INIT;
     rc = kb_store_foreach_task(store, &f, on_candidate_task, &c, err);
@@ -443,6 +437,7 @@ int study_create(kb_study *out, kb_store *store, const study_create_opts *o, kb_
                               "objective: say which metric to optimise (--objective)", o->space);
         } else {
             objective = c.obj[best].name;
+            c.direction = c.obj[best].direction;
             /* count again, now for the chosen objective */
             study_create_opts o2 = *o;
             o2.objective = objective;
@@ -457,15 +452,10 @@ int study_create(kb_study *out, kb_store *store, const study_create_opts *o, kb_
     if (rc == KB_OK && c.nomem) {
         rc = kb_error_set(err, KB_ENOMEM, "out of memory");
     }
-    int direction = o->direction;
-    if (rc == KB_OK && direction < 0) {
-        direction_ctx dc = {objective, -1};
-        kb_store_filter fd = KB_STORE_FILTER_INIT;
-        fd.space = o->space;
-        rc = kb_store_foreach_run(store, &fd, on_direction_run, &dc, err);
-        rc = rc == 1 ? KB_OK : rc;
-        direction = dc.direction >= 0 ? dc.direction : (int)study_guess_direction(objective);
-    }
+    int direction = o->direction >= 0    ? o->direction
+                    : c.direction >= 0 ? c.direction
+                    : objective != NULL ? (int)study_guess_direction(objective)
+                                        : 0;
 
     size_t k = o->n_neighbours ? o->n_neighbours : STUDY_DEFAULT_NEIGHBOURS;
     ranked *rk = NULL;
@@ -672,14 +662,8 @@ static int copy_params(kb_param **out, const kb_param *p, size_t n)
 static int add_trial(study *s, size_t number, const char *run_id, const kb_param *config,
                      size_t n_config, kb_run_status status, double value, kb_error *err)
 {
-    if (s->n_trials == s->cap_trials) {
-        size_t cap = s->cap_trials ? 2 * s->cap_trials : 32;
-        study_trial *nt = kb_realloc_array(s->trials, cap, sizeof *nt);
-        if (nt == NULL) {
-            return kb_error_set(err, KB_ENOMEM, "out of memory");
-        }
-        s->trials = nt;
-        s->cap_trials = cap;
+    if (grow(&s->trials, &s->cap_trials, s->n_trials, sizeof *s->trials, 32) != 0) {
+        return kb_error_set(err, KB_ENOMEM, "out of memory");
     }
     study_trial t = {number, kb_strdup(run_id), NULL, n_config, status, value,
                      kb_malloc_array(s->p ? s->p : 1, sizeof(double)), 1, 0};
@@ -827,21 +811,20 @@ static int on_neighbour_run(const kb_run *r, void *payload)
     if (!isfinite(v)) {
         return 0;
     }
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 256;
-        double *nu = kb_realloc_array(c->u, cap * (s->p ? s->p : 1), sizeof *nu);
+    /* y grows first; u (P values per row) follows to the same capacity */
+    size_t cap = c->cap;
+    if (grow(&c->y, &c->cap, c->n, sizeof *c->y, 256) != 0) {
+        c->nomem = 1;
+        return 1;
+    }
+    if (c->cap != cap) {
+        double *nu = kb_realloc_array(c->u, c->cap * (s->p ? s->p : 1), sizeof *nu);
         if (nu == NULL) {
+            c->cap = cap; /* u still holds the old capacity: grow again next time */
             c->nomem = 1;
             return 1;
         }
         c->u = nu;
-        double *ny = kb_realloc_array(c->y, cap, sizeof *ny);
-        if (ny == NULL) {
-            c->nomem = 1;
-            return 1;
-        }
-        c->y = ny;
-        c->cap = cap;
     }
     kb_error e2 = KB_ERROR_INIT;
     if (kb_encode_config(c->u + c->n * s->p, s->enc, r->config, r->n_config, &e2) != KB_OK) {

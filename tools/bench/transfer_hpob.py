@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """HPO-B v3 published baselines, summarised with HPO-B's own protocol, for BENCHMARKS.md.
 
-    /usr/bin/python3 tools/bench/transfer_hpob.py ../shared/metadata/hpob-results
+    /usr/bin/python3 tools/bench/transfer_hpob.py HPOB_RESULTS_DIR   # the HPO-B v3 results folder
 
 Reads results/<METHOD>.json (results[space][task][seed] = best normalised accuracy after the
 5 shared initial configurations and after each of 100 further trials) and prints a Markdown
