@@ -13,6 +13,7 @@
 #include "engine/core/buf.h"
 #include "engine/core/sha256.h"
 #include "kb/json.h"
+#include "kb/json_priv.h"
 
 const char *kb_ingest_format_name(kb_ingest_format f)
 {
@@ -33,9 +34,20 @@ static int nomem(kb_error *err)
  * Parser context: delivery, rejection, warnings prefixed with FILE:LINE.
  */
 
+/*
+ * The writer layer's record callback: like kb_ingest_record_fn, but `in_arena` says the record
+ * lives in the arena that `arena_fn` gave for it (the callback must not release it then).
+ */
+typedef int (*record_in_fn)(kb_record *rec, const char *file, size_t line, int in_arena,
+                            void *payload);
+/* The arena that records built now may use (NULL: allocate them one by one) */
+typedef kb_json__arena *(*arena_fn)(void *payload);
+
 typedef struct pctx {
     const kb_ingest_opts *opts;
     kb_ingest_record_fn fn;
+    record_in_fn fn_in;   /* used instead of fn when set */
+    arena_fn arena_of;    /* with fn_in: where JSON Lines runs may be built */
     void *payload;
     kb_ingest_counts *counts;
     const char *file;
@@ -64,10 +76,16 @@ static void reject(pctx *c, size_t line, const char *reason)
     }
 }
 
-static int deliver(pctx *c, kb_record *rec, size_t line)
+static int deliver_in(pctx *c, kb_record *rec, size_t line, int in_arena)
 {
     c->counts->accepted++;
-    return c->fn(rec, c->file, line, c->payload);
+    return c->fn_in != NULL ? c->fn_in(rec, c->file, line, in_arena, c->payload)
+                            : c->fn(rec, c->file, line, c->payload);
+}
+
+static int deliver(pctx *c, kb_record *rec, size_t line)
+{
+    return deliver_in(c, rec, line, 0);
 }
 
 /*
@@ -100,7 +118,7 @@ static int deliver_inline_task(pctx *c, kb_task *task, size_t line, kb_error *er
 
 /* One JSON record from one line or array element; rejects go to the reject callback. */
 static int handle_json(pctx *c, kb_record *rec, kb_task *task, size_t line, int rc,
-                       const kb_error *rec_err, kb_error *err)
+                       const kb_error *rec_err, int in_arena, kb_error *err)
 {
     if (rc == KB_ENOMEM) {
         *err = *rec_err;
@@ -110,14 +128,14 @@ static int handle_json(pctx *c, kb_record *rec, kb_task *task, size_t line, int 
         reject(c, line, rec_err->msg);
         return KB_OK;
     }
-    if (task->id != NULL) {
+    if (task->id != NULL) { /* never with in_arena: the streaming reader declines them */
         rc = deliver_inline_task(c, task, line, err);
         if (rc != KB_OK) {
             kb_record_release(rec);
             return rc;
         }
     }
-    return deliver(c, rec, line);
+    return deliver_in(c, rec, line, in_arena);
 }
 
 static int json_line(pctx *c, const char *p, size_t n, size_t line, kb_error *err)
@@ -136,8 +154,11 @@ static int json_line(pctx *c, const char *p, size_t n, size_t line, kb_error *er
     kb_record rec;
     kb_task task;
     kb_error rec_err = KB_ERROR_INIT;
-    int rc = kb_json_read_record(&rec, &task, c->jr, p + k, n - k, &c->warn, &rec_err);
-    return handle_json(c, &rec, &task, line, rc, &rec_err, err);
+    kb_json__arena *arena = c->arena_of != NULL ? c->arena_of(c->payload) : NULL;
+    int fast = 0;
+    int rc = kb_json__read_record(&rec, &task, c->jr, p + k, n - k, &c->warn,
+                                  KB_JSON__PATH_AUTO, arena, &fast, &rec_err);
+    return handle_json(c, &rec, &task, line, rc, &rec_err, fast && arena != NULL, err);
 }
 
 typedef struct array_ctx {
@@ -150,7 +171,7 @@ static int array_element(kb_record *rec, kb_task *task, size_t line, const kb_er
 {
     array_ctx *a = payload;
     a->c->line = line;
-    return handle_json(a->c, rec, task, line, rec_err == NULL ? KB_OK : KB_EFORMAT, rec_err,
+    return handle_json(a->c, rec, task, line, rec_err == NULL ? KB_OK : KB_EFORMAT, rec_err, 0,
                        a->err);
 }
 
@@ -1022,16 +1043,18 @@ int kb_ingest_parse_buffer(kb_ingest_counts *counts, const char *data, size_t n,
 
 static int mlflow_dir(pctx *c, const char *path, int depth, kb_error *err);
 
-int kb_ingest_parse_file(kb_ingest_counts *counts, const char *path,
-                         const kb_ingest_opts *opts, kb_ingest_record_fn fn, void *payload,
-                         kb_error *err)
+/* kb_ingest_parse_file, delivering through `fn` or (when set) `fn_in` with `arena_of` */
+static int parse_file(kb_ingest_counts *counts, const char *path, const kb_ingest_opts *opts,
+                      kb_ingest_record_fn fn, record_in_fn fn_in, arena_fn arena_of,
+                      void *payload, kb_error *err)
 {
-    KB_CHECK_ARG(path != NULL && fn != NULL);
     kb_ingest_opts defaults = KB_INGEST_OPTS_INIT;
     kb_ingest_counts local;
     pctx c;
     int rc = pctx_init(&c, counts != NULL ? counts : &local, path,
                        opts != NULL ? opts : &defaults, fn, payload, err);
+    c.fn_in = fn_in;
+    c.arena_of = arena_of;
     if (rc != KB_OK) {
         pctx_release(&c);
         return rc;
@@ -1083,6 +1106,14 @@ int kb_ingest_parse_file(kb_ingest_counts *counts, const char *path,
     src_close(&s);
     pctx_release(&c);
     return rc;
+}
+
+int kb_ingest_parse_file(kb_ingest_counts *counts, const char *path,
+                         const kb_ingest_opts *opts, kb_ingest_record_fn fn, void *payload,
+                         kb_error *err)
+{
+    KB_CHECK_ARG(path != NULL && fn != NULL);
+    return parse_file(counts, path, opts, fn, NULL, NULL, payload, err);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -1668,6 +1699,8 @@ typedef struct batch {
     kb_record *recs;
     size_t *lines;
     char **files; /* per record: its file when not the input's name (MLflow), else NULL */
+    unsigned char *in_arena; /* per record: it lives in `arena` (not released one by one) */
+    kb_json__arena *arena;   /* the batch's records from the streaming JSON reader */
     size_t n, cap;
     note *notes;
     size_t n_notes, cap_notes;
@@ -1677,11 +1710,14 @@ typedef struct batch {
 static void batch_drop(batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
-        kb_record_release(&b->recs[i]);
+        if (!b->in_arena[i]) {
+            kb_record_release(&b->recs[i]);
+        }
         kb_free(b->files[i]);
         b->files[i] = NULL;
     }
     b->n = 0;
+    kb_json__arena_reset(b->arena);
     for (size_t i = 0; i < b->n_notes; i++) {
         kb_free(b->notes[i].file);
         kb_free(b->notes[i].text);
@@ -1696,6 +1732,8 @@ static void batch_release(batch *b)
     kb_free(b->recs);
     kb_free(b->lines);
     kb_free(b->files);
+    kb_free(b->in_arena);
+    kb_json__arena_free(b->arena);
     kb_free(b->notes);
     memset(b, 0, sizeof *b);
 }
@@ -1718,23 +1756,35 @@ static int batch_grow(batch *b)
         return KB_ENOMEM;
     }
     b->files = f;
+    unsigned char *a = kb_realloc(b->in_arena, cap);
+    if (a == NULL) {
+        return KB_ENOMEM;
+    }
+    b->in_arena = a;
     b->cap = cap;
     return KB_OK;
 }
 
-/* Move `*rec` into the batch; `file` is copied unless it is the input's name `own`. */
-static int batch_push(batch *b, kb_record *rec, const char *file, const char *own, size_t line)
+/*
+ * Move `*rec` into the batch; `file` is copied unless it is the input's name `own`.
+ * `in_arena`: the record lives in b->arena.
+ */
+static int batch_push(batch *b, kb_record *rec, const char *file, const char *own, size_t line,
+                      int in_arena)
 {
     char *copy = NULL;
     if ((b->n == b->cap && batch_grow(b) != KB_OK) ||
         (file != own && strcmp(file, own) != 0 && (copy = kb_strdup(file)) == NULL)) {
-        kb_record_release(rec);
+        if (!in_arena) {
+            kb_record_release(rec);
+        }
         return KB_ENOMEM;
     }
     b->recs[b->n] = *rec;
     memset(rec, 0, sizeof *rec);
     b->lines[b->n] = line;
     b->files[b->n] = copy;
+    b->in_arena[b->n] = (unsigned char)(in_arena != 0);
     b->n++;
     return KB_OK;
 }
@@ -1876,7 +1926,7 @@ static int interrupted(const kb_ingest_opts *o, kb_error *err)
 static int writer_add(kb_record *rec, const char *file, size_t line, void *payload)
 {
     writer *w = payload;
-    if (batch_push(w->b, rec, file, w->file, line) != KB_OK) {
+    if (batch_push(w->b, rec, file, w->file, line, 0) != KB_OK) {
         return nomem(w->err);
     }
     if (interrupted(w->opts, w->err) != KB_OK) {
@@ -1943,10 +1993,10 @@ static void pipe_push_full(pipeline *pl, int slot)
     pthread_mutex_unlock(&pl->mu);
 }
 
-static int pipe_add(kb_record *rec, const char *file, size_t line, void *payload)
+static int pipe_add(kb_record *rec, const char *file, size_t line, int in_arena, void *payload)
 {
     pipeline *pl = payload;
-    if (batch_push(&pl->slots[pl->cur], rec, file, pl->path, line) != KB_OK) {
+    if (batch_push(&pl->slots[pl->cur], rec, file, pl->path, line, in_arena) != KB_OK) {
         return nomem(&pl->parse_err);
     }
     if (interrupted(pl->user, &pl->parse_err) != KB_OK) {
@@ -1960,6 +2010,18 @@ static int pipe_add(kb_record *rec, const char *file, size_t line, void *payload
         }
     }
     return KB_OK;
+}
+
+/* The batch being filled owns the records the streaming reader builds */
+static kb_json__arena *pipe_arena(void *payload)
+{
+    pipeline *pl = payload;
+    batch *b = &pl->slots[pl->cur];
+    kb_error ignored;
+    if (b->arena == NULL && kb_json__arena_new(&b->arena, &ignored) != KB_OK) {
+        return NULL; /* records are then allocated one by one */
+    }
+    return b->arena;
 }
 
 static void pipe_reject(const char *file, size_t line, const char *reason, void *payload)
@@ -1982,8 +2044,8 @@ static void *pipe_parser(void *arg)
     kb_ingest_counts counts;
     pl->cur = pipe_take_free(pl);
     int rc = pl->cur < 0 ? KB_ECANCELED
-                         : kb_ingest_parse_file(&counts, pl->path, &pl->popts, pipe_add, pl,
-                                                &pl->parse_err);
+                         : parse_file(&counts, pl->path, &pl->popts, NULL, pipe_add,
+                                      pipe_arena, pl, &pl->parse_err);
     if (pl->cur >= 0) {
         pipe_push_full(pl, pl->cur); /* the last batch, maybe only notes */
     }

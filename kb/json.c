@@ -1,4 +1,5 @@
 #include "kb/json.h"
+#include "kb/json_priv.h"
 
 #include <errno.h>
 #include <math.h>
@@ -23,8 +24,17 @@ typedef struct chunk {
 #define CHUNK_HEADER ((sizeof(chunk) + 15u) & ~(size_t)15u)
 #define CHUNK_MIN (64u * 1024u)
 
+/* A curve point collected by the streaming run reader: its series (index), step and value */
+typedef struct fpoint {
+    int64_t step;
+    double value;
+    size_t series;
+} fpoint;
+
 struct kb_json_reader {
     chunk *first, *cur;
+    fpoint *points; /* the streaming reader's curve points, reused from record to record */
+    size_t cap_points;
 };
 
 int kb_json_reader_new(kb_json_reader **out, kb_error *err)
@@ -48,6 +58,7 @@ void kb_json_reader_free(kb_json_reader *r)
         kb_free(c);
         c = next;
     }
+    kb_free(r->points);
     kb_free(r);
 }
 
@@ -284,6 +295,25 @@ static inline uint64_t word_specials(uint64_t x)
     return has_q | has_b | has_ctl | (x & highs);
 }
 
+/* The first byte at or after p that word_specials flags (or a byte near the end) */
+static inline const unsigned char *skip_plain(const unsigned char *p, const unsigned char *end)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__GNUC__)
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        uint64_t special = word_specials(x);
+        if (special != 0) {
+            return p + (unsigned)__builtin_ctzll(special) / 8;
+        }
+        p += 8;
+    }
+#else
+    (void)end;
+#endif
+    return p;
+}
+
 static int parse_string(jparse *ps, const char **out, size_t *n_out, int *has_nul)
 {
     *has_nul = 0;
@@ -291,19 +321,8 @@ static int parse_string(jparse *ps, const char **out, size_t *n_out, int *has_nu
     const unsigned char *end = (const unsigned char *)ps->end;
     const unsigned char *start = p;
     int escaped = 0;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__GNUC__)
     /* skip to the first byte that is not plain ASCII text; the loop below takes it from there */
-    while (end - p >= 8) {
-        uint64_t x;
-        memcpy(&x, p, 8);
-        uint64_t special = word_specials(x);
-        if (special != 0) {
-            p += (unsigned)__builtin_ctzll(special) / 8;
-            break;
-        }
-        p += 8;
-    }
-#endif
+    p = skip_plain(p, end);
     /* pass 1: find the end, validate UTF-8 and control characters */
     for (;;) {
         if (p >= end) {
@@ -1863,13 +1882,819 @@ static int read_object(kb_record *out, kb_task *task_out, const jv *o, kb_json_r
 
 #undef KEY
 
-int kb_json_read_record(kb_record *out, kb_task *task_out, kb_json_reader *r, const char *data,
-                        size_t n, const kb_log *warn, kb_error *err)
+/* ------------------------------------------------------------------------------------------
+ * Streaming reader for the common run record (see kb/json_priv.h): no parse tree; declines
+ * (returns 0) whatever it does not handle, and the tree path reads that line instead.
+ */
+
+struct kb_json__arena {
+    kb_json_reader chunks; /* only its arena part is used */
+};
+
+int kb_json__arena_new(kb_json__arena **out, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL);
+    *out = kb_calloc(1, sizeof **out);
+    return *out == NULL ? nomem(err) : KB_OK;
+}
+
+void kb_json__arena_reset(kb_json__arena *a)
+{
+    if (a != NULL) {
+        arena_reset(&a->chunks);
+    }
+}
+
+void kb_json__arena_free(kb_json__arena *a)
+{
+    if (a == NULL) {
+        return;
+    }
+    for (chunk *c = a->chunks.first; c != NULL;) {
+        chunk *next = c->next;
+        kb_free(c);
+        c = next;
+    }
+    kb_free(a);
+}
+
+/* Chunks after `cur` are unused (allocation only moves forward), so a mark is (cur, used). */
+typedef struct arena_mark {
+    chunk *c;
+    size_t used;
+} arena_mark;
+
+static arena_mark arena_get_mark(const kb_json_reader *r)
+{
+    arena_mark m = {r->cur, r->cur != NULL ? r->cur->used : 0};
+    return m;
+}
+
+static void arena_rollback(kb_json_reader *r, arena_mark m)
+{
+    if (m.c == NULL) {
+        arena_reset(r);
+        return;
+    }
+    for (chunk *c = m.c->next; c != NULL; c = c->next) {
+        c->used = 0;
+    }
+    m.c->used = m.used;
+    r->cur = m.c;
+}
+
+/* Bytes of the input: a string's content (no escapes) or a key */
+typedef struct fstr {
+    const char *p;
+    size_t n;
+} fstr;
+
+/* Order of names as strcmp sees them (names hold no NUL: escapes are declined) */
+static int fstr_cmp(fstr a, fstr b)
+{
+    int c = memcmp(a.p, b.p, a.n < b.n ? a.n : b.n);
+    return c != 0 ? c : (a.n > b.n) - (a.n < b.n);
+}
+
+/* Short byte strings (names, keys): a call to memcmp costs more than comparing them here */
+static inline int bytes_eq(const char *a, const char *b, size_t n)
+{
+    uint64_t x, y;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 <= n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y) {
+                return 0;
+            }
+        }
+        memcpy(&x, a + n - 8, 8); /* the tail, overlapping what was compared */
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        uint32_t u, v, w, z;
+        memcpy(&u, a, 4);
+        memcpy(&v, b, 4);
+        memcpy(&w, a + n - 4, 4);
+        memcpy(&z, b + n - 4, 4);
+        return u == v && w == z;
+    }
+    for (; n > 0; a++, b++, n--) {
+        if (*a != *b) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static inline int fstr_is(fstr a, const char *s, size_t n)
+{
+    return a.n == n && bytes_eq(a.p, s, n);
+}
+
+/* A config or fidelity member: the value as get_value would build it, a string's bytes in s */
+typedef struct fparam {
+    fstr name;
+    kb_value v;
+    fstr s;
+} fparam;
+
+#define FAST_MAX_MEMBERS 32 /* config, fidelity or metrics members; more: the tree path */
+#define FAST_MAX_SERIES 16  /* curve metrics */
+
+typedef struct fast {
+    const char *p, *end;
+    kb_json_reader *r;     /* curve point scratch */
+    kb_json_reader *arena; /* record memory, or NULL for kb_malloc */
+} fast;
+
+/* compact JSON: almost every call finds no white space, so that test comes first */
+static inline void f_ws(fast *f)
+{
+    if (f->p < f->end && (unsigned char)*f->p > ' ') {
+        return;
+    }
+    while (f->p < f->end && (*f->p == ' ' || *f->p == '\t' || *f->p == '\r' || *f->p == '\n')) {
+        f->p++;
+    }
+}
+
+/* Skip white space, then take `ch` if it comes next */
+static inline int f_take(fast *f, char ch)
+{
+    f_ws(f);
+    if (f->p < f->end && *f->p == ch) {
+        f->p++;
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * A string at f->p without escapes: its bytes (validated as parse_string does: UTF-8, no
+ * control characters). 0 for anything else, including an escape.
+ */
+static int f_string(fast *f, fstr *out)
+{
+    if (f->p >= f->end || *f->p != '"') {
+        return 0;
+    }
+    const unsigned char *p = (const unsigned char *)f->p + 1;
+    const unsigned char *end = (const unsigned char *)f->end;
+    const unsigned char *start = p;
+    for (;;) {
+        p = skip_plain(p, end);
+        if (p >= end) {
+            return 0;
+        }
+        unsigned c = *p;
+        if (c == '"') {
+            break;
+        }
+        if (c == '\\' || c < 0x20) {
+            return 0;
+        }
+        if (c >= 0x80) {
+            size_t k = utf8_seq(p, end);
+            if (k == 0) {
+                return 0;
+            }
+            p += k;
+        } else {
+            p++;
+        }
+    }
+    out->p = (const char *)start;
+    out->n = (size_t)(p - start);
+    f->p = (const char *)p + 1;
+    return 1;
+}
+
+/*
+ * A number exactly as the tree path reads it. The common short forms are done inline with
+ * parse_number's own arithmetic: at most 18 digits in all (so parse_number would keep every
+ * one: its mantissa, `frac` and `drop` are the same) and a small exponent; the rest go
+ * through parse_number itself.
+ */
+static int f_number(fast *f, jv *v)
+{
+    const char *p = f->p, *end = f->end;
+    int neg = p < end && *p == '-';
+    p += neg;
+    if (p >= end || *p < '0' || *p > '9') {
+        return 0;
+    }
+    /* every loop below is bounded, so 64 bytes of input need no end checks */
+    if (end - p > 64 && !(p[0] == '0' && p[1] >= '0' && p[1] <= '9')) {
+        uint64_t mant = 0; /* may wrap with more than 18 digits: then parse_number decides */
+        int n_digits = 0, frac = 0, is_int = 1;
+        while (*p >= '0' && *p <= '9' && n_digits < 19) {
+            mant = mant * 10 + (uint64_t)(*p++ - '0');
+            n_digits++;
+        }
+        if (*p == '.') {
+            is_int = 0;
+            p++;
+            const char *q = p;
+            while (*p >= '0' && *p <= '9' && p - q < 19) {
+                mant = mant * 10 + (uint64_t)(*p++ - '0');
+            }
+            frac = (int)(p - q);
+            n_digits += frac;
+            if (frac == 0) {
+                return 0; /* "1." is bad: the tree path says so */
+            }
+        }
+        long exp10 = 0;
+        int exp_ok = 1;
+        if (*p == 'e' || *p == 'E') {
+            is_int = 0;
+            p++;
+            int eneg = *p == '-';
+            p += *p == '-' || *p == '+';
+            const char *q = p;
+            while (*p >= '0' && *p <= '9' && p - q < 4) {
+                exp10 = exp10 * 10 + (*p++ - '0');
+            }
+            exp_ok = p > q && !(*p >= '0' && *p <= '9');
+            exp10 = eneg ? -exp10 : exp10;
+        }
+        long e = exp10 - frac;
+        if (n_digits <= 18 && exp_ok && !(*p >= '0' && *p <= '9')) {
+            if (is_int) {
+                v->is_int = 1;
+                v->i = neg ? (int64_t)(0 - mant) : (int64_t)mant;
+                v->d = (double)v->i;
+                f->p = p;
+                return 1;
+            }
+            if (mant < (1ull << 53) && e >= -22 && e <= 22) {
+                double d = (double)mant;
+                d = e < 0 ? d / pow10_exact[-e] : d * pow10_exact[e];
+                v->is_int = 0;
+                v->d = neg ? -d : d;
+                f->p = p;
+                return 1;
+            }
+        }
+    }
+    kb_error ignored;
+    jparse ps = {f->r, f->p, f->end, f->p, 1, 0, &ignored};
+    v->is_int = 0;
+    if (parse_number(&ps, v) != KB_OK) {
+        return 0;
+    }
+    f->p = ps.p;
+    return 1;
+}
+
+/* `"key":` (white space allowed around it) */
+static int f_key(fast *f, fstr *key)
+{
+    f_ws(f);
+    if (!f_string(f, key) || !f_take(f, ':')) {
+        return 0;
+    }
+    f_ws(f);
+    return 1;
+}
+
+/* After a member: 1 = another follows, 0 = the object or array ended, -1 = bad */
+static int f_next(fast *f, char close)
+{
+    if (f_take(f, ',')) {
+        return 1;
+    }
+    return f_take(f, close) ? 0 : -1;
+}
+
+/* An object or array opening: 1 = members follow, 0 = it is empty (and read), -1 = bad */
+static int f_open(fast *f, char open, char close)
+{
+    if (!f_take(f, open)) {
+        return -1;
+    }
+    return f_take(f, close) ? 0 : 1;
+}
+
+/* A non-empty string field */
+static int f_nonempty(fast *f, fstr *out)
+{
+    return f_string(f, out) && out->n > 0;
+}
+
+/* A typed value as get_value builds it; null (not set), arrays and objects are declined */
+static int f_value(fast *f, fparam *out)
+{
+    memset(&out->v, 0, sizeof out->v);
+    const char *p = f->p;
+    if (p >= f->end) {
+        return 0;
+    }
+    if (*p == '"') {
+        out->v.type = KB_VALUE_TYPE_STR;
+        return f_string(f, &out->s);
+    }
+    if (*p == 't' || *p == 'f') {
+        size_t n = *p == 't' ? 4 : 5;
+        if ((size_t)(f->end - p) < n || memcmp(p, *p == 't' ? "true" : "false", n) != 0) {
+            return 0;
+        }
+        out->v.type = KB_VALUE_TYPE_BOOL;
+        out->v.b = *p == 't';
+        f->p += n;
+        return 1;
+    }
+    jv num;
+    if (!f_number(f, &num)) {
+        return 0;
+    }
+    if (num.is_int) {
+        out->v.type = KB_VALUE_TYPE_INT;
+        out->v.i = num.i;
+        return 1;
+    }
+    out->v.type = KB_VALUE_TYPE_FLOAT;
+    out->v.f = num.d;
+    return isfinite(num.d);
+}
+
+static void fparams_sort(fparam *a, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        fparam x = a[i];
+        size_t j = i;
+        while (j > 0 && fstr_cmp(a[j - 1].name, x.name) > 0) {
+            a[j] = a[j - 1];
+            j--;
+        }
+        a[j] = x;
+    }
+}
+
+/*
+ * A config or fidelity object (typed values), or with `metrics` a metrics object (finite
+ * numbers, in v.f): members sorted by name; a repeated name or anything else is declined.
+ */
+static int f_members(fast *f, fparam *out, size_t *n_out, int metrics)
+{
+    *n_out = 0;
+    int more = f_open(f, '{', '}');
+    if (more <= 0) {
+        return more == 0;
+    }
+    size_t n = 0;
+    while (more == 1) {
+        if (n == FAST_MAX_MEMBERS || !f_key(f, &out[n].name)) {
+            return 0;
+        }
+        if (metrics) {
+            jv num;
+            if (!f_number(f, &num) || !isfinite(num.d)) {
+                return 0;
+            }
+            out[n].v.f = num.d;
+        } else if (!f_value(f, &out[n])) {
+            return 0;
+        }
+        n++;
+        more = f_next(f, '}');
+    }
+    if (more < 0) {
+        return 0;
+    }
+    size_t i = 1;
+    while (i < n && fstr_cmp(out[i - 1].name, out[i].name) < 0) {
+        i++;
+    }
+    if (i < n) {
+        fparams_sort(out, n);
+        for (i = 1; i < n; i++) {
+            if (fstr_cmp(out[i - 1].name, out[i].name) == 0) {
+                return 0; /* a duplicate key: the tree path reports it */
+            }
+        }
+    }
+    *n_out = n;
+    return 1;
+}
+
+/* Curve series while reading: the metric and how many points it has */
+typedef struct fseries {
+    fstr metric;
+    size_t n;
+} fseries;
+
+static int f_push_point(fast *f, size_t *n_points, int64_t step, double value, size_t series)
+{
+    kb_json_reader *r = f->r;
+    if (*n_points == r->cap_points) {
+        size_t cap = r->cap_points < 64 ? 64 : r->cap_points * 2;
+        fpoint *p = kb_realloc_array(r->points, cap, sizeof *p);
+        if (p == NULL) {
+            return 0;
+        }
+        r->points = p;
+        r->cap_points = cap;
+    }
+    r->points[*n_points] = (fpoint){step, value, series};
+    (*n_points)++;
+    return 1;
+}
+
+/*
+ * Curve rows [{"step": 0, "loss": 1.9}, ...]: points in input order and their series in
+ * order of first appearance (as get_curve builds them). Declined: null members, non-finite
+ * or string values, a repeated key in a row, more than FAST_MAX_SERIES metrics.
+ */
+static int f_curve(fast *f, fseries *ser, size_t *n_ser, size_t *n_points)
+{
+    *n_ser = 0;
+    *n_points = 0;
+    static const fstr step_key = {"step", 4};
+    int more_rows = f_open(f, '[', ']');
+    while (more_rows == 1) {
+        int have_step = 0;
+        int64_t step = 0;
+        size_t row_ser[FAST_MAX_SERIES];
+        double row_val[FAST_MAX_SERIES];
+        size_t n_row = 0;
+        unsigned seen = 0; /* series already in this row */
+        int more = f_open(f, '{', '}');
+        while (more == 1) {
+            fstr key;
+            jv num;
+            f_ws(f);
+            /* the keys of the row before, in the same order, need no scan: same bytes */
+            const fstr *want = have_step ? (n_row < *n_ser ? &ser[n_row].metric : NULL)
+                                         : &step_key;
+            if (want != NULL && (size_t)(f->end - f->p) > want->n + 2 && f->p[0] == '"' &&
+                f->p[want->n + 1] == '"' && bytes_eq(f->p + 1, want->p, want->n)) {
+                key = *want;
+                f->p += want->n + 2;
+                if (!f_take(f, ':')) {
+                    return 0;
+                }
+                f_ws(f);
+            } else if (!f_key(f, &key)) {
+                return 0;
+            }
+            if (!f_number(f, &num)) {
+                return 0;
+            }
+            if (fstr_is(key, "step", 4)) {
+                if (have_step || !num.is_int || num.i < 0) {
+                    return 0;
+                }
+                have_step = 1;
+                step = num.i;
+            } else {
+                if (!isfinite(num.d)) {
+                    return 0;
+                }
+                /* rows usually repeat the same keys in the same order: try that slot first */
+                size_t j = n_row < *n_ser && fstr_is(ser[n_row].metric, key.p, key.n) ? n_row
+                                                                                     : *n_ser;
+                for (size_t k = 0; j == *n_ser && k < *n_ser; k++) {
+                    if (fstr_is(ser[k].metric, key.p, key.n)) {
+                        j = k;
+                    }
+                }
+                if (j == *n_ser) {
+                    if (*n_ser == FAST_MAX_SERIES) {
+                        return 0;
+                    }
+                    ser[j].metric = key;
+                    ser[j].n = 0;
+                    (*n_ser)++;
+                }
+                if (seen & (1u << j)) {
+                    return 0;
+                }
+                seen |= 1u << j;
+                row_ser[n_row] = j;
+                row_val[n_row] = num.d;
+                n_row++;
+            }
+            more = f_next(f, '}');
+        }
+        if (more < 0 || !have_step) {
+            return 0;
+        }
+        for (size_t k = 0; k < n_row; k++) {
+            if (!f_push_point(f, n_points, step, row_val[k], row_ser[k])) {
+                return 0;
+            }
+            ser[row_ser[k]].n++;
+        }
+        more_rows = f_next(f, ']');
+    }
+    return more_rows == 0;
+}
+
+static void *f_alloc(fast *f, size_t n)
+{
+    void *p = f->arena != NULL ? arena_alloc(f->arena, n) : kb_malloc(n);
+    if (p != NULL) {
+        memset(p, 0, n);
+    }
+    return p;
+}
+
+static char *f_dup(fast *f, fstr s)
+{
+    char *o = f->arena != NULL ? arena_alloc(f->arena, s.n + 1) : kb_malloc(s.n + 1);
+    if (o != NULL) {
+        memcpy(o, s.p, s.n);
+        o[s.n] = '\0';
+    }
+    return o;
+}
+
+/* An optional string field: NULL when absent */
+static int f_dup_opt(fast *f, char **out, fstr s)
+{
+    if (s.p == NULL) {
+        return 1;
+    }
+    *out = f_dup(f, s);
+    return *out != NULL;
+}
+
+static int f_build_params(fast *f, kb_param **out, size_t *n_out, const fparam *in, size_t n)
+{
+    if (n == 0) {
+        return 1;
+    }
+    kb_param *p = f_alloc(f, n * sizeof *p);
+    if (p == NULL) {
+        return 0;
+    }
+    *out = p;
+    for (size_t i = 0; i < n; i++) {
+        p[i].value = in[i].v;
+        if ((p[i].name = f_dup(f, in[i].name)) == NULL) {
+            return 0;
+        }
+        *n_out = i + 1; /* name owned: released with the run if a later step fails */
+        if (in[i].v.type == KB_VALUE_TYPE_STR && (p[i].value.s = f_dup(f, in[i].s)) == NULL) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int f_build_curve(fast *f, kb_run *run, fseries *ser, size_t n_ser, size_t n_points)
+{
+    if (n_ser == 0) {
+        return 1;
+    }
+    /* the series sorted by metric (names are distinct); order[k] = the k-th in that order */
+    size_t order[FAST_MAX_SERIES], rank[FAST_MAX_SERIES];
+    for (size_t i = 0; i < n_ser; i++) {
+        size_t j = i;
+        while (j > 0 && fstr_cmp(ser[order[j - 1]].metric, ser[i].metric) > 0) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = i;
+    }
+    for (size_t k = 0; k < n_ser; k++) {
+        rank[order[k]] = k;
+    }
+    kb_series *c = f_alloc(f, n_ser * sizeof *c);
+    if (c == NULL) {
+        return 0;
+    }
+    run->curve = c;
+    run->n_curve = n_ser;
+    for (size_t k = 0; k < n_ser; k++) {
+        const fseries *s = &ser[order[k]];
+        c[k].metric = f_dup(f, s->metric);
+        c[k].steps = f_alloc(f, s->n * sizeof *c[k].steps);
+        c[k].values = f_alloc(f, s->n * sizeof *c[k].values);
+        if (c[k].metric == NULL || c[k].steps == NULL || c[k].values == NULL) {
+            return 0;
+        }
+    }
+    const fpoint *pt = f->r->points;
+    for (size_t i = 0; i < n_points; i++) {
+        kb_series *s = &c[rank[pt[i].series]];
+        if (s->n > 0 && s->steps[s->n - 1] > pt[i].step) {
+            return 0; /* steps out of order: the tree path sorts them */
+        }
+        s->steps[s->n] = pt[i].step;
+        s->values[s->n] = pt[i].value;
+        s->n++;
+    }
+    return 1;
+}
+
+enum {
+    FK_KIND, FK_ID, FK_TASK_ID, FK_SPACE, FK_CONFIG, FK_BACKBONE_ID, FK_FIDELITY, FK_STATUS,
+    FK_OBJECTIVE, FK_DIRECTION, FK_METRICS, FK_CURVE, FK_COST_S, FK_TEAM, FK_STARTED_AT,
+    FK_FINISHED_AT, FK_STUDY_ID, FK_OTHER
+};
+
+static int f_field(fstr k)
+{
+#define F_NAME(s, f) {s, sizeof(s) - 1, f}
+    static const struct {
+        const char *name;
+        size_t n;
+        int field;
+    } names[] = {
+        F_NAME("kind", FK_KIND), F_NAME("id", FK_ID), F_NAME("task_id", FK_TASK_ID),
+        F_NAME("space", FK_SPACE), F_NAME("config", FK_CONFIG),
+        F_NAME("backbone_id", FK_BACKBONE_ID), F_NAME("fidelity", FK_FIDELITY),
+        F_NAME("status", FK_STATUS), F_NAME("objective", FK_OBJECTIVE),
+        F_NAME("direction", FK_DIRECTION), F_NAME("metrics", FK_METRICS),
+        F_NAME("curve", FK_CURVE), F_NAME("cost_s", FK_COST_S), F_NAME("team", FK_TEAM),
+        F_NAME("started_at", FK_STARTED_AT), F_NAME("finished_at", FK_FINISHED_AT),
+        F_NAME("study_id", FK_STUDY_ID),
+    };
+#undef F_NAME
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (k.n == names[i].n && bytes_eq(k.p, names[i].name, k.n)) {
+            return names[i].field;
+        }
+    }
+    return FK_OTHER;
+}
+
+static int f_enum(int *out, fstr s, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (fstr_is(s, names[i], strlen(names[i]))) {
+            *out = i;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The run's fields as found in the input, before anything is allocated */
+typedef struct frun {
+    fstr id, task_id, space, backbone_id, objective, team, study_id;
+    fparam config[FAST_MAX_MEMBERS], fidelity[FAST_MAX_MEMBERS];
+    size_t n_config, n_fidelity;
+    fparam metrics[FAST_MAX_MEMBERS];
+    size_t n_metrics;
+    fseries series[FAST_MAX_SERIES];
+    size_t n_series, n_points;
+} frun;
+
+static int f_fields(fast *f, frun *x, kb_run *run)
+{
+    static const char *const statuses[] = {"ok", "failed", "diverged", "pruned", "running"};
+    static const char *const directions[] = {"minimize", "maximize"};
+    if (!f_take(f, '{')) {
+        return 0;
+    }
+    unsigned seen = 0;
+    int more = 1;
+    while (more == 1) {
+        fstr key, s;
+        jv num;
+        if (!f_key(f, &key)) {
+            return 0;
+        }
+        int k = f_field(key);
+        if (k == FK_OTHER || (seen & (1u << k))) {
+            return 0; /* unknown (kept under extra, with a warning) or repeated */
+        }
+        seen |= 1u << k;
+        int ok = 0, e;
+        switch (k) {
+        case FK_KIND: ok = f_string(f, &s) && fstr_is(s, "run", 3); break;
+        case FK_ID: ok = f_nonempty(f, &x->id); break;
+        case FK_TASK_ID: ok = f_nonempty(f, &x->task_id); break;
+        case FK_SPACE: ok = f_nonempty(f, &x->space); break;
+        case FK_BACKBONE_ID: ok = f_nonempty(f, &x->backbone_id); break;
+        case FK_OBJECTIVE: ok = f_nonempty(f, &x->objective); break;
+        case FK_STUDY_ID: ok = f_nonempty(f, &x->study_id); break;
+        case FK_TEAM: ok = f_string(f, &x->team); break;
+        case FK_CONFIG: ok = f_members(f, x->config, &x->n_config, 0); break;
+        case FK_FIDELITY: ok = f_members(f, x->fidelity, &x->n_fidelity, 0); break;
+        case FK_METRICS: ok = f_members(f, x->metrics, &x->n_metrics, 1); break;
+        case FK_CURVE: ok = f_curve(f, x->series, &x->n_series, &x->n_points); break;
+        case FK_STATUS:
+            ok = f_string(f, &s) && f_enum(&e, s, statuses, 5);
+            run->status = ok ? (kb_run_status)e : run->status;
+            break;
+        case FK_DIRECTION:
+            ok = f_string(f, &s) && f_enum(&e, s, directions, 2);
+            run->direction = ok ? (kb_direction)e : run->direction;
+            break;
+        case FK_COST_S:
+            ok = f_number(f, &num) && isfinite(num.d) && num.d >= 0;
+            run->cost_s = ok ? num.d : run->cost_s;
+            break;
+        case FK_STARTED_AT:
+        case FK_FINISHED_AT:
+            ok = f_string(f, &s) &&
+                 kb_json_parse_time(k == FK_STARTED_AT ? &run->started_at : &run->finished_at,
+                                    s.p, s.n, 0) == KB_OK;
+            break;
+        }
+        if (!ok) {
+            return 0;
+        }
+        more = f_next(f, '}');
+    }
+    f_ws(f);
+    /* required as read_run requires them; an objective needs its direction */
+    return more == 0 && f->p == f->end && (seen & (1u << FK_KIND)) &&
+           (seen & (1u << FK_TASK_ID)) && (seen & (1u << FK_STATUS)) &&
+           (!(seen & (1u << FK_OBJECTIVE)) || (seen & (1u << FK_DIRECTION)));
+}
+
+static int f_build(fast *f, const frun *x, kb_run *run)
+{
+    if (!f_dup_opt(f, &run->id, x->id) || !f_dup_opt(f, &run->task_id, x->task_id) ||
+        !f_dup_opt(f, &run->space, x->space) ||
+        !f_dup_opt(f, &run->backbone_id, x->backbone_id) ||
+        !f_dup_opt(f, &run->objective, x->objective) || !f_dup_opt(f, &run->team, x->team) ||
+        !f_dup_opt(f, &run->study_id, x->study_id) ||
+        !f_build_params(f, &run->config, &run->n_config, x->config, x->n_config) ||
+        !f_build_params(f, &run->fidelity, &run->n_fidelity, x->fidelity, x->n_fidelity)) {
+        return 0;
+    }
+    if (x->n_metrics > 0) {
+        run->metrics = f_alloc(f, x->n_metrics * sizeof *run->metrics);
+        if (run->metrics == NULL) {
+            return 0;
+        }
+        for (size_t i = 0; i < x->n_metrics; i++) {
+            run->metrics[i].value = x->metrics[i].v.f;
+            if ((run->metrics[i].name = f_dup(f, x->metrics[i].name)) == NULL) {
+                return 0;
+            }
+            run->n_metrics = i + 1;
+        }
+    }
+    return f_build_curve(f, run, (fseries *)x->series, x->n_series, x->n_points);
+}
+
+/*
+ * The streaming reader: 1 = `*run` built (from kb_malloc, or from `arena`), 0 = declined
+ * (nothing left allocated). Same defaults and checks as read_run.
+ */
+static int fast_run(kb_run *run, kb_json_reader *r, kb_json_reader *arena, const char *data,
+                    size_t n)
+{
+    fast f = {data, data + n, r, arena};
+    arena_reset(r);
+    frun *x = (frun *)arena_alloc(r, sizeof *x); /* scratch in the reader: reset per record */
+    if (x == NULL) {
+        return 0;
+    }
+    x->id = x->task_id = x->space = x->backbone_id = x->objective = x->team = x->study_id =
+        (fstr){NULL, 0};
+    x->n_config = x->n_fidelity = x->n_metrics = x->n_series = x->n_points = 0;
+    memset(run, 0, sizeof *run);
+    run->started_at = KB_TIME_UNKNOWN;
+    run->finished_at = KB_TIME_UNKNOWN;
+    run->cost_s = NAN;
+    arena_mark mark = arena != NULL ? arena_get_mark(arena) : (arena_mark){NULL, 0};
+    kb_error ignored;
+    int ok = f_fields(&f, x, run) && f_build(&f, x, run) && kb_json_check_run(run, &ignored) == KB_OK;
+    if (ok && run->id == NULL) {
+        char id[KB_JSON_RUN_ID_SIZE];
+        ok = kb_json_run_id(id, run, &ignored) == KB_OK &&
+             (run->id = f_dup(&f, (fstr){id, strlen(id)})) != NULL;
+    }
+    if (!ok) {
+        if (arena != NULL) {
+            arena_rollback(arena, mark);
+            memset(run, 0, sizeof *run);
+        } else {
+            kb_run_release(run);
+        }
+    }
+    return ok;
+}
+
+int kb_json__read_record(kb_record *out, kb_task *task_out, kb_json_reader *r,
+                         const char *data, size_t n, const kb_log *warn, kb_json__path path,
+                         kb_json__arena *arena, int *fast_out, kb_error *err)
 {
     KB_CHECK_ARG(out != NULL && r != NULL && (data != NULL || n == 0));
     memset(out, 0, sizeof *out);
     if (task_out != NULL) {
         memset(task_out, 0, sizeof *task_out);
+    }
+    if (fast_out != NULL) {
+        *fast_out = 0;
+    }
+    if (path == KB_JSON__PATH_AUTO &&
+        fast_run(&out->run, r, arena != NULL ? &arena->chunks : NULL, data, n)) {
+        out->kind = KB_RECORD_RUN;
+        if (fast_out != NULL) {
+            *fast_out = 1;
+        }
+        return KB_OK;
     }
     jv *root = NULL;
     int rc = parse_text(&root, r, data, n, err);
@@ -1877,6 +2702,13 @@ int kb_json_read_record(kb_record *out, kb_task *task_out, kb_json_reader *r, co
         return rc;
     }
     return read_object(out, task_out, root, r, warn, err);
+}
+
+int kb_json_read_record(kb_record *out, kb_task *task_out, kb_json_reader *r, const char *data,
+                        size_t n, const kb_log *warn, kb_error *err)
+{
+    return kb_json__read_record(out, task_out, r, data, n, warn, KB_JSON__PATH_AUTO, NULL, NULL,
+                                err);
 }
 
 int kb_json_read_array(kb_json_reader *r, const char *data, size_t n, const kb_log *warn,

@@ -933,12 +933,18 @@ static int merge_recent_ids(kb_store *s, MDB_txn *txn, kb_error *err)
 static int tbl_flush(kb_store *s, MDB_txn *txn, kb_error *err)
 {
     size_t n = 0;
+    int sorted = 1; /* ids given in order (a source's own numbering) need no sort */
     for (size_t i = 0; i < s->tbl_n; i++) {
         if (s->tbl_ent[i].pending) {
-            s->tbl_sorted[n++] = &s->tbl_ent[i];
+            s->tbl_sorted[n] = &s->tbl_ent[i];
+            sorted = sorted && (n == 0 || batch_id_cmp(&s->tbl_sorted[n - 1],
+                                                       &s->tbl_sorted[n]) < 0);
+            n++;
         }
     }
-    qsort(s->tbl_sorted, n, sizeof *s->tbl_sorted, batch_id_cmp);
+    if (!sorted) {
+        qsort(s->tbl_sorted, n, sizeof *s->tbl_sorted, batch_id_cmp);
+    }
     int rc = KB_OK;
     for (size_t i = 0; rc == KB_OK && i < n; i++) {
         const batch_id *e = s->tbl_sorted[i];

@@ -5,7 +5,9 @@
 #include "check.h"
 #include "engine/core/alloc.h"
 #include "engine/core/sha256.h"
+#include "kb/codec.h"
 #include "kb/json.h"
+#include "kb/json_priv.h"
 
 static kb_json_reader *reader;
 
@@ -581,6 +583,184 @@ static void test_string_scanner_sees_special_bytes_anywhere(void)
     CHECK(ok);
 }
 
+
+/* ------------------------------------------------------------------------------------------
+ * The streaming run reader against the tree path (kb/json_priv.h): same record, same error,
+ * same warnings, for every line it is given.
+ */
+
+static void collect_warning(kb_log_level level, const char *msg, void *payload)
+{
+    kb_buf_printf(payload, "%d:%s\n", (int)level, msg);
+}
+
+/* Everything a read produces, as text: code, message, warnings, JSON and codec bytes. */
+static void read_outcome(kb_buf *out, const char *text, size_t n, kb_json__path path,
+                         kb_json__arena *arena, int *fast)
+{
+    kb_record rec;
+    kb_task task;
+    kb_error err = KB_ERROR_INIT;
+    kb_buf warnings = KB_BUF_INIT;
+    kb_log warn = {collect_warning, &warnings};
+    int rc = kb_json__read_record(&rec, &task, reader, text, n, &warn, path, arena, fast, &err);
+    kb_buf_printf(out, "rc=%d msg=%s\nwarnings=%s\n", rc, rc == KB_OK ? "" : err.msg,
+                  warnings.data != NULL ? warnings.data : "");
+    if (rc == KB_OK) {
+        if (task.id != NULL) {
+            kb_json_write_task(out, &task, &err);
+        }
+        kb_buf_putc(out, '\n');
+        kb_json_write_record(out, &rec, &err);
+        kb_buf enc = KB_BUF_INIT;
+        CHECK_OK(kb_codec_encode_record(&enc, &rec, &err), err);
+        kb_buf_puts(out, "\ncodec=");
+        for (size_t i = 0; i < enc.len; i++) {
+            kb_buf_printf(out, "%02x", (unsigned char)enc.data[i]);
+        }
+        kb_buf_release(&enc);
+        if (fast == NULL || !*fast || arena == NULL) {
+            kb_record_release(&rec);
+        }
+        kb_task_release(&task);
+    }
+    kb_buf_release(&warnings);
+}
+
+static size_t n_compared, n_fast;
+
+/* One line through the tree path, the streaming reader and the streaming reader in an arena */
+static void compare_paths(const char *text, size_t n, kb_json__arena *arena)
+{
+    kb_buf tree = KB_BUF_INIT, fast = KB_BUF_INIT, in_arena = KB_BUF_INIT;
+    int was_fast = 0, was_fast_arena = 0;
+    read_outcome(&tree, text, n, KB_JSON__PATH_TREE, NULL, NULL);
+    read_outcome(&fast, text, n, KB_JSON__PATH_AUTO, NULL, &was_fast);
+    read_outcome(&in_arena, text, n, KB_JSON__PATH_AUTO, arena, &was_fast_arena);
+    kb_json__arena_reset(arena);
+    int same = strcmp(tree.data, fast.data) == 0 && strcmp(tree.data, in_arena.data) == 0;
+    CHECK(same);
+    CHECK(was_fast == was_fast_arena);
+    if (!same) {
+        fprintf(stderr, "line: %.*s\ntree:  %s\nfast:  %s\narena: %s\n", (int)n, text,
+                tree.data, fast.data, in_arena.data);
+    }
+    n_compared++;
+    n_fast += (size_t)was_fast;
+    kb_buf_release(&tree);
+    kb_buf_release(&fast);
+    kb_buf_release(&in_arena);
+}
+
+/* Every line of a file; in shell scripts, the text from a line's first '{' to its last '}' */
+static void compare_file_lines(const char *path, int script, kb_json__arena *arena)
+{
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    if (f == NULL) {
+        return;
+    }
+    kb_buf all = KB_BUF_INIT;
+    char tmp[4096];
+    size_t got;
+    while ((got = fread(tmp, 1, sizeof tmp, f)) > 0) {
+        kb_buf_append(&all, tmp, got);
+    }
+    fclose(f);
+    const char *p = all.data, *end = all.data + all.len;
+    while (p != NULL && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl != NULL ? nl : end;
+        const char *a = p, *b = e;
+        if (script) {
+            a = memchr(p, '{', (size_t)(e - p));
+            while (a != NULL && b > a && b[-1] != '}') {
+                b--;
+            }
+        }
+        if (a != NULL && b > a) {
+            compare_paths(a, (size_t)(b - a), arena);
+        }
+        p = nl != NULL ? nl + 1 : NULL;
+    }
+    kb_buf_release(&all);
+}
+
+static void test_streaming_reader_matches_the_tree_on_fixtures(kb_json__arena *arena)
+{
+    const char *src = getenv("KB_SRC");
+    CHECK(src != NULL);
+    if (src == NULL) {
+        return;
+    }
+    static const char *const corpus[] = {"all_kinds.jsonl", "edge.jsonl", "space_backbone.jsonl",
+                                         "study.jsonl", "study_bad.jsonl"};
+    static const char *const scripts[] = {"ingest.sh", "export.sh", "store_cmds.sh",
+                                          "durability.sh", "kb.sh"};
+    char path[4096];
+    for (size_t i = 0; i < sizeof corpus / sizeof corpus[0]; i++) {
+        snprintf(path, sizeof path, "%s/tests/fuzz/corpus/ingest_jsonl/%s", src, corpus[i]);
+        compare_file_lines(path, 0, arena);
+    }
+    snprintf(path, sizeof path, "%s/tests/data/examples/tasks.jsonl", src);
+    compare_file_lines(path, 0, arena);
+    for (size_t i = 0; i < sizeof scripts / sizeof scripts[0]; i++) {
+        snprintf(path, sizeof path, "%s/tests/cli/%s", src, scripts[i]);
+        compare_file_lines(path, 1, arena);
+    }
+    CHECK(n_compared > 50);
+}
+
+/* Run lines the streaming reader takes, and every one-byte mutation of them */
+static const char *const fast_lines[] = {
+    "{\"kind\":\"run\",\"id\":\"bench-00000001\",\"task_id\":\"bench-task\",\"space\":\"bench\","
+    "\"config\":{\"batch_size\":128,\"dropout\":0.25,\"layers\":3,\"lr\":2.6e-05,"
+    "\"optimizer\":\"sgd\"},\"status\":\"ok\",\"objective\":\"val_accuracy\","
+    "\"direction\":\"maximize\",\"curve\":[{\"step\":0,\"val_accuracy\":0.231287},"
+    "{\"step\":1,\"val_accuracy\":0.386207}],\"metrics\":{\"val_accuracy\":0.386207},"
+    "\"cost_s\":66.93}",
+    " { \"task_id\" : \"t1\" , \"kind\" : \"run\" , \"status\" : \"diverged\" ,\t"
+    "\"config\" : { \"z\" : true , \"a\" : -0 , \"m\" : 1E2 , \"\xc3\xa9\" : \"caf\xc3\xa9\" } , "
+    "\"curve\" : [ { \"loss\" : 2 , \"step\" : 5 , \"acc\" : 0.5 } , { \"step\" : 6 , "
+    "\"acc\" : 0.75 } , { \"step\" : 6 } ] , \"metrics\" : { \"z\" : 1 , \"a\" : 0.5 } } ",
+    "{\"kind\":\"run\",\"id\":\"r9\",\"task_id\":\"t1\",\"backbone_id\":\"b1\","
+    "\"fidelity\":{\"epochs\":20,\"frac\":0.5},\"status\":\"pruned\",\"team\":\"\","
+    "\"started_at\":\"2024-05-01T12:00:00Z\",\"finished_at\":\"2024-05-01T12:00:12.5Z\","
+    "\"study_id\":\"s1\",\"cost_s\":0,\"config\":{},\"metrics\":{},\"curve\":[]}",
+};
+
+static void test_streaming_reader_matches_the_tree_on_mutations(kb_json__arena *arena)
+{
+    static const char subst[] = {'"', '\\', ',', '}', ']', '{', '[', ':', ' ', '0', '9', '-',
+                                 'e', '.', 'n', 'x', '\x80', '\xff', '\x01', '\n'};
+    size_t n_subst = getenv("KB_SANITIZED") != NULL ? 8 : sizeof subst;
+    size_t fast_before = n_fast;
+    for (size_t l = 0; l < sizeof fast_lines / sizeof fast_lines[0]; l++) {
+        const char *line = fast_lines[l];
+        size_t n = strlen(line);
+        size_t before = n_fast;
+        compare_paths(line, n, arena);
+        CHECK(n_fast == before + 1); /* the base line itself goes the streaming way */
+        char *buf = kb_malloc(n + 2);
+        for (size_t i = 0; i < n; i++) {
+            compare_paths(line, i, arena); /* truncated */
+            memcpy(buf, line, i); /* byte i deleted */
+            memcpy(buf + i, line + i + 1, n - i - 1);
+            compare_paths(buf, n - 1, arena);
+            memcpy(buf, line, i + 1); /* byte i doubled */
+            memcpy(buf + i + 1, line + i, n - i);
+            compare_paths(buf, n + 1, arena);
+            memcpy(buf, line, n);
+            for (size_t k = 0; k < n_subst; k++) {
+                buf[i] = subst[k];
+                compare_paths(buf, n, arena);
+            }
+        }
+        kb_free(buf);
+    }
+    CHECK(n_fast > fast_before + 100); /* many mutations are still good runs */
+}
+
 int main(void)
 {
     kb_error err = KB_ERROR_INIT;
@@ -599,6 +779,11 @@ int main(void)
     test_out_of_memory_is_reported_and_leaks_nothing();
     test_study_round_trip_and_errors();
     test_string_scanner_sees_special_bytes_anywhere();
+    kb_json__arena *arena = NULL;
+    CHECK_OK(kb_json__arena_new(&arena, &err), err);
+    test_streaming_reader_matches_the_tree_on_fixtures(arena);
+    test_streaming_reader_matches_the_tree_on_mutations(arena);
+    kb_json__arena_free(arena);
     kb_json_reader_free(reader);
     return check_exit();
 }
