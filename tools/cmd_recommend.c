@@ -845,12 +845,12 @@ static int cmp_size(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The k-th smallest of v[0..n) (k < n), reordering v: quickselect, three-way partition. */
-static float kth_smallest(float *v, size_t n, size_t k)
+/* The k-th smallest of v[0..n) (k < n), reordering v so that v[0..k) holds smaller ones. */
+static double kth_smallest(double *v, size_t n, size_t k)
 {
     size_t lo = 0, hi = n;
     while (hi - lo > 1) {
-        float p = v[lo + (hi - lo) / 2], t;
+        double p = v[lo + (hi - lo) / 2], t;
         size_t lt = lo, i = lo, gt = hi;
         while (i < gt) {
             if (v[i] < p) {
@@ -873,6 +873,47 @@ static float kth_smallest(float *v, size_t n, size_t k)
 }
 
 /*
+ * The k1-th and k2-th smallest (k1 <= k2 < n) of d[0..n) into *v1, *v2, without reordering d.
+ * Selecting on all of d would copy and partition n values twice; instead a strided sample
+ * (about 4,096 values) gives a threshold that should hold some 4 (k2 + 1) values, those are
+ * gathered into `small` (cap values) and selected there: the j-th smallest of the values up
+ * to a threshold is the j-th smallest of all while at least j + 1 of them are kept. Falls back
+ * on the whole array (copied into `big`, n values) when the sample misjudges. Exact either
+ * way (float to double is exact).
+ */
+static void select_two(float *v1, float *v2, const float *d, size_t n, size_t k1, size_t k2,
+                       double *small, size_t cap, double *big)
+{
+    size_t step = n / 4096 > 1 ? n / 4096 : 1, m = 0;
+    for (size_t i = 0; i < n && m < cap; i += step) {
+        small[m++] = d[i];
+    }
+    /* the sample's quantile (k2 + 1) / n, four times over */
+    size_t want = (size_t)((double)(4 * (k2 + 1)) / (double)n * (double)m);
+    double thr = want < m ? kth_smallest(small, m, want) : INFINITY;
+    size_t kept = 0;
+    for (size_t i = 0; i < n && kept <= cap; i++) {
+        if (d[i] <= thr) {
+            if (kept < cap) {
+                small[kept] = d[i];
+            }
+            kept++;
+        }
+    }
+    double *v = small;
+    if (kept > cap || kept <= k2) {
+        for (size_t i = 0; i < n; i++) {
+            big[i] = d[i];
+        }
+        v = big;
+        kept = n;
+    }
+    *v2 = (float)kth_smallest(v, kept, k2);
+    /* after the selection v[0..k2) holds the k2 smallest */
+    *v1 = k1 < k2 ? (float)kth_smallest(v, k2, k1) : *v2;
+}
+
+/*
  * Fill `c` (empty, query set) with the `neighborhood` tasks of the blob nearest to the query,
  * in blob order, their configurations and results. Left-out tasks are skipped. Returns KB_OK,
  * KB_ENOMEM; `*n_candidates` = tasks the query could use.
@@ -881,12 +922,16 @@ static int rblob_neighborhood(rctx *c, size_t *n_candidates, const rblob *r,
                               const kb_similarity_scaler *sc, size_t neighborhood, kb_error *err)
 {
     size_t n = r->h->n_tasks, nf = c->n_feat;
-    float *d = kb_malloc_array(n ? n : 1, sizeof *d), *tmp = kb_malloc_array(n ? n : 1, sizeof *tmp);
+    /* `tmp` (n floats) is only touched when the sampled selection falls back on it */
+    size_t cap_small = neighborhood < n / 16 ? 16 * neighborhood + 8192 : n + 1;
+    float *d = kb_malloc_array(n ? n : 1, sizeof *d);
+    double *tmp = kb_malloc_array(n ? n : 1, sizeof *tmp);
+    double *small = kb_malloc_array(cap_small, sizeof *small);
     double *q = kb_malloc_array(nf, sizeof *q), *z = kb_malloc_array(nf, sizeof *z);
     size_t *cand = NULL, *conf_map = NULL;
     kb_similarity_hit *hits = NULL;
     int rc = KB_ENOMEM;
-    if (d == NULL || tmp == NULL || q == NULL || z == NULL) {
+    if (d == NULL || tmp == NULL || small == NULL || q == NULL || z == NULL) {
         goto done;
     }
     memcpy(q, c->query_f, nf * sizeof *q);
@@ -912,10 +957,15 @@ static int rblob_neighborhood(rctx *c, size_t *n_candidates, const rblob *r,
      * band (tasks at near-equal distances) the 2N nearest by quantised distance stand in:
      * their typical error (~0.01 for 54 features) is far below the bound.
      */
-    float cut = INFINITY;
-    if (neighborhood < n) {
-        memcpy(tmp, d, n * sizeof *tmp);
-        cut = kth_smallest(tmp, n, neighborhood - 1);
+    float cut = INFINITY, cut2 = INFINITY;
+    if (2 * neighborhood < n) {
+        select_two(&cut, &cut2, d, n, neighborhood - 1, 2 * neighborhood - 1, small, cap_small,
+                   tmp);
+    } else if (neighborhood < n) {
+        for (size_t i = 0; i < n; i++) {
+            tmp[i] = d[i];
+        }
+        cut = (float)kth_smallest(tmp, n, neighborhood - 1);
     }
     float slack = (float)(2.0 * kb_similarity_i16_bound(nf) + 1e-5 * (isfinite(cut) ? cut : 0));
     size_t n_cand = 0;
@@ -925,8 +975,7 @@ static int rblob_neighborhood(rctx *c, size_t *n_candidates, const rblob *r,
     int slack_exact = 1;
     if (n_cand > 2 * neighborhood && 2 * neighborhood < n) {
         slack_exact = 0;
-        memcpy(tmp, d, n * sizeof *tmp);
-        slack = kth_smallest(tmp, n, 2 * neighborhood - 1) - cut;
+        slack = cut2 - cut;
         n_cand = 0;
         for (size_t i = 0; i < n; i++) {
             n_cand += isfinite(d[i]) && d[i] <= cut + slack;
@@ -1023,6 +1072,7 @@ done:
     }
     kb_free(d);
     kb_free(tmp);
+    kb_free(small);
     kb_free(q);
     kb_free(z);
     kb_free(cand);
@@ -1712,6 +1762,35 @@ done:
     return code;
 }
 
+/*
+ * kb_stats_median(v, n, NULL) by selection instead of a sort (the same value: the NaN-free
+ * values' middle one, or the two middle ones interpolated as kb_stats_quantile does), for the
+ * explanations' per-feature medians over the neighbourhood. Reorders v.
+ */
+static double median_select(double *v, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isnan(v[i])) {
+            v[k++] = v[i];
+        }
+    }
+    if (k == 0) {
+        return NAN;
+    }
+    double pos = 0.5 * (double)(k - 1);
+    size_t lo = (size_t)floor(pos), hi = lo + 1 < k ? lo + 1 : lo;
+    double a = kth_smallest(v, k, lo), b = a;
+    if (hi != lo) {
+        /* the next value up: the smallest of those after the lo-th */
+        b = v[hi];
+        for (size_t i = hi + 1; i < k; i++) {
+            b = v[i] < b ? v[i] : b;
+        }
+    }
+    return a + (b - a) * (pos - (double)lo);
+}
+
 /* The text or JSON report. Returns an exit code. */
 static int print_result(const rctx *c, const cresult *r, const bctx *x,
                         const kb_recommend_backbone *bitems, size_t n_bitems, const char *sig,
@@ -1775,7 +1854,7 @@ static int print_result(const rctx *c, const cresult *r, const bctx *x,
         for (size_t i = 0; i < nt; i++) {
             col[i] = contrib[i * nf + j];
         }
-        typical[j] = kb_stats_median(col, nt, NULL);
+        typical[j] = median_select(col, nt);
     }
     kb_free(contrib);
     kb_free(col);
