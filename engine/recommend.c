@@ -68,8 +68,14 @@ int kb_recommend_rank(kb_recommend_item *out, size_t *n_out, const double *score
     kb_recommend_opts o = KB_RECOMMEND_OPTS_INIT;
     if (opts != NULL) {
         o = *opts;
+        if (opts->version < 2) {
+            o.hedge = 1.0;
+        }
     }
     *n_out = 0;
+    if (!(o.hedge >= 0 && o.hedge <= 1)) {
+        return kb_error_set(err, KB_EINVAL, "hedge %g is outside [0, 1]", o.hedge);
+    }
     double wsum = 0;
     for (size_t t = 0; t < n_tasks; t++) {
         if (!(weights[t] >= 0) || !isfinite(weights[t])) {
@@ -124,8 +130,10 @@ int kb_recommend_rank(kb_recommend_item *out, size_t *n_out, const double *score
     }
     /*
      * Unknown scores count as 0 (the task's worst) in the list value: a configuration no
-     * neighbour tried cannot be credited with hedging for it.
+     * neighbour tried cannot be credited with hedging for it. With hedge 1 the key is exactly
+     * the list value (1 * max + 0 * s adds no rounding).
      */
+    const double beta = o.hedge;
     size_t kept = 0;
     double list_value = 0;
     while (kept < k) {
@@ -143,7 +151,7 @@ int kb_recommend_rank(kb_recommend_item *out, size_t *n_out, const double *score
                 const double *s = scores + c * n_tasks;
                 for (size_t t = 0; t < n_tasks; t++) {
                     double sc = isnan(s[t]) ? 0.0 : s[t];
-                    val += weights[t] * (sc > best[t] ? sc : best[t]);
+                    val += weights[t] * (beta * (sc > best[t] ? sc : best[t]) + (1.0 - beta) * sc);
                 }
                 val /= wsum;
             }
@@ -181,14 +189,15 @@ int kb_recommend_rank(kb_recommend_item *out, size_t *n_out, const double *score
 }
 
 /*
- * The configurations kb_recommend_rank lists first (diversified, no model variance), without
- * its sd and coverage: the inner loop of kb_recommend_tune. `s0` is `s` with NaN as 0 (what
- * the list value counts). Scratch: `mean`, `acc` n_configs; `best`, `changed` n_tasks; `taken`
- * n_configs bytes.
+ * The configurations kb_recommend_rank lists first (diversified with `beta`, no model
+ * variance), without its sd and coverage: the inner loop of kb_recommend_tune. `s0` is `s`
+ * with NaN as 0 (what the list value counts). Scratch: `mean`, `acc`, `lin` n_configs; `best`,
+ * `changed` n_tasks; `taken` n_configs bytes.
  */
 static size_t list_only(size_t *list, const double *s, const double *s0, size_t n_tasks,
-                        size_t n_configs, const double *w, double wsum, size_t k, double *mean,
-                        double *acc, double *best, size_t *changed, unsigned char *taken)
+                        size_t n_configs, const double *w, double wsum, size_t k, double beta,
+                        double *mean, double *acc, double *lin, double *best, size_t *changed,
+                        unsigned char *taken)
 {
     for (size_t c = 0; c < n_configs; c++) {
         const double *sc = s + c * n_tasks, *z = s0 + c * n_tasks;
@@ -202,6 +211,7 @@ static size_t list_only(size_t *list, const double *s, const double *s0, size_t 
         }
         mean[c] = wc > 0 ? m / wc : NAN;
         acc[c] = a; /* sum_t w_t max(s0[t, c], best_t), with every best_t = 0 so far */
+        lin[c] = a; /* sum_t w_t s0[t, c]: the blend's other term, fixed */
         taken[c] = 0;
     }
     for (size_t t = 0; t < n_tasks; t++) {
@@ -215,7 +225,7 @@ static size_t list_only(size_t *list, const double *s, const double *s0, size_t 
             if (taken[c] || isnan(mean[c])) {
                 continue;
             }
-            double val = kept == 0 ? mean[c] : acc[c] / wsum;
+            double val = kept == 0 ? mean[c] : (beta * acc[c] + (1.0 - beta) * lin[c]) / wsum;
             if (beats_pick(val, mean[c], pick, pick_val, mean)) {
                 pick_val = val;
                 pick = c;
@@ -262,115 +272,161 @@ static double finite_median(const double *x, size_t n, double *work);
 
 #define N_BANDWIDTHS 4
 #define N_FLOORS 5
+#define N_HEDGES 5
+
+static const double bandwidths[N_BANDWIDTHS] = {0.25, 0.5, 1.0, 2.0};
+static const double floors[N_FLOORS] = {0.0, 0.02, 0.1, 0.5, 1e6};
+/* the last is 1: the first step runs with it */
+static const double hedges[N_HEDGES] = {0.0, 0.25, 0.5, 0.75, 1.0};
+
+/* kb_recommend_tune's scratch: one allocation set for every held-out task and grid point */
+typedef struct tune_work {
+    double *sub, *sub0, *d, *w, *mean, *best, *ex, *acc, *lin;
+    unsigned char *taken;
+    size_t *list, *changed;
+} tune_work;
+
+static void tune_work_release(tune_work *x)
+{
+    kb_free(x->sub);
+    kb_free(x->sub0);
+    kb_free(x->d);
+    kb_free(x->w);
+    kb_free(x->mean);
+    kb_free(x->best);
+    kb_free(x->ex);
+    kb_free(x->acc);
+    kb_free(x->lin);
+    kb_free(x->taken);
+    kb_free(x->list);
+    kb_free(x->changed);
+}
+
+/*
+ * Held-out task t's sub-table (the other tasks' scores, and with NaN as 0), its distances to
+ * them, and exp(-(d/h)^2) for every bandwidth (one median and 4 m exponentials).
+ */
+static void tune_held_out(tune_work *x, const double *scores, const double *dist,
+                          size_t n_tasks, size_t n_configs, size_t t)
+{
+    size_t m = n_tasks - 1;
+    for (size_t c = 0; c < n_configs; c++) {
+        for (size_t r = 0, o = 0; r < n_tasks; r++) {
+            if (r != t) {
+                double v = scores[r + c * n_tasks];
+                x->sub[o + c * m] = v;
+                x->sub0[o++ + c * m] = isnan(v) ? 0.0 : v;
+            }
+        }
+    }
+    for (size_t r = 0, o = 0; r < n_tasks; r++) {
+        if (r != t) {
+            x->d[o++] = dist[t + r * n_tasks];
+        }
+    }
+    double med = finite_median(x->d, m, x->w);
+    for (size_t bi = 0; bi < N_BANDWIDTHS; bi++) {
+        double h = (med > 0 && isfinite(med) ? med : 1.0) * bandwidths[bi];
+        for (size_t r = 0; r < m; r++) {
+            double z = x->d[r] / h;
+            x->ex[bi * m + r] = isfinite(z) ? exp(-z * z) : 0.0;
+        }
+    }
+}
+
+/*
+ * Held-out task t's regret, averaged over list lengths 1..k_eval, under grid weighting g and
+ * hedge beta (its sub-table prepared by tune_held_out). KB_EINVAL if every weight is zero.
+ */
+static int tune_regret(double *out, tune_work *x, const double *scores, size_t n_tasks,
+                       size_t n_configs, size_t t, size_t g, double beta, size_t k_eval,
+                       kb_error *err)
+{
+    size_t m = n_tasks - 1;
+    double wsum = 0;
+    for (size_t r = 0; r < m; r++) {
+        x->w[r] = floors[g % N_FLOORS] + x->ex[(g / N_FLOORS) * m + r];
+        wsum += x->w[r];
+    }
+    if (!(wsum > 0)) {
+        return kb_error_set(err, KB_EINVAL, "every task weight is zero");
+    }
+    size_t n = list_only(x->list, x->sub, x->sub0, m, n_configs, x->w, wsum, k_eval, beta,
+                         x->mean, x->acc, x->lin, x->best, x->changed, x->taken);
+    double bst = 0, sum = 0;
+    for (size_t i = 0; i < k_eval; i++) {
+        if (i < n) {
+            double sv = scores[t + x->list[i] * n_tasks];
+            bst = !isnan(sv) && sv > bst ? sv : bst;
+        }
+        sum += 1.0 - bst;
+    }
+    *out = sum / (double)k_eval;
+    return KB_OK;
+}
 
 int kb_recommend_tune(kb_recommend_weighting *out, const double *scores, const double *dist,
                       size_t n_tasks, size_t n_configs, size_t k_eval, kb_error *err)
 {
-    static const double bandwidths[N_BANDWIDTHS] = {0.25, 0.5, 1.0, 2.0};
-    static const double floors[N_FLOORS] = {0.0, 0.02, 0.1, 0.5, 1e6};
     KB_CHECK_ARG(out != NULL && scores != NULL && dist != NULL && k_eval > 0);
     if (n_tasks < 3) {
         return kb_error_set(err, KB_EINVAL, "choosing task weights needs 3 or more tasks");
     }
     size_t m = n_tasks - 1, nc = n_configs ? n_configs : 1;
-    double *sub = kb_malloc_array(m * nc, sizeof *sub), *sub0 = kb_malloc_array(m * nc, sizeof *sub0);
-    double *d = kb_malloc_array(m, sizeof *d), *w = kb_malloc_array(m, sizeof *w);
-    double *mean = kb_malloc_array(nc, sizeof *mean), *best = kb_malloc_array(m, sizeof *best);
-    unsigned char *taken = kb_malloc_array(nc, 1);
-    size_t *list = kb_malloc_array(k_eval, sizeof *list);
-    double *ex = kb_malloc_array(N_BANDWIDTHS * m, sizeof *ex);
-    double *acc = kb_malloc_array(nc, sizeof *acc);
-    size_t *changed = kb_malloc_array(m, sizeof *changed);
-    if (sub == NULL || sub0 == NULL || d == NULL || w == NULL || mean == NULL || best == NULL ||
-        taken == NULL || list == NULL || ex == NULL || acc == NULL || changed == NULL) {
-        kb_free(ex);
-        kb_free(acc);
-        kb_free(changed);
-        kb_free(sub);
-        kb_free(sub0);
-        kb_free(d);
-        kb_free(w);
-        kb_free(mean);
-        kb_free(best);
-        kb_free(taken);
-        kb_free(list);
+    tune_work x = {
+        kb_malloc_array(m * nc, sizeof(double)), kb_malloc_array(m * nc, sizeof(double)),
+        kb_malloc_array(m, sizeof(double)), kb_malloc_array(m, sizeof(double)),
+        kb_malloc_array(nc, sizeof(double)), kb_malloc_array(m, sizeof(double)),
+        kb_malloc_array(N_BANDWIDTHS * m, sizeof(double)), kb_malloc_array(nc, sizeof(double)),
+        kb_malloc_array(nc, sizeof(double)), kb_malloc_array(nc, 1),
+        kb_malloc_array(k_eval, sizeof(size_t)), kb_malloc_array(m, sizeof(size_t))};
+    if (x.sub == NULL || x.sub0 == NULL || x.d == NULL || x.w == NULL || x.mean == NULL ||
+        x.best == NULL || x.ex == NULL || x.acc == NULL || x.lin == NULL || x.taken == NULL ||
+        x.list == NULL || x.changed == NULL) {
+        tune_work_release(&x);
         return kb_error_set(err, KB_ENOMEM, "out of memory choosing task weights");
     }
     /*
-     * Held-out task outermost, so its sub-table is built once for all grid points; each grid
-     * point's total still adds the tasks in order, as a grid-outer loop would.
+     * Step 1, the weighting at hedge 1. Held-out task outermost, so its sub-table is built
+     * once for all grid points; each grid point's total still adds the tasks in order, as a
+     * grid-outer loop would.
      */
-    double total[N_BANDWIDTHS * N_FLOORS] = {0};
+    double total[N_BANDWIDTHS * N_FLOORS] = {0}, htotal[N_HEDGES] = {0};
     int rc = KB_OK;
     for (size_t t = 0; t < n_tasks && rc == KB_OK; t++) {
-        for (size_t c = 0; c < n_configs; c++) {
-            for (size_t r = 0, o = 0; r < n_tasks; r++) {
-                if (r != t) {
-                    double v = scores[r + c * n_tasks];
-                    sub[o + c * m] = v;
-                    sub0[o++ + c * m] = isnan(v) ? 0.0 : v;
-                }
-            }
-        }
-        for (size_t r = 0, o = 0; r < n_tasks; r++) {
-            if (r != t) {
-                d[o++] = dist[t + r * n_tasks];
-            }
-        }
-        /* kb_recommend_weights for every grid point, with one median and 4 m exponentials */
-        double med = finite_median(d, m, w);
-        for (size_t bi = 0; bi < N_BANDWIDTHS; bi++) {
-            double h = (med > 0 && isfinite(med) ? med : 1.0) * bandwidths[bi];
-            for (size_t r = 0; r < m; r++) {
-                double z = d[r] / h;
-                ex[bi * m + r] = isfinite(z) ? exp(-z * z) : 0.0;
-            }
-        }
+        tune_held_out(&x, scores, dist, n_tasks, n_configs, t);
         for (size_t g = 0; g < N_BANDWIDTHS * N_FLOORS && rc == KB_OK; g++) {
-            for (size_t r = 0; r < m; r++) {
-                w[r] = floors[g % N_FLOORS] + ex[(g / N_FLOORS) * m + r];
-            }
-            double wsum = 0;
-            for (size_t r = 0; r < m; r++) {
-                wsum += w[r];
-            }
-            if (!(wsum > 0)) {
-                rc = kb_error_set(err, KB_EINVAL, "every task weight is zero");
-                break;
-            }
-            size_t n = list_only(list, sub, sub0, m, n_configs, w, wsum, k_eval, mean, acc,
-                                 best, changed, taken);
-            double bst = 0, sum = 0;
-            for (size_t i = 0; i < k_eval; i++) {
-                if (i < n) {
-                    double sv = scores[t + list[i] * n_tasks];
-                    bst = !isnan(sv) && sv > bst ? sv : bst;
-                }
-                sum += 1.0 - bst;
-            }
-            total[g] += sum / (double)k_eval;
+            double r;
+            rc = tune_regret(&r, &x, scores, n_tasks, n_configs, t, g, 1.0, k_eval, err);
+            total[g] += r;
         }
     }
-    out->loo_regret = INFINITY;
-    for (size_t g = 0; g < N_BANDWIDTHS * N_FLOORS && rc == KB_OK; g++) {
-        double mean_regret = total[g] / (double)n_tasks;
-        if (mean_regret < out->loo_regret) {
-            out->loo_regret = mean_regret;
-            out->bandwidth = bandwidths[g / N_FLOORS];
-            out->floor = floors[g % N_FLOORS];
+    size_t gbest = 0;
+    for (size_t g = 1; g < N_BANDWIDTHS * N_FLOORS; g++) {
+        gbest = total[g] < total[gbest] ? g : gbest;
+    }
+    /* Step 2, the hedge at that weighting (hedge 1's total is step 1's) */
+    htotal[N_HEDGES - 1] = total[gbest];
+    for (size_t t = 0; t < n_tasks && rc == KB_OK; t++) {
+        tune_held_out(&x, scores, dist, n_tasks, n_configs, t);
+        for (size_t hi = 0; hi + 1 < N_HEDGES && rc == KB_OK; hi++) {
+            double r;
+            rc = tune_regret(&r, &x, scores, n_tasks, n_configs, t, gbest, hedges[hi], k_eval,
+                             err);
+            htotal[hi] += r;
         }
     }
-    kb_free(sub);
-    kb_free(sub0);
-    kb_free(d);
-    kb_free(w);
-    kb_free(mean);
-    kb_free(best);
-    kb_free(taken);
-    kb_free(list);
-    kb_free(ex);
-    kb_free(acc);
-    kb_free(changed);
+    size_t hbest = N_HEDGES - 1;
+    for (size_t hi = N_HEDGES - 1; hi-- > 0;) {
+        hbest = htotal[hi] < htotal[hbest] ? hi : hbest;
+    }
+    if (rc == KB_OK) {
+        out->bandwidth = bandwidths[gbest / N_FLOORS];
+        out->floor = floors[gbest % N_FLOORS];
+        out->hedge = hedges[hbest];
+        out->loo_regret = htotal[hbest] / (double)n_tasks;
+    }
+    tune_work_release(&x);
     return rc;
 }
 

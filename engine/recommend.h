@@ -17,8 +17,15 @@
  * of the list — pick c maximising sum_t w_t max(s[t,c], b_t), where b_t is the best score task
  * t already gets from the list — so the list hedges across neighbours instead of repeating
  * near-identical configurations (a similarity-weighted version of the greedy portfolio of
- * Feurer et al. 2015 / Wistuba et al. 2015). List values within 1e-9 count as equal and go to
- * the higher mean, then to the lower configuration index.
+ * Feurer et al. 2015 / Wistuba et al. 2015): this minimises the weighted mean normalised regret
+ * 1 - b_t of the list so far over the neighbours. How much to hedge is a blend, `hedge` = beta
+ * in [0, 1]: the greedy key is
+ *   sum_t w_t (beta max(s[t,c], b_t) + (1 - beta) s[t,c]) / sum_t w_t,
+ * so beta = 1 is the weighted greedy portfolio and beta = 0 lists by weighted mean alone (each
+ * configuration on its own merit; unknown scores count as 0 in both terms). Where the
+ * neighbours' results are noisy, hedging for each neighbour's idiosyncrasies can do worse on a
+ * new task than the plain ranking; kb_recommend_tune chooses beta by leave-one-out. Keys within
+ * 1e-9 count as equal and go to the higher mean, then to the lower configuration index.
  */
 #ifndef KB_ENGINE_RECOMMEND_H
 #define KB_ENGINE_RECOMMEND_H
@@ -43,10 +50,11 @@ typedef struct kb_recommend_opts {
     int version;
     int diversify;          /* 1: greedy expected-best list (default); 0: sort by mean */
     double min_coverage;    /* skip configurations evaluated by less than this weight share */
+    double hedge;           /* beta in [0, 1] of the greedy key (version 2; 1 = portfolio) */
 } kb_recommend_opts;
 
-#define KB_RECOMMEND_OPTS_VERSION 1
-#define KB_RECOMMEND_OPTS_INIT {KB_RECOMMEND_OPTS_VERSION, 1, 0.0}
+#define KB_RECOMMEND_OPTS_VERSION 2
+#define KB_RECOMMEND_OPTS_INIT {KB_RECOMMEND_OPTS_VERSION, 1, 0.0, 1.0}
 
 /**
  * Min-max normalise one task's raw results y[0..n) in place into [0, 1], 1 = best for the
@@ -61,7 +69,8 @@ void kb_recommend_normalize(double *y, size_t n, int maximize);
  * @param var     the same shape of model variances for filled-in scores, or NULL (all 0)
  * @param weights T non-negative task weights (not all zero)
  * @param[out] out k items, best first; `*n_out` says how many were filled
- * @return KB_OK; KB_EINVAL for a bad argument (e.g. all weights zero); KB_ENOMEM.
+ * @return KB_OK; KB_EINVAL for a bad argument (e.g. all weights zero, hedge outside [0, 1]);
+ *         KB_ENOMEM.
  */
 int kb_recommend_rank(kb_recommend_item *out, size_t *n_out, const double *scores,
                       const double *var, size_t n_tasks, size_t n_configs,
@@ -76,19 +85,22 @@ int kb_recommend_rank(kb_recommend_item *out, size_t *n_out, const double *score
 void kb_recommend_weights(double *w_out, const double *dist, size_t n, double bandwidth,
                           double floor);
 
-/** How kb_recommend_weights should weight tasks: chosen by kb_recommend_tune. */
+/** How kb_recommend_weights should weight tasks and how much the list hedges. */
 typedef struct kb_recommend_weighting {
     double bandwidth;
     double floor;
     double loo_regret; /* the inner leave-one-out regret that chose it */
+    double hedge;      /* kb_recommend_opts.hedge to rank with (1 when not chosen) */
 } kb_recommend_weighting;
 
 /**
- * Choose the weighting from the knowledge base alone: for every candidate (bandwidth, floor)
- * on a fixed grid, hold out each knowledge-base task in turn, rank configurations for it from
- * the others, and average its regret 1 - max(score) over list lengths 1..k_eval; keep the
- * candidate with the lowest mean (ties to the earlier grid point). Nested inside an outer
- * leave-one-out it never sees the outer target.
+ * Choose the weighting from the knowledge base alone, in two steps by leave-one-out: hold out
+ * each knowledge-base task in turn, rank configurations for it from the others, and average its
+ * regret 1 - max(score) over list lengths 1..k_eval. First, with hedge 1, every (bandwidth,
+ * floor) on a fixed grid; keep the lowest mean (ties to the earlier grid point). Then, with
+ * that weighting, hedge in {0, 0.25, 0.5, 0.75, 1}; keep the lowest mean, ties to the larger
+ * hedge (so hedge stays 1 unless less hedging does strictly better). `loo_regret` is the mean
+ * of the final choice. Nested inside an outer leave-one-out it never sees the outer target.
  * @param scores T x C column-major normalised scores (kb_recommend_normalize), NaN unknown
  * @param dist   T x T column-major meta-feature distances between the knowledge-base tasks
  * @return KB_OK; KB_EINVAL with fewer than 3 tasks; KB_ENOMEM.

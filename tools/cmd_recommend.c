@@ -56,7 +56,8 @@ const cli_spec cmd_recommend_spec = {
     "task's results in the space are normalised to [0, 1] (1 = its best); configurations a "
     "task did not evaluate are filled from a GP fitted on that task's runs. The first "
     "recommendation has the best weighted mean score; the next ones maximise the expected "
-    "best of the list, so the list hedges across neighbours. Each comes with its predicted "
+    "best of the list, so the list hedges across neighbours (blended with the plain weighted "
+    "mean as far as the same leave-one-out says hedging does not pay). Each comes with its predicted "
     "score and uncertainty, and the nearest tasks with the meta-features that make them "
     "near. Only the nearest tasks (--neighborhood) are weighed, and the weighting is chosen on "
     "the nearest few (--tune-tasks), so a large knowledge base costs one scan. Backbones whose "
@@ -1630,7 +1631,7 @@ static int rank_configs(cresult *r, const rctx *c, const kb_space *space, int us
     kb_error err = KB_ERROR_INIT;
     r->nf = nf;
     r->nc = nc;
-    r->wt = (kb_recommend_weighting){1.0, 0.1, NAN};
+    r->wt = (kb_recommend_weighting){1.0, 0.1, NAN, 1.0};
     size_t cap = c->n_tasks ? c->n_tasks : 1;
     r->rows = kb_malloc_array(cap, sizeof *r->rows);
     r->dist = kb_malloc_array(cap, sizeof *r->dist);
@@ -1747,7 +1748,9 @@ static int rank_configs(cresult *r, const rctx *c, const kb_space *space, int us
         goto done;
     }
     kb_recommend_weights(r->w, r->dist, nt, r->wt.bandwidth, r->wt.floor);
-    if (kb_recommend_rank(r->items, &r->n_items, scores, var, nt, nc, r->w, top, NULL, &err) !=
+    kb_recommend_opts ro = KB_RECOMMEND_OPTS_INIT;
+    ro.hedge = r->wt.hedge;
+    if (kb_recommend_rank(r->items, &r->n_items, scores, var, nt, nc, r->w, top, &ro, &err) !=
         KB_OK) {
         code = cli_fail("recommend", &err);
     }
@@ -1880,6 +1883,7 @@ static int print_result(const rctx *c, const cresult *r, const bctx *x,
         cJSON_AddNumberToObject(jw, "bandwidth", r->wt.bandwidth);
         cJSON_AddNumberToObject(jw, "floor", r->wt.floor > 1e3 ? 1e3 : r->wt.floor);
         cJSON_AddItemToObject(jw, "loo_regret", num_or_null(r->wt.loo_regret));
+        cJSON_AddNumberToObject(jw, "hedge", r->wt.hedge);
         jn = cJSON_AddArrayToObject(doc, "neighbors");
         jr = cJSON_AddArrayToObject(doc, "recommendations");
     } else if (nt > 0) {
@@ -1970,7 +1974,8 @@ static int print_result(const rctx *c, const cresult *r, const bctx *x,
     }
     if (nt > 0) {
         printf("\nweighting chosen by leave-one-out on the knowledge base: bandwidth %.2g x "
-               "median distance, uniform floor %.3g\n", r->wt.bandwidth, r->wt.floor);
+               "median distance, uniform floor %.3g, hedge %.2g\n", r->wt.bandwidth, r->wt.floor,
+               r->wt.hedge);
     }
     if (n_bitems > 0) {
         print_backbones(x, bitems, n_bitems, sig);
@@ -2260,7 +2265,7 @@ int cmd_recommend(int argc, char **argv)
             res.n_candidates = blob_candidates;
         }
     } else {
-        res.wt = (kb_recommend_weighting){1.0, 0.1, NAN};
+        res.wt = (kb_recommend_weighting){1.0, 0.1, NAN, 1.0};
         res.nf = c.n_feat;
         res.q = kb_malloc_array(c.n_feat, sizeof *res.q);
         if (res.q == NULL) {

@@ -47,6 +47,60 @@ static void test_rank_mean_sd_and_hedging(void)
     CHECK_NEAR(it[0].mean, 1.0 / 1.1, 1e-12, 0);
 }
 
+static void test_rank_greedy_pick_differs_from_independent_pick(void)
+{
+    /*
+     * 2 tasks, equal weights, 3 configs (scores[t + c*2]):
+     * config 0: 1.0, 0.4   mean 0.7    <- first pick
+     * config 1: 0.9, 0.45  mean 0.675  <- second by mean: what independent picks list next
+     * config 2: 0.0, 1.0   mean 0.5
+     * after config 0 the list's expected best (mean over tasks of the best so far) is 0.7;
+     * adding config 1 makes it (1 + 0.45)/2 = 0.725, adding config 2 makes it (1 + 1)/2 = 1:
+     * the greedy portfolio (hedge 1) takes config 2, which covers task 1. Hedge beta keys are
+     * beta * list value + (1 - beta) * mean: at 0.5, 0.7 for config 1 and 0.75 for config 2;
+     * at 0.25, 0.6875 and 0.625; at 0, the means.
+     */
+    double s[6] = {1.0, 0.4, 0.9, 0.45, 0.0, 1.0};
+    double w[2] = {1, 1};
+    kb_recommend_item it[3];
+    size_t n;
+    kb_error err = KB_ERROR_INIT;
+    kb_recommend_opts o = KB_RECOMMEND_OPTS_INIT;
+    CHECK(o.hedge == 1.0);
+    CHECK_OK(kb_recommend_rank(it, &n, s, NULL, 2, 3, w, 3, &o, &err), err);
+    CHECK(n == 3 && it[0].config == 0 && it[1].config == 2 && it[2].config == 1);
+    CHECK_NEAR(it[0].list_value, 0.7, 0, 1e-12);
+    CHECK_NEAR(it[1].list_value, 1.0, 0, 1e-12);
+    CHECK_NEAR(it[2].list_value, 1.0, 0, 1e-12);
+    /* each listed configuration keeps its own prediction and uncertainty */
+    CHECK_NEAR(it[1].mean, 0.5, 0, 1e-12);
+    CHECK_NEAR(it[1].sd, 0.5, 0, 1e-12);
+    CHECK_NEAR(it[2].mean, 0.675, 0, 1e-12);
+    CHECK_NEAR(it[2].sd, 0.225, 0, 1e-12);
+    o.hedge = 0.5;
+    CHECK_OK(kb_recommend_rank(it, &n, s, NULL, 2, 3, w, 3, &o, &err), err);
+    CHECK(n == 3 && it[0].config == 0 && it[1].config == 2 && it[2].config == 1);
+    o.hedge = 0.25;
+    CHECK_OK(kb_recommend_rank(it, &n, s, NULL, 2, 3, w, 3, &o, &err), err);
+    CHECK(n == 3 && it[0].config == 0 && it[1].config == 1 && it[2].config == 2);
+    CHECK_NEAR(it[1].list_value, 0.725, 0, 1e-12);
+    o.hedge = 0.0;
+    CHECK_OK(kb_recommend_rank(it, &n, s, NULL, 2, 3, w, 3, &o, &err), err);
+    CHECK(n == 3 && it[0].config == 0 && it[1].config == 1 && it[2].config == 2);
+    /* sorting by mean (diversify 0) lists the same */
+    o.diversify = 0;
+    o.hedge = 1.0;
+    CHECK_OK(kb_recommend_rank(it, &n, s, NULL, 2, 3, w, 3, &o, &err), err);
+    CHECK(n == 3 && it[0].config == 0 && it[1].config == 1 && it[2].config == 2);
+    o.diversify = 1;
+    o.hedge = 1.5;
+    CHECK_CODE(kb_recommend_rank(it, &n, s, NULL, 2, 3, w, 3, &o, &err), KB_EINVAL);
+    /* a caller built against version 1 options gets the portfolio */
+    o.version = 1;
+    CHECK_OK(kb_recommend_rank(it, &n, s, NULL, 2, 3, w, 3, &o, &err), err);
+    CHECK(n == 3 && it[1].config == 2);
+}
+
 static void test_rank_breaks_list_value_ties_by_mean(void)
 {
     /* one task: after its best config, every other adds nothing; next is the better mean */
@@ -105,6 +159,7 @@ static void test_tune_prefers_local_weights_when_neighbours_agree(void)
     CHECK_OK(kb_recommend_tune(&wt, s, dist, T, C, 1, &err), err);
     CHECK(wt.floor < 0.5);
     CHECK_NEAR(wt.loo_regret, 0.0, 0, 1e-12);
+    CHECK(wt.hedge == 1.0); /* one pick: every hedge ties, and ties keep the portfolio */
 }
 
 static void test_backbones_rank_by_weighted_finetune_results(void)
@@ -116,7 +171,7 @@ static void test_backbones_rank_by_weighted_finetune_results(void)
      */
     double res[9] = {0.9, 0.8, 0.99, 0.7, 0.85, NAN, NAN, NAN, NAN};
     double dist[3] = {0, 1, 1e9}, src[3] = {NAN, 3.0, 0.5};
-    kb_recommend_weighting wt = {1.0, 0.0, 0};
+    kb_recommend_weighting wt = {1.0, 0.0, 0, 1.0};
     kb_recommend_backbone out[3];
     size_t n;
     kb_error err = KB_ERROR_INIT;
@@ -160,7 +215,7 @@ static void test_backbones_fall_back_on_source_similarity(void)
 {
     /* no fine-tune runs at all: h = median source distance 1.5; unknown source last */
     double src[3] = {2.0, NAN, 1.0};
-    kb_recommend_weighting wt = {1.0, 0.1, 0};
+    kb_recommend_weighting wt = {1.0, 0.1, 0, 1.0};
     kb_recommend_backbone out[3];
     size_t n;
     kb_error err = KB_ERROR_INIT;
@@ -179,44 +234,63 @@ static void test_backbones_fall_back_on_source_similarity(void)
     CHECK(isnan(out[0].expected_sd));
 }
 
-/* kb_recommend_tune's grid search, written plainly with kb_recommend_rank */
-static double brute_tune(double *bw_out, double *floor_out, const double *s, const double *dist,
-                         size_t T, size_t C, size_t k)
+/* One candidate's leave-one-out regret, written plainly with kb_recommend_rank */
+static double brute_loo(const double *s, const double *dist, size_t T, size_t C, size_t k,
+                        double bw, double fl, double hedge)
+{
+    double total = 0, sub[16 * 16], d[16], w[16];
+    kb_recommend_item it[16];
+    kb_recommend_opts o = KB_RECOMMEND_OPTS_INIT;
+    o.hedge = hedge;
+    for (size_t t = 0; t < T; t++) {
+        size_t m = 0;
+        for (size_t r = 0; r < T; r++) {
+            if (r != t) {
+                for (size_t c = 0; c < C; c++) {
+                    sub[m + c * (T - 1)] = s[r + c * T];
+                }
+                d[m++] = dist[t + r * T];
+            }
+        }
+        kb_recommend_weights(w, d, m, bw, fl);
+        size_t n;
+        kb_recommend_rank(it, &n, sub, NULL, m, C, w, k, &o, NULL);
+        double b = 0, sum = 0;
+        for (size_t i = 0; i < k; i++) {
+            if (i < n && !isnan(s[t + it[i].config * T]) && s[t + it[i].config * T] > b) {
+                b = s[t + it[i].config * T];
+            }
+            sum += 1 - b;
+        }
+        total += sum / (double)k;
+    }
+    return total / (double)T;
+}
+
+/* kb_recommend_tune's two steps: the weighting at hedge 1, then the hedge at that weighting */
+static double brute_tune(double *bw_out, double *floor_out, double *hedge_out, const double *s,
+                         const double *dist, size_t T, size_t C, size_t k)
 {
     static const double bws[] = {0.25, 0.5, 1.0, 2.0};
     static const double floors[] = {0.0, 0.02, 0.1, 0.5, 1e6};
-    double best = INFINITY, sub[16 * 16], d[16], w[16];
-    kb_recommend_item it[16];
+    static const double hedges[] = {1.0, 0.75, 0.5, 0.25, 0.0};
+    double best = INFINITY;
     for (size_t bi = 0; bi < 4; bi++) {
         for (size_t fi = 0; fi < 5; fi++) {
-            double total = 0;
-            for (size_t t = 0; t < T; t++) {
-                size_t m = 0;
-                for (size_t r = 0; r < T; r++) {
-                    if (r != t) {
-                        for (size_t c = 0; c < C; c++) {
-                            sub[m + c * (T - 1)] = s[r + c * T];
-                        }
-                        d[m++] = dist[t + r * T];
-                    }
-                }
-                kb_recommend_weights(w, d, m, bws[bi], floors[fi]);
-                size_t n;
-                kb_recommend_rank(it, &n, sub, NULL, m, C, w, k, NULL, NULL);
-                double b = 0, sum = 0;
-                for (size_t i = 0; i < k; i++) {
-                    if (i < n && !isnan(s[t + it[i].config * T]) && s[t + it[i].config * T] > b) {
-                        b = s[t + it[i].config * T];
-                    }
-                    sum += 1 - b;
-                }
-                total += sum / (double)k;
-            }
-            if (total / (double)T < best) {
-                best = total / (double)T;
+            double r = brute_loo(s, dist, T, C, k, bws[bi], floors[fi], 1.0);
+            if (r < best) {
+                best = r;
                 *bw_out = bws[bi];
                 *floor_out = floors[fi];
             }
+        }
+    }
+    *hedge_out = 1.0;
+    for (size_t hi = 1; hi < 5; hi++) {
+        double r = brute_loo(s, dist, T, C, k, *bw_out, *floor_out, hedges[hi]);
+        if (r < best) {
+            best = r;
+            *hedge_out = hedges[hi];
         }
     }
     return best;
@@ -250,10 +324,10 @@ static void test_tune_matches_plain_grid_search(void)
         kb_recommend_weighting wt;
         kb_error err = KB_ERROR_INIT;
         CHECK_OK(kb_recommend_tune(&wt, s, dist, T, C, k, &err), err);
-        double bw = 0, fl = 0;
-        double want = brute_tune(&bw, &fl, s, dist, T, C, k);
+        double bw = 0, fl = 0, hedge = 0;
+        double want = brute_tune(&bw, &fl, &hedge, s, dist, T, C, k);
         CHECK_NEAR(wt.loo_regret, want, 1e-12, 1e-12);
-        CHECK(wt.bandwidth == bw && wt.floor == fl);
+        CHECK(wt.bandwidth == bw && wt.floor == fl && wt.hedge == hedge);
     }
 }
 
@@ -261,6 +335,7 @@ int main(void)
 {
     test_normalize_respects_direction_and_flat_tasks();
     test_rank_mean_sd_and_hedging();
+    test_rank_greedy_pick_differs_from_independent_pick();
     test_rank_breaks_list_value_ties_by_mean();
     test_rank_model_variance_and_unknown_scores();
     test_weights_decay_with_distance();

@@ -13,8 +13,9 @@
  * configurations (mean over seeds), the greedy portfolio built on the other datasets, the best
  * configurations of the 5 nearest datasets by L1 on meta-features (round-robin), and kb
  * (kb_recommend_rank with similarity weights from kb_similarity + kb_recommend_weights, the
- * weighting chosen by leave-one-out on the --tune-tasks nearest datasets, 16 as in kb
- * recommend). Meta-features are scaled on the knowledge-base datasets only.
+ * weighting and the hedge chosen by leave-one-out on the --tune-tasks nearest datasets, 16 as
+ * in kb recommend; --hedge B fixes the hedge, 1 = the weighted greedy portfolio of before,
+ * 0 = the list by weighted mean). Meta-features are scaled on the knowledge-base datasets only.
  */
 #include <math.h>
 #include <stdio.h>
@@ -387,7 +388,7 @@ int main(int argc, char **argv)
     long def = 0;
     int maximize = 1, seeds = 100, json = 0, tune = 1;
     size_t tune_tasks = 16;
-    double floor_w = 0.05;
+    double floor_w = 0.05, hedge_fixed = -1;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--table") == 0 && i + 1 < argc) {
             tpath = argv[++i];
@@ -402,6 +403,8 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--floor") == 0 && i + 1 < argc) {
             floor_w = atof(argv[++i]);
             tune = 0;
+        } else if (strcmp(argv[i], "--hedge") == 0 && i + 1 < argc) {
+            hedge_fixed = atof(argv[++i]);
         } else if (strcmp(argv[i], "--tune-tasks") == 0 && i + 1 < argc) {
             tune_tasks = strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--minimize") == 0) {
@@ -411,7 +414,7 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr, "usage: bench_recommend --table T.csv --metafeatures M.csv "
                             "[--objective NAME] [--default CONFIG] [--minimize] [--seeds N] "
-                            "[--floor W] [--tune-tasks N] [--json]\n");
+                            "[--floor W] [--hedge B] [--tune-tasks N] [--json]\n");
             return 2;
         }
     }
@@ -433,7 +436,7 @@ int main(int argc, char **argv)
     double *subpair = kb_malloc_array(nt * nt, sizeof *subpair);
     double *sub = kb_malloc_array(nt * C, sizeof *sub);
     size_t *near = kb_malloc_array(nt, sizeof *near);
-    double bw_sum = 0, floor_sum = 0;
+    double bw_sum = 0, floor_sum = 0, hedge_sum = 0;
     double *ones = kb_malloc_array(nt, sizeof *ones);
     size_t *list = kb_malloc_array(C, sizeof *list), *perm = kb_malloc_array(C, sizeof *perm);
     kb_recommend_item *items = kb_malloc_array(kmax, sizeof *items);
@@ -471,7 +474,7 @@ int main(int argc, char **argv)
         for (size_t ki = 0; ki < N_K; ki++) {
             sum[M_NEAREST5][ki] += regret(&tb, held, list, ks[ki] < n ? ks[ki] : n, maximize);
         }
-        kb_recommend_weighting wt = {1.0, floor_w, 0};
+        kb_recommend_weighting wt = {1.0, floor_w, 0, hedge_fixed >= 0 ? hedge_fixed : 1.0};
         /* as kb recommend: the weighting is chosen on the tune_tasks nearest tasks only */
         size_t nl = tune_tasks < nt ? tune_tasks : nt;
         for (size_t r = 0; r < nt; r++) {
@@ -502,10 +505,16 @@ int main(int argc, char **argv)
         if (tune && nl >= 3 && kb_recommend_tune(&wt, sub, subpair, nl, C, kmax, &err) != KB_OK) {
             return die("tuning the weights", &err);
         }
+        if (hedge_fixed >= 0) {
+            wt.hedge = hedge_fixed;
+        }
         bw_sum += wt.bandwidth;
         floor_sum += wt.floor > 1 ? 1 : wt.floor;
+        hedge_sum += wt.hedge;
         kb_recommend_weights(w, dist, nt, wt.bandwidth, wt.floor);
-        if (kb_recommend_rank(items, &n, c.scores, NULL, nt, C, w, kmax, NULL, &err) != KB_OK) {
+        kb_recommend_opts ro = KB_RECOMMEND_OPTS_INIT;
+        ro.hedge = wt.hedge;
+        if (kb_recommend_rank(items, &n, c.scores, NULL, nt, C, w, kmax, &ro, &err) != KB_OK) {
             return die("kb", &err);
         }
         list_from_items(list, items, n);
@@ -540,8 +549,8 @@ int main(int argc, char **argv)
     kb_free(c.kb_rows);
     if (!json) {
         printf("kb's weighting chosen by inner leave-one-out: mean bandwidth %.2f, mean floor "
-               "%.3f (floors above 1 count as 1, i.e. uniform)\n",
-               bw_sum / tb.n_tasks, floor_sum / tb.n_tasks);
+               "%.3f (floors above 1 count as 1, i.e. uniform), mean hedge %.3f\n",
+               bw_sum / tb.n_tasks, floor_sum / tb.n_tasks, hedge_sum / tb.n_tasks);
     }
     similarity_quality(&tb, json);
     kb_free(dist);
