@@ -13,7 +13,9 @@
 #include "engine/core/buf.h"
 #include "engine/core/sha256.h"
 #include "kb/json.h"
+#include "kb/codec.h"
 #include "kb/json_priv.h"
+#include "kb/store_priv.h"
 
 const char *kb_ingest_format_name(kb_ingest_format f)
 {
@@ -1694,6 +1696,8 @@ typedef struct note {
     char *text;
 } note;
 
+#define NO_ENC SIZE_MAX
+
 /* Records parsed for one write transaction, with where each came from. */
 typedef struct batch {
     kb_record *recs;
@@ -1701,6 +1705,9 @@ typedef struct batch {
     char **files; /* per record: its file when not the input's name (MLflow), else NULL */
     unsigned char *in_arena; /* per record: it lives in `arena` (not released one by one) */
     kb_json__arena *arena;   /* the batch's records from the streaming JSON reader */
+    kb_buf enc;              /* records encoded by the parser thread, back to back */
+    size_t *enc_off;         /* per record: where its encoding starts in enc, or NO_ENC */
+    size_t *enc_len;
     size_t n, cap;
     note *notes;
     size_t n_notes, cap_notes;
@@ -1718,6 +1725,7 @@ static void batch_drop(batch *b)
     }
     b->n = 0;
     kb_json__arena_reset(b->arena);
+    kb_buf_reset(&b->enc);
     for (size_t i = 0; i < b->n_notes; i++) {
         kb_free(b->notes[i].file);
         kb_free(b->notes[i].text);
@@ -1734,6 +1742,9 @@ static void batch_release(batch *b)
     kb_free(b->files);
     kb_free(b->in_arena);
     kb_json__arena_free(b->arena);
+    kb_buf_release(&b->enc);
+    kb_free(b->enc_off);
+    kb_free(b->enc_len);
     kb_free(b->notes);
     memset(b, 0, sizeof *b);
 }
@@ -1761,6 +1772,16 @@ static int batch_grow(batch *b)
         return KB_ENOMEM;
     }
     b->in_arena = a;
+    size_t *o = kb_realloc_array(b->enc_off, cap, sizeof *o);
+    if (o == NULL) {
+        return KB_ENOMEM;
+    }
+    b->enc_off = o;
+    o = kb_realloc_array(b->enc_len, cap, sizeof *o);
+    if (o == NULL) {
+        return KB_ENOMEM;
+    }
+    b->enc_len = o;
     b->cap = cap;
     return KB_OK;
 }
@@ -1785,8 +1806,25 @@ static int batch_push(batch *b, kb_record *rec, const char *file, const char *ow
     b->lines[b->n] = line;
     b->files[b->n] = copy;
     b->in_arena[b->n] = (unsigned char)(in_arena != 0);
+    b->enc_off[b->n] = NO_ENC;
     b->n++;
     return KB_OK;
+}
+
+/*
+ * Encode the batch's last record in the calling (parser) thread, so the writing thread only
+ * puts bytes. A record that does not encode is left for the store, which reports it.
+ */
+static void batch_encode_last(batch *b)
+{
+    size_t i = b->n - 1, off = b->enc.len;
+    kb_error ignored;
+    if (kb_codec_encode_record(&b->enc, &b->recs[i], &ignored) == KB_OK) {
+        b->enc_off[i] = off;
+        b->enc_len[i] = b->enc.len - off;
+    } else {
+        b->enc.len = off;
+    }
 }
 
 static void batch_note(batch *b, int warning, const char *file, const char *own, size_t line,
@@ -1825,6 +1863,8 @@ typedef struct writer {
     size_t batch_size;
     kb_put_result *results;
     char (*reasons)[KB_ERROR_MSG_SIZE];
+    const unsigned char **enc; /* per record of the batch: its encoding or NULL */
+    size_t *enc_len;
     size_t cap_results;
     int keep;                 /* leave the records for the parser thread to free */
     kb_error *err;
@@ -1863,22 +1903,37 @@ static int writer_flush(writer *w)
         char(*why)[KB_ERROR_MSG_SIZE] = res != NULL ? kb_realloc_array(w->reasons, b->n,
                                                                         sizeof *why)
                                                      : NULL;
-        if (why == NULL) {
+        if (why != NULL) {
+            w->reasons = why;
+        }
+        const unsigned char **enc = why != NULL ? kb_realloc_array(w->enc, b->n, sizeof *enc)
+                                                : NULL;
+        if (enc != NULL) {
+            w->enc = enc;
+        }
+        size_t *enc_len = enc != NULL ? kb_realloc_array(w->enc_len, b->n, sizeof *enc_len)
+                                      : NULL;
+        if (enc_len == NULL) {
             if (!w->keep) {
                 batch_drop(b);
             }
             return nomem(w->err);
         }
-        w->reasons = why;
+        w->enc_len = enc_len;
         w->cap_results = b->n;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        size_t off = b->enc_off[i];
+        w->enc[i] = off != NO_ENC ? (const unsigned char *)b->enc.data + off : NULL;
+        w->enc_len[i] = off != NO_ENC ? b->enc_len[i] : 0;
     }
     /*
      * --strict: the store checks and writes in one transaction, so a record refused because
      * of another writer's commit still leaves the file unwritten
      */
     unsigned flags = w->opts->strict ? KB_STORE_PUT_ALL_OR_NOTHING : 0;
-    int rc = kb_store_put_batch_flags(w->store, b->recs, b->n, flags, w->results, w->reasons,
-                                      w->err);
+    int rc = kb_store__put_batch_encoded(w->store, b->recs, w->enc, w->enc_len, b->n, flags,
+                                         w->results, w->reasons, w->err);
     int aborted = rc == KB_ECANCELED && w->opts->strict;
     if (aborted) {
         size_t n_bad = 0;
@@ -1999,6 +2054,7 @@ static int pipe_add(kb_record *rec, const char *file, size_t line, int in_arena,
     if (batch_push(&pl->slots[pl->cur], rec, file, pl->path, line, in_arena) != KB_OK) {
         return nomem(&pl->parse_err);
     }
+    batch_encode_last(&pl->slots[pl->cur]);
     if (interrupted(pl->user, &pl->parse_err) != KB_OK) {
         return KB_ECANCELED;
     }
@@ -2190,6 +2246,8 @@ int kb_ingest_file(kb_ingest_counts *counts, kb_store *store, const char *path,
     batch_release(&w.own);
     kb_free(w.results);
     kb_free(w.reasons);
+    kb_free(w.enc);
+    kb_free(w.enc_len);
     counts->accepted = w.stored.accepted;
     counts->duplicate = w.stored.duplicate;
     counts->rejected = w.stored.rejected + w.parse_rejected;

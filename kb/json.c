@@ -2071,74 +2071,9 @@ static int f_string(fast *f, fstr *out)
     return 1;
 }
 
-/*
- * A number exactly as the tree path reads it. The common short forms are done inline with
- * parse_number's own arithmetic: at most 18 digits in all (so parse_number would keep every
- * one: its mantissa, `frac` and `drop` are the same) and a small exponent; the rest go
- * through parse_number itself.
- */
-static int f_number(fast *f, jv *v)
+/* A number exactly as the tree path reads it: parse_number itself */
+static int f_number_slow(fast *f, jv *v)
 {
-    const char *p = f->p, *end = f->end;
-    int neg = p < end && *p == '-';
-    p += neg;
-    if (p >= end || *p < '0' || *p > '9') {
-        return 0;
-    }
-    /* every loop below is bounded, so 64 bytes of input need no end checks */
-    if (end - p > 64 && !(p[0] == '0' && p[1] >= '0' && p[1] <= '9')) {
-        uint64_t mant = 0; /* may wrap with more than 18 digits: then parse_number decides */
-        int n_digits = 0, frac = 0, is_int = 1;
-        while (*p >= '0' && *p <= '9' && n_digits < 19) {
-            mant = mant * 10 + (uint64_t)(*p++ - '0');
-            n_digits++;
-        }
-        if (*p == '.') {
-            is_int = 0;
-            p++;
-            const char *q = p;
-            while (*p >= '0' && *p <= '9' && p - q < 19) {
-                mant = mant * 10 + (uint64_t)(*p++ - '0');
-            }
-            frac = (int)(p - q);
-            n_digits += frac;
-            if (frac == 0) {
-                return 0; /* "1." is bad: the tree path says so */
-            }
-        }
-        long exp10 = 0;
-        int exp_ok = 1;
-        if (*p == 'e' || *p == 'E') {
-            is_int = 0;
-            p++;
-            int eneg = *p == '-';
-            p += *p == '-' || *p == '+';
-            const char *q = p;
-            while (*p >= '0' && *p <= '9' && p - q < 4) {
-                exp10 = exp10 * 10 + (*p++ - '0');
-            }
-            exp_ok = p > q && !(*p >= '0' && *p <= '9');
-            exp10 = eneg ? -exp10 : exp10;
-        }
-        long e = exp10 - frac;
-        if (n_digits <= 18 && exp_ok && !(*p >= '0' && *p <= '9')) {
-            if (is_int) {
-                v->is_int = 1;
-                v->i = neg ? (int64_t)(0 - mant) : (int64_t)mant;
-                v->d = (double)v->i;
-                f->p = p;
-                return 1;
-            }
-            if (mant < (1ull << 53) && e >= -22 && e <= 22) {
-                double d = (double)mant;
-                d = e < 0 ? d / pow10_exact[-e] : d * pow10_exact[e];
-                v->is_int = 0;
-                v->d = neg ? -d : d;
-                f->p = p;
-                return 1;
-            }
-        }
-    }
     kb_error ignored;
     jparse ps = {f->r, f->p, f->end, f->p, 1, 0, &ignored};
     v->is_int = 0;
@@ -2147,6 +2082,80 @@ static int f_number(fast *f, jv *v)
     }
     f->p = ps.p;
     return 1;
+}
+
+/*
+ * The value of the first digits of the 8 bytes at p (little-endian word x), and how many
+ * there are (*n, 0..8): the SWAR digit test and 8-digit combination (as in simdjson's
+ * parse_eight_digits_unrolled), on the digits shifted up so that leading zeros fill in.
+ */
+static inline uint64_t word_digits(uint64_t x, unsigned *n)
+{
+    const uint64_t highs = 0x8080808080808080ull;
+    uint64_t sub = x - 0x3030303030303030ull; /* a borrow only reaches bytes after a non-digit */
+    uint64_t nondigit = (sub | (x + 0x4646464646464646ull) | x) & highs;
+    unsigned k = nondigit != 0 ? (unsigned)__builtin_ctzll(nondigit) / 8 : 8;
+    *n = k;
+    if (k == 0) {
+        return 0;
+    }
+    uint64_t v = k == 8 ? sub : sub << (8 * (8 - k));
+    v = v * 10 + (v >> 8);
+    v = (((v & 0x000000FF000000FFull) * 0x000F424000000064ull) +
+         (((v >> 16) & 0x000000FF000000FFull) * 0x0000271000000001ull)) >> 32;
+    return v;
+}
+
+/*
+ * A number exactly as the tree path reads it. The common short forms are done inline with
+ * parse_number's own arithmetic: at most 18 digits in all (so parse_number would keep every
+ * one: its mantissa, `frac` and `drop` are the same) and a small exponent; the rest go
+ * through parse_number itself.
+ */
+static inline int f_number(fast *f, jv *v)
+{
+    static const uint64_t pow10_u64[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
+                                          100000000};
+    const char *p = f->p, *end = f->end;
+    int neg = p < end && *p == '-';
+    p += neg;
+    /* every read below is bounded, so 64 bytes of input need no end checks */
+    if (end - p <= 64 || *p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9')) {
+        return f_number_slow(f, v);
+    }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__GNUC__)
+    uint64_t x;
+    unsigned n_int, n_frac = 0;
+    memcpy(&x, p, 8);
+    uint64_t mant = word_digits(x, &n_int);
+    p += n_int;
+    int is_int = *p != '.';
+    if (!is_int) {
+        memcpy(&x, p + 1, 8);
+        uint64_t fr = word_digits(x, &n_frac);
+        mant = mant * pow10_u64[n_frac] + fr;
+        p += 1 + n_frac;
+    }
+    /* 8 digits in either part may go on: parse_number then; likewise "1." and exponents */
+    if (n_int == 8 || n_frac == 8 || (!is_int && n_frac == 0) || *p == 'e' || *p == 'E') {
+        return f_number_slow(f, v);
+    }
+    if (is_int) {
+        v->is_int = 1;
+        v->i = neg ? (int64_t)(0 - mant) : (int64_t)mant;
+        v->d = (double)v->i;
+        f->p = p;
+        return 1;
+    }
+    /* Clinger's fast path, as parse_number: mant < 10^15 < 2^53, 10^n_frac exact */
+    double d = (double)mant / pow10_exact[n_frac];
+    v->is_int = 0;
+    v->d = neg ? -d : d;
+    f->p = p;
+    return 1;
+#else
+    return f_number_slow(f, v);
+#endif
 }
 
 /* `"key":` (white space allowed around it) */
@@ -2304,6 +2313,39 @@ static int f_push_point(fast *f, size_t *n_points, int64_t step, double value, s
 }
 
 /*
+ * A compact row with the keys of the series so far, in their order ({"step":N,"m1":V,...}),
+ * as kb's writer prints them: read without the general loop's white-space and key handling.
+ * 1 = read (step and one value per series); 0 = anything else, nothing consumed.
+ */
+static int f_row_compact(fast *f, const fseries *ser, size_t n_ser, int64_t *step,
+                         double *values)
+{
+    const char *start = f->p;
+    jv num;
+    if (f->end - f->p < 9 || !bytes_eq(f->p, "{\"step\":", 8)) {
+        return 0;
+    }
+    f->p += 8;
+    int ok = f_number(f, &num) && num.is_int && num.i >= 0;
+    *step = ok ? num.i : 0;
+    for (size_t j = 0; ok && j < n_ser; j++) {
+        size_t n = ser[j].metric.n;
+        const char *p = f->p;
+        ok = (size_t)(f->end - p) > n + 4 && p[0] == ',' && p[1] == '"' && p[n + 2] == '"' &&
+             p[n + 3] == ':' && bytes_eq(p + 2, ser[j].metric.p, n);
+        f->p += ok ? n + 4 : 0;
+        ok = ok && f_number(f, &num) && isfinite(num.d);
+        values[j] = ok ? num.d : 0;
+    }
+    if (ok && f->p < f->end && *f->p == '}') {
+        f->p++;
+        return 1;
+    }
+    f->p = start;
+    return 0;
+}
+
+/*
  * Curve rows [{"step": 0, "loss": 1.9}, ...]: points in input order and their series in
  * order of first appearance (as get_curve builds them). Declined: null members, non-finite
  * or string values, a repeated key in a row, more than FAST_MAX_SERIES metrics.
@@ -2321,6 +2363,16 @@ static int f_curve(fast *f, fseries *ser, size_t *n_ser, size_t *n_points)
         double row_val[FAST_MAX_SERIES];
         size_t n_row = 0;
         unsigned seen = 0; /* series already in this row */
+        if (*n_ser > 0 && f_row_compact(f, ser, *n_ser, &step, row_val)) {
+            for (size_t j = 0; j < *n_ser; j++) {
+                if (!f_push_point(f, n_points, step, row_val[j], j)) {
+                    return 0;
+                }
+                ser[j].n++;
+            }
+            more_rows = f_next(f, ']');
+            continue;
+        }
         int more = f_open(f, '{', '}');
         while (more == 1) {
             fstr key;
@@ -2659,7 +2711,8 @@ static int fast_run(kb_run *run, kb_json_reader *r, kb_json_reader *arena, const
     run->cost_s = NAN;
     arena_mark mark = arena != NULL ? arena_get_mark(arena) : (arena_mark){NULL, 0};
     kb_error ignored;
-    int ok = f_fields(&f, x, run) && f_build(&f, x, run) && kb_json_check_run(run, &ignored) == KB_OK;
+    int ok = f_fields(&f, x, run) && f_build(&f, x, run) &&
+             kb_json_check_run(run, &ignored) == KB_OK;
     if (ok && run->id == NULL) {
         char id[KB_JSON_RUN_ID_SIZE];
         ok = kb_json_run_id(id, run, &ignored) == KB_OK &&

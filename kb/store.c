@@ -69,6 +69,11 @@ struct kb_store {
     struct batch_id *tbl_ent;
     struct batch_id **tbl_sorted;
     size_t tbl_ent_cap, tbl_n, tbl_mask;
+    /* the batch's new run index entries, written at its end (see idx_flush) */
+    struct idx_pend *idx;
+    size_t idx_n, idx_cap;
+    unsigned char *idx_vals; /* one group's seqs, contiguous for MDB_MULTIPLE */
+    size_t idx_vals_cap;
 };
 
 /* --- small helpers ------------------------------------------------------------------------ */
@@ -655,6 +660,8 @@ void kb_store_close(kb_store *store)
     kb_free(store->tbl_index);
     kb_free(store->tbl_ent);
     kb_free(store->tbl_sorted);
+    kb_free(store->idx);
+    kb_free(store->idx_vals);
     kb_free(store->path);
     kb_free(store);
 }
@@ -751,6 +758,8 @@ static int record_bytes(MDB_val *out, MDB_txn *txn, const kb_store *s, MDB_val i
 
 typedef struct batch {
     const kb_record *recs;
+    const unsigned char *const *enc; /* per record: its encoding, or NULL; may be NULL */
+    const size_t *enc_len;
     size_t n;
     kb_put_result *results;
     char (*reasons)[KB_ERROR_MSG_SIZE];
@@ -1020,6 +1029,102 @@ static int idx_put_run(MDB_txn *txn, const kb_store *s, const kb_run *r,
     return rc;
 }
 
+/*
+ * A new run's index entries are kept until the end of its batch (nothing reads the run
+ * indexes in between) and then written a key at a time: one MDB_MULTIPLE put appends all of
+ * a task's (space's, ...) new seqs, instead of a search from the root per run and index.
+ */
+typedef struct idx_pend {
+    const char *key; /* borrowed from the batch's records */
+    size_t len;
+    uint64_t seq;
+    kb_store__db db;
+} idx_pend;
+
+/* The run indexes, in the order of idx_defer's keys */
+static const kb_store__db run_idx_dbs[4] = {KB_STORE__DB_IDX_TASK_RUNS, KB_STORE__DB_IDX_SPACE_RUNS,
+                                            KB_STORE__DB_IDX_BACKBONE_RUNS,
+                                            KB_STORE__DB_IDX_STUDY_RUNS};
+
+static int idx_defer(kb_store *s, const kb_run *r, uint64_t seq, kb_error *err)
+{
+    if (s->idx_cap - s->idx_n < 4) {
+        size_t cap = s->idx_cap < 1024 ? 1024 : s->idx_cap * 2;
+        idx_pend *p = kb_realloc_array(s->idx, cap, sizeof *p);
+        if (p == NULL) {
+            return kb_error_set(err, KB_ENOMEM, "run index entries: out of memory");
+        }
+        s->idx = p;
+        s->idx_cap = cap;
+    }
+    const char *keys[4] = {r->task_id, r->space, r->backbone_id, r->study_id};
+    for (int j = 0; j < 4; j++) {
+        if (keys[j] != NULL) {
+            s->idx[s->idx_n++] = (idx_pend){keys[j], strlen(keys[j]), seq, run_idx_dbs[j]};
+        }
+    }
+    return KB_OK;
+}
+
+/* Append `n` seqs (8-byte BE, contiguous) to `key` in run index `db` */
+static int idx_put_many(MDB_txn *txn, const kb_store *s, kb_store__db db, const idx_pend *first,
+                        const unsigned char *vals, size_t n, kb_error *err)
+{
+    MDB_cursor *cur;
+    int mrc = mdb_cursor_open(txn, s->dbi[db], &cur);
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "writing an index");
+    }
+    MDB_val k = {first->len, (void *)first->key};
+    MDB_val data[2] = {{SEQ_BYTES, (void *)vals}, {n, NULL}};
+    mrc = mdb_cursor_put(cur, &k, data, MDB_MULTIPLE | MDB_APPENDDUP);
+    mdb_cursor_close(cur);
+    if (mrc == MDB_KEYEXIST) {
+        char kt[80];
+        return kb_error_set(err, KB_ECORRUPT, "%s: '%s' lists a run past next_seq",
+                            db_defs[db].name, key_text(kt, sizeof kt, &k));
+    }
+    return mrc == MDB_SUCCESS ? KB_OK : mdb_fail(err, mrc, "writing an index");
+}
+
+/* Write the deferred entries: per index, each run of entries with the same key at once */
+static int idx_flush(kb_store *s, MDB_txn *txn, kb_error *err)
+{
+    if (s->idx_n > s->idx_vals_cap) {
+        unsigned char *v = kb_realloc_array(s->idx_vals, s->idx_n, SEQ_BYTES);
+        if (v == NULL) {
+            return kb_error_set(err, KB_ENOMEM, "run index entries: out of memory");
+        }
+        s->idx_vals = v;
+        s->idx_vals_cap = s->idx_n;
+    }
+    int rc = KB_OK;
+    for (int j = 0; rc == KB_OK && j < 4; j++) {
+        kb_store__db db = run_idx_dbs[j];
+        const idx_pend *first = NULL;
+        size_t n = 0;
+        for (size_t i = 0; rc == KB_OK && i <= s->idx_n; i++) {
+            const idx_pend *e = i < s->idx_n ? &s->idx[i] : NULL;
+            if (e != NULL && e->db != db) {
+                continue;
+            }
+            if (first != NULL && (e == NULL || e->len != first->len ||
+                                  memcmp(e->key, first->key, e->len) != 0)) {
+                rc = idx_put_many(txn, s, db, first, s->idx_vals, n, err);
+                first = NULL;
+                n = 0;
+            }
+            if (e != NULL) {
+                first = first != NULL ? first : e;
+                kb_be64_encode(s->idx_vals + n * SEQ_BYTES, e->seq);
+                n++;
+            }
+        }
+    }
+    s->idx_n = 0;
+    return rc;
+}
+
 /* Checks a new run's references; KB_OK with *res set to ADDED or REJECTED */
 static int check_run_refs(kb_put_result *res, kb_store *s, MDB_txn *txn, const batch *b,
                           size_t i, kb_error *err)
@@ -1099,12 +1204,12 @@ static int check_study_refs(kb_put_result *res, kb_store *s, MDB_txn *txn, const
 }
 
 static int add_run(kb_store *s, MDB_txn *txn, put_state *ps, const kb_run *r, MDB_val id,
-                   uint64_t id_hash, kb_error *err)
+                   uint64_t id_hash, MDB_val v, kb_error *err)
 {
     uint64_t seq = ps->m.next_seq;
     unsigned char seqkey[SEQ_BYTES];
     kb_be64_encode(seqkey, seq);
-    MDB_val k = {SEQ_BYTES, seqkey}, v = {s->enc.len, s->enc.data};
+    MDB_val k = {SEQ_BYTES, seqkey};
     /* sequence numbers only grow, so every run is appended at the end of the B-tree */
     int mrc = MDB_SUCCESS;
     if (ps->runs == NULL) {
@@ -1122,7 +1227,7 @@ static int add_run(kb_store *s, MDB_txn *txn, put_state *ps, const kb_run *r, MD
     }
     tbl_add(s, tbl_slot(s, id.mv_data, id.mv_size, id_hash), id.mv_data, id.mv_size, id_hash,
             KB_RECORD_RUN, seq, 1);
-    int rc = idx_put_run(txn, s, r, seqkey, MDB_APPENDDUP, err);
+    int rc = idx_defer(s, r, seq, err);
     if (rc == KB_OK) {
         ps->m.next_seq = seq + 1;
         ps->m.by_status[r->status]++;
@@ -1132,9 +1237,8 @@ static int add_run(kb_store *s, MDB_txn *txn, put_state *ps, const kb_run *r, MD
 }
 
 static int add_keyed(kb_store *s, MDB_txn *txn, const kb_record *rec, MDB_val id,
-                     uint64_t id_hash, kb_error *err)
+                     uint64_t id_hash, MDB_val v, kb_error *err)
 {
-    MDB_val v = {s->enc.len, s->enc.data};
     int mrc = mdb_put(txn, s->dbi[kind_db(rec->kind)], &id, &v, MDB_NOOVERWRITE);
     if (mrc == MDB_KEYEXIST) {
         char kt[80];
@@ -1172,18 +1276,27 @@ static int put_one(kb_put_result *res, kb_store *s, MDB_txn *txn, put_state *ps,
         *res = set_reason(b, i, KB_PUT_REJECTED, "task '%s': team is empty or too long", id);
         return KB_OK;
     }
-    kb_buf_reset(&s->enc);
-    kb_error e = KB_ERROR_INIT;
-    int rc = kb_codec_encode_record(&s->enc, rec, &e);
-    if (rc == KB_EINVAL) {
-        *res = set_reason(b, i, KB_PUT_REJECTED, "%s '%s': %s", kname, id, e.msg);
-        return KB_OK;
-    }
-    if (rc != KB_OK) {
-        if (err != NULL) {
-            *err = e;
+    MDB_val now;
+    int rc = KB_OK;
+    if (b->enc != NULL && b->enc[i] != NULL) {
+        now.mv_size = b->enc_len[i];
+        now.mv_data = (void *)b->enc[i];
+    } else {
+        kb_buf_reset(&s->enc);
+        kb_error e = KB_ERROR_INIT;
+        rc = kb_codec_encode_record(&s->enc, rec, &e);
+        if (rc == KB_EINVAL) {
+            *res = set_reason(b, i, KB_PUT_REJECTED, "%s '%s': %s", kname, id, e.msg);
+            return KB_OK;
         }
-        return rc;
+        if (rc != KB_OK) {
+            if (err != NULL) {
+                *err = e;
+            }
+            return rc;
+        }
+        now.mv_size = s->enc.len;
+        now.mv_data = s->enc.data;
     }
 
     MDB_val key = val_str(id);
@@ -1204,7 +1317,6 @@ static int put_one(kb_put_result *res, kb_store *s, MDB_txn *txn, put_state *ps,
         if (rc != KB_OK) {
             return rc;
         }
-        MDB_val now = {s->enc.len, s->enc.data};
         /* the encoding is canonical: equal bytes <=> equal records (kb/codec.h) */
         *res = val_eq(&old, &now) ? KB_PUT_DUPLICATE
                                   : set_reason(b, i, KB_PUT_CONFLICT,
@@ -1217,7 +1329,7 @@ static int put_one(kb_put_result *res, kb_store *s, MDB_txn *txn, put_state *ps,
         if (rc != KB_OK || *res != KB_PUT_ADDED) {
             return rc;
         }
-        rc = add_run(s, txn, ps, &rec->run, key, hash_bytes(id, key.mv_size), err);
+        rc = add_run(s, txn, ps, &rec->run, key, hash_bytes(id, key.mv_size), now, err);
     } else {
         if (rec->kind == KB_RECORD_STUDY) {
             rc = check_study_refs(res, s, txn, b, i, err);
@@ -1225,7 +1337,7 @@ static int put_one(kb_put_result *res, kb_store *s, MDB_txn *txn, put_state *ps,
                 return rc;
             }
         }
-        rc = add_keyed(s, txn, rec, key, hash_bytes(id, key.mv_size), err);
+        rc = add_keyed(s, txn, rec, key, hash_bytes(id, key.mv_size), now, err);
         ps->tasks_added |= rec->kind == KB_RECORD_TASK;
     }
     *res = KB_PUT_ADDED;
@@ -1237,6 +1349,7 @@ static int put_batch_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
     const batch *b = ctx;
     put_state ps;
     memset(&ps, 0, sizeof ps);
+    s->idx_n = 0;
     int rc = tbl_reset(s, b->n, err);
     if (rc == KB_OK) {
         rc = meta_load(&ps.m, txn, s, err);
@@ -1259,6 +1372,9 @@ static int put_batch_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
             return kb_error_set(err, KB_ECANCELED, "batch not written: %zu record%s refused",
                                 n_refused, n_refused == 1 ? "" : "s");
         }
+    }
+    if (rc == KB_OK) {
+        rc = idx_flush(s, txn, err);
     }
     if (rc == KB_OK) {
         rc = tbl_flush(s, txn, err);
@@ -1285,10 +1401,20 @@ int kb_store_put_batch_flags(kb_store *store, const kb_record *recs, size_t n, u
                              kb_put_result *results, char (*reasons)[KB_ERROR_MSG_SIZE],
                              kb_error *err)
 {
+    return kb_store__put_batch_encoded(store, recs, NULL, NULL, n, flags, results, reasons,
+                                       err);
+}
+
+int kb_store__put_batch_encoded(kb_store *store, const kb_record *recs,
+                                const unsigned char *const *enc, const size_t *enc_len,
+                                size_t n, unsigned flags, kb_put_result *results,
+                                char (*reasons)[KB_ERROR_MSG_SIZE], kb_error *err)
+{
     KB_CHECK_ARG(store != NULL);
     KB_CHECK_ARG(n == 0 || (recs != NULL && results != NULL));
+    KB_CHECK_ARG(enc == NULL || enc_len != NULL);
     KB_CHECK_ARG((flags & ~(unsigned)KB_STORE_PUT_ALL_OR_NOTHING) == 0);
-    batch b = {recs, n, results, reasons, flags};
+    batch b = {recs, enc, enc_len, n, results, reasons, flags};
     return write_txn(store, put_batch_body, &b, err);
 }
 

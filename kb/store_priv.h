@@ -42,6 +42,17 @@ const char *kb_store__db_name(kb_store__db db);
 /** Tests: merge ids_recent into ids beyond max(n, |ids| / 8) entries (default 50,000). */
 void kb_store__set_ids_merge_min(kb_store *store, size_t n);
 
+/**
+ * kb_store_put_batch_flags with records already encoded (kb_codec_encode_record, e.g. by
+ * ingest's parser thread while this one writes): `enc[i]` holds `enc_len[i]` bytes, the exact
+ * encoding of recs[i], or is NULL to encode it here. `enc` may be NULL (encode all here).
+ * Results, messages and returns are those of kb_store_put_batch_flags.
+ */
+int kb_store__put_batch_encoded(kb_store *store, const kb_record *recs,
+                                const unsigned char *const *enc, const size_t *enc_len,
+                                size_t n, unsigned flags, kb_put_result *results,
+                                char (*reasons)[KB_ERROR_MSG_SIZE], kb_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -761,6 +761,42 @@ static void test_streaming_reader_matches_the_tree_on_mutations(kb_json__arena *
     CHECK(n_fast > fast_before + 100); /* many mutations are still good runs */
 }
 
+/* Numbers of every shape in the positions the streaming reader reads them from */
+static void test_streaming_reader_numbers_match_the_tree(kb_json__arena *arena)
+{
+    static const char *const numbers[] = {
+        "0", "-0", "7", "-7", "1234567", "12345678", "123456789", "0.5", "-0.5", "0.1234567",
+        "0.12345678", "1.123456789012", "12345670.1234567", "1234567.1234567", "1e5", "1E-5",
+        "2.5e-05", "1.", "01", "-", "-a", "1.5e", "1.5e+", "123456789012345678",
+        "1234567890123456789", "-9223372036854775808", "9223372036854775808",
+        "9007199254740993", "0.30000000000000004", "1e400", "-1e400", "4.9e-324",
+        "1.7976931348623157e308", "0.000001", "100000000.5", "3.0", "1.0e0", "00.5", "-.5",
+        "0x10", "1_000", "+1", "1.5.5", "1e5.5", "2e22", "2e23", "0.0000000000000000000001"};
+    size_t before = n_fast;
+    for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
+        char line[1024];
+        const char *x = numbers[i];
+        /* as a config value, a metric and a curve value; then as steps and cost_s */
+        for (int k = 0; k < 2; k++) {
+            int len = k == 0 ? snprintf(line, sizeof line,
+                                        "{\"kind\":\"run\",\"task_id\":\"t\",\"status\":\"ok\","
+                                        "\"config\":{\"a\":%s,\"b\":1},\"metrics\":{\"m\":%s},"
+                                        "\"curve\":[{\"step\":1,\"m\":%s},{\"step\":2,\"m\":%s}],",
+                                        x, x, x, x)
+                             : snprintf(line, sizeof line,
+                                        "{\"kind\":\"run\",\"task_id\":\"t\",\"status\":\"ok\","
+                                        "\"curve\":[{\"step\":%s,\"m\":1},{\"step\":%s,\"m\":2}],"
+                                        "\"cost_s\":%s,\"space\":\"%s\",",
+                                        x, x, x, x);
+            /* every number more than 64 bytes before the end of the line */
+            snprintf(line + len, sizeof line - (size_t)len,
+                     "\"team\":\"padding padding padding padding padding padding padding\"}");
+            compare_paths(line, strlen(line), arena);
+        }
+    }
+    CHECK(n_fast > before + 30);
+}
+
 int main(void)
 {
     kb_error err = KB_ERROR_INIT;
@@ -783,6 +819,7 @@ int main(void)
     CHECK_OK(kb_json__arena_new(&arena, &err), err);
     test_streaming_reader_matches_the_tree_on_fixtures(arena);
     test_streaming_reader_matches_the_tree_on_mutations(arena);
+    test_streaming_reader_numbers_match_the_tree(arena);
     kb_json__arena_free(arena);
     kb_json_reader_free(reader);
     return check_exit();
