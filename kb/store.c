@@ -74,6 +74,7 @@ struct kb_store {
     size_t idx_n, idx_cap;
     unsigned char *idx_vals; /* one group's seqs, contiguous for MDB_MULTIPLE */
     size_t idx_vals_cap;
+    MDB_cursor *ids_cur[2]; /* during a put batch: on ids_recent and ids (see ids_seek) */
 };
 
 /* --- small helpers ------------------------------------------------------------------------ */
@@ -867,6 +868,53 @@ static void tbl_add(kb_store *s, uint32_t *slot, const char *key, size_t len, ui
     *slot = (uint32_t)s->tbl_n;
 }
 
+/*
+ * A batch's id lookups go through one cursor per id map level, opened for the batch. Neither
+ * level changes during a batch (its new ids are written at its end), and LMDB's MDB_SET first
+ * checks the page the cursor is on: ids that arrive in order (a source's own numbering) are
+ * then found or ruled out on that leaf, without a search from the root per record.
+ */
+static int ids_cursors_open(kb_store *s, MDB_txn *txn, kb_error *err)
+{
+    const kb_store__db levels[2] = {KB_STORE__DB_IDS_RECENT, KB_STORE__DB_IDS};
+    for (int i = 0; i < 2; i++) {
+        int mrc = mdb_cursor_open(txn, s->dbi[levels[i]], &s->ids_cur[i]);
+        if (mrc != MDB_SUCCESS) {
+            s->ids_cur[i] = NULL;
+            return mdb_fail(err, mrc, "reading the id map");
+        }
+    }
+    return KB_OK;
+}
+
+static void ids_cursors_close(kb_store *s)
+{
+    for (int i = 0; i < 2; i++) {
+        if (s->ids_cur[i] != NULL) {
+            mdb_cursor_close(s->ids_cur[i]);
+            s->ids_cur[i] = NULL;
+        }
+    }
+}
+
+/* ids_get through the batch's cursors */
+static int ids_seek(id_entry *out, int *found, kb_store *s, MDB_val key, kb_error *err)
+{
+    *found = 0;
+    for (int i = 0; i < 2; i++) {
+        MDB_val k = key, v;
+        int mrc = mdb_cursor_get(s->ids_cur[i], &k, &v, MDB_SET);
+        if (mrc == MDB_SUCCESS) {
+            *found = 1;
+            return ids_parse(out, key, v, err);
+        }
+        if (mrc != MDB_NOTFOUND) {
+            return mdb_fail(err, mrc, "looking up an id");
+        }
+    }
+    return KB_OK;
+}
+
 /* Look `key` up in the batch table, then in the store; store hits are cached if `cache` */
 static int lookup_id(id_entry *out, int *found, kb_store *s, MDB_txn *txn, const char *key,
                      size_t len, int cache, kb_error *err)
@@ -881,7 +929,8 @@ static int lookup_id(id_entry *out, int *found, kb_store *s, MDB_txn *txn, const
         return KB_OK;
     }
     MDB_val k = {len, (void *)key};
-    int rc = ids_get(out, found, txn, s, k, err);
+    int rc = s->ids_cur[0] != NULL ? ids_seek(out, found, s, k, err)
+                                   : ids_get(out, found, txn, s, k, err);
     if (rc == KB_OK && *found && cache) {
         tbl_add(s, slot, key, len, h, out->kind, out->seq, 0);
     }
@@ -1354,6 +1403,9 @@ static int put_batch_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
     if (rc == KB_OK) {
         rc = meta_load(&ps.m, txn, s, err);
     }
+    if (rc == KB_OK) {
+        rc = ids_cursors_open(s, txn, err);
+    }
     for (size_t i = 0; rc == KB_OK && i < b->n; i++) {
         if (b->reasons != NULL) {
             b->reasons[i][0] = '\0';
@@ -1363,6 +1415,7 @@ static int put_batch_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
     if (ps.runs != NULL) {
         mdb_cursor_close(ps.runs);
     }
+    ids_cursors_close(s); /* before tbl_flush writes the id map */
     if (rc == KB_OK && (b->flags & KB_STORE_PUT_ALL_OR_NOTHING)) {
         size_t n_refused = 0;
         for (size_t i = 0; i < b->n; i++) {
