@@ -508,7 +508,13 @@ static int count_space(const kb_space *s, void *payload)
  * metrics but not its status is not seen until the next such change).
  */
 #define RBLOB_MAGIC 0x314f4c4252424bull /* "KBRBLO1" in native order */
-#define RBLOB_VERSION 2
+#define RBLOB_VERSION 3
+/*
+ * The cache name keeps layout 2's, so a blob of another layout fails rblob_parse and is
+ * replaced in place rather than left behind. Layout 3: each task's meta-features sit just
+ * before its cells (see rblob_feat), so a neighbour's exact distance and results share pages.
+ */
+#define RBLOB_NAME_VERSION 2
 
 typedef struct rblob_head {
     uint64_t magic, version, len;
@@ -518,7 +524,7 @@ typedef struct rblob_head {
 } rblob_head;
 
 typedef struct rblob_info {
-    uint64_t cells; /* offset of the task's cells */
+    uint64_t cells; /* offset of the task's cells; its n_feat meta-features precede them */
     uint32_t n_cells, n_runs;
     int32_t direction, pad;
 } rblob_info;
@@ -533,7 +539,7 @@ typedef struct rblob {
     const rblob_head *h;
     const char *base;
     const uint64_t *ids, *names, *confs; /* offsets */
-    const double *feat, *center, *scale;
+    const double *center, *scale;
     const int16_t *scan;
     const unsigned char *clamped; /* n_tasks: 1 if a quantised feature was clamped */
     const rblob_info *info;
@@ -661,10 +667,7 @@ static int rblob_build(kb_buf *b, const rctx *c, const uint64_t counts[2], kb_er
     rc = rc ? rc : put_str_table(b, &h.ids, c->tasks, rows, nt, 0);
     rc = rc ? rc : put_str_table(b, &h.names, c->tasks, rows, nt, 1);
     rc = rc ? rc : align8(b);
-    h.feat = b->len;
-    for (size_t i = 0; i < nt && rc == KB_OK; i++) {
-        rc = kb_buf_append(b, c->tasks[rows[i]].f, nf * sizeof(double));
-    }
+    h.feat = 0; /* with each task's cells */
     h.center = b->len;
     rc = rc ? rc : kb_buf_append(b, sc.center, nf * sizeof(double));
     h.scale = b->len;
@@ -700,6 +703,8 @@ static int rblob_build(kb_buf *b, const rctx *c, const uint64_t counts[2], kb_er
     }
     h.cells = b->len;
     for (size_t i = 0; i < nt && rc == KB_OK; i++) {
+        /* whole doubles and 16-byte cells keep the 8-byte alignment */
+        rc = kb_buf_append(b, c->tasks[rows[i]].f, nf * sizeof(double));
         uint64_t at = b->len;
         uint32_t n = 0;
         for (size_t j = 0; j < c->n_confs && rc == KB_OK; j++) {
@@ -756,13 +761,18 @@ static int rblob_parse(rblob *r, const void *data, size_t len)
     r->ids = (const uint64_t *)(const void *)(r->base + h->ids);
     r->names = (const uint64_t *)(const void *)(r->base + h->names);
     r->confs = (const uint64_t *)(const void *)(r->base + h->confs);
-    r->feat = (const double *)(const void *)(r->base + h->feat);
     r->center = (const double *)(const void *)(r->base + h->center);
     r->scale = (const double *)(const void *)(r->base + h->scale);
     r->scan = (const int16_t *)(const void *)(r->base + h->scan);
     r->clamped = (const unsigned char *)(r->base + h->clamped);
     r->info = (const rblob_info *)(const void *)(r->base + h->info);
     return 1;
+}
+
+/* Task i's meta-features (n_feat doubles, just before its cells) */
+static const double *rblob_feat(const rblob *r, size_t i)
+{
+    return (const double *)(const void *)(r->base + r->info[i].cells) - r->h->n_feat;
 }
 
 static const char *rblob_id(const rblob *r, size_t i)
@@ -826,7 +836,7 @@ static int rblob_add_task(rctx *c, const rblob *r, size_t i, size_t n_runs)
         kb_free(t->f);
         return KB_ENOMEM;
     }
-    memcpy(t->f, r->feat + i * nf, nf * sizeof *t->f);
+    memcpy(t->f, rblob_feat(r, i), nf * sizeof *t->f);
     c->n_tasks++;
     return KB_OK;
 }
@@ -996,7 +1006,7 @@ static int rblob_neighborhood(rctx *c, size_t *n_candidates, const rblob *r,
     for (size_t a = 0; a < n_cand; a++) {
         double dd = 0;
         size_t shared = 0;
-        const double *f = r->feat + cand[a] * nf;
+        const double *f = rblob_feat(r, cand[a]);
         for (size_t j = 0; j < nf; j++) {
             z[j] = isnan(f[j]) ? NAN : (f[j] - sc->center[j]) / sc->scale[j];
             if (!isnan(z[j]) && !isnan(q[j])) {
@@ -2156,7 +2166,7 @@ int cmd_recommend(int argc, char **argv)
      * from the cache when it is current and has more tasks than the neighbourhood.
      */
     char cache_name[160];
-    snprintf(cache_name, sizeof cache_name, "recommend/%d/%s/%d", RBLOB_VERSION, space_name,
+    snprintf(cache_name, sizeof cache_name, "recommend/%d/%s/%d", RBLOB_NAME_VERSION, space_name,
              (int)c.query_type);
     uint64_t gen = 0, counts[2] = {0, 0};
     kb_store_stats st;
