@@ -354,6 +354,27 @@ static double noise_sigma(const double *y, size_t n, double *work, double *work2
     return 1.4826 * median_of(work2, m, work) / sqrt(6.0);
 }
 
+/* noise_sigma without the second differences that involve point `skip` (those centred on
+ * skip - 1, skip and skip + 1); falls back to noise_sigma when fewer than 4 would remain. */
+static double noise_sigma_except(const double *y, size_t n, size_t skip, double *work,
+                                 double *work2)
+{
+    size_t m = 0;
+    for (size_t i = 1; i + 1 < n; i++) {
+        if (i + 1 < skip || i > skip + 1) {
+            work2[m++] = y[i + 1] - 2 * y[i] + y[i - 1];
+        }
+    }
+    if (m < 4) {
+        return noise_sigma(y, n, work, work2);
+    }
+    double med = median_of(work2, m, work);
+    for (size_t i = 0; i < m; i++) {
+        work2[i] = fabs(work2[i] - med);
+    }
+    return 1.4826 * median_of(work2, m, work) / sqrt(6.0);
+}
+
 static double theil_sen(const double *x, const double *y, size_t n, double *work)
 {
     /* n is bounded by the caller's window; at most 64 points keep this O(2000) */
@@ -544,22 +565,78 @@ static int status_says_diverged(const char *st)
                           strcmp(st, "overflow") == 0);
 }
 
+/* The q-quantile (0 <= q <= 1, linear interpolation) of n values, sorting a copy in work. */
+static double quantile_of(const double *v, size_t n, double q, double *work)
+{
+    if (n == 0) {
+        return NAN;
+    }
+    memcpy(work, v, n * sizeof *work);
+    qsort(work, n, sizeof *work, cmp_double);
+    double k = q * (double)(n - 1);
+    size_t f = (size_t)k;
+    size_t c = f + 1 < n ? f + 1 : f;
+    return work[f] + (work[c] - work[f]) * (k - (double)f);
+}
+
+/* A training loss that stays at its level after a blow-up swings by less than this fraction
+ * of it (noise sigma / median): on the TRAIN half of the labelled curves, runs broken by a far
+ * too high learning rate sit at the chance level with a relative noise of at most 0.05, runs
+ * that swing without a trend (lr_swing) at 0.11 or more. */
+#define CHANCE_STEADY_REL 0.08
+/* ... or it is still far above chance: a median above this many times ln K (the TRAIN half's
+ * runs stuck far above chance sit near 9 ln K and more, the swinging ones below 4 ln K) */
+#define CHANCE_FAR_ABOVE 4.0
+/* A network that predicts one class whatever the input has an accuracy pinned to a few values
+ * (the class frequencies): at most this fraction of the evaluations give a new value. On the
+ * TRAIN half, the broken runs give 0.02-0.34 distinct values per evaluation (letter's 26
+ * classes the most), the runs made to swing whose loss also sits above chance 0.5-0.9. */
+#define CHANCE_PINNED_FRAC 0.4
+
+/* Distinct values of the accuracy `a` at the steps [x0, x1], per evaluation; NaN when it has
+ * fewer than 3 points there. */
+static double distinct_frac(const pts *a, double x0, double x1, double *work)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->x[i] >= x0 && a->x[i] <= x1) {
+            work[m++] = a->y[i];
+        }
+    }
+    if (m < 3) {
+        return NAN;
+    }
+    qsort(work, m, sizeof *work, cmp_double);
+    size_t d = 1;
+    for (size_t i = 1; i < m; i++) {
+        d += work[i] != work[i - 1];
+    }
+    return (double)d / (double)m;
+}
+
 /*
  * Diverging against chance: with K classes a sound initialisation starts near the loss of a
- * uniform guess, ln K. A training loss that blew up past 2 ln K and whose last half still sits
- * above (1 - poor_frac) ln K never recovered: the optimiser broke the network (a learning rate
- * far too high), even when the explosion happened before the first logged point and the
+ * uniform guess, ln K. A training loss that blew up past 2 ln K and has stayed above
+ * (1 - poor_frac) ln K since then never recovered: the optimiser broke the network (a learning
+ * rate far too high), even when the explosion happened before the first logged point and the
  * network now predicts one class with a flat, respectable-looking accuracy. A learning rate
  * far too low idles near ln K too, but never blows up.
+ * "Stayed above": the lower quartile of the points after the blow-up (those of the last half
+ * when there are more than diverge_persist of them) is above the bar, so a run that keeps
+ * dipping below it does not count. "Broken", not swinging: the loss is still far above chance
+ * (CHANCE_FAR_ABOVE), or it sits at its level steadily (CHANCE_STEADY_REL), or the logged
+ * accuracy is pinned to a few values (CHANCE_PINNED_FRAC): either of the last two is the
+ * signature of a network that predicts the same class whatever the input. With fewer than 4
+ * points after the blow-up the quartile alone decides: this lets the rule stop a broken run
+ * diverge_persist points after its blow-up instead of after half a run (min_points); a run
+ * that swings and then shows it loses the verdict again on later points.
  */
-static int judge_above_chance(kb_curve_judgement *j, const pts *p, const kb_curve_opts *o,
-                              kb_error *err)
+static int judge_above_chance(kb_curve_judgement *j, const pts *p, const pts *acc,
+                              const kb_curve_opts *o, judge_ws *ws, kb_error *err)
 {
-    if (o->n_classes < 2 || p->maximize || strstr(p->name, "loss") == NULL) {
-        return KB_OK;
-    }
-    size_t m = p->n / 2;
-    if (m < o->min_points) {
+    size_t persist = o->diverge_persist ? o->diverge_persist : 1;
+    if (o->n_classes < 2 || p->maximize || strstr(p->name, "loss") == NULL ||
+        p->n < persist + 1) {
         return KB_OK;
     }
     double chance = log((double)o->n_classes);
@@ -571,23 +648,45 @@ static int judge_above_chance(kb_curve_judgement *j, const pts *p, const kb_curv
             worst_i = i;
         }
     }
-    if (!(worst > 2 * chance)) {
+    if (!(worst > 2 * chance) || p->n - 1 - worst_i < persist) {
         return KB_OK;
     }
-    double mean = 0; /* of the last half, losses being -y */
-    for (size_t i = p->n - m; i < p->n; i++) {
-        mean += -p->y[i];
+    /* the points after the blow-up, of the last half when there are enough of them */
+    size_t from = p->n - (p->n / 2 > persist ? p->n / 2 : persist);
+    if (from <= worst_i) {
+        from = worst_i + 1;
     }
-    mean /= (double)m;
+    size_t m = p->n - from;
+    double *loss = ws->work2; /* losses (-y) of the window */
+    for (size_t i = 0; i < m; i++) {
+        loss[i] = -p->y[from + i];
+    }
+    double q25 = quantile_of(loss, m, 0.25, ws->work);
+    double med = quantile_of(loss, m, 0.5, ws->work);
     double bar = (1 - o->poor_frac) * chance;
-    if (!(mean > bar)) {
+    if (!(q25 > bar)) {
         return KB_OK;
+    }
+    if (m >= 4 && !(med > CHANCE_FAR_ABOVE * chance)) {
+        double pinned = acc != NULL ? distinct_frac(acc, p->x[from], p->x[p->n - 1], ws->work)
+                                    : NAN;
+        /* noise_sigma overwrites work2: the window goes first into a copy */
+        double *tmp = kb_malloc_array(m, sizeof *tmp);
+        if (tmp == NULL) {
+            return kb_error_set(err, KB_ENOMEM, "judge: out of memory");
+        }
+        memcpy(tmp, loss, m * sizeof *tmp);
+        double noise = noise_sigma(tmp, m, ws->work, ws->work2);
+        kb_free(tmp);
+        if (!(pinned <= CHANCE_PINNED_FRAC) && !(noise < CHANCE_STEADY_REL * med)) {
+            return KB_OK; /* swinging, not broken */
+        }
     }
     return push_verdict(j, KB_CURVE_VERDICT_DIVERGING, p->x[worst_i], p->x[p->n - 1],
-                        0.6 + 0.4 * fmin(1.0, (mean - bar) / (0.25 * chance)), p->name, err,
+                        0.6 + 0.4 * fmin(1.0, (med - bar) / (0.25 * chance)), p->name, err,
                         "%s blew up to %.3g at step %g and stays at %.3g, near the chance level "
                         "ln %zu = %.3g",
-                        p->name, worst, p->x[worst_i], mean, o->n_classes, chance);
+                        p->name, worst, p->x[worst_i], med, o->n_classes, chance);
 }
 
 /*
@@ -596,11 +695,11 @@ static int judge_above_chance(kb_curve_judgement *j, const pts *p, const kb_curv
  * its gain (the gain being more than 3 sigma), at each of the last diverge_persist points.
  * Onset: the best point before that final run began.
  */
-static int judge_diverging(kb_curve_judgement *j, const pts *p, const kb_curve_opts *o,
-                           kb_error *err)
+static int judge_diverging(kb_curve_judgement *j, const pts *p, const pts *acc,
+                           const kb_curve_opts *o, judge_ws *ws, kb_error *err)
 {
     if (p->n < o->min_points) {
-        return KB_OK;
+        return judge_above_chance(j, p, acc, o, ws, err);
     }
     double sig = sig_floor(p);
     double best = -INFINITY;
@@ -640,7 +739,7 @@ static int judge_diverging(kb_curve_judgement *j, const pts *p, const kb_curve_o
         run_start = p->n - 1 >= persist - 1 ? p->n - persist : 0;
     }
     if (run < persist) {
-        return judge_above_chance(j, p, o, err);
+        return judge_above_chance(j, p, acc, o, ws, err);
     }
     /* onset: the best smoothed point before the final run */
     size_t onset = 0;
@@ -662,39 +761,65 @@ static int judge_diverging(kb_curve_judgement *j, const pts *p, const kb_curve_o
 }
 
 /*
- * Overfitting: the validation series (oriented) learned (gain above 3 sigma and stall_rel of
- * its level), then fell below its best by overfit_rel of that gain and by 3 sigma at each of
- * the last diverge_persist points, while the training loss improved (by 2 sigma) since the
- * best validation step.
+ * Overfitting: after its best point b, the validation series (oriented) worsens while the
+ * training loss improves. On the raw points (a running median lags by half its window, which
+ * was most of this rule's delay):
+ * (1) the last diverge_persist points are each worse than the best by thr = overfit_rel of the
+ *     gain (of the level when the best was the first point: the learning happened before it),
+ *     and by 3 sigma, and by 2% of the level (a curve frozen by a decayed learning rate has no
+ *     noise); so one noisy point, or two, is not a rise;
+ * (2) a one-sided trend since the best: the Theil-Sen slope of the points after b is a
+ *     worsening (the scatter of a plateau around an outlying best point has a slope of either
+ *     sign, a step down that is already coming back an improving one);
+ * (3) the training loss improved since the best validation step (see below).
+ * Needs the best point and diverge_persist points after it, not min_points: the rule's own
+ * evidence is those points, and waiting for min_points delayed the verdict on curves whose
+ * best validation point is the first one by min_points - diverge_persist - 1 points.
  */
 static int judge_overfitting(kb_curve_judgement *j, const pts *v, const pts *t,
-                             const kb_curve_opts *o, kb_error *err)
+                             const kb_curve_opts *o, judge_ws *ws, kb_error *err)
 {
-    if (v->n < o->min_points || t->n < 2) {
+    size_t persist = o->diverge_persist ? o->diverge_persist : 1;
+    if (v->n < persist + 1 || t->n < 2) {
         return KB_OK;
     }
     double sig = sig_floor(v);
     size_t bi = 0;
     for (size_t i = 1; i < v->n; i++) {
-        if (v->s[i] > v->s[bi]) {
+        if (v->y[i] > v->y[bi]) {
             bi = i;
         }
     }
-    double gain = v->s[bi] - v->early;
-    /* A validation metric that learned must lose overfit_rel of its gain; one whose best was
-     * already its first evaluation (the learning happened before it) must lose overfit_rel of
-     * its level. */
-    double thr = gain >= 3 * sig ? fmax(o->overfit_rel * gain, 3 * sig)
-                                 : fmax(o->overfit_rel * fabs(v->s[bi]), 3 * sig);
-    /* a curve frozen by a decayed learning rate has no noise: 2% of the level is the floor */
-    thr = fmax(thr, 0.02 * fabs(v->s[bi]));
-    size_t persist = o->diverge_persist ? o->diverge_persist : 1;
     if (v->n - 1 - bi < persist) {
         return KB_OK;
     }
+    /* Below min_points the noise estimate is the curvature of the turn at the best point
+     * (second differences of a few points around a V), not noise: there 3 sigma is replaced
+     * by order, the last diverge_persist points each worse than the one before (noise alone
+     * puts 3 points in that order once in 6, and they must also clear overfit_rel of the
+     * level: a gain measured on so few points is no scale). */
+    int few = v->n < o->min_points;
+    if (few) {
+        sig = 0;
+        for (size_t i = v->n - persist + 1; i < v->n; i++) {
+            if (!(v->y[i] < v->y[i - 1])) {
+                return KB_OK;
+            }
+        }
+    }
+    /* the second differences that involve the best point measure the turn there (its
+     * curvature), not noise: sigma leaves them out (on the TRAIN half this moved the verdict
+     * on slowly rising curves 1 point sooner; on a noisy plateau it changes sigma little) */
+    if (!few) {
+        sig = fmax(noise_sigma_except(v->y, v->n, bi, ws->work, ws->work2), 1e-6 * fabs(v->early));
+    }
+    double gain = v->y[bi] - v->early;
+    double thr = gain >= 3 * sig && !few ? fmax(o->overfit_rel * gain, 3 * sig)
+                                         : fmax(o->overfit_rel * fabs(v->y[bi]), 3 * sig);
+    thr = fmax(thr, 0.02 * fabs(v->y[bi]));
     size_t first_hit = v->n;
     for (size_t i = v->n; i-- > bi + 1;) {
-        if (v->s[bi] - v->s[i] > thr) {
+        if (v->y[bi] - v->y[i] > thr) {
             first_hit = i;
         } else {
             break;
@@ -703,20 +828,31 @@ static int judge_overfitting(kb_curve_judgement *j, const pts *v, const pts *t,
     if (first_hit == v->n || v->n - first_hit < persist) {
         return KB_OK;
     }
-    /* training must still be improving (or at least holding) since the best validation step */
-    double tb = NAN, te = t->s[t->n - 1];
+    size_t k = v->n - 1 - bi;
+    if (k >= 2 && !(theil_sen(v->x + bi + 1, v->y + bi + 1, k, ws->work) < 0)) {
+        return KB_OK; /* flat or coming back since the best: no worsening trend */
+    }
+    /* training must still be improving since the best validation step: the median of its
+     * points after that step is better than its (smoothed) level there by 2 sigma, or by 10%
+     * of it (a few points into a run the noise estimate of a fast-falling training loss is
+     * its curvature, far above its noise; a flat training loss does not drop 10%) */
+    double tb = NAN;
+    size_t ta = t->n;
     for (size_t i = 0; i < t->n; i++) {
         if (t->x[i] <= v->x[bi]) {
             tb = t->s[i];
+        } else if (ta == t->n) {
+            ta = i;
         }
     }
-    if (isnan(tb) || te < tb + 2 * sig_floor(t)) {
+    double te = ta < t->n ? median_of(t->y + ta, t->n - ta, ws->work) : NAN;
+    if (isnan(tb) || !(te - tb > fmin(2 * sig_floor(t), 0.1 * fabs(tb)))) {
         return KB_OK; /* training did not improve since the best validation step */
     }
-    double drop = v->s[bi] - v->s[v->n - 1];
+    double drop = v->y[bi] - v->y[v->n - 1];
     double conf = 0.55 + 0.15 * fmin(3.0, drop / thr - 1.0);
-    double best = v->maximize ? v->s[bi] : -v->s[bi];
-    double now = v->maximize ? v->s[v->n - 1] : -v->s[v->n - 1];
+    double best = v->maximize ? v->y[bi] : -v->y[bi];
+    double now = v->maximize ? v->y[v->n - 1] : -v->y[v->n - 1];
     return push_verdict(j, KB_CURVE_VERDICT_OVERFITTING, v->x[bi],
                         v->x[first_hit + persist - 1], conf, v->name, err,
                         "%s best %.4g at step %g, now %.4g, while %s keeps improving", v->name,
@@ -863,8 +999,13 @@ static int judge_trend(kb_curve_judgement *j, const pts *p, const pts *train, co
     /* an accuracy's swings are measured against half its range, a loss's against its level */
     double scale = is_acc ? 0.5 : fmax(level, 1e-12);
 
-    /* oscillating: swings large against the level and against the progress made, no trend */
-    if (p->sigma > o->oscillate_rel * scale && p->sigma > 0.5 * fmax(gain, 0.0)) {
+    /* oscillating: swings large against the level and against the progress made, no trend.
+     * "Against the progress": the noise is at least a fifth of the gain. On the TRAIN half of
+     * the labelled curves the runs made to swing (lr_swing) have a noise of 0.24-0.66 of their
+     * gain, and every curve of another kind whose noise passes oscillate_rel has either less
+     * than a tenth of its gain (still learning through the noise) or a diverging loss, which
+     * is judged before this. */
+    if (p->sigma > o->oscillate_rel * scale && p->sigma > 0.2 * fmax(gain, 0.0)) {
         size_t w = p->n / 2;
         double slope = theil_sen(p->x + (p->n - w), p->y + (p->n - w), w, ws->work);
         double span = p->x[p->n - 1] - p->x[p->n - w];
@@ -1048,7 +1189,9 @@ int kb_curve_judge(kb_curve_judgement *out, const kb_curve *c, const kb_curve_op
 
     /* 3. diverging: on the training loss, else on a loss-like objective */
     const pts *pd = pt != NULL ? pt : (!maximize ? po : NULL);
-    if (pd != NULL && (rc = judge_diverging(out, pd, &o, err)) != KB_OK) {
+    /* an accuracy tells a broken network (pinned to the class frequencies) from a swinging one */
+    const pts *pacc = maximize && strstr(oname, "acc") != NULL ? po : NULL;
+    if (pd != NULL && (rc = judge_diverging(out, pd, pacc, &o, &ws, err)) != KB_OK) {
         goto done;
     }
     int red = out->n_verdicts > 0;
@@ -1064,7 +1207,7 @@ int kb_curve_judge(kb_curve_judgement *out, const kb_curve *c, const kb_curve_op
             if (pv != po) {
                 load_pts(pv, c, vl, kb_curve_name_maximizes(c->series[vl].name), ostep, &o, &ws);
             }
-            if ((rc = judge_overfitting(out, pv, pt, &o, err)) != KB_OK) {
+            if ((rc = judge_overfitting(out, pv, pt, &o, &ws, err)) != KB_OK) {
                 goto done;
             }
             /* try the accuracy too when the loss showed nothing */
@@ -1074,7 +1217,7 @@ int kb_curve_judge(kb_curve_judgement *out, const kb_curve *c, const kb_curve_op
                 if (pv != po) {
                     load_pts(pv, c, va, 1, ostep, &o, &ws);
                 }
-                if ((rc = judge_overfitting(out, pv, pt, &o, err)) != KB_OK) {
+                if ((rc = judge_overfitting(out, pv, pt, &o, &ws, err)) != KB_OK) {
                     goto done;
                 }
             }
@@ -1142,11 +1285,13 @@ static void prune_fill(kb_curve_prune *out, const kb_curve_judgement *j)
     out->best_value = j->best_value;
 }
 
-/* converged, underfitting, overfitting: a plateau, nothing more to gain by going on */
+/* converged, underfitting, overfitting: a plateau, nothing more to gain by going on; and
+ * oscillating, whose rule requires no trend over the last half: it swings around a level it
+ * will not leave, so going on buys only more swings (its best point so far is the result) */
 static int is_stop_verdict(kb_curve_verdict_kind k)
 {
     return k == KB_CURVE_VERDICT_CONVERGED || k == KB_CURVE_VERDICT_UNDERFITTING ||
-           k == KB_CURVE_VERDICT_OVERFITTING;
+           k == KB_CURVE_VERDICT_OVERFITTING || k == KB_CURVE_VERDICT_OSCILLATING;
 }
 
 /* The first plateau verdict of j, or NULL. */

@@ -155,14 +155,21 @@ typedef struct kb_curve_opts {
     double overflow_abs;     /* a last loss above this is diverging at once (default 1e8) */
     double diverge_rel;      /* smoothed loss above early level x (1 + this) (default 0.3) */
     double diverge_back;     /* or it gave back this fraction of its gain (default 0.6) */
-    size_t diverge_persist;  /* ... for this many consecutive points (default 3) */
+    size_t diverge_persist;  /* ... for this many consecutive points (default 3); also the
+                                points after a blow-up past 2 ln K, and after the best
+                                validation point, that the chance and overfitting rules need */
     double converge_tol;     /* plateau: within this fraction of the gain (+ 3 sigma) of the
                                 end level, and the recent trend projects less (default 0.02) */
     size_t converge_points;  /* plateau length needed, points (default 3) */
-    double oscillate_rel;    /* noise above this fraction of the level / range (default 0.15) */
+    double oscillate_rel;    /* noise above this fraction of the level (of half the range
+                                for an accuracy) and above a fifth of the gain, with no trend
+                                over the last half (default 0.06) */
     double overfit_rel;      /* validation worse than its best by this fraction of its gain
                                 (default 0.1), by 3 sigma and by 2% of its level (by this
-                                fraction of its level when its best was its first point) */
+                                fraction of its level when its best was its first point or
+                                the curve has fewer than min_points points), at each of the
+                                last diverge_persist raw points, with a worsening trend since
+                                the best; needs only the best and diverge_persist points */
     double poor_frac;        /* with n_classes: accuracy below chance + this x (1 - chance),
                                 loss (or training loss) above (1 - this) x ln K, is poor
                                 (default 0.25) */
@@ -177,7 +184,7 @@ typedef struct kb_curve_opts {
  * the benchmark reports the HELD-OUT half (docs/BENCHMARKS.md). */
 #define KB_CURVE_OPTS_INIT                                                                   \
     {KB_CURVE_OPTS_VERSION, NULL, KB_CURVE_MODE_AUTO, 0, NAN, NAN, 5, 6, 1e8, 0.3, 0.6, 3,    \
-     0.02, 3, 0.15, 0.1, 0.25, 0.1, 0.05}
+     0.02, 3, 0.06, 0.1, 0.25, 0.1, 0.05}
 
 /** The judgement of one curve (or prefix of one). */
 typedef struct kb_curve_judgement {
@@ -287,12 +294,12 @@ int kb_curve_forecast(kb_curve_pred *out, const kb_curve *c, const kb_curve_judg
 typedef enum kb_curve_prune_why {
     KB_CURVE_PRUNE_NONE = 0,     /* continue */
     KB_CURVE_PRUNE_RED = 1,      /* the light is red: overflow or diverging */
-    KB_CURVE_PRUNE_PLATEAU = 2,  /* converged / underfitting / overfitting, and its best is
-                                    worse than the incumbent: it will not win */
+    KB_CURVE_PRUNE_PLATEAU = 2,  /* converged / underfitting / overfitting / oscillating, and
+                                    its best is worse than the incumbent: it will not win */
     KB_CURVE_PRUNE_FORECAST = 3, /* the forecast beats the incumbent with P < p_min */
-    KB_CURVE_PRUNE_VERDICT = 4   /* the primary verdict is converged, underfitting or
-                                    overfitting, on this curve and without its last point:
-                                    nothing more to gain by going on */
+    KB_CURVE_PRUNE_VERDICT = 4   /* the primary verdict is converged, underfitting,
+                                    overfitting or oscillating, on this curve and without its
+                                    last point: nothing more to gain by going on */
 } kb_curve_prune_why;
 
 typedef struct kb_curve_prune {
@@ -314,12 +321,13 @@ typedef struct kb_curve_prune {
  * whole prefix: O(n log n), plus a forecast of at most opts->max_points bins when one is
  * needed; a few milliseconds for 1000 points). Rules, in order:
  * 1. RED: the judgement's light is red (non-finite values, diverging loss): stop at once.
- * 1b. VERDICT: the primary verdict is converged, underfitting or overfitting, and it was the
- *    primary verdict of the curve without its last point too (one noisy point does not stop a
- *    run; the call judges that prefix as well): nothing more to gain, whatever the incumbent.
+ * 1b. VERDICT: the primary verdict is converged, underfitting, overfitting or oscillating (no
+ *    trend over the last half), and it was the primary verdict of the curve without its last
+ *    point too (one noisy point does not stop a run; the call judges that prefix as well):
+ *    nothing more to gain, whatever the incumbent.
  *    This is the "kb" detector of the monitor benchmark's online table.
- * 2. PLATEAU: the curve has a converged, underfitting or overfitting verdict and its best
- *    value so far is worse than `incumbent` by more than 3 noise sigmas and 1% of
+ * 2. PLATEAU: the curve has a converged, underfitting, overfitting or oscillating verdict and
+ *    its best value so far is worse than `incumbent` by more than 3 noise sigmas and 1% of
  *    |incumbent| (a plateau that cannot reach the incumbent). Needs a finite incumbent, p_min
  *    > 0, and (when target_step is finite) the curve past a quarter of target_step.
  * 3. FORECAST: with a finite incumbent and target_step, p_min > 0 and at least 5 points past

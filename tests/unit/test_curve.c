@@ -299,6 +299,169 @@ static void test_judge_swinging_loss_is_oscillating(void)
     kb_curve_release(&c);
 }
 
+/* The primary verdict of the prefix of c with its first k rows (k >= 1), or -1 for none. */
+static int primary_of_prefix(const kb_curve *c, size_t k, const kb_curve_opts *o, double *step)
+{
+    kb_curve p = *c;
+    kb_curve_series tmp[8];
+    CHECK(c->n_series <= 8);
+    p.n_steps = k;
+    p.series = tmp;
+    for (size_t s = 0; s < c->n_series && s < 8; s++) {
+        tmp[s] = c->series[s];
+    }
+    kb_curve_judgement j;
+    int kind = -1;
+    if (kb_curve_judge(&j, &p, o, NULL) == KB_OK && j.n_verdicts > 0) {
+        kind = (int)j.verdicts[0].kind;
+        if (step != NULL) {
+            *step = j.verdicts[0].step;
+        }
+    }
+    kb_curve_judgement_release(&j);
+    return kind;
+}
+
+/*
+ * Overfitting with an exactly known onset: val_loss falls by 0.1 per point to its minimum
+ * 0.5 at point 5 (step 50), then rises by 0.05 per point; a +-0.003 wiggle cannot move the
+ * minimum. Judged online, the rule needs the minimum and diverge_persist (3) points after it,
+ * each worse than the best by overfit_rel of the gain (0.1 x 0.4 = 0.04): the first prefix
+ * with the verdict ends at point 8 (step 80), and the verdict's onset is step 50 exactly.
+ * The pruner stops on the next point (the verdict confirmed), 4 points after the onset,
+ * one sooner than Keras' EarlyStopping(patience 5) on the same curve.
+ */
+static void test_judge_overfitting_onset_is_exact_and_seen_3_points_later(void)
+{
+    kb_curve c = KB_CURVE_INIT;
+    for (size_t i = 0; i <= 40; i++) {
+        double v = i <= 5 ? 1.0 - 0.1 * (double)i : 0.5 + 0.05 * (double)(i - 5);
+        kb_curve_add(&c, 10.0 * (double)i, "train_loss", 2 * exp(-(double)i / 3) + 0.01, NULL);
+        kb_curve_add(&c, 10.0 * (double)i, "val_loss", v + 0.003 * wiggle(i), NULL);
+    }
+    size_t first = 0;
+    double onset = NAN;
+    for (size_t k = 1; k <= c.n_steps && first == 0; k++) {
+        double st = NAN;
+        if (primary_of_prefix(&c, k, NULL, &st) == KB_CURVE_VERDICT_OVERFITTING) {
+            first = k;
+            onset = st;
+        }
+    }
+    CHECK(first == 9);  /* rows 0..8: the prefix ending at step 80 */
+    CHECK(onset == 50); /* the minimum of val_loss */
+    kb_error err = KB_ERROR_INIT;
+    size_t stop = 0;
+    for (size_t k = 2; k <= c.n_steps && stop == 0; k++) {
+        kb_curve p = c;
+        p.n_steps = k;
+        kb_curve_prune pr;
+        CHECK_OK(kb_curve_prune_check(&pr, &p, NULL, NAN, NAN, 0, &err), err);
+        if (pr.prune) {
+            stop = k;
+            CHECK(pr.why == KB_CURVE_PRUNE_VERDICT && pr.kind == KB_CURVE_VERDICT_OVERFITTING);
+        }
+    }
+    CHECK(stop == 10); /* step 90: 4 points after the onset */
+    kb_curve_release(&c);
+}
+
+/*
+ * Noise alone must not look like overfitting: val_loss flat at 0.5 with a +-0.1 wiggle (its
+ * running minimum is always an outlier of the noise) while the training loss falls; on no
+ * prefix is the verdict overfitting.
+ */
+static void test_judge_noisy_flat_validation_is_never_overfitting(void)
+{
+    kb_curve c = KB_CURVE_INIT;
+    for (size_t i = 0; i <= 80; i++) {
+        kb_curve_add(&c, 10.0 * (double)i, "train_loss", 2 * exp(-(double)i / 20) + 0.01, NULL);
+        kb_curve_add(&c, 10.0 * (double)i, "val_loss", 0.5 + 0.1 * wiggle(i + 77), NULL);
+    }
+    size_t hits = 0;
+    for (size_t k = 1; k <= c.n_steps; k++) {
+        kb_curve p = c;
+        p.n_steps = k;
+        kb_curve_judgement j;
+        CHECK(kb_curve_judge(&j, &p, NULL, NULL) == KB_OK);
+        hits += find_verdict(&j, KB_CURVE_VERDICT_OVERFITTING) != NULL;
+        kb_curve_judgement_release(&j);
+    }
+    CHECK(hits == 0);
+    kb_curve_release(&c);
+}
+
+/*
+ * A network broken by a far too high learning rate: the training loss blows up to 31 at the
+ * first evaluation (past 2 ln 10) and then idles at the chance level. The rule needs the
+ * blow-up and diverge_persist (3) points after it: the first diverging prefix has 4 points,
+ * and the verdict's onset is the blow-up, step 15.
+ */
+static void test_judge_blow_up_then_chance_is_diverging_3_points_later(void)
+{
+    kb_curve c = KB_CURVE_INIT;
+    kb_curve_add(&c, 15, "train_loss", 31.0, NULL);
+    for (size_t i = 2; i <= 40; i++) {
+        kb_curve_add(&c, 15.0 * (double)i, "train_loss", 2.40 + 0.02 * wiggle(i), NULL);
+    }
+    kb_curve_opts o = KB_CURVE_OPTS_INIT;
+    o.n_classes = 10;
+    double st = NAN;
+    CHECK(primary_of_prefix(&c, 3, &o, NULL) != KB_CURVE_VERDICT_DIVERGING);
+    CHECK(primary_of_prefix(&c, 4, &o, &st) == KB_CURVE_VERDICT_DIVERGING);
+    CHECK(st == 15);
+    kb_curve_release(&c);
+}
+
+/*
+ * Swinging is not broken: after the same kind of blow-up (to 9 with 2 classes) the training
+ * loss swings between 0.35 and 1.6 around the chance level ln 2 and the accuracy moves with
+ * it; the run is oscillating, not diverging. The same loss with an accuracy pinned to the
+ * class frequencies (0.65 or 0.35: the network predicts one class) is diverging.
+ */
+static void test_judge_swinging_after_a_blow_up_is_not_diverging_unless_pinned(void)
+{
+    kb_curve c = KB_CURVE_INIT, d = KB_CURVE_INIT;
+    for (size_t i = 1; i <= 60; i++) {
+        double t = 10.0 * (double)i;
+        double loss = i == 1 ? 9.0 : 0.95 + 0.6 * wiggle(i);
+        kb_curve_add(&c, t, "train_loss", loss, NULL);
+        kb_curve_add(&d, t, "train_loss", loss, NULL);
+        kb_curve_add(&c, t, "val_accuracy", 0.7 + 0.08 * wiggle(i + 500), NULL);
+        kb_curve_add(&d, t, "val_accuracy", wiggle(i + 500) > -0.6 ? 0.65 : 0.35, NULL);
+    }
+    kb_curve_opts o = KB_CURVE_OPTS_INIT;
+    o.n_classes = 2;
+    kb_curve_judgement j;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_curve_judge(&j, &c, &o, &err), err);
+    CHECK(find_verdict(&j, KB_CURVE_VERDICT_DIVERGING) == NULL);
+    CHECK(j.verdicts[0].kind == KB_CURVE_VERDICT_OSCILLATING);
+    kb_curve_judgement_release(&j);
+    CHECK_OK(kb_curve_judge(&j, &d, &o, &err), err);
+    CHECK(j.verdicts[0].kind == KB_CURVE_VERDICT_DIVERGING && j.verdicts[0].step == 10);
+    kb_curve_judgement_release(&j);
+    kb_curve_release(&d);
+    kb_curve_release(&c);
+}
+
+/* An oscillating run has no trend to wait for: the pruner stops it once the verdict held on
+ * two consecutive points. */
+static void test_prune_check_stops_a_confirmed_oscillation(void)
+{
+    kb_error err = KB_ERROR_INIT;
+    kb_curve c = KB_CURVE_INIT;
+    for (size_t i = 0; i < 60; i++) {
+        kb_curve_add(&c, 10.0 * (double)i, "train_loss", 1.2 + 0.5 * wiggle(i + 300), NULL);
+    }
+    CHECK(primary_of_prefix(&c, 59, NULL, NULL) == KB_CURVE_VERDICT_OSCILLATING);
+    kb_curve_prune pr;
+    CHECK_OK(kb_curve_prune_check(&pr, &c, NULL, NAN, NAN, 0, &err), err);
+    CHECK(pr.prune == 1 && pr.why == KB_CURVE_PRUNE_VERDICT);
+    CHECK(pr.kind == KB_CURVE_VERDICT_OSCILLATING);
+    kb_curve_release(&c);
+}
+
 static void test_judge_rejects_unknown_metric_and_handles_empty_curve(void)
 {
     kb_error err = KB_ERROR_INIT;
@@ -748,6 +911,11 @@ int main(void)
     test_judge_flat_near_chance_is_underfitting();
     test_judge_plateau_is_poor_only_against_the_task_history();
     test_judge_swinging_loss_is_oscillating();
+    test_judge_overfitting_onset_is_exact_and_seen_3_points_later();
+    test_judge_noisy_flat_validation_is_never_overfitting();
+    test_judge_blow_up_then_chance_is_diverging_3_points_later();
+    test_judge_swinging_after_a_blow_up_is_not_diverging_unless_pinned();
+    test_prune_check_stops_a_confirmed_oscillation();
     test_judge_rejects_unknown_metric_and_handles_empty_curve();
     test_judge_survives_every_allocation_failure();
     test_forecast_recovers_the_closed_form_curve();

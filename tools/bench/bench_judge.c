@@ -12,15 +12,18 @@
  * definitions, independently of kb's rules: an "overfitting" curve must end (median of its
  * last 5 val_loss points) at least 10% above its minimum val_loss (validation worsens); a
  * "converged" curve must end within 10% of it (no such rise). A curve failing its check is
- * "ambiguous" and left out of the verified table (the recipe table keeps it).
+ * "ambiguous" and left out of the verified table (the recipe table keeps it). An
+ * "oscillating" curve must swing without a trend (see oscillation_verified), a "diverging"
+ * one end with its training loss above its early level or the chance level
+ * (divergence_verified).
  *
  * For each curve (label = how it was made, see tools/curves/make_curves.sh):
  * - kb's class is the primary verdict of `kb judge` on the whole curve (with --classes K);
  *   per verdict: precision and recall against the labels.
  * - Online, kb is run on every prefix (as `kb watch` / a pruner would); kb "stops" at the
- *   first prefix whose primary verdict is overflow, diverging, underfitting, overfitting or
- *   converged (red at once; the others once they were the verdict on CONFIRM = 2
- *   consecutive prefixes). Peers stop where their rule fires (PEERS_CSV: id,detector,stop_step).
+ *   first prefix whose primary verdict is overflow, diverging, oscillating, underfitting,
+ *   overfitting or converged (red at once; the others once they were the verdict on
+ *   CONFIRM = 2 consecutive prefixes), as kb_curve_prune_check does. Peers stop where their rule fires (PEERS_CSV: id,detector,stop_step).
  * - Onset (hindsight, independent of kb's rules): overflow = first non-finite value (else the
  *   iteration the trainer reported); diverging = the minimum training loss; converged = first
  *   step where the running best val_loss is within 5% of its total drop of the final best;
@@ -209,9 +212,10 @@ static double acc_at(const kb_curve *c, double upto)
 }
 
 
+/* the verdicts that stop a run online: every one but improving (as kb_curve_prune_check) */
 static int is_stop(kb_curve_verdict_kind k)
 {
-    return k != KB_CURVE_VERDICT_IMPROVING && k != KB_CURVE_VERDICT_OSCILLATING;
+    return k != KB_CURVE_VERDICT_IMPROVING;
 }
 
 
@@ -243,11 +247,130 @@ static void end_and_min(const kb_curve *c, const char *name, size_t k, double *e
     }
 }
 
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * The oscillating check, on the second half of the run (after the first learning): "large
+ * swings" = the median change of val_accuracy between consecutive evaluations is at least
+ * 0.02 (a converged run's val_accuracy has a standard deviation of at most 0.002 there, an
+ * overfitting one of at most 0.015); "no trend" = the Theil-Sen slope over that half, times
+ * its span, is within 2 standard deviations of the values; and the training loss does not
+ * rise (the median of that half at most the median of the first 3 points: not diverging).
+ */
+static int oscillation_verified(const kb_curve *c)
+{
+    const kb_curve_series *a = kb_curve_get(c, "val_accuracy");
+    const kb_curve_series *t = kb_curve_get(c, "train_loss");
+    if (a == NULL || t == NULL || c->n_steps < 20) {
+        return 0;
+    }
+    size_t h = c->n_steps / 2, m = c->n_steps - h, k = 0;
+    double x[512], y[512];
+    if (m > 512) {
+        return 0;
+    }
+    size_t n_w = m * (m - 1) / 2;
+    double *w = kb_malloc_array(n_w, sizeof *w);
+    if (w == NULL) {
+        return 0;
+    }
+    for (size_t i = h; i < c->n_steps; i++) {
+        if (!isfinite(a->values[i])) {
+            kb_free(w);
+            return 0;
+        }
+        x[i - h] = c->steps[i];
+        y[i - h] = a->values[i];
+    }
+    double mean = 0, var = 0;
+    for (size_t i = 0; i < m; i++) {
+        mean += y[i] / (double)m;
+    }
+    for (size_t i = 0; i < m; i++) {
+        var += (y[i] - mean) * (y[i] - mean) / (double)m;
+    }
+    for (size_t i = 0; i + 1 < m; i++) {
+        w[i] = fabs(y[i + 1] - y[i]);
+    }
+    qsort(w, m - 1, sizeof *w, cmp_dbl);
+    double swing = (m - 1) % 2 ? w[(m - 1) / 2] : 0.5 * (w[(m - 1) / 2 - 1] + w[(m - 1) / 2]);
+    for (size_t i = 0; i < m && k < n_w; i++) {
+        for (size_t j = i + 1; j < m && k < n_w; j++) {
+            w[k++] = (y[j] - y[i]) / (x[j] - x[i]);
+        }
+    }
+    qsort(w, k, sizeof *w, cmp_dbl);
+    double trend = (k % 2 ? w[k / 2] : 0.5 * (w[k / 2 - 1] + w[k / 2])) * (x[m - 1] - x[0]);
+    double t3[3], tl[512];
+    size_t nt = 0;
+    for (size_t i = 0; i < 3; i++) {
+        t3[i] = t->values[i];
+    }
+    qsort(t3, 3, sizeof *t3, cmp_dbl);
+    for (size_t i = h; i < c->n_steps; i++) {
+        if (isfinite(t->values[i])) {
+            tl[nt++] = t->values[i];
+        }
+    }
+    kb_free(w);
+    if (nt == 0) {
+        return 0;
+    }
+    qsort(tl, nt, sizeof *tl, cmp_dbl);
+    double t_half = nt % 2 ? tl[nt / 2] : 0.5 * (tl[nt / 2 - 1] + tl[nt / 2]);
+    return swing >= 0.02 && fabs(trend) <= 2 * sqrt(var) && t_half <= t3[1];
+}
+
+/*
+ * The diverging check: the issue's "loss rising beyond its early level". The median training
+ * loss of the second half is above the median of the first 3 points (it rose), or, with K
+ * classes, above 0.75 ln K: a sound initialisation starts near ln K, so a run whose loss
+ * blew up within the first logged interval and then sits at the chance level has not come
+ * back below its true early level (the network is broken). A far-too-high-lr run whose loss
+ * ends below both swings or learns: it is left out of the verified table.
+ */
+static int divergence_verified(const item *it)
+{
+    const kb_curve_series *t = kb_curve_get(&it->curve, "train_loss");
+    if (t == NULL || it->curve.n_steps < 6) {
+        return 0;
+    }
+    double v[4096], t3[3];
+    size_t n = 0, n3 = 0;
+    for (size_t i = 0; i < it->curve.n_steps && n3 < 3; i++) {
+        if (isfinite(t->values[i])) {
+            t3[n3++] = t->values[i];
+        }
+    }
+    for (size_t i = it->curve.n_steps / 2; i < it->curve.n_steps && n < 4096; i++) {
+        if (isfinite(t->values[i])) {
+            v[n++] = t->values[i];
+        }
+    }
+    if (n == 0 || n3 < 3) {
+        return 0;
+    }
+    qsort(t3, 3, sizeof *t3, cmp_dbl);
+    qsort(v, n, sizeof *v, cmp_dbl);
+    double half = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    return half > t3[1] || (it->classes >= 2 && half > 0.75 * log((double)it->classes));
+}
+
 /* the hindsight check of the recipe label (see the file comment) */
 static int label_verified(const item *it)
 {
     double end, min;
     int over = strcmp(it->label, "overfitting") == 0;
+    if (strcmp(it->label, "oscillating") == 0) {
+        return oscillation_verified(&it->curve);
+    }
+    if (strcmp(it->label, "diverging") == 0) {
+        return divergence_verified(it);
+    }
     if (!over && strcmp(it->label, "converged") != 0) {
         return 1;
     }
@@ -358,7 +481,7 @@ static void tune(item *items, size_t n)
     static const size_t conv_pts[] = {3, 5, 8};
     static const double over_rel[] = {0.1, 0.2, 0.3};
     static const double div_rel[] = {0.3, 0.5, 0.8};
-    static const double osc_rel[] = {0.15, 0.25, 0.4};
+    static const double osc_rel[] = {0.06, 0.1, 0.15, 0.25};
     kb_curve_opts def = KB_CURVE_OPTS_INIT, best = def;
     confusion cf;
     classify(&cf, items, n, &def, SET_TRAIN);
@@ -367,7 +490,7 @@ static void tune(item *items, size_t n)
         for (size_t b = 0; b < 3; b++) {
             for (size_t c = 0; c < 3; c++) {
                 for (size_t d = 0; d < 3; d++) {
-                    for (size_t e = 0; e < 3; e++) {
+                    for (size_t e = 0; e < 4; e++) {
                         kb_curve_opts o = def;
                         o.converge_tol = conv_tol[a];
                         o.converge_points = conv_pts[b];
@@ -385,11 +508,13 @@ static void tune(item *items, size_t n)
             }
         }
     }
-    printf("tuning on the TRAIN half (243 settings): objective (targets met + macro F1) "
+    printf("tuning on the TRAIN half (324 settings): objective (targets met + macro F1) "
            "defaults %.3f, best %.3f at converge_tol %g converge_points %zu overfit_rel %g "
            "diverge_rel %g oscillate_rel %g\n",
            def_obj, best_obj, best.converge_tol, best.converge_points, best.overfit_rel,
            best.diverge_rel, best.oscillate_rel);
+    classify(&cf, items, n, &best, SET_TRAIN);
+    print_classification("the best setting on the TRAIN half, recipe labels", &cf);
     classify(&cf, items, n, &best, SET_HELD);
     print_classification("the best TRAIN setting on the HELD-OUT half, recipe labels", &cf);
     classify(&cf, items, n, &best, SET_HELD | SET_VERIFIED);
@@ -440,19 +565,37 @@ static double median(double *v, size_t n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-/* The online stopping table of every detector over the curves of `set`, and kb's delay
- * ratios to each peer. */
+static const char *set_name(int set)
+{
+    const char *half = (set & SET_ALL) == SET_HELD    ? "HELD-OUT half"
+                       : (set & SET_ALL) == SET_TRAIN ? "TRAIN half"
+                                                      : "all curves";
+    static char buf[64];
+    snprintf(buf, sizeof buf, "%s%s", half, set & SET_VERIFIED ? ", verified labels" : "");
+    return buf;
+}
+
+/* Delay of a stop at step `st` after the onset, in logged points (negative: before it). */
+static double delay_points(const item *it, double st)
+{
+    return st >= it->onset ? (double)points_between(&it->curve, it->onset, st)
+                           : -(double)points_between(&it->curve, st, it->onset);
+}
+
+/* The online stopping table of every detector over the curves of `set`, and kb's delays
+ * against each peer's: the ratio of the medians (as before) and the difference of the means,
+ * both over every curve of a label (a curve never stopped counts as stopped at its end). */
 static void stopping_table(item *items, size_t n, int set)
 {
     printf("\nstopping online (%s): per label, curves stopped, median delay in logged points "
-           "after the onset over the stopped curves and (all) over every curve, a curve never "
-           "stopped counting to its end; on improving curves every stop is a false stop\n",
-           set == SET_HELD ? "HELD-OUT half" : "all curves");
+           "after the onset over the stopped curves, and over every curve (a curve never "
+           "stopped counting to its end) the median [mean]; on improving curves every stop is "
+           "a false stop; oscillating curves have no onset (kb stops one once its verdict held "
+           "on 2 points: no trend, nothing to gain)\n",
+           set_name(set));
     printf("%-22s", "detector");
     for (int l = 0; l < N_LABELS; l++) {
-        if (l != 2) {
-            printf(" %-22s", labels[l]);
-        }
+        printf(" %-26s", labels[l]);
     }
     printf("\n");
     double *delays = kb_malloc_array(n ? n : 1, sizeof *delays);
@@ -462,14 +605,12 @@ static void stopping_table(item *items, size_t n, int set)
         kb_free(all);
         return;
     }
-    static double all_med[MAX_DET][N_LABELS];
+    static double all_med[MAX_DET][N_LABELS], all_mean[MAX_DET][N_LABELS];
     for (size_t d = 0; d < n_det; d++) {
         printf("%-22s", det_names[d]);
         for (int l = 0; l < N_LABELS; l++) {
-            if (l == 2) {
-                continue;
-            }
             size_t tot = 0, stopped = 0, nd = 0, na = 0;
+            double sum = 0;
             for (size_t i = 0; i < n; i++) {
                 item *it = &items[i];
                 if (strcmp(it->label, labels[l]) != 0 || !in_set(it, set)) {
@@ -480,47 +621,45 @@ static void stopping_table(item *items, size_t n, int set)
                     /* never stopped = ran to the end */
                     double st = isnan(it->stop[d]) ? it->curve.steps[it->curve.n_steps - 1]
                                                    : it->stop[d];
-                    all[na++] = st >= it->onset
-                                    ? (double)points_between(&it->curve, it->onset, st)
-                                    : -(double)points_between(&it->curve, st, it->onset);
+                    all[na++] = delay_points(it, st);
+                    sum += all[na - 1];
                 }
                 if (isnan(it->stop[d])) {
                     continue;
                 }
                 stopped++;
                 if (!isnan(it->onset)) {
-                    double pts = it->stop[d] >= it->onset
-                                     ? (double)points_between(&it->curve, it->onset, it->stop[d])
-                                     : -(double)points_between(&it->curve, it->stop[d], it->onset);
-                    delays[nd++] = pts;
+                    delays[nd++] = delay_points(it, it->stop[d]);
                 }
             }
             char cellb[64];
             all_med[d][l] = na > 0 ? median(all, na) : NAN;
+            all_mean[d][l] = na > 0 ? sum / (double)na : NAN;
             if (tot == 0) {
                 snprintf(cellb, sizeof cellb, "-");
             } else if (nd > 0) {
                 double med = median(delays, nd);
-                snprintf(cellb, sizeof cellb, "%zu/%zu %+.0f (all %+.0f)", stopped, tot, med,
-                         median(all, na));
+                snprintf(cellb, sizeof cellb, "%zu/%zu %+.0f (all %+.0f [%+.1f])", stopped, tot,
+                         med, all_med[d][l], all_mean[d][l]);
             } else if (na > 0) {
-                snprintf(cellb, sizeof cellb, "%zu/%zu (all %+.0f)", stopped, tot,
-                         median(all, na));
+                snprintf(cellb, sizeof cellb, "%zu/%zu (all %+.0f [%+.1f])", stopped, tot,
+                         all_med[d][l], all_mean[d][l]);
             } else {
                 snprintf(cellb, sizeof cellb, "%zu/%zu", stopped, tot);
             }
-            printf(" %-22s", cellb);
+            printf(" %-26s", cellb);
         }
         printf("\n");
     }
     kb_free(delays);
     kb_free(all);
-    printf("\nratio of kb's delay (all curves) to each peer's: below 1 = kb stops sooner after "
-           "the onset\n");
-    const int ratio_labels[3] = {3, 4, 5};
+    printf("\nkb's delay (%s, all curves of a label) against each peer's: ratio of the medians "
+           "(below 1 = kb stops sooner after the onset) and difference of the means in logged "
+           "points (below 0 = kb sooner)\n", set_name(set));
+    const int ratio_labels[4] = {1, 3, 4, 5};
     for (size_t d = 1; d < n_det; d++) {
         printf("%-24s", det_names[d]);
-        for (int r = 0; r < 3; r++) {
+        for (int r = 0; r < 4; r++) {
             int l = ratio_labels[r];
             double a = all_med[0][l], b = all_med[d][l];
             printf(" %s ", labels[l]);
@@ -529,10 +668,10 @@ static void stopping_table(item *items, size_t n, int set)
             } else {
                 printf("-");
             }
+            printf(" [%+.1f]", all_mean[0][l] - all_mean[d][l]);
         }
         printf("\n");
     }
-
 }
 
 /*
@@ -592,7 +731,7 @@ static void replay(item *items, size_t n, int set)
     printf("\nsearch replay (%s): per dataset, its runs in index order as one search "
            "maximising val_accuracy; compute = training steps run; regret = best val_accuracy "
            "of the full runs - best result found, mean over datasets\n",
-           set == SET_HELD ? "HELD-OUT half" : "all curves");
+           set_name(set));
     printf("%-26s %9s %14s %12s\n", "detector", "stopped", "compute saved", "mean regret");
     for (size_t d = 0; d < n_det; d++) {
         double total = 0, used = 0, regret = 0;
@@ -635,15 +774,81 @@ static void replay(item *items, size_t n, int set)
     kb_free(kb_stop);
 }
 
+/* One line per curve: its label, half, onset and each detector's delay in logged points (an
+ * empty cell: never stopped), to see where kb is sooner or later than a peer. */
+static void per_curve(const item *items, size_t n)
+{
+    printf("per curve: id label half verified kb_whole_curve onset points");
+    for (size_t d = 0; d < n_det; d++) {
+        printf(" %s", det_names[d]);
+    }
+    printf("\n");
+    for (size_t i = 0; i < n; i++) {
+        const item *it = &items[i];
+        const kb_curve *c = &it->curve;
+        printf("%s %s %s %d %s %g %zu", it->id, it->label, it->held_out ? "held" : "train",
+               it->verified,
+               it->kb_class >= 0 ? kb_curve_verdict_name((kb_curve_verdict_kind)it->kb_class)
+                                 : "none",
+               it->onset, c->n_steps);
+        for (size_t d = 0; d < n_det; d++) {
+            double st = it->stop[d];
+            if (isnan(st) || isnan(it->onset)) {
+                printf(" %s", isnan(st) ? "-" : "stop");
+                continue;
+            }
+            printf(" %+.0f", st >= it->onset ? (double)points_between(c, it->onset, st)
+                                             : -(double)points_between(c, st, it->onset));
+        }
+        printf("\n");
+    }
+    printf("\n");
+}
+
+/* kb's primary verdict on every prefix of one curve (to see when a rule fires) */
+static void trace(const item *it)
+{
+    kb_curve_opts o = KB_CURVE_OPTS_INIT;
+    o.n_classes = it->classes;
+    kb_curve_series *tmp = kb_calloc(it->curve.n_series + 1, sizeof *tmp);
+    const kb_curve_series *tl = kb_curve_get(&it->curve, "train_loss");
+    const kb_curve_series *vl = kb_curve_get(&it->curve, "val_loss");
+    printf("trace %s (%s, onset %g)\n", it->id, it->label, it->onset);
+    for (size_t k = 1; tmp != NULL && k <= it->curve.n_steps; k++) {
+        kb_curve_judgement j;
+        if (judge_prefix(&j, &it->curve, k, tmp, &o) != KB_OK) {
+            break;
+        }
+        printf("%4zu %6g tl %-10.4g vl %-10.4g %s: %s\n", k, it->curve.steps[k - 1],
+               finite_or_nan(tl, k - 1), finite_or_nan(vl, k - 1),
+               j.n_verdicts ? kb_curve_verdict_name(j.verdicts[0].kind) : "-",
+               j.n_verdicts ? j.verdicts[0].detail : "");
+        kb_curve_judgement_release(&j);
+    }
+    kb_free(tmp);
+}
+
 int main(int argc, char **argv)
 {
-    int do_tune = argc > 1 && strcmp(argv[1], "--tune") == 0;
-    if (do_tune) {
+    int do_tune = 0, do_per_curve = 0;
+    const char *trace_id = NULL;
+    while (argc > 1 && argv[1][0] == '-' && argv[1][1] == '-') {
+        if (strcmp(argv[1], "--tune") == 0) {
+            do_tune = 1;
+        } else if (strcmp(argv[1], "--per-curve") == 0) {
+            do_per_curve = 1;
+        } else if (strcmp(argv[1], "--trace") == 0 && argc > 2) {
+            trace_id = argv[2];
+            argv++;
+            argc--;
+        } else {
+            break;
+        }
         argv++;
         argc--;
     }
     if (argc < 2) {
-        fprintf(stderr, "usage: bench_judge [--tune] INDEX_CSV [PEERS_CSV]\n");
+        fprintf(stderr, "usage: bench_judge [--tune] [--per-curve] [--trace ID] INDEX_CSV [PEERS_CSV]\n");
         return 2;
     }
     det_names[0] = "kb";
@@ -698,6 +903,14 @@ int main(int argc, char **argv)
         n++;
     }
     fclose(f);
+    for (size_t i = 0; trace_id != NULL && i < n; i++) {
+        if (strcmp(items[i].id, trace_id) == 0) {
+            trace(&items[i]);
+        }
+    }
+    if (trace_id != NULL) {
+        return 0;
+    }
     if (do_tune) {
         tune(items, n);
     }
@@ -811,7 +1024,15 @@ int main(int argc, char **argv)
         printf("\n");
     }
 
+    if (do_per_curve) {
+        per_curve(items, n);
+    }
+    if (do_tune) {
+        stopping_table(items, n, SET_TRAIN);
+        stopping_table(items, n, SET_TRAIN | SET_VERIFIED);
+    }
     stopping_table(items, n, SET_HELD);
+    stopping_table(items, n, SET_HELD | SET_VERIFIED);
     stopping_table(items, n, SET_ALL);
 
     replay(items, n, SET_HELD);

@@ -14,6 +14,10 @@
 #   small_data_long  -> overfitting (big MLP, no regularisation, long training, small data)
 #   good             -> converged (sound settings, trained well past the plateau)
 #   good_short       -> improving (the same settings, stopped early: no rule should stop it)
+#   lr_swing         -> oscillating (Adam at lr 0.3 with batch 16, or plain SGD at lr 1 with
+#                       batch 4: a step size just below divergence, so that each few batches
+#                       throw the weights across the valley; the accuracy swings by several
+#                       points between evaluations without a trend, the loss does not blow up)
 # Deterministic: every run has its own --seed. Needs /usr/bin/python3 with numpy only for
 # the Fashion-MNIST subset (skipped when /usr/share/datasets/fashion-mnist is absent).
 set -eu
@@ -58,6 +62,7 @@ run() {
     small_data_long) label=overfitting ;;
     good) label=converged ;;
     good_short) label=improving ;;
+    lr_swing) label=oscillating ;;
     *) echo "make_curves: unknown recipe $made" >&2; exit 2 ;;
     esac
     gzip -9 -n -c "$TMP/$id.jsonl" > "$OUT/$id.jsonl.gz"
@@ -145,4 +150,21 @@ for dc in letter:26 satellite:6 shuttle:7 optdigits_8x8:10; do
         seed=$((seed + 1))
     done
 done
+# oscillating: a step size just below divergence (lr 0.5 with two layers diverges, see
+# lr_too_high), evaluated every 10 iterations so that the swings between evaluations show;
+# 100 points per run, a fraction of a second each.
+# swing OPTIMIZER LR BATCH DATASET:CLASSES...: two seeded lr_swing runs per dataset
+swing() {
+    local opt=$1 lr=$2 batch=$3 dc d k s
+    shift 3
+    for dc in "$@"; do
+        d=${dc%%:*}; k=${dc##*:}
+        for s in 0 1; do
+            run lr_swing "$d" "$k" "FC(64)" $seed "{\"optimizer\": \"$opt\", \"base_lr\": $lr, \"max_iter\": 1000, \"test_interval\": 10, \"batch_size\": $batch}"
+            seed=$((seed + 1))
+        done
+    done
+}
+swing adam 0.3 16 vehicle:4 satellite:6 cell_segmentation:2 pima_diabetes:2 fish_species:7
+swing sgd 1 4 pima_diabetes:2 titanic:2 statlog_heart:2 fish_species:7
 echo "make_curves: $(($(wc -l < "$INDEX") - 1)) curves in $OUT ($(du -sh "$OUT" | cut -f1))" >&2
