@@ -1002,9 +1002,9 @@ static int judge_trend(kb_curve_judgement *j, const pts *p, const pts *train, co
     /* oscillating: swings large against the level and against the progress made, no trend.
      * "Against the progress": the noise is at least a fifth of the gain. On the TRAIN half of
      * the labelled curves the runs made to swing (lr_swing) have a noise of 0.24-0.66 of their
-     * gain, and every curve of another kind whose noise passes oscillate_rel has either less
-     * than a tenth of its gain (still learning through the noise) or a diverging loss, which
-     * is judged before this. */
+     * gain; the curves of other kinds whose noise passes oscillate_rel have a non-finite or
+     * diverging loss (judged before this), or are SGD runs at lr 3 that learn and then swing
+     * (recipe "diverging", which fail that label's hindsight check). */
     if (p->sigma > o->oscillate_rel * scale && p->sigma > 0.2 * fmax(gain, 0.0)) {
         size_t w = p->n / 2;
         double slope = theil_sen(p->x + (p->n - w), p->y + (p->n - w), w, ws->work);
