@@ -12,8 +12,8 @@
 #include "engine/core/alloc.h"
 #include "engine/core/buf.h"
 #include "engine/core/sha256.h"
-#include "kb/json.h"
 #include "kb/codec.h"
+#include "kb/json.h"
 #include "kb/json_priv.h"
 #include "kb/store_priv.h"
 
