@@ -693,8 +693,9 @@ static void test_streaming_reader_matches_the_tree_on_fixtures(kb_json__arena *a
     if (src == NULL) {
         return;
     }
-    static const char *const corpus[] = {"all_kinds.jsonl", "edge.jsonl", "space_backbone.jsonl",
-                                         "study.jsonl", "study_bad.jsonl"};
+    static const char *const corpus[] = {"all_kinds.jsonl",    "edge.jsonl",
+                                         "runs_compact.jsonl", "space_backbone.jsonl",
+                                         "study.jsonl",        "study_bad.jsonl"};
     static const char *const scripts[] = {"ingest.sh", "export.sh", "store_cmds.sh",
                                           "durability.sh", "kb.sh"};
     char path[4096];
