@@ -592,11 +592,21 @@ static double quantile_of(const double *v, size_t n, double q, double *work)
  * TRAIN half, the broken runs give 0.02-0.34 distinct values per evaluation (letter's 26
  * classes the most), the runs made to swing whose loss also sits above chance 0.5-0.9. */
 #define CHANCE_PINNED_FRAC 0.4
+/* ... and in all at most this many times K distinct values: a network that predicts one class
+ * whatever the input scores one of the K class frequencies, so a broken run's accuracy takes
+ * about K values however many evaluations and however fine the validation set. The fraction
+ * alone confuses a small validation set with a pinned accuracy: a run that swings on pima's
+ * 154 validation rows repeats values because there are few to take (held-out lr_swing c222:
+ * 0.34 distinct per evaluation, 17 values, 8.5 K). On the TRAIN half the broken runs give at
+ * most 1.0 K distinct values, the swinging ones 6.7 K and more; 3 K lies between (their
+ * geometric midpoint is 2.6 K). */
+#define CHANCE_PINNED_K 3.0
 
 /* Distinct values of the accuracy `a` at the steps [x0, x1], per evaluation; NaN when it has
- * fewer than 3 points there. */
-static double distinct_frac(const pts *a, double x0, double x1, double *work)
+ * fewer than 3 points there. *count gets the number of distinct values. */
+static double distinct_frac(const pts *a, double x0, double x1, double *work, size_t *count)
 {
+    *count = 0;
     size_t m = 0;
     for (size_t i = 0; i < a->n; i++) {
         if (a->x[i] >= x0 && a->x[i] <= x1) {
@@ -611,6 +621,7 @@ static double distinct_frac(const pts *a, double x0, double x1, double *work)
     for (size_t i = 1; i < m; i++) {
         d += work[i] != work[i - 1];
     }
+    *count = d;
     return (double)d / (double)m;
 }
 
@@ -625,8 +636,8 @@ static double distinct_frac(const pts *a, double x0, double x1, double *work)
  * when there are more than diverge_persist of them) is above the bar, so a run that keeps
  * dipping below it does not count. "Broken", not swinging: the loss is still far above chance
  * (CHANCE_FAR_ABOVE), or it sits at its level steadily (CHANCE_STEADY_REL), or the logged
- * accuracy is pinned to a few values (CHANCE_PINNED_FRAC): either of the last two is the
- * signature of a network that predicts the same class whatever the input. With fewer than 4
+ * accuracy is pinned to a few values (CHANCE_PINNED_FRAC and CHANCE_PINNED_K): either of the
+ * last two is the signature of a network that predicts the same class whatever the input. With fewer than 4
  * points after the blow-up the quartile alone decides: this lets the rule stop a broken run
  * diverge_persist points after its blow-up instead of after half a run (min_points); a run
  * that swings and then shows it loses the verdict again on later points.
@@ -668,8 +679,13 @@ static int judge_above_chance(kb_curve_judgement *j, const pts *p, const pts *ac
         return KB_OK;
     }
     if (m >= 4 && !(med > CHANCE_FAR_ABOVE * chance)) {
-        double pinned = acc != NULL ? distinct_frac(acc, p->x[from], p->x[p->n - 1], ws->work)
+        size_t n_distinct = 0;
+        double pinned = acc != NULL ? distinct_frac(acc, p->x[from], p->x[p->n - 1], ws->work,
+                                                    &n_distinct)
                                     : NAN;
+        if ((double)n_distinct > CHANCE_PINNED_K * (double)o->n_classes) {
+            pinned = NAN; /* many values, repeated only because the validation set is small */
+        }
         /* noise_sigma overwrites work2: the window goes first into a copy */
         double *tmp = kb_malloc_array(m, sizeof *tmp);
         if (tmp == NULL) {

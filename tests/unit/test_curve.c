@@ -418,17 +418,24 @@ static void test_judge_blow_up_then_chance_is_diverging_3_points_later(void)
  * loss swings between 0.35 and 1.6 around the chance level ln 2 and the accuracy moves with
  * it; the run is oscillating, not diverging. The same loss with an accuracy pinned to the
  * class frequencies (0.65 or 0.35: the network predicts one class) is diverging.
+ * A small validation set repeats accuracy values without pinning them: the swinging run's
+ * accuracy rounded to 1/50 (a 50-row validation set) takes 8 distinct values on its last 30
+ * points (0.27 per evaluation, within CHANCE_PINNED_FRAC) but 4 K of them, more than a network
+ * predicting one class can score (about K); it is oscillating, not diverging.
  */
 static void test_judge_swinging_after_a_blow_up_is_not_diverging_unless_pinned(void)
 {
-    kb_curve c = KB_CURVE_INIT, d = KB_CURVE_INIT;
+    kb_curve c = KB_CURVE_INIT, d = KB_CURVE_INIT, e = KB_CURVE_INIT;
     for (size_t i = 1; i <= 60; i++) {
         double t = 10.0 * (double)i;
         double loss = i == 1 ? 9.0 : 0.95 + 0.6 * wiggle(i);
         kb_curve_add(&c, t, "train_loss", loss, NULL);
         kb_curve_add(&d, t, "train_loss", loss, NULL);
+        kb_curve_add(&e, t, "train_loss", loss, NULL);
         kb_curve_add(&c, t, "val_accuracy", 0.7 + 0.08 * wiggle(i + 500), NULL);
         kb_curve_add(&d, t, "val_accuracy", wiggle(i + 500) > -0.6 ? 0.65 : 0.35, NULL);
+        kb_curve_add(&e, t, "val_accuracy", round(50 * (0.65 + 0.08 * wiggle(i + 500))) / 50,
+                     NULL);
     }
     kb_curve_opts o = KB_CURVE_OPTS_INIT;
     o.n_classes = 2;
@@ -441,6 +448,11 @@ static void test_judge_swinging_after_a_blow_up_is_not_diverging_unless_pinned(v
     CHECK_OK(kb_curve_judge(&j, &d, &o, &err), err);
     CHECK(j.verdicts[0].kind == KB_CURVE_VERDICT_DIVERGING && j.verdicts[0].step == 10);
     kb_curve_judgement_release(&j);
+    CHECK_OK(kb_curve_judge(&j, &e, &o, &err), err);
+    CHECK(find_verdict(&j, KB_CURVE_VERDICT_DIVERGING) == NULL);
+    CHECK(j.verdicts[0].kind == KB_CURVE_VERDICT_OSCILLATING);
+    kb_curve_judgement_release(&j);
+    kb_curve_release(&e);
     kb_curve_release(&d);
     kb_curve_release(&c);
 }
