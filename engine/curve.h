@@ -298,8 +298,9 @@ typedef enum kb_curve_prune_why {
                                     its best is worse than the incumbent: it will not win */
     KB_CURVE_PRUNE_FORECAST = 3, /* the forecast beats the incumbent with P < p_min */
     KB_CURVE_PRUNE_VERDICT = 4   /* the primary verdict is converged, underfitting,
-                                    overfitting or oscillating, on this curve and without its
-                                    last point: nothing more to gain by going on */
+                                    overfitting or oscillating, on this curve and (but for
+                                    overfitting) without its last point: nothing more to
+                                    gain by going on */
 } kb_curve_prune_why;
 
 typedef struct kb_curve_prune {
@@ -322,9 +323,10 @@ typedef struct kb_curve_prune {
  * needed; a few milliseconds for 1000 points). Rules, in order:
  * 1. RED: the judgement's light is red (non-finite values, diverging loss): stop at once.
  * 1b. VERDICT: the primary verdict is converged, underfitting, overfitting or oscillating (no
- *    trend over the last half), and it was the primary verdict of the curve without its last
- *    point too (one noisy point does not stop a run; the call judges that prefix as well):
- *    nothing more to gain, whatever the incumbent.
+ *    trend over the last half), and (except overfitting, whose rule already needs
+ *    diverge_persist worsening points) it was the primary verdict of the curve without its
+ *    last point too (one noisy point does not stop a run; the call judges that prefix as
+ *    well): nothing more to gain, whatever the incumbent.
  *    This is the "kb" detector of the monitor benchmark's online table.
  * 2. PLATEAU: the curve has a converged, underfitting, overfitting or oscillating verdict and
  *    its best value so far is worse than `incumbent` by more than 3 noise sigmas and 1% of

@@ -328,8 +328,9 @@ static int primary_of_prefix(const kb_curve *c, size_t k, const kb_curve_opts *o
  * minimum. Judged online, the rule needs the minimum and diverge_persist (3) points after it,
  * each worse than the best by overfit_rel of the gain (0.1 x 0.4 = 0.04): the first prefix
  * with the verdict ends at point 8 (step 80), and the verdict's onset is step 50 exactly.
- * The pruner stops on the next point (the verdict confirmed), 4 points after the onset,
- * one sooner than Keras' EarlyStopping(patience 5) on the same curve.
+ * The pruner stops on that same point (overfitting needs no confirming point: its rule has
+ * its own persistence), 3 points after the onset, two sooner than Keras'
+ * EarlyStopping(patience 5) on the same curve.
  */
 static void test_judge_overfitting_onset_is_exact_and_seen_3_points_later(void)
 {
@@ -362,7 +363,7 @@ static void test_judge_overfitting_onset_is_exact_and_seen_3_points_later(void)
             CHECK(pr.why == KB_CURVE_PRUNE_VERDICT && pr.kind == KB_CURVE_VERDICT_OVERFITTING);
         }
     }
-    CHECK(stop == 10); /* step 90: 4 points after the onset */
+    CHECK(stop == 9); /* step 80: 3 points after the onset */
     kb_curve_release(&c);
 }
 

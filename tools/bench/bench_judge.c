@@ -22,8 +22,8 @@
  *   per verdict: precision and recall against the labels.
  * - Online, kb is run on every prefix (as `kb watch` / a pruner would); kb "stops" at the
  *   first prefix whose primary verdict is overflow, diverging, oscillating, underfitting,
- *   overfitting or converged (red at once; the others once they were the verdict on
- *   CONFIRM = 2 consecutive prefixes), as kb_curve_prune_check does. Peers stop where their rule fires (PEERS_CSV: id,detector,stop_step).
+ *   overfitting or converged (red and overfitting at once; the others once they were the
+ *   verdict on CONFIRM = 2 consecutive prefixes), as kb_curve_prune_check does. Peers stop where their rule fires (PEERS_CSV: id,detector,stop_step).
  * - Onset (hindsight, independent of kb's rules): overflow = first non-finite value (else the
  *   iteration the trainer reported); diverging = the minimum training loss; converged = first
  *   step where the running best val_loss is within 5% of its total drop of the final best;
@@ -938,9 +938,13 @@ int main(int argc, char **argv)
             kb_curve_judgement_release(&j);
             same = kind == last_kind ? same + 1 : 1;
             last_kind = kind;
-            /* red stops at once; a stop for converged / under- / overfitting must be the
-             * verdict on CONFIRM consecutive prefixes (one noisy point does not stop a run) */
-            if (kind >= 0 && is_stop((kb_curve_verdict_kind)kind) && (red || same >= CONFIRM)) {
+            /* red and overfitting stop at once (overfitting's rule has its own persistence);
+             * a stop for converged / underfitting / oscillating must be the verdict on
+             * CONFIRM consecutive prefixes (one noisy point does not stop a run); as
+             * kb_curve_prune_check */
+            int at_once = red || kind == (int)KB_CURVE_VERDICT_OVERFITTING;
+            if (kind >= 0 && is_stop((kb_curve_verdict_kind)kind) &&
+                (at_once || same >= CONFIRM)) {
                 it->stop[0] = it->curve.steps[k - 1];
                 break;
             }
