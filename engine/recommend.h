@@ -162,9 +162,10 @@ typedef struct kb_recommend_backbone_opts {
  * Key: relative (FINETUNE) or source_similarity (SOURCE). With `transfer` (B scores, larger =
  * better, e.g. LogME on the new data; NaN = not computed), the finite ones are min-max
  * normalised to [0, 1] across the backbones (a single one gives 1) and the key becomes
- * (1 - lambda) key + lambda t for those backbones. Order: FINETUNE before SOURCE (evidence
- * before a guess), then key, then expected result (by `maximize`), then source similarity, all
- * descending, then the lower column.
+ * (1 - lambda) key + lambda t for FINETUNE backbones and t alone for SOURCE ones (a score
+ * measured on the new data replaces the source-task guess). Order: FINETUNE before SOURCE
+ * (evidence before a guess) unless both have a finite transfer score, then key, then expected
+ * result (by `maximize`), then source similarity, all descending, then the lower column.
  *
  * @param[out] out   up to k backbones, best first; `*n_out` says how many (min(k, B))
  * @param results    T x B column-major raw results (NaN none); may be NULL when n_tasks is 0

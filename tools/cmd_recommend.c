@@ -20,6 +20,7 @@
 #include "engine/recommend.h"
 #include "engine/similarity.h"
 #include "engine/stats.h"
+#include "tools/backbone_logme.h"
 #include "tools/commands.h"
 #include "tools/exit.h"
 #include "tools/features_cli.h"
@@ -27,7 +28,7 @@
 
 enum { OPT_KB = CLI_KEY(0), OPT_TASK, OPT_SPACE, OPT_TOP, OPT_NEIGHBORS, OPT_JSON, OPT_EXCLUDE,
        OPT_NO_MODEL, OPT_HELD_OUT, OPT_CONFIGS, OPT_SIGNATURE, OPT_NEIGHBORHOOD, OPT_TUNE_TASKS,
-       OPT_NO_CACHE };
+       OPT_NO_CACHE, OPT_TRANSFER, OPT_TRANSFER_ROWS };
 
 static const cli_opt opts[] = {
     {"kb", OPT_KB, 1, "PATH", "knowledge base directory (default $KB_PATH or ./kb.lmdb)"},
@@ -43,6 +44,8 @@ static const cli_opt opts[] = {
     {"neighborhood", OPT_NEIGHBORHOOD, 1, "N", "weigh only the N nearest tasks (default 256)"},
     {"tune-tasks", OPT_TUNE_TASKS, 1, "N", "choose the weighting on the N nearest tasks (default 16)"},
     {"no-cache", OPT_NO_CACHE, 0, NULL, "read every task and run instead of the derived table"},
+    {"transfer", OPT_TRANSFER, 1, "logme|none", "score compatible backbones on DATASET itself (default logme)"},
+    {"transfer-rows", OPT_TRANSFER_ROWS, 1, "N", "rows of DATASET the transfer score reads (default 2000)"},
     {"json", OPT_JSON, 0, NULL, "print the result as JSON (schema kb.recommend/1)"},
     FEATURES_CLI_OPTS,
     {NULL, 0, 0, NULL, NULL}};
@@ -67,7 +70,9 @@ const cli_spec cmd_recommend_spec = {
     "space whose configuration names a backbone in a 'backbone' parameter), with the expected "
     "result and its "
     "uncertainty; a backbone never fine-tuned ranks after them by the similarity of its "
-    "source task.",
+    "source task. For a DATASET, each compatible backbone is also scored on the data itself "
+    "(LogME of its penultimate features, --transfer), and the rank key becomes the mean of "
+    "the knowledge base's key and the LogME score, each scaled to [0, 1] across backbones.",
     opts,
     "  kb recommend datasets/iris.csv.gz --space svm\n"
     "  kb recommend --task t-1a2b3c4d5e6f7a8b --space mlp --top 10 --json\n"
@@ -1095,7 +1100,7 @@ done:
 /* ---- backbones: compatible ones and their fine-tune results ---- */
 
 typedef struct rbackbone {
-    char *id, *family, *arch, *signature, *source_task;
+    char *id, *family, *arch, *signature, *source_task, *uri;
 } rbackbone;
 
 typedef struct bctx {
@@ -1121,6 +1126,7 @@ static void rbackbone_free(rbackbone *b)
     kb_free(b->arch);
     kb_free(b->signature);
     kb_free(b->source_task);
+    kb_free(b->uri);
 }
 
 static char *dup_or_null(const char *s)
@@ -1150,9 +1156,10 @@ static int on_backbone(const kb_backbone *b, void *payload)
     r->arch = dup_or_null(b->arch);
     r->signature = kb_strdup(b->input_signature);
     r->source_task = dup_or_null(b->source_task);
+    r->uri = dup_or_null(b->uri);
     x->n_bb++;
     if (r->id == NULL || r->signature == NULL || (b->family && !r->family) ||
-        (b->arch && !r->arch) || (b->source_task && !r->source_task)) {
+        (b->arch && !r->arch) || (b->source_task && !r->source_task) || (b->uri && !r->uri)) {
         x->failed = 1;
         return 1;
     }
@@ -1428,7 +1435,8 @@ static double scaled_distance(const kb_similarity_scaler *scaler, const double *
 /* The ranked backbones: out/n_out into `items` (x->n_bb of them). */
 static int rank_backbones(kb_recommend_backbone *items, size_t *n_out, const bctx *x,
                           const double *query_f, size_t nf, const kb_recommend_weighting *wt,
-                          const kb_similarity_scaler *fixed, kb_error *err)
+                          const kb_similarity_scaler *fixed, const double *transfer,
+                          kb_error *err)
 {
     const rctx *c = x->c;
     size_t nt = 0;
@@ -1490,8 +1498,8 @@ static int rank_backbones(kb_recommend_backbone *items, size_t *n_out, const bct
             src[b] = 0; /* trained on the query task itself */
         }
     }
-    rc = kb_recommend_backbones(items, n_out, res, dist, nt, x->n_bb, x->maximize, src, NULL, wt,
-                                x->n_bb, NULL, err);
+    rc = kb_recommend_backbones(items, n_out, res, dist, nt, x->n_bb, x->maximize, src, transfer,
+                                wt, x->n_bb, NULL, err);
 done:
     kb_similarity_scaler_release(&scaler);
     kb_free(rows);
@@ -1501,6 +1509,52 @@ done:
     kb_free(z);
     kb_free(q);
     return rc;
+}
+
+/*
+ * LogME of every compatible backbone on the query dataset itself (the second half of the
+ * issue's "from the KB combined with a transferability score computed on the new data"):
+ * into t[0..x->n_bb), NaN where a backbone cannot be scored (weights file gone, another
+ * architecture, regression data), each such case a warning. The dataset is read again here
+ * rather than kept from the meta-features step: only image-like queries with compatible
+ * backbones get this far, and their files are small.
+ */
+static int score_transfer(double *t, const bctx *x, const char *path, size_t max_rows,
+                          features_args *fa)
+{
+    for (size_t b = 0; b < x->n_bb; b++) {
+        t[b] = NAN;
+    }
+    kb_error err = KB_ERROR_INIT;
+    kb_dataset d;
+    if (kb_dataset_read(&d, path, &fa->dataset, &err) != KB_OK) {
+        return cli_fail("recommend", &err);
+    }
+    if (d.task != KB_DATASET_TASK_CLASSIFICATION) {
+        kb_dataset_release(&d);
+        return KB_EXIT_OK; /* LogME scores class labels; a regression query has none */
+    }
+    if (!fa->log.quiet) {
+        fprintf(stderr, "kb recommend: scoring %zu compatible backbone%s on '%s' (LogME)\n",
+                x->n_bb, x->n_bb == 1 ? "" : "s", path);
+    }
+    for (size_t b = 0; b < x->n_bb; b++) {
+        const char *uri = x->bb[b].uri;
+        if (uri == NULL) {
+            continue;
+        }
+        if (strncmp(uri, "file://", 7) == 0) {
+            uri += 7;
+        }
+        if (backbone_logme(&t[b], &d, uri, max_rows, 1, &err) != KB_OK) {
+            fprintf(stderr, "kb recommend: warning: backbone %s not scored: %s\n", x->bb[b].id,
+                    err.msg);
+            t[b] = NAN;
+            kb_error_clear(&err);
+        }
+    }
+    kb_dataset_release(&d);
+    return KB_EXIT_OK;
 }
 
 static const char *basis_name(kb_recommend_basis b)
@@ -1525,15 +1579,16 @@ static void print_backbones(const bctx *x, const kb_recommend_backbone *items, s
     printf("\nrecommended backbones (input signature %s; %zu compatible; expected %s from "
            "fine-tune runs on the weighted tasks):\n", sig, x->n_bb,
            x->objective != NULL ? x->objective : "result");
-    printf("  %-4s %-20s %-8s %-6s %-9s %-7s %-5s %s\n", "rank", "backbone", "basis", "score",
-           "expected", "+-", "tasks", "source task (similarity)  arch");
+    printf("  %-4s %-20s %-8s %-6s %-9s %-7s %-5s %-8s %s\n", "rank", "backbone", "basis",
+           "score", "expected", "+-", "tasks", "LogME", "source task (similarity)  arch");
     for (size_t i = 0; i < n; i++) {
         const kb_recommend_backbone *it = &items[i];
         const rbackbone *b = &x->bb[it->backbone];
-        char e[32], sd[32], ss[32];
-        printf("  %-4zu %-20.20s %-8s %-6.3f %-9s %-7s %-5zu %s (%s)  %s\n", i + 1, b->id,
+        char e[32], sd[32], ss[32], tr[32];
+        printf("  %-4zu %-20.20s %-8s %-6.3f %-9s %-7s %-5zu %-8s %s (%s)  %s\n", i + 1, b->id,
                basis_name(it->basis), it->score, fmt_num(e, sizeof e, 1, 4, it->expected),
                fmt_num(sd, sizeof sd, 0, 3, it->expected_sd), it->n_tasks,
+               fmt_num(tr, sizeof tr, 0, 4, it->transfer),
                b->source_task != NULL ? b->source_task : "-",
                fmt_num(ss, sizeof ss, 0, 3, it->source_similarity),
                b->arch != NULL ? b->arch : "");
@@ -2009,7 +2064,8 @@ int cmd_recommend(int argc, char **argv)
 {
     const char *opt_kb = NULL, *task_id = NULL, *space_name = NULL, *opt_sig = NULL;
     size_t top = 5, n_show = 5, neighborhood = 256, tune_tasks = 16;
-    int json = 0, use_model = 1, held_out = 0, configs_only = 0, use_cache = 1;
+    int json = 0, use_model = 1, held_out = 0, configs_only = 0, use_cache = 1, use_logme = 1;
+    size_t transfer_rows = 2000;
     const char *excl[MAX_EXCLUDE];
     size_t n_excl = 0;
     features_args fa;
@@ -2060,6 +2116,19 @@ int cmd_recommend(int argc, char **argv)
             break;
         case OPT_NO_MODEL: use_model = 0; break;
         case OPT_NO_CACHE: use_cache = 0; break;
+        case OPT_TRANSFER:
+            if (strcmp(p.arg, "logme") != 0 && strcmp(p.arg, "none") != 0) {
+                return cli_usage("recommend", "--transfer takes logme or none, not '%s'", p.arg);
+            }
+            use_logme = strcmp(p.arg, "logme") == 0;
+            break;
+        case OPT_TRANSFER_ROWS:
+            if (cli_parse_size("recommend", "transfer-rows", p.arg, &transfer_rows) != 0 ||
+                transfer_rows < 2) {
+                return transfer_rows < 2 ? cli_usage("recommend", "--transfer-rows must be at least 2")
+                                         : KB_EXIT_USAGE;
+            }
+            break;
         case OPT_HELD_OUT: held_out = 1; break;
         case OPT_CONFIGS: configs_only = 1; break;
         case OPT_JSON: json = 1; break;
@@ -2127,6 +2196,7 @@ int cmd_recommend(int argc, char **argv)
     cresult res;
     memset(&res, 0, sizeof res);
     kb_recommend_backbone *bitems = NULL;
+    double *transfer = NULL; /* LogME per compatible backbone (NaN: not scored) */
     size_t n_bitems = 0;
     kb_store_cache_view *view = NULL;
     kb_buf derived = KB_BUF_INIT;
@@ -2286,10 +2356,17 @@ int cmd_recommend(int argc, char **argv)
     }
     if (code == KB_EXIT_OK && x.n_bb > 0) {
         bitems = kb_malloc_array(x.n_bb, sizeof *bitems);
-        if (bitems == NULL) {
+        transfer = kb_malloc_array(x.n_bb, sizeof *transfer);
+        if (bitems == NULL || transfer == NULL) {
             code = cli_error("recommend", KB_EXIT_FAILURE, "out of memory");
+        } else if (use_logme && dataset != NULL && !configs_only &&
+                   (code = score_transfer(transfer, &x, dataset_path, transfer_rows, &fa)) !=
+                       KB_EXIT_OK) {
+            /* score_transfer printed why */
         } else if (rank_backbones(bitems, &n_bitems, &x, c.query_f, c.n_feat, &res.wt,
-                                  blob_mode ? &blob_scaler : NULL, &err) != KB_OK) {
+                                  blob_mode ? &blob_scaler : NULL,
+                                  use_logme && dataset != NULL && !configs_only ? transfer : NULL,
+                                  &err) != KB_OK) {
             code = cli_fail("recommend", &err);
         }
     }
@@ -2303,6 +2380,7 @@ done:
     kb_buf_release(&derived);
     kb_similarity_scaler_release(&blob_scaler);
     kb_free(bitems);
+    kb_free(transfer);
     cresult_release(&res);
     release_bctx(&x);
     kb_free(sig);

@@ -197,14 +197,24 @@ static void test_backbones_rank_by_weighted_finetune_results(void)
     CHECK_NEAR(out[2].score, exp(-0.25), 1e-12, 0);
     CHECK_NEAR(out[1].source_similarity, exp(-9.0), 1e-12, 0);
 
-    /* transferability (lambda 0.5) lifts backbone 1: 0.5 e1/W + 0.5 vs 0.5/W */
+    /* transferability (lambda 0.5) lifts backbone 1: 0.5 e1/W + 0.5 vs 0.5/W; backbone 2
+     * (no fine-tune runs) is keyed by its normalised score alone, 0.5, and with every backbone
+     * scored it is no longer ranked after the fine-tuned ones */
     double tr[3] = {0, 10, 5};
-    CHECK_OK(kb_recommend_backbones(out, &n, res, dist, 3, 3, 1, src, tr, &wt, 2, NULL, &err),
+    CHECK_OK(kb_recommend_backbones(out, &n, res, dist, 3, 3, 1, src, tr, &wt, 3, NULL, &err),
              err);
-    CHECK(n == 2 && out[0].backbone == 1 && out[1].backbone == 0);
+    CHECK(n == 3 && out[0].backbone == 1 && out[1].backbone == 2 && out[2].backbone == 0);
     CHECK_NEAR(out[0].score, 0.5 * e1 / W + 0.5, 1e-12, 0);
-    CHECK_NEAR(out[1].score, 0.5 / W, 1e-12, 0);
-    CHECK(out[0].transfer == 10);
+    CHECK_NEAR(out[1].score, 0.5, 1e-12, 0);
+    CHECK_NEAR(out[2].score, 0.5 / W, 1e-12, 0);
+    CHECK(out[0].transfer == 10 && out[1].basis == KB_RECOMMEND_BASIS_SOURCE);
+    /* backbone 2 unscored: evidence before a guess again, so it ranks last */
+    tr[2] = NAN;
+    CHECK_OK(kb_recommend_backbones(out, &n, res, dist, 3, 3, 1, src, tr, &wt, 3, NULL, &err),
+             err);
+    CHECK(n == 3 && out[0].backbone == 1 && out[1].backbone == 0 && out[2].backbone == 2);
+    CHECK_NEAR(out[2].score, exp(-0.25), 1e-12, 0);
+    tr[2] = 5;
     kb_recommend_backbone_opts o = KB_RECOMMEND_BACKBONE_OPTS_INIT;
     o.transfer_weight = 2;
     CHECK_CODE(kb_recommend_backbones(out, &n, res, dist, 3, 3, 1, src, tr, &wt, 2, &o, &err),

@@ -38,10 +38,10 @@
 
 #include "engine/core/alloc.h"
 #include "engine/dataset.h"
-#include "engine/logme.h"
 #include "engine/metafeatures.h"
 #include "engine/net.h"
 #include "engine/similarity.h"
+#include "tools/backbone_logme.h"
 
 #define MAX_BB 16
 #define MAX_T 64
@@ -254,37 +254,10 @@ static int finetune(double *acc_out, const tdata *d, const char *arch, const cha
     return rc;
 }
 
+/* the backbone scored as `kb recommend` scores it: on every training image of the target */
 static int logme_of(double *out, const tdata *d, const backbone *bb, kb_error *err)
 {
-    kb_net_opts o = default_opts(1, 1);
-    kb_net *net = NULL;
-    float *feat = NULL;
-    double *f = NULL, *y = NULL;
-    int rc = make_net(&net, d, bb->info.arch, bb->weights, &o, err);
-    size_t n = d->tr.n_rows, fd = rc == KB_OK ? kb_net_feature_dim(net) : 0;
-    if (rc == KB_OK) {
-        feat = kb_malloc_array(n * fd, sizeof(float));
-        f = kb_malloc_array(n * fd, sizeof(double));
-        y = kb_malloc_array(n, sizeof(double));
-        rc = feat && f && y ? KB_OK : kb_error_set(err, KB_ENOMEM, "out of memory");
-    }
-    rc = rc ? rc : kb_net_features(feat, net, d->xt, n, err);
-    if (rc == KB_OK) {
-        for (size_t i = 0; i < n; i++) {
-            y[i] = d->yt[i];
-            for (size_t j = 0; j < fd; j++) {
-                f[i + j * n] = feat[i * fd + j];
-            }
-        }
-        kb_logme_result r;
-        rc = kb_logme_score(&r, f, n, fd, n, y, d->tr.n_classes, NULL, err);
-        *out = r.score;
-    }
-    kb_free(feat);
-    kb_free(f);
-    kb_free(y);
-    kb_net_free(net);
-    return rc;
+    return backbone_logme(out, &d->tr, bb->weights, 0, 1, err);
 }
 
 static void emit(bench *b, const char *tname, const char *method, size_t seed, double acc)
