@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -94,7 +95,9 @@ const cli_spec cmd_search_spec = {
     "time; each prints its metrics (JSON lines as 'kb train --json' does, a Caffe log, CSV, or "
     "lines read with --metric-regex). Every trial, its curve and its status (ok, failed, "
     "diverged, pruned) are stored in the knowledge base as it happens. A live table goes to "
-    "stderr; the best configuration to stdout. Ctrl-C stops cleanly; --resume continues.",
+    "stderr; the best configuration to stdout. Ctrl-C stops cleanly; --resume continues. "
+    "With hyperband, bohb and asha, {checkpoint} names one file per configuration, so a "
+    "promoted configuration continues its run (--train net does this).",
     opts,
     "  kb search datasets/iris.csv.gz --train svm --budget 20\n"
     "  kb search --task t-0123abcd --space mlp --objective val_accuracy \\\n"
@@ -296,7 +299,14 @@ static int shell_quote(kb_buf *b, const char *s)
 }
 
 /* The command of a built-in workload: `kb train` of this very binary. */
-static char *builtin_command(const run_spec *r, kb_task_type type)
+/* hyperband, bohb and asha run a configuration again at a larger budget (a promotion) */
+static int method_promotes(const char *method)
+{
+    return method != NULL && (strcmp(method, "hyperband") == 0 || strcmp(method, "bohb") == 0 ||
+                              strcmp(method, "asha") == 0);
+}
+
+static char *builtin_command(const run_spec *r, kb_task_type type, int promotes)
 {
     (void)type;
     char exe[PATH_MAX];
@@ -321,7 +331,9 @@ static char *builtin_command(const run_spec *r, kb_task_type type)
         /* the mlp space's layers x units become the architecture ({arch}, see trainer_params);
            the budget is the number of epochs */
         snprintf(tail, sizeof tail, " --arch {arch} --config {config_json} --set "
-                                    "epochs={budget} --seed {seed} --json --quiet");
+                                    "epochs={budget} --seed {seed} --json --quiet%s",
+                 /* a promoted configuration continues its last rung's run */
+                 promotes ? " --checkpoint {checkpoint}" : "");
     }
     if (rc == KB_OK) {
         rc = kb_buf_append(&b, tail, strlen(tail));
@@ -350,6 +362,7 @@ typedef struct search {
     size_t n_pruned;
     double compute_s;      /* wall-clock seconds of all finished trials */
     kb_curve_opts judge;
+    char ckpt_dir[PATH_MAX]; /* schedulers: {checkpoint} files live here; "" otherwise */
 } search;
 
 /* For --train net: the mlp space's `layers` and `units` are the architecture, not trainer
@@ -400,12 +413,18 @@ static int trainer_params(kb_param **cfg_out, size_t *n_cfg, kb_param *extra_out
     return 1;
 }
 
-static int start_trial(search *s, size_t index, double resource, kb_error *err)
+/*
+ * Start study trial `index` at `resource` ({budget}). `config_id` (a scheduler's configuration
+ * number, SIZE_MAX for none) names its {checkpoint} file, the same for every rung the
+ * configuration reaches, so a promotion continues the run of the rung below.
+ */
+static int start_trial(search *s, size_t index, double resource, size_t config_id,
+                       kb_error *err)
 {
     const study_trial *t = study_trial_at(s->st, index);
     kb_param *cfg;
     size_t n_cfg;
-    kb_param fid[2];
+    kb_param fid[3];
     memset(fid, 0, sizeof fid);
     size_t n_fid = 0;
     char arch[512];
@@ -419,6 +438,14 @@ static int start_trial(search *s, size_t index, double resource, kb_error *err)
         return kb_error_set(err, KB_ENOMEM, "out of memory");
     }
     n_fid += owned;
+    char ckpt[PATH_MAX + 32];
+    if (s->ckpt_dir[0] != '\0' && config_id != SIZE_MAX) {
+        snprintf(ckpt, sizeof ckpt, "%s/c%zu.kbs", s->ckpt_dir, config_id);
+        fid[n_fid].name = "checkpoint";
+        fid[n_fid].value.type = KB_VALUE_TYPE_STR;
+        fid[n_fid].value.s = ckpt;
+        n_fid++;
+    }
     int rc = kb_trial_pool_start(s->pool, t->number, cfg, n_cfg, fid, n_fid,
                                  study_record(s->st)->seed, err);
     if (owned) {
@@ -621,7 +648,7 @@ static int run_sequential(search *s, kb_error *err)
     while (rc == KB_OK && !cli_interrupted) {
         while (rc == KB_OK && kb_trial_pool_n_free(s->pool) > 0 && !cli_interrupted) {
             if (next_redo < n_redo) {
-                rc = start_trial(s, redo[next_redo++], resource, err);
+                rc = start_trial(s, redo[next_redo++], resource, SIZE_MAX, err);
                 continue;
             }
             if (study_n_trials(s->st) >= s->spec->budget) {
@@ -633,7 +660,7 @@ static int run_sequential(search *s, kb_error *err)
             rc = study_ask(&index, &info, s->st, s->store, s->spec->epochs ? &fid : NULL,
                            s->spec->epochs ? 1 : 0, err);
             if (rc == KB_OK) {
-                rc = start_trial(s, index, resource, err);
+                rc = start_trial(s, index, resource, SIZE_MAX, err);
             }
         }
         if (rc != KB_OK || kb_trial_pool_n_running(s->pool) == 0) {
@@ -793,7 +820,8 @@ static int run_scheduled(search *s, kb_error *err)
             break;
         }
         if (t->status == KB_RUN_STATUS_RUNNING) {
-            rc = start_trial(s, replayed, job.resource, err); /* left running: run it again */
+            /* left running: run it again */
+            rc = start_trial(s, replayed, job.resource, job.trial, err);
         } else {
             rc = sched_report(&sc, job.trial, sched_value(t), err);
         }
@@ -813,7 +841,7 @@ static int run_scheduled(search *s, kb_error *err)
             size_t index;
             rc = sched_add(&index, s, &sc, &job, err);
             if (rc == KB_OK) {
-                rc = start_trial(s, index, job.resource, err);
+                rc = start_trial(s, index, job.resource, job.trial, err);
             }
         }
         if (rc != KB_OK || kb_trial_pool_n_running(s->pool) == 0) {
@@ -834,6 +862,25 @@ static int run_scheduled(search *s, kb_error *err)
 
 /* Render the command once with every parameter of the space, so that a misspelt placeholder
    is a usage error before any trial is stored. */
+/* <work dir>/checkpoints, made and absolute (trials run in their own directories) */
+static int checkpoint_dir(char out[PATH_MAX], const char *wd)
+{
+    char cwd[PATH_MAX] = "";
+    if (wd[0] != '/' && getcwd(cwd, sizeof cwd) == NULL) {
+        return cli_error("search", KB_EXIT_FAILURE, "cannot get the working directory: %s",
+                         strerror(errno));
+    }
+    if ((size_t)snprintf(out, PATH_MAX, "%s%s%s/checkpoints", cwd, cwd[0] ? "/" : "", wd) >=
+        PATH_MAX) {
+        return cli_error("search", KB_EXIT_FAILURE, "work directory '%s': path too long", wd);
+    }
+    if (mkdir(out, 0777) != 0 && errno != EEXIST) {
+        return cli_error("search", KB_EXIT_FAILURE, "cannot make directory '%s': %s", out,
+                         strerror(errno));
+    }
+    return KB_EXIT_OK;
+}
+
 static int check_command(const run_spec *spec, const study *st)
 {
     const kb_space *sp = study_space(st);
@@ -845,13 +892,17 @@ static int check_command(const run_spec *spec, const study *st)
         cfg[j].name = sp->params[j].name;
         cfg[j].value.type = KB_VALUE_TYPE_INT;
     }
-    kb_param fid[2] = {{"budget", {KB_VALUE_TYPE_INT, 0, 1, NULL, 0}},
-                       {"arch", {KB_VALUE_TYPE_STR, 0, 0, "FC(1)", 0}}};
+    kb_param fid[3] = {{"budget", {KB_VALUE_TYPE_INT, 0, 1, NULL, 0}},
+                       {"arch", {KB_VALUE_TYPE_STR, 0, 0, "FC(1)", 0}},
+                       {"checkpoint", {KB_VALUE_TYPE_STR, 0, 0, "c0.kbs", 0}}};
     kb_trial_vars v = KB_TRIAL_VARS_INIT;
     v.config = cfg;
     v.n_config = sp->n_params;
     v.fidelity = fid;
     v.n_fidelity = spec->train != NULL || study_scheduler(st) == 2 ? 2 : 1; /* {arch} */
+    if (study_scheduler(st) == 1) {
+        fid[v.n_fidelity++] = fid[2]; /* {checkpoint} */
+    }
     v.extra = spec->consts;
     v.n_extra = spec->n_consts;
     v.trial_dir = ".";
@@ -1015,7 +1066,8 @@ static int run_arch(search *s, kb_error *err)
     size_t n = study_n_trials(s->st);
     for (size_t i = 0; rc == KB_OK && i < n; i++) {
         const study_trial *t = study_trial_at(s->st, i);
-        rc = t->status == KB_RUN_STATUS_RUNNING ? start_trial(s, i, (double)s->spec->epochs, err)
+        rc = t->status == KB_RUN_STATUS_RUNNING ? start_trial(s, i, (double)s->spec->epochs,
+                                                              SIZE_MAX, err)
                                                 : arch_tell(s, &c, i, err);
     }
     while (rc == KB_OK && !cli_interrupted) {
@@ -1024,7 +1076,7 @@ static int run_arch(search *s, kb_error *err)
             size_t index;
             rc = arch_add(&index, s, &c, err);
             if (rc == KB_OK) {
-                rc = start_trial(s, index, (double)s->spec->epochs, err);
+                rc = start_trial(s, index, (double)s->spec->epochs, SIZE_MAX, err);
             }
         }
         if (rc != KB_OK || kb_trial_pool_n_running(s->pool) == 0) {
@@ -1344,7 +1396,7 @@ int cmd_search(int argc, char **argv)
         }
         if (train != NULL) {
             spec.epochs = strcmp(train, "net") == 0 ? (epochs ? epochs : 10) : 0;
-            spec.command = builtin_command(&spec, type);
+            spec.command = builtin_command(&spec, type, method_promotes(sa.method));
             if (space == NULL) {
                 space = strcmp(train, "svm") == 0 ? "svm" : "mlp";
             }
@@ -1426,6 +1478,9 @@ int cmd_search(int argc, char **argv)
     s.judge = jo;
     if (kb_trial_pool_new(&s.pool, &po, &err) != KB_OK) {
         code = cli_fail("search", &err);
+        goto done;
+    }
+    if (study_scheduler(st) == 1 && (code = checkpoint_dir(s.ckpt_dir, wd)) != KB_EXIT_OK) {
         goto done;
     }
     print_header(&s);

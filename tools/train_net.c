@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine/core/alloc.h"
 #include "engine/core/rng.h"
@@ -37,7 +38,8 @@ enum {
     OPT_JSON,
     OPT_MAX_ROWS,
     OPT_SNAPSHOT,
-    OPT_RESUME
+    OPT_RESUME,
+    OPT_CHECKPOINT
 };
 
 static const cli_opt opts[] = {
@@ -51,6 +53,7 @@ static const cli_opt opts[] = {
      "that extends the backbone's adds a fresh last stage"},
     {"snapshot", OPT_SNAPSHOT, 1, "FILE", "write the full training state at the end (for --resume)"},
     {"resume", OPT_RESUME, 1, "FILE", "continue a --snapshot run to this run's epochs/max_iter"},
+    {"checkpoint", OPT_CHECKPOINT, 1, "FILE", "resume from FILE if it holds a usable snapshot, and snapshot to it at the end"},
     {"freeze", OPT_FREEZE, 1, "N", "keep the first N conv/FC layers fixed (lr_mult 0)"},
     {"seed", OPT_SEED, 1, "S", "random seed (initialisation, split, shuffling, dropout)"},
     {"threads", OPT_THREADS, 1, "T", "OpenBLAS threads (default: OpenBLAS's own choice)"},
@@ -64,7 +67,7 @@ const cli_spec train_net_spec = {
     "train net",
     "kb train net DATASET --arch SPEC [--config JSON] [--set K=V ...] [--test FILE]\n"
     "       [--val-fraction F] [--save-weights FILE] [--init-from FILE] [--freeze N]\n"
-    "       [--seed S] [--threads T] [--snapshot FILE] [--resume FILE]",
+    "       [--seed S] [--threads T] [--snapshot FILE] [--resume FILE] [--checkpoint FILE]",
     "Train a small CNN or MLP written on OpenBLAS. SPEC joins layers with '+': C(k,n) a k x k "
     "convolution with n filters (same padding, activation after it), P(k,s) max pooling, "
     "FC(n) a fully connected layer; the output layer is appended. Tabular data (CSV, svmlight) "
@@ -80,7 +83,12 @@ const cli_spec train_net_spec = {
     "weights, optimizer state, iteration, sample order and RNG state when training ends (or is "
     "interrupted); --resume continues from one with the same data, seed and optimizer up to "
     "the new epochs or max_iter, giving bit for bit the run that trained that long in one go "
-    "(for lr policies that do not depend on max_iter: fixed, step, exp, inv).",
+    "(for lr policies that do not depend on max_iter: fixed, step, exp, inv). --checkpoint "
+    "FILE is both for a run that may be continued: it resumes from FILE when FILE holds a "
+    "snapshot this run can continue (same data, seed, optimizer; fewer iterations than "
+    "asked), else trains from the start (--init-from applies then), and writes FILE at the "
+    "end; kb search's hyperband, bohb and asha use it so that a promoted trial trains only "
+    "its new epochs.",
     opts,
     "  kb train net data.csv --arch 'FC(64)+FC(32)' --set optimizer=adam --set base_lr=0.001\n"
     "  kb train net /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz \\\n"
@@ -219,6 +227,7 @@ static int on_point(const kb_net_point *p, void *payload)
 
 typedef struct net_args {
     const char *dataset, *arch, *config, *test, *save, *init, *target, *snapshot, *resume;
+    const char *checkpoint;
     const char **sets;
     size_t n_sets;
     double val_fraction;
@@ -241,6 +250,7 @@ static int parse_args(net_args *a, int argc, char **argv)
         case OPT_INIT: a->init = p.arg; break;
         case OPT_SNAPSHOT: a->snapshot = p.arg; break;
         case OPT_RESUME: a->resume = p.arg; break;
+        case OPT_CHECKPOINT: a->checkpoint = p.arg; break;
         case OPT_TARGET: a->target = p.arg; break;
         case OPT_QUIET: a->quiet = 1; break;
         case OPT_JSON: break;
@@ -293,6 +303,13 @@ static int parse_args(net_args *a, int argc, char **argv)
     if (a->init != NULL && a->resume != NULL) {
         return cli_usage(CMD, "--init-from and --resume exclude each other (a snapshot holds "
                          "its weights)");
+    }
+    if (a->checkpoint != NULL && (a->resume != NULL || a->snapshot != NULL)) {
+        return cli_usage(CMD, "--checkpoint is --resume and --snapshot in one: give it alone");
+    }
+    if (a->checkpoint != NULL && a->arch == NULL && a->init == NULL) {
+        /* the checkpoint may not exist yet: the first run needs an architecture */
+        return cli_usage(CMD, "--checkpoint needs --arch SPEC or --init-from FILE");
     }
     if (a->arch == NULL && a->init == NULL && a->resume == NULL) {
         return cli_usage(CMD, "missing --arch SPEC (or --init-from FILE to take a backbone's)");
@@ -440,6 +457,16 @@ static void snapshot_data_id(char *buf, const net_args *a, const kb_dataset *tra
     }
 }
 
+/* A --checkpoint file this run cannot continue: said once, then the run starts afresh. */
+static void checkpoint_ignored(const net_args *a, kb_error *err)
+{
+    if (!a->quiet) {
+        fprintf(stderr, "kb %s: note: not resuming from checkpoint '%s': %s\n", CMD,
+                a->checkpoint, err->msg);
+    }
+    kb_error_clear(err);
+}
+
 int train_net_main(int argc, char **argv)
 {
     const char **sets = kb_calloc((size_t)(argc > 0 ? argc : 1), sizeof(char *));
@@ -471,12 +498,28 @@ int train_net_main(int argc, char **argv)
         code = cli_usage(CMD, "%s", err.msg);
         goto done;
     }
+    /* --checkpoint: resume when the file holds a snapshot (whether this run can continue it is
+       known only once the data and the net are: see below), else start as without it */
+    const char *init_arg = a.init;
+    int from_ckpt = 0;
+    if (a.checkpoint != NULL) {
+        a.snapshot = a.checkpoint;
+        if (access(a.checkpoint, F_OK) == 0) {
+            if (kb_net_snapshot_info_read(&snap, a.checkpoint, &err) == KB_OK) {
+                a.resume = a.checkpoint;
+                a.init = NULL;
+                from_ckpt = 1;
+            } else {
+                checkpoint_ignored(&a, &err);
+            }
+        }
+    }
     if (a.init != NULL && kb_net_weights_info_read(&info, a.init, &err) != KB_OK) {
         code = cli_fail(CMD, &err);
         goto done;
     }
     if (a.resume != NULL) {
-        if (kb_net_snapshot_info_read(&snap, a.resume, &err) != KB_OK) {
+        if (!from_ckpt && kb_net_snapshot_info_read(&snap, a.resume, &err) != KB_OK) {
             code = cli_fail(CMD, &err);
             goto done;
         }
@@ -534,6 +577,7 @@ int train_net_main(int argc, char **argv)
     }
     kb_net_input input = kb_net_scaler_input(&scaler);
     size_t n_out = regression ? 1 : train_ds.n_classes;
+fresh:
     if (kb_net_new(&net, &arch, &input,
                    regression ? KB_NET_TASK_REGRESSION : KB_NET_TASK_CLASSIFICATION, n_out, &o,
                    &err) != KB_OK) {
@@ -543,6 +587,9 @@ int train_net_main(int argc, char **argv)
     snapshot_data_id(data_id, &a, &train_ds, &o);
     if (a.resume != NULL && kb_net_snapshot_load(net, a.resume, scaler.signature, data_id,
                                                  &err) != KB_OK) {
+        if (from_ckpt && err.code == KB_EINVAL) {
+            goto restart; /* another run's checkpoint */
+        }
         code = err.code == KB_EINVAL ? cli_error(CMD, KB_EXIT_USAGE, "%s", err.msg)
                                      : cli_fail(CMD, &err);
         goto done;
@@ -581,6 +628,9 @@ int train_net_main(int argc, char **argv)
     kb_net_result res;
     cli_install_signals();
     if (kb_net_train(&res, net, &dt, dv.n > 0 ? &dv : NULL, on_point, &cc, &err) != KB_OK) {
+        if (from_ckpt && err.code == KB_EINVAL) {
+            goto restart; /* trained as far as asked already, or on other rows */
+        }
         code = err.code == KB_EINVAL && a.resume != NULL ? cli_usage(CMD, "%s", err.msg)
                                                          : cli_fail(CMD, &err);
         goto done;
@@ -653,6 +703,22 @@ int train_net_main(int argc, char **argv)
         goto done;
     }
     code = KB_EXIT_OK;
+    goto done;
+restart:
+    /* the checkpoint cannot be continued by this run: start from the beginning (nothing was
+       trained or printed yet), from --init-from if given; the end of the run overwrites it */
+    checkpoint_ignored(&a, &err);
+    kb_net_free(net);
+    net = NULL;
+    a.resume = NULL;
+    a.init = init_arg;
+    from_ckpt = 0;
+    if ((a.init != NULL && kb_net_weights_info_read(&info, a.init, &err) != KB_OK) ||
+        kb_net_arch_parse(&arch, a.arch != NULL ? a.arch : info.arch, &err) != KB_OK) {
+        code = cli_fail(CMD, &err);
+        goto done;
+    }
+    goto fresh;
 done:
     kb_net_free(net);
     kb_free(xt);

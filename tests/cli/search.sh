@@ -176,6 +176,18 @@ jsonl 8.trials == 8
 jsonl 8.method == hyperband
 expect_code 0 $KB show s-hb:0 --json
 json .record.fidelity.budget == 1
+# {checkpoint}: one file per configuration, the same at every rung it is promoted to (here
+# 3 configurations at budget 1, the best promoted to 3: its file gets both budgets)
+expect_code 0 $KB search --task "$id_iris" --space svm --objective accuracy --study s-ck \
+    --trial "echo {budget} >> {checkpoint}; sh $T/trial.sh {C}" --method hyperband \
+    --max-resource 3 --eta 3 --budget 4 --work-dir wd --quiet
+n=$(ls wd/s-ck/checkpoints | wc -l)
+[ "$n" = 3 ] || fail "expected 3 checkpoint files, got $n"
+cat wd/s-ck/checkpoints/*.kbs | sort | tr '\n' ' ' > ck.txt
+[ "$(cat ck.txt)" = "1 1 1 3 " ] || fail "checkpoint files hold '$(cat ck.txt)', not '1 1 1 3 '"
+expect_code 2 $KB search --task "$id_iris" --space svm --objective accuracy \
+    --trial "sh $T/trial.sh {C} {checkpoint}" --budget 2 --quiet
+expect_err "unknown placeholder '\{checkpoint\}'"
 
 # architecture search: adarandom / reinforce propose {arch} (convolutions for image data);
 # each trial stores the architecture beside the space's defaults, and the study is not warmed
@@ -192,6 +204,12 @@ jsonl 2.trials == 2
 "$JC" -l "$T/out" 0.config.arch print | grep -qE '^FC\([0-9]+\)' || fail "reinforce: no FC architecture for tabular trials"
 expect_code 2 $KB search --task "$id_iris" --space svm --trial x --method adarandom
 expect_err "\{arch\}"
+# --train net under hyperband: the promoted configuration continues its checkpoint
+expect_code 0 $KB search tiny-images-idx3-ubyte --train net --epochs 3 --method hyperband \
+    --eta 3 --budget 4 --seed 2 --work-dir wdn --json --quiet
+jsonl 4.trials == 4
+grep -q '"resumed_from":' wdn/*/trial-0003/stdout.log || fail "the promoted net trial did not resume"
+grep -q '"resumed_from":' wdn/*/trial-0000/stdout.log && fail "a first-rung net trial resumed"
 
 # the built-in workload on real data
 expect_code 0 $KB search "$D/iris.csv.gz" --train svm --budget 3 --max-rows 60 --warm-start none --json --quiet

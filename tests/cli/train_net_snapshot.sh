@@ -88,4 +88,26 @@ expect_code 1 net --set epochs=10 --resume bad.kbs
 expect_err "checksum"
 expect_code 1 net --set epochs=10 --resume missing.kbs
 expect_err "missing.kbs"
+# --checkpoint: the first run starts and writes the file, the next continues it (bit for bit
+# the one-go run), a run that cannot continue it starts afresh with a note and rewrites it
+expect_code 0 net --set epochs=4 --checkpoint ck.kbs
+test -s ck.kbs || fail "--checkpoint wrote nothing"
+expect_code 0 net --set epochs=10 --checkpoint ck.kbs --save-weights ck10.kbw
+cmp -s full.kbw ck10.kbw || fail "--checkpoint continuation differs from one run"
+tail -n 1 "$T/out" > "$T/last"
+"$JC" "$T/last" .resumed_from == 32 || fail "checkpoint not resumed from iteration 32"
+expect_code 0 net --set epochs=6 --checkpoint ck.kbs --save-weights ck6.kbw
+expect_err "not resuming from checkpoint 'ck.kbs': .*nothing to train"
+expect_code 0 net --set epochs=6 --save-weights f6.kbw
+cmp -s ck6.kbw f6.kbw || fail "restart after an unusable checkpoint differs from a fresh run"
+expect_code 0 net --set epochs=8 --set optimizer=adam --checkpoint ck.kbs --quiet
+if [ -s "$T/err" ]; then fail "--quiet still printed the checkpoint note"; fi
+printf 'not a snapshot' > junk.kbs
+expect_code 0 net --set epochs=1 --checkpoint junk.kbs
+expect_err "not resuming from checkpoint 'junk.kbs': .*not a kb snapshot"
+test "$(head -c 14 junk.kbs)" = "not a snapshot" && fail "the unusable checkpoint was not rewritten"
+expect_code 2 net --set epochs=1 --checkpoint ck.kbs --resume s4.kbs
+expect_err "give it alone"
+expect_code 2 "$KB" train net train.csv --checkpoint ck.kbs
+expect_err "needs --arch"
 finish
