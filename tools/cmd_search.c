@@ -19,6 +19,7 @@
 
 #include "engine/core/alloc.h"
 #include "engine/core/buf.h"
+#include "engine/core/rng.h"
 #include "engine/curve.h"
 #include "engine/archsearch.h"
 #include "engine/asha.h"
@@ -675,10 +676,44 @@ static int run_sequential(search *s, kb_error *err)
 
 /* ---- multi-fidelity schedulers: hyperband, bohb (engine/hyperband.h), asha (engine/asha.h) ---- */
 
+/*
+ * The schedulers' warm start: the first configurations they sample are the neighbours'
+ * initial design (study_initial_design), then the scheduler's own sampler takes over (BOHB's
+ * model, or uniform as engine/hyperband.c samples). Low-budget evaluations are cheap, so the
+ * design is larger than the one point a GP search starts from.
+ */
+#define SCHED_WARM_DESIGN 5
+
+typedef struct warm_sampler {
+    double *design;        /* n x p, row-major, owned */
+    size_t n, next;
+    kb_hyperband_sample_fn inner; /* NULL: uniform */
+    void *inner_payload;
+} warm_sampler;
+
+static int warm_sample(double *u_out, size_t dim, const kb_hyperband_budget_obs *budgets,
+                       size_t n_budgets, kb_rng *rng, void *payload)
+{
+    warm_sampler *w = payload;
+    if (w->next < w->n) {
+        memcpy(u_out, w->design + w->next * dim, dim * sizeof *u_out);
+        w->next++;
+        return 0;
+    }
+    if (w->inner != NULL) {
+        return w->inner(u_out, dim, budgets, n_budgets, rng, w->inner_payload);
+    }
+    for (size_t k = 0; k < dim; k++) {
+        u_out[k] = kb_rng_uniform(rng);
+    }
+    return 0;
+}
+
 typedef struct sched {
     kb_hyperband *hb;
     kb_asha *asha;
     kb_bohb_sampler bohb;
+    warm_sampler warm;
     size_t *of_trial;      /* scheduler trial of each study trial (by study index), SIZE_MAX */
     size_t cap;
 } sched;
@@ -771,14 +806,29 @@ static int run_scheduled(search *s, kb_error *err)
     int bohb = strcmp(rec->method, "bohb") == 0;
     kb_bohb_sampler_init(&sc.bohb, study_encode(s->st), maximize);
     kb_hyperband_sample_fn fn = bohb ? kb_bohb_sample : NULL;
-    if (strcmp(rec->method, "asha") == 0) {
+    void *fn_payload = bohb ? &sc.bohb : NULL;
+    sc.warm.design = kb_malloc_array(SCHED_WARM_DESIGN * p + 1, sizeof *sc.warm.design);
+    if (sc.warm.design == NULL) {
+        return kb_error_set(err, KB_ENOMEM, "out of memory");
+    }
+    rc = study_initial_design(sc.warm.design, &sc.warm.n, s->st, s->store, SCHED_WARM_DESIGN,
+                              err);
+    if (rc == KB_OK && sc.warm.n > 0) {
+        sc.warm.inner = fn;
+        sc.warm.inner_payload = fn_payload;
+        fn = warm_sample;
+        fn_payload = &sc.warm;
+    }
+    if (rc != KB_OK) {
+        /* nothing to set up yet */
+    } else if (strcmp(rec->method, "asha") == 0) {
         kb_asha_opts ao = KB_ASHA_OPTS_INIT;
         ao.maximize = maximize;
         ao.max_resource = sp->max_resource;
         ao.min_resource = 1.0;
         ao.eta = sp->eta;
         ao.seed = rec->seed;
-        rc = kb_asha_new(&sc.asha, p, NULL, NULL, &ao, err);
+        rc = kb_asha_new(&sc.asha, p, fn, fn_payload, &ao, err);
     } else {
         kb_hyperband_plan plan;
         kb_hyperband_opts ho = KB_HYPERBAND_OPTS_INIT;
@@ -788,7 +838,7 @@ static int run_scheduled(search *s, kb_error *err)
         ho.seed = rec->seed;
         rc = kb_hyperband_plan_make(&plan, sp->max_resource, sp->eta, err);
         if (rc == KB_OK) {
-            rc = kb_hyperband_new(&sc.hb, &plan, p, fn, bohb ? &sc.bohb : NULL, &ho, err);
+            rc = kb_hyperband_new(&sc.hb, &plan, p, fn, fn_payload, &ho, err);
         }
     }
     /* Resume: replay the stored trials in order while they match the jobs the scheduler hands
@@ -857,6 +907,7 @@ static int run_scheduled(search *s, kb_error *err)
     kb_free(sc.of_trial);
     kb_hyperband_free(sc.hb);
     kb_asha_free(sc.asha);
+    kb_free(sc.warm.design);
     return rc;
 }
 
@@ -1137,8 +1188,7 @@ static int print_result(const search *s, int interrupted)
     }
     printf("study %s: %zu trials (%zu ok, %zu pruned) on task %s, space %s, %s %s%s\n", rec->id,
            n, n_ok, s->n_pruned, rec->task_id, rec->space, rec->method,
-           study_scheduler(s->st) ? "(no warm start)"
-           : strcmp(rec->warm_start, "none") == 0 ? "cold" : "warm-started",
+           strcmp(rec->warm_start, "none") == 0 ? "cold" : "warm-started",
            interrupted ? " (interrupted: resume with kb search --resume)" : "");
     if (best == SIZE_MAX) {
         printf("no trial finished ok\n");
@@ -1412,6 +1462,14 @@ int cmd_search(int argc, char **argv)
         if (spec.command == NULL || extra == NULL) {
             kb_free(extra);
             code = cli_error("search", KB_EXIT_FAILURE, "cannot build the trial command");
+            goto done;
+        }
+        if (method_promotes(sa.method) && sa.warm_start != NULL &&
+            strcmp(sa.warm_start, "auto") != 0 && strcmp(sa.warm_start, "portfolio") != 0 &&
+            strcmp(sa.warm_start, "nearest") != 0 && strcmp(sa.warm_start, "none") != 0) {
+            kb_free(extra);
+            code = cli_usage("search", "warm start '%s' shapes a GP; %s starts from an initial "
+                             "design: auto, portfolio, nearest or none", sa.warm_start, sa.method);
             goto done;
         }
         study_create_opts co;

@@ -397,6 +397,12 @@ int study_create(kb_study *out, kb_store *store, const study_create_opts *o, kb_
         return kb_error_set(err, KB_EINVAL, "unknown warm start '%s' (auto, none, nearest, "
                             "portfolio, stacked, priors, rgpe)", o->warm_start);
     }
+    if (scheduler == 1 && wm != KB_BO_WARM_AUTO && wm != KB_BO_WARM_NONE &&
+        wm != KB_BO_WARM_NEAREST && wm != KB_BO_WARM_PORTFOLIO) {
+        return kb_error_set(err, KB_EINVAL, "warm start '%s' shapes a GP; %s starts from an "
+                            "initial design: auto, portfolio, nearest or none", o->warm_start,
+                            o->method);
+    }
     kb_task task = {0};
     int rc = kb_store_get_task(&task, store, o->task_id, err);
     if (rc != KB_OK) {
@@ -468,9 +474,10 @@ int study_create(kb_study *out, kb_store *store, const study_create_opts *o, kb_
                                      : rank_candidates(rk, &n_ranked, w, k, &c, q, err);
     }
     size_t n_nb = n_ranked < k ? n_ranked : k;
-    /* the schedulers and the architecture searches sample on their own: no warm start */
-    const char *warm_name = scheduler ? "none" : o->warm_start ? o->warm_start : "auto";
-    if (wm == KB_BO_WARM_NONE || scheduler) {
+    /* the architecture searches sample on their own: no warm start; the schedulers start
+       from the neighbours' initial design (study_initial_design), which needs no model */
+    const char *warm_name = scheduler == 2 ? "none" : o->warm_start ? o->warm_start : "auto";
+    if (wm == KB_BO_WARM_NONE || scheduler == 2) {
         n_nb = 0;
     }
     if (rc == KB_OK) {
@@ -1073,6 +1080,45 @@ static const char *phase_name(kb_bo_phase p)
     case KB_BO_PHASE_MODEL: return "model";
     }
     return "model";
+}
+
+int study_initial_design(double *u_out, size_t *n_out, study *s, kb_store *store, size_t k,
+                         kb_error *err)
+{
+    KB_CHECK_ARG(n_out != NULL && s != NULL && store != NULL && (u_out != NULL || k == 0));
+    *n_out = 0;
+    if (s->bo.warm == KB_BO_WARM_NONE || s->rec.n_neighbours == 0 || k == 0) {
+        return KB_OK;
+    }
+    int rc = load_transfer(s, store, err);
+    if (rc != KB_OK || s->transfer == NULL) {
+        return rc; /* neighbours without runs in the space: nothing to start from */
+    }
+    rc = build_pool(s, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    size_t p = s->p, got = 0;
+    double *design = kb_malloc_array(k * p + 1, sizeof *design);
+    if (design == NULL) {
+        return kb_error_set(err, KB_ENOMEM, "out of memory");
+    }
+    /* as kb_bo_suggest's warm design: the neighbours' candidates, used marks ignored, so the
+       design does not depend on what the study has tried (a resumed study gets the same) */
+    kb_encode_pool all = s->pool;
+    all.used = NULL;
+    rc = kb_transfer_initial_design(design, k, &got, s->transfer, k,
+                                    s->bo.warm != KB_BO_WARM_NEAREST, &all, err);
+    for (size_t i = 0; rc == KB_OK && i < got; i++) {
+        for (size_t j = 0; j < p; j++) {
+            u_out[i * p + j] = design[i + j * k];
+        }
+    }
+    kb_free(design);
+    if (rc == KB_OK) {
+        *n_out = got;
+    }
+    return rc;
 }
 
 int study_ask(size_t *index_out, kb_bo_info *info_out, study *s, kb_store *store,

@@ -110,6 +110,16 @@ int study_trial_counts(const study_trial *t);
 /** Index of the best counting trial (by the study's direction), or SIZE_MAX if none. */
 size_t study_best(const study *s);
 int study_scheduler(const study *s); /* 1 for hyperband/bohb/asha, 2 for adarandom/reinforce */
+/**
+ * The first configurations of a scheduled study (hyperband, bohb, asha), warm-started from
+ * its neighbours: up to `k` rows of the study's encoding (row i at u_out[i * p], p =
+ * kb_encode_n_params) — the neighbours' greedy portfolio over their candidate pool (warm
+ * start auto or portfolio) or each nearest neighbour's best (nearest). `*n_out` = 0 for warm
+ * start none, no neighbours, or neighbours without runs in the space.
+ * @return KB_OK; the store's errors; KB_ENOMEM.
+ */
+int study_initial_design(double *u_out, size_t *n_out, study *s, kb_store *store, size_t k,
+                         kb_error *err);
 
 /**
  * Propose the next trial and store it as a running run (pending trials are taken into account,

@@ -176,6 +176,23 @@ jsonl 8.trials == 8
 jsonl 8.method == hyperband
 expect_code 0 $KB show s-hb:0 --json
 json .record.fidelity.budget == 1
+expect_code 0 $KB show s-hb --json
+json .record.warm_start == auto
+json .record.neighbours len== 2
+# a scheduler's warm start: its first configurations are the neighbours' design (nearest: the
+# best of wine and of zoo, both C = 100), then its own sampling
+expect_code 0 $KB search --task "$id_iris" --space svm --objective accuracy --study s-hbw \
+    --trial "sh $T/trial.sh {C} {budget}" --method hyperband --max-resource 9 --eta 3 --budget 4 \
+    --warm-start nearest --json --quiet
+jsonl 0.config.C ">" 99.999
+jsonl 0.config.C "<" 100.001
+jsonl 0.config.gamma ">" 0.009999
+jsonl 0.config.gamma "<" 0.010001
+jsonl 0.config.kernel == rbf
+jsonl 4.warm_start == nearest
+expect_code 2 $KB search --task "$id_iris" --space svm --objective accuracy \
+    --trial "sh $T/trial.sh {C} {budget}" --method hyperband --warm-start stacked --quiet
+expect_err "warm start 'stacked' shapes a GP; hyperband starts from an initial design"
 # {checkpoint}: one file per configuration, the same at every rung it is promoted to (here
 # 3 configurations at budget 1, the best promoted to 3: its file gets both budgets)
 expect_code 0 $KB search --task "$id_iris" --space svm --objective accuracy --study s-ck \
