@@ -42,38 +42,9 @@ if [ -f datasets/history/tasks.jsonl.gz ]; then
     n=$((n + 1))
   done < "$configs"
   rm -f "$configs"
-  # Warm vs cold start, each held-out dataset searched twice from the same knowledge base (the
-  # spaces, tasks and svm history: its own history runs never enter its own study)
-  names=$(gzip -dc datasets/history/svm.jsonl.gz | sed -n 's/^{"kind":"run","id":"hist:svm:\([^:]*\):.*/\1/p' | sort -u)
-  echo "== search each of the $(echo "$names" | wc -l) datasets of the svm history for 10 trials, held out: warm-started from the nearest tasks vs a cold start"
-  base=build/search-base.lmdb
-  rm -rf "$base" && KB_PATH="$PWD/$base" $KB init > /dev/null
-  KB_PATH="$PWD/$base" $KB ingest --quiet datasets/spaces.jsonl > /dev/null
-  for f in datasets/history/tasks.jsonl.gz datasets/history/svm.jsonl.gz; do
-    gzip -dc "$f" | KB_PATH="$PWD/$base" $KB ingest --quiet - > /dev/null
-  done
-  printf '  %-24s %-5s %s\n' dataset start "best accuracy after 1, 3, 5 and 10 trials"
-  for ds in $names; do
-    for warm in auto none; do
-      rm -rf build/search-one.lmdb && cp -r "$base" build/search-one.lmdb
-      KB_PATH="$PWD/build/search-one.lmdb" $KB search "datasets/$ds.csv.gz" --train svm --budget 10 \
-        --max-rows 1000 --seed 1 --warm-start "$warm" --timeout-per-trial 120 \
-        --work-dir build/kb-trials --json --quiet > search.jsonl
-      # best accuracy so far after 1, 3, 5 and 10 trials (each trial line carries its value)
-      awk -v w="$warm" -v d="$ds" -F'"value":' '/"kb.search.trial\/1"/ { n++; split($2, a, /[,}]/);
-          v = a[1] + 0; if (a[1] != "null" && v > best) best = v;
-          if (n == 1 || n == 3 || n == 5 || n == 10) line = line sprintf(" %.4f", best) }
-          END { printf "  %-24s %-5s%s\n", d, (w == "auto" ? "warm" : "cold"), line }' search.jsonl
-    done
-  done | tee search-table.txt
-  awk '$2 == "warm" { for (i = 3; i <= 6; i++) w[$1, i] = $i }
-       $2 == "cold" { n++; for (i = 3; i <= 6; i++) { sw[i] += w[$1, i]; sc[i] += $i;
-                        if (w[$1, i] > $i) win[i]++; else if (w[$1, i] < $i) loss[i]++ } }
-       END { split("1 3 5 10", at, " ");
-             for (i = 3; i <= 6; i++)
-               printf "  after %2d trials: warm better on %2d, cold on %2d of %d datasets; mean best accuracy warm %.4f, cold %.4f\n",
-                      at[i - 2], win[i], loss[i], n, sw[i] / n, sc[i] / n }' search-table.txt
-  rm -rf search.jsonl search-table.txt build/search-one.lmdb "$base"
+  echo "== search every dataset of the svm history for 10 trials, each held out: warm-started from its nearest tasks vs a cold start"
+  sh tools/bench/warm_vs_cold.sh "$KB" svm "1 3 5 10" --train svm --budget 10 --max-rows 1000 \
+    --seed 1 --timeout-per-trial 120
 fi
 
 if dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
