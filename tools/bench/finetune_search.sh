@@ -17,7 +17,8 @@
 # its choices: "none" and the KB's backbones with the target's input signature (space
 # finetune-joint, written into the KB once), warm-started from the nearest tasks' runs.
 # METHOD (environment, default gp) is kb search's --method; TARGETS (names, default all) and
-# SEARCHES ("finetune-scratch finetune-joint" by default) narrow the runs.
+# SEARCHES ("finetune-scratch finetune-joint" by default) narrow the runs; SEED_FROM (default
+# 1) starts the seeds there, so seeds can run as separate calls (each call truncates OUT).
 set -u
 kb=${1:?usage: finetune_search.sh KB_BIN MANIFEST OUT.jsonl [SEEDS] [TRIALS]}
 manifest=${2:?manifest} out=${3:?out} seeds=${4:-5} trials=${5:-20}
@@ -59,7 +60,7 @@ run() { # run SPACE TRAIN TEST SEED -> test accuracy of the search's best config
 while IFS=$'\t' read -r kind name _ train test _; do
     [ "$kind" = target ] || continue
     case " ${TARGETS:-$name} " in *" $name "*) ;; *) continue ;; esac
-    for ((s = 1; s <= seeds; s++)); do
+    for ((s = ${SEED_FROM:-1}; s <= seeds; s++)); do
         for m in "finetune-scratch:(b) automl scratch" "finetune-joint:(e) joint automl+finetune"; do
             case " ${SEARCHES:-finetune-scratch finetune-joint} " in *" ${m%%:*} "*) ;; *) continue ;; esac
             acc=$(run "${m%%:*}" "$(abs "$train")" "$(abs "$test")" "$s")
