@@ -370,7 +370,8 @@ static void test_judge_overfitting_onset_is_exact_and_seen_3_points_later(void)
 /*
  * Noise alone must not look like overfitting: val_loss flat at 0.5 with a +-0.1 wiggle (its
  * running minimum is always an outlier of the noise) while the training loss falls; on no
- * prefix is the verdict overfitting.
+ * prefix is the verdict overfitting, so the pruner, which stops on an overfitting verdict at
+ * once (no confirming point), never stops this run for overfitting.
  */
 static void test_judge_noisy_flat_validation_is_never_overfitting(void)
 {
@@ -387,6 +388,9 @@ static void test_judge_noisy_flat_validation_is_never_overfitting(void)
         CHECK(kb_curve_judge(&j, &p, NULL, NULL) == KB_OK);
         hits += find_verdict(&j, KB_CURVE_VERDICT_OVERFITTING) != NULL;
         kb_curve_judgement_release(&j);
+        kb_curve_prune pr;
+        CHECK(kb_curve_prune_check(&pr, &p, NULL, NAN, NAN, 0, NULL) == KB_OK);
+        hits += pr.prune && pr.kind == KB_CURVE_VERDICT_OVERFITTING;
     }
     CHECK(hits == 0);
     kb_curve_release(&c);
