@@ -723,14 +723,14 @@ static int ids_get(id_entry *out, int *found, MDB_txn *txn, const kb_store *s, M
     return KB_OK;
 }
 
-static int ids_put(MDB_txn *txn, const kb_store *s, MDB_val key, unsigned kind, uint64_t seq,
-                   kb_error *err)
+/* Put an id map entry through `cur` (on ids_recent) */
+static int ids_put(MDB_cursor *cur, MDB_val key, unsigned kind, uint64_t seq, kb_error *err)
 {
     unsigned char b[1 + SEQ_BYTES];
     b[0] = (unsigned char)kind;
     kb_be64_encode(b + 1, seq);
     MDB_val v = {kind == KB_RECORD_RUN ? sizeof b : 1, b};
-    int mrc = mdb_put(txn, s->dbi[KB_STORE__DB_IDS_RECENT], &key, &v, 0);
+    int mrc = mdb_cursor_put(cur, &key, &v, 0);
     return mrc == MDB_SUCCESS ? KB_OK : mdb_fail(err, mrc, "writing the id map");
 }
 
@@ -967,16 +967,22 @@ static int merge_recent_ids(kb_store *s, MDB_txn *txn, kb_error *err)
     if (rs.ms_entries <= limit) {
         return KB_OK;
     }
-    MDB_cursor *cur = NULL;
+    MDB_cursor *cur = NULL, *dst = NULL;
     mrc = mdb_cursor_open(txn, s->dbi[KB_STORE__DB_IDS_RECENT], &cur);
+    if (mrc == MDB_SUCCESS) {
+        mrc = mdb_cursor_open(txn, s->dbi[KB_STORE__DB_IDS], &dst);
+    }
     MDB_val k, v;
     for (mrc = mrc != MDB_SUCCESS ? mrc : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
          mrc == MDB_SUCCESS; mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        int prc = mdb_put(txn, s->dbi[KB_STORE__DB_IDS], &k, &v, 0);
+        int prc = mdb_cursor_put(dst, &k, &v, 0);
         if (prc != MDB_SUCCESS) {
             mrc = prc;
             break;
         }
+    }
+    if (dst != NULL) {
+        mdb_cursor_close(dst);
     }
     if (cur != NULL) {
         mdb_cursor_close(cur);
@@ -1003,12 +1009,25 @@ static int tbl_flush(kb_store *s, MDB_txn *txn, kb_error *err)
     if (!sorted) {
         qsort(s->tbl_sorted, n, sizeof *s->tbl_sorted, batch_id_cmp);
     }
+    if (n == 0) {
+        return KB_OK;
+    }
+    /*
+     * One cursor for the whole sorted run of puts: LMDB's put first checks the page the
+     * cursor is on, so consecutive keys that land on the same leaf need no search from the root
+     */
+    MDB_cursor *cur;
+    int mrc = mdb_cursor_open(txn, s->dbi[KB_STORE__DB_IDS_RECENT], &cur);
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "writing the id map");
+    }
     int rc = KB_OK;
     for (size_t i = 0; rc == KB_OK && i < n; i++) {
         const batch_id *e = s->tbl_sorted[i];
         MDB_val k = {e->len, (void *)e->key};
-        rc = ids_put(txn, s, k, e->kind, e->seq, err);
+        rc = ids_put(cur, k, e->kind, e->seq, err);
     }
+    mdb_cursor_close(cur);
     return rc;
 }
 
