@@ -72,7 +72,7 @@ struct kb_store {
     /* the batch's new run index entries, written at its end (see idx_flush) */
     struct idx_pend *idx;
     size_t idx_n, idx_cap;
-    unsigned char *idx_vals; /* one group's seqs, contiguous for MDB_MULTIPLE */
+    unsigned char *idx_vals; /* one key's ranges, contiguous for MDB_MULTIPLE */
     size_t idx_vals_cap;
     MDB_cursor *ids_cur[2]; /* during a put batch: on ids_recent and ids (see ids_seek) */
 };
@@ -348,6 +348,29 @@ static int write_txn(kb_store *s, write_body body, void *ctx, kb_error *err)
 
 /* --- open / close ------------------------------------------------------------------------- */
 
+/*
+ * The run indexes (task, space, backbone, study -> runs) hold ranges of sequence numbers, not
+ * one entry per run: each duplicate is RANGE_BYTES, the first and the last seq of a range
+ * (inclusive, both 8-byte big-endian), so duplicates sort by their first seq; a key's ranges
+ * are disjoint. Runs get consecutive seqs as they are added, so a batch of one task's runs adds
+ * one range per index key (or extends the key's last one) instead of one B-tree entry per run
+ * and index, and a task of a million runs is a handful of entries (schema 4; before, 8-byte
+ * seqs). Adjacent ranges need not be merged: readers take any disjoint sorted set.
+ */
+#define RANGE_BYTES (2 * SEQ_BYTES)
+
+static void range_encode(unsigned char *b, uint64_t first, uint64_t last)
+{
+    kb_be64_encode(b, first);
+    kb_be64_encode(b + SEQ_BYTES, last);
+}
+
+static void range_decode(const MDB_val *v, uint64_t *first, uint64_t *last)
+{
+    *first = kb_be64_decode(v->mv_data);
+    *last = kb_be64_decode((const unsigned char *)v->mv_data + SEQ_BYTES);
+}
+
 typedef int (*migration_fn)(kb_store *s, MDB_txn *txn, kb_error *err);
 
 /*
@@ -415,6 +438,86 @@ static int migrate_2_to_3(kb_store *s, MDB_txn *txn, kb_error *err)
     return rc;
 }
 
+/* One run index's (key, 8-byte seq) entries as (key, range) entries, in `out` (see below) */
+static int collect_ranges(kb_buf *out, MDB_txn *txn, MDB_dbi dbi, kb_error *err)
+{
+    MDB_cursor *cur;
+    int mrc = mdb_cursor_open(txn, dbi, &cur);
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "migrating an index");
+    }
+    MDB_val k, v, prev = {0, NULL};
+    uint64_t first = 0, last = 0;
+    int rc = KB_OK;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == MDB_SUCCESS && rc == KB_OK;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (v.mv_size != SEQ_BYTES) {
+            continue; /* not a seq: left out (kb check reports the runs it misses) */
+        }
+        uint64_t seq = kb_be64_decode(v.mv_data);
+        int same = prev.mv_data != NULL && val_eq(&k, &prev);
+        if (same && seq == last + 1) {
+            last = seq;
+            continue;
+        }
+        if (prev.mv_data != NULL) {
+            rc = kb_buf_put_bytes(out, prev.mv_data, prev.mv_size);
+            rc = rc == KB_OK ? kb_buf_put_be64(out, first) : rc;
+            rc = rc == KB_OK ? kb_buf_put_be64(out, last) : rc;
+        }
+        prev = k;
+        first = last = seq;
+    }
+    if (rc == KB_OK && prev.mv_data != NULL) {
+        rc = kb_buf_put_bytes(out, prev.mv_data, prev.mv_size);
+        rc = rc == KB_OK ? kb_buf_put_be64(out, first) : rc;
+        rc = rc == KB_OK ? kb_buf_put_be64(out, last) : rc;
+    }
+    mdb_cursor_close(cur);
+    if (rc != KB_OK) {
+        return kb_error_set(err, rc, "migrating an index: out of memory");
+    }
+    return mrc == MDB_NOTFOUND ? KB_OK : mdb_fail(err, mrc, "migrating an index");
+}
+
+/*
+ * Version 4 turns the run indexes' entries (one 8-byte seq per run) into ranges of consecutive
+ * seqs (see RANGE_BYTES): each index is read whole into memory as ranges, emptied, and
+ * written back.
+ */
+static int migrate_3_to_4(kb_store *s, MDB_txn *txn, kb_error *err)
+{
+    static const kb_store__db dbs[4] = {KB_STORE__DB_IDX_TASK_RUNS, KB_STORE__DB_IDX_SPACE_RUNS,
+                                        KB_STORE__DB_IDX_BACKBONE_RUNS,
+                                        KB_STORE__DB_IDX_STUDY_RUNS};
+    kb_buf b = KB_BUF_INIT;
+    int rc = KB_OK;
+    for (int j = 0; rc == KB_OK && j < 4; j++) {
+        MDB_dbi dbi = s->dbi[dbs[j]];
+        kb_buf_reset(&b);
+        rc = collect_ranges(&b, txn, dbi, err);
+        int mrc = rc == KB_OK ? mdb_drop(txn, dbi, 0) : MDB_SUCCESS;
+        kb_reader r;
+        kb_reader_init(&r, b.data, b.len);
+        while (rc == KB_OK && mrc == MDB_SUCCESS && kb_reader_left(&r) > 0) {
+            MDB_val k;
+            k.mv_data = (void *)kb_reader_bytes(&r, &k.mv_size);
+            uint64_t first = kb_reader_be64(&r);
+            uint64_t last = kb_reader_be64(&r);
+            assert(!r.bad);
+            unsigned char range[RANGE_BYTES];
+            range_encode(range, first, last);
+            MDB_val v = {RANGE_BYTES, range};
+            mrc = mdb_put(txn, dbi, &k, &v, 0);
+        }
+        if (rc == KB_OK && mrc != MDB_SUCCESS) {
+            rc = mdb_fail(err, mrc, "migrating an index");
+        }
+    }
+    kb_buf_release(&b);
+    return rc;
+}
+
 /*
  * migrations[v] turns a version-v store into a version-(v + 1) store inside the open's write
  * transaction, after open_dbs created any database the new schema adds. A new schema adds its
@@ -423,6 +526,7 @@ static int migrate_2_to_3(kb_store *s, MDB_txn *txn, kb_error *err)
 static const migration_fn migrations[KB_STORE_SCHEMA_VERSION + 1] = {
     [1] = migrate_1_to_2,
     [2] = migrate_2_to_3,
+    [3] = migrate_3_to_4,
 };
 
 static int open_dbs(kb_store *s, MDB_txn *txn, int create, kb_error *err)
@@ -1064,35 +1168,108 @@ static int has_kind(int *yes, MDB_txn *txn, const kb_store *s, const char *id, u
 }
 
 /*
- * Add (key, seq) to a run index. A new run's seq is above every stored one, so put_batch
- * passes MDB_APPENDDUP: LMDB then appends to the key's duplicates without searching them.
+ * Position `cur` on the range of `key` that holds `seq`: KB_OK with *found (and the range in
+ * *first, *last) or not; KB_ECORRUPT for a duplicate that is not a range
  */
-static int idx_put(MDB_txn *txn, const kb_store *s, kb_store__db db, const char *key,
-                   const unsigned char *seq, unsigned flags, kb_error *err)
+static int range_find(int *found, uint64_t *first, uint64_t *last, MDB_cursor *cur,
+                      MDB_val key, uint64_t seq, kb_error *err)
 {
-    MDB_val k = val_str(key), v = {SEQ_BYTES, (void *)seq};
-    int mrc = mdb_put(txn, s->dbi[db], &k, &v, flags);
-    if (mrc == MDB_KEYEXIST && (flags & MDB_APPENDDUP)) {
-        return kb_error_set(err, KB_ECORRUPT, "%s: '%s' lists a run past next_seq",
-                            db_defs[db].name, key);
+    *found = 0;
+    unsigned char probe[RANGE_BYTES];
+    range_encode(probe, seq, UINT64_MAX); /* above every range that starts at or below seq */
+    MDB_val k = key, v = {RANGE_BYTES, probe};
+    int mrc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
+    if (mrc == MDB_SUCCESS && v.mv_size == RANGE_BYTES &&
+        kb_be64_decode(v.mv_data) > seq) {
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_PREV_DUP);
+    } else if (mrc == MDB_NOTFOUND) {
+        k = key;
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+        if (mrc == MDB_SUCCESS) {
+            mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST_DUP);
+        }
     }
-    return mrc == MDB_SUCCESS || mrc == MDB_KEYEXIST ? KB_OK
-                                                     : mdb_fail(err, mrc, "writing an index");
+    if (mrc == MDB_NOTFOUND) {
+        return KB_OK;
+    }
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "reading an index");
+    }
+    if (v.mv_size != RANGE_BYTES) {
+        char kt[80];
+        return kb_error_set(err, KB_ECORRUPT, "index entry for '%s' is not a range",
+                            key_text(kt, sizeof kt, &key));
+    }
+    range_decode(&v, first, last);
+    *found = *first <= seq && seq <= *last;
+    return KB_OK;
 }
 
-/* Add run `seq` to the task, space and backbone indexes it belongs in */
-static int idx_put_run(MDB_txn *txn, const kb_store *s, const kb_run *r,
-                       const unsigned char *seq, unsigned flags, kb_error *err)
+/* Delete the range `cur` is on, then put [first, last] under `key` (if not empty) */
+static int range_replace(MDB_txn *txn, MDB_cursor *cur, MDB_dbi dbi, MDB_val key, uint64_t first,
+                         uint64_t last, int del, kb_error *err)
 {
-    int rc = idx_put(txn, s, KB_STORE__DB_IDX_TASK_RUNS, r->task_id, seq, flags, err);
+    int mrc = del ? mdb_cursor_del(cur, 0) : MDB_SUCCESS;
+    if (mrc == MDB_SUCCESS && first <= last) {
+        unsigned char b[RANGE_BYTES];
+        range_encode(b, first, last);
+        MDB_val k = key, v = {RANGE_BYTES, b};
+        mrc = mdb_put(txn, dbi, &k, &v, 0);
+    }
+    return mrc == MDB_SUCCESS ? KB_OK : mdb_fail(err, mrc, "updating an index");
+}
+
+/* Add `seq` to `key`'s ranges in run index `db`, joining the ranges next to it */
+static int idx_add(MDB_txn *txn, const kb_store *s, kb_store__db db, const char *key,
+                   uint64_t seq, kb_error *err)
+{
+    MDB_cursor *cur;
+    int mrc = mdb_cursor_open(txn, s->dbi[db], &cur);
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "updating an index");
+    }
+    MDB_val k = val_str(key);
+    uint64_t first = seq, last = seq, f, l;
+    int found;
+    int rc = range_find(&found, &f, &l, cur, k, seq, err);
+    if (rc != KB_OK || found) {
+        mdb_cursor_close(cur);
+        return rc;
+    }
+    if (seq > 0) {
+        rc = range_find(&found, &f, &l, cur, k, seq - 1, err);
+        if (rc == KB_OK && found) {
+            first = f;
+            rc = range_replace(txn, cur, s->dbi[db], k, 1, 0, 1, err);
+        }
+    }
+    if (rc == KB_OK && seq < UINT64_MAX) {
+        rc = range_find(&found, &f, &l, cur, k, seq + 1, err);
+        if (rc == KB_OK && found) {
+            last = l;
+            rc = range_replace(txn, cur, s->dbi[db], k, 1, 0, 1, err);
+        }
+    }
+    if (rc == KB_OK) {
+        rc = range_replace(txn, cur, s->dbi[db], k, first, last, 0, err);
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* Add run `seq` to the task, space, backbone and study indexes it belongs in */
+static int idx_put_run(MDB_txn *txn, const kb_store *s, const kb_run *r, uint64_t seq,
+                       kb_error *err)
+{
+    int rc = idx_add(txn, s, KB_STORE__DB_IDX_TASK_RUNS, r->task_id, seq, err);
     if (rc == KB_OK && r->space != NULL) {
-        rc = idx_put(txn, s, KB_STORE__DB_IDX_SPACE_RUNS, r->space, seq, flags, err);
+        rc = idx_add(txn, s, KB_STORE__DB_IDX_SPACE_RUNS, r->space, seq, err);
     }
     if (rc == KB_OK && r->backbone_id != NULL) {
-        rc = idx_put(txn, s, KB_STORE__DB_IDX_BACKBONE_RUNS, r->backbone_id, seq, flags, err);
+        rc = idx_add(txn, s, KB_STORE__DB_IDX_BACKBONE_RUNS, r->backbone_id, seq, err);
     }
     if (rc == KB_OK && r->study_id != NULL) {
-        rc = idx_put(txn, s, KB_STORE__DB_IDX_STUDY_RUNS, r->study_id, seq, flags, err);
+        rc = idx_add(txn, s, KB_STORE__DB_IDX_STUDY_RUNS, r->study_id, seq, err);
     }
     return rc;
 }
@@ -1134,18 +1311,42 @@ static int idx_defer(kb_store *s, const kb_run *r, uint64_t seq, kb_error *err)
     return KB_OK;
 }
 
-/* Append `n` seqs (8-byte BE, contiguous) to `key` in run index `db` */
+/*
+ * Append `n` ranges (RANGE_BYTES each, contiguous, above every stored one) to `key` in run
+ * index `db`; the first joins the key's last stored range when they meet
+ */
 static int idx_put_many(MDB_txn *txn, const kb_store *s, kb_store__db db, const idx_pend *first,
-                        const unsigned char *vals, size_t n, kb_error *err)
+                        unsigned char *vals, size_t n, kb_error *err)
 {
     MDB_cursor *cur;
     int mrc = mdb_cursor_open(txn, s->dbi[db], &cur);
     if (mrc != MDB_SUCCESS) {
         return mdb_fail(err, mrc, "writing an index");
     }
-    MDB_val k = {first->len, (void *)first->key};
-    MDB_val data[2] = {{SEQ_BYTES, (void *)vals}, {n, NULL}};
-    mrc = mdb_cursor_put(cur, &k, data, MDB_MULTIPLE | MDB_APPENDDUP);
+    MDB_val k = {first->len, (void *)first->key}, v;
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+    if (mrc == MDB_SUCCESS) {
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST_DUP);
+    }
+    uint64_t f = 0, l = 0, new_first = kb_be64_decode(vals);
+    if (mrc == MDB_SUCCESS && v.mv_size == RANGE_BYTES) {
+        range_decode(&v, &f, &l);
+        mrc = l >= new_first ? MDB_KEYEXIST : l + 1 == new_first ? mdb_cursor_del(cur, 0)
+                                                                 : MDB_SUCCESS;
+        if (mrc == MDB_SUCCESS && l + 1 == new_first) {
+            kb_be64_encode(vals, f); /* the stored range grows by this batch's first one */
+        }
+    } else if (mrc == MDB_SUCCESS) {
+        mrc = MDB_KEYEXIST;
+    } else if (mrc == MDB_NOTFOUND) {
+        mrc = MDB_SUCCESS;
+    }
+    k.mv_size = first->len;
+    k.mv_data = (void *)first->key;
+    MDB_val data[2] = {{RANGE_BYTES, vals}, {n, NULL}};
+    if (mrc == MDB_SUCCESS) {
+        mrc = mdb_cursor_put(cur, &k, data, MDB_MULTIPLE | MDB_APPENDDUP);
+    }
     mdb_cursor_close(cur);
     if (mrc == MDB_KEYEXIST) {
         char kt[80];
@@ -1155,11 +1356,11 @@ static int idx_put_many(MDB_txn *txn, const kb_store *s, kb_store__db db, const 
     return mrc == MDB_SUCCESS ? KB_OK : mdb_fail(err, mrc, "writing an index");
 }
 
-/* Write the deferred entries: per index, each run of entries with the same key at once */
+/* Write the deferred entries: per index, each run of entries with the same key as ranges */
 static int idx_flush(kb_store *s, MDB_txn *txn, kb_error *err)
 {
     if (s->idx_n > s->idx_vals_cap) {
-        unsigned char *v = kb_realloc_array(s->idx_vals, s->idx_n, SEQ_BYTES);
+        unsigned char *v = kb_realloc_array(s->idx_vals, s->idx_n, RANGE_BYTES);
         if (v == NULL) {
             return kb_error_set(err, KB_ENOMEM, "run index entries: out of memory");
         }
@@ -1170,7 +1371,8 @@ static int idx_flush(kb_store *s, MDB_txn *txn, kb_error *err)
     for (int j = 0; rc == KB_OK && j < 4; j++) {
         kb_store__db db = run_idx_dbs[j];
         const idx_pend *first = NULL;
-        size_t n = 0;
+        size_t n = 0; /* ranges of the current key so far; the last is still open */
+        uint64_t last = 0;
         for (size_t i = 0; rc == KB_OK && i <= s->idx_n; i++) {
             const idx_pend *e = i < s->idx_n ? &s->idx[i] : NULL;
             if (e != NULL && e->db != db) {
@@ -1178,15 +1380,26 @@ static int idx_flush(kb_store *s, MDB_txn *txn, kb_error *err)
             }
             if (first != NULL && (e == NULL || e->len != first->len ||
                                   memcmp(e->key, first->key, e->len) != 0)) {
+                kb_be64_encode(s->idx_vals + (n - 1) * RANGE_BYTES + SEQ_BYTES, last);
                 rc = idx_put_many(txn, s, db, first, s->idx_vals, n, err);
                 first = NULL;
                 n = 0;
             }
-            if (e != NULL) {
-                first = first != NULL ? first : e;
-                kb_be64_encode(s->idx_vals + n * SEQ_BYTES, e->seq);
-                n++;
+            if (e == NULL) {
+                continue;
             }
+            first = first != NULL ? first : e;
+            /* seqs grow within a batch: a seq right after the open range extends it */
+            if (n > 0 && e->seq == last + 1) {
+                last = e->seq;
+                continue;
+            }
+            if (n > 0) {
+                kb_be64_encode(s->idx_vals + (n - 1) * RANGE_BYTES + SEQ_BYTES, last);
+            }
+            kb_be64_encode(s->idx_vals + n * RANGE_BYTES, e->seq);
+            last = e->seq;
+            n++;
         }
     }
     s->idx_n = 0;
@@ -1492,16 +1705,31 @@ int kb_store__put_batch_encoded(kb_store *store, const kb_record *recs,
 
 /* --- update ------------------------------------------------------------------------------- */
 
+/* Take `seq` out of `key`'s ranges in run index `db` (splitting the range that holds it) */
 static int idx_del(MDB_txn *txn, const kb_store *s, kb_store__db db, kb_codec_str key,
-                   const unsigned char *seq, kb_error *err)
+                   uint64_t seq, kb_error *err)
 {
     if (key.ptr == NULL) {
         return KB_OK;
     }
-    MDB_val k = val_view(key), v = {SEQ_BYTES, (void *)seq};
-    int mrc = mdb_del(txn, s->dbi[db], &k, &v);
-    return mrc == MDB_SUCCESS || mrc == MDB_NOTFOUND ? KB_OK
-                                                     : mdb_fail(err, mrc, "updating an index");
+    MDB_cursor *cur;
+    int mrc = mdb_cursor_open(txn, s->dbi[db], &cur);
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "updating an index");
+    }
+    MDB_val k = val_view(key);
+    uint64_t f, l;
+    int found;
+    int rc = range_find(&found, &f, &l, cur, k, seq, err);
+    if (rc == KB_OK && found) {
+        rc = seq > f ? range_replace(txn, cur, s->dbi[db], k, f, seq - 1, 1, err)
+                     : range_replace(txn, cur, s->dbi[db], k, 1, 0, 1, err);
+        if (rc == KB_OK && seq < l) {
+            rc = range_replace(txn, cur, s->dbi[db], k, seq + 1, l, 0, err);
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc;
 }
 
 /*
@@ -1581,15 +1809,15 @@ static int update_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
     unsigned char seqkey[SEQ_BYTES];
     kb_be64_encode(seqkey, ent.seq);
     /* `h` borrows from the old record's page: drop its index entries before rewriting it */
-    rc = idx_del(txn, s, KB_STORE__DB_IDX_TASK_RUNS, h.task_id, seqkey, err);
+    rc = idx_del(txn, s, KB_STORE__DB_IDX_TASK_RUNS, h.task_id, ent.seq, err);
     if (rc == KB_OK) {
-        rc = idx_del(txn, s, KB_STORE__DB_IDX_SPACE_RUNS, h.space, seqkey, err);
+        rc = idx_del(txn, s, KB_STORE__DB_IDX_SPACE_RUNS, h.space, ent.seq, err);
     }
     if (rc == KB_OK) {
-        rc = idx_del(txn, s, KB_STORE__DB_IDX_BACKBONE_RUNS, h.backbone_id, seqkey, err);
+        rc = idx_del(txn, s, KB_STORE__DB_IDX_BACKBONE_RUNS, h.backbone_id, ent.seq, err);
     }
     if (rc == KB_OK && old_study.len > 0 && old_study.len <= (size_t)s->max_key) {
-        rc = idx_del(txn, s, KB_STORE__DB_IDX_STUDY_RUNS, old_study, seqkey, err);
+        rc = idx_del(txn, s, KB_STORE__DB_IDX_STUDY_RUNS, old_study, ent.seq, err);
     }
     if (rc != KB_OK) {
         return rc;
@@ -1603,7 +1831,7 @@ static int update_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
     if (mrc != MDB_SUCCESS) {
         return mdb_fail(err, mrc, "writing a run");
     }
-    rc = idx_put_run(txn, s, r, seqkey, 0, err);
+    rc = idx_put_run(txn, s, r, ent.seq, err);
     if (rc == KB_OK) {
         rc = meta_store(&m, txn, s, err);
     }
@@ -1916,23 +2144,43 @@ static int scan_index(visit *vi, kb_store__db idx, const char *key, kb_error *er
     if (mrc != MDB_SUCCESS) {
         return mdb_fail(err, mrc, "opening a cursor");
     }
-    kb_store__db target = idx == KB_STORE__DB_IDX_TEAM_TASKS ? KB_STORE__DB_TASKS
-                                                             : KB_STORE__DB_RUNS;
+    int to_tasks = idx == KB_STORE__DB_IDX_TEAM_TASKS;
+    MDB_dbi target = vi->s->dbi[to_tasks ? KB_STORE__DB_TASKS : KB_STORE__DB_RUNS];
     int rc = KB_OK;
     for (mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY); mrc == MDB_SUCCESS && !vi->stop;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
-        MDB_val rec;
-        int g = mdb_get(vi->txn, vi->s->dbi[target], &v, &rec);
-        if (g == MDB_NOTFOUND) {
-            rc = kb_error_set(err, KB_ECORRUPT, "%s: entry for '%s' points to a missing record",
+        uint64_t first = 0, last = 0;
+        if (!to_tasks && v.mv_size != RANGE_BYTES) {
+            rc = kb_error_set(err, KB_ECORRUPT, "%s: entry for '%s' is not a range",
                               db_defs[idx].name, key);
             break;
         }
-        if (g != MDB_SUCCESS) {
-            rc = mdb_fail(err, g, "reading a record");
-            break;
+        if (!to_tasks) {
+            range_decode(&v, &first, &last);
         }
-        rc = visit_one(vi, &rec, err);
+        /* a range's runs in seq order; a team's entry is one task id */
+        for (uint64_t seq = first; rc == KB_OK && !vi->stop && seq <= last; seq++) {
+            unsigned char seqkey[SEQ_BYTES];
+            MDB_val id = v, rec;
+            if (!to_tasks) {
+                kb_be64_encode(seqkey, seq);
+                id.mv_size = SEQ_BYTES;
+                id.mv_data = seqkey;
+            }
+            int g = mdb_get(vi->txn, target, &id, &rec);
+            if (g == MDB_NOTFOUND) {
+                rc = kb_error_set(err, KB_ECORRUPT,
+                                  "%s: entry for '%s' points to a missing record",
+                                  db_defs[idx].name, key);
+            } else if (g != MDB_SUCCESS) {
+                rc = mdb_fail(err, g, "reading a record");
+            } else {
+                rc = visit_one(vi, &rec, err);
+            }
+            if (seq == UINT64_MAX) {
+                break;
+            }
+        }
         if (rc != KB_OK) {
             break;
         }
@@ -2364,10 +2612,23 @@ static int idx_has(checker *c, kb_store__db db, MDB_val key, MDB_val val, kb_err
     if (mrc != MDB_SUCCESS) {
         return mdb_fail(err, mrc, "opening a cursor");
     }
-    mrc = mdb_cursor_get(cur, &key, &val, MDB_GET_BOTH);
+    if (db == KB_STORE__DB_IDX_TEAM_TASKS) {
+        mrc = mdb_cursor_get(cur, &key, &val, MDB_GET_BOTH);
+        mdb_cursor_close(cur);
+        *yes = mrc == MDB_SUCCESS;
+        return mrc == MDB_SUCCESS || mrc == MDB_NOTFOUND ? KB_OK : mdb_fail(err, mrc, "checking");
+    }
+    uint64_t f, l;
+    kb_error local = KB_ERROR_INIT;
+    int rc = range_find(yes, &f, &l, cur, key, kb_be64_decode(val.mv_data), &local);
     mdb_cursor_close(cur);
-    *yes = mrc == MDB_SUCCESS;
-    return mrc == MDB_SUCCESS || mrc == MDB_NOTFOUND ? KB_OK : mdb_fail(err, mrc, "checking");
+    if (rc == KB_ECORRUPT) {
+        return KB_OK; /* reported when the index is walked */
+    }
+    if (rc != KB_OK && err != NULL) {
+        *err = local;
+    }
+    return rc;
 }
 
 /* The id map must send `id` to (kind, seq) */
@@ -2625,7 +2886,60 @@ static int check_ids(checker *c, kb_store__db level, size_t *n_by_kind, kb_error
     return rc;
 }
 
-/* every index entry names a stored record whose indexed field is the entry's key */
+/* The record an index entry under `k` names (`member`: a task id or an 8-byte seq) has `k` */
+static int check_member(checker *c, kb_store__db idx, const MDB_val *k, MDB_val member,
+                        kb_error *err)
+{
+    int to_tasks = idx == KB_STORE__DB_IDX_TEAM_TASKS;
+    MDB_dbi target = c->s->dbi[to_tasks ? KB_STORE__DB_TASKS : KB_STORE__DB_RUNS];
+    const char *name = db_defs[idx].name;
+    char kt[80], vt[80];
+    key_text(kt, sizeof kt, k);
+    MDB_val rec;
+    int g = mdb_get(c->txn, target, &member, &rec);
+    if (g != MDB_SUCCESS && g != MDB_NOTFOUND) {
+        return mdb_fail(err, g, "reading a record");
+    }
+    if (to_tasks) {
+        key_text(vt, sizeof vt, &member);
+    } else {
+        snprintf(vt, sizeof vt, "run #%llu", (unsigned long long)kb_be64_decode(member.mv_data));
+    }
+    if (g == MDB_NOTFOUND) {
+        problem(c, "%s: '%s' -> %s: no such record", name, kt, vt);
+        return KB_OK;
+    }
+    kb_codec_str field = {NULL, 0};
+    if (to_tasks) {
+        kb_codec_str id;
+        if (kb_codec_peek_id(&id, &field, KB_RECORD_TASK, rec.mv_data, rec.mv_size, NULL) !=
+            KB_OK) {
+            return KB_OK;
+        }
+    } else {
+        kb_codec_run_head h;
+        if (kb_codec_peek_run(&h, rec.mv_data, rec.mv_size, NULL) != KB_OK) {
+            return KB_OK;
+        }
+        field = idx == KB_STORE__DB_IDX_TASK_RUNS    ? h.task_id
+                : idx == KB_STORE__DB_IDX_SPACE_RUNS ? h.space
+                                                     : h.backbone_id;
+        if (idx == KB_STORE__DB_IDX_STUDY_RUNS &&
+            kb_codec__peek_run_study(&field, rec.mv_data, rec.mv_size, NULL) != KB_OK) {
+            return KB_OK;
+        }
+    }
+    MDB_val fv = val_view(field);
+    if (field.ptr == NULL || !val_eq(&fv, k)) {
+        problem(c, "%s: '%s' -> %s, which does not have that value", name, kt, vt);
+    }
+    return KB_OK;
+}
+
+/*
+ * every index entry names a stored record whose indexed field is the entry's key; a run
+ * index's ranges are well formed, below next_seq and disjoint
+ */
 static int check_index(checker *c, kb_store__db idx, kb_error *err)
 {
     MDB_cursor *cur = NULL;
@@ -2634,56 +2948,43 @@ static int check_index(checker *c, kb_store__db idx, kb_error *err)
         return mdb_fail(err, mrc, "opening a cursor");
     }
     int to_tasks = idx == KB_STORE__DB_IDX_TEAM_TASKS;
-    MDB_dbi target = c->s->dbi[to_tasks ? KB_STORE__DB_TASKS : KB_STORE__DB_RUNS];
     const char *name = db_defs[idx].name;
-    MDB_val k, v;
+    MDB_val k, v, prev_key = {0, NULL};
+    uint64_t prev_last = 0;
+    /* a range far longer than the runs stored is reported whole, not run by run */
+    uint64_t max_span = (uint64_t)db_entries(c->txn, c->s, KB_STORE__DB_RUNS) + 1024;
     int rc = KB_OK;
-    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == MDB_SUCCESS;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == MDB_SUCCESS && rc == KB_OK;
          mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        char kt[80], vt[80];
+        if (to_tasks) {
+            rc = check_member(c, idx, &k, v, err);
+            continue;
+        }
+        char kt[80];
         key_text(kt, sizeof kt, &k);
-        if (!to_tasks && v.mv_size != SEQ_BYTES) {
+        if (v.mv_size != RANGE_BYTES) {
             problem(c, "%s: '%s' has a value of %zu bytes", name, kt, v.mv_size);
             continue;
         }
-        MDB_val rec;
-        int g = mdb_get(c->txn, target, &v, &rec);
-        if (g != MDB_SUCCESS && g != MDB_NOTFOUND) {
-            rc = mdb_fail(err, g, "reading a record");
-            break;
-        }
-        if (to_tasks) {
-            key_text(vt, sizeof vt, &v);
-        } else {
-            snprintf(vt, sizeof vt, "run #%llu", (unsigned long long)kb_be64_decode(v.mv_data));
-        }
-        if (g == MDB_NOTFOUND) {
-            problem(c, "%s: '%s' -> %s: no such record", name, kt, vt);
+        uint64_t first, last;
+        range_decode(&v, &first, &last);
+        int same_key = val_eq(&k, &prev_key);
+        prev_key = k;
+        if (first > last || last >= c->m.next_seq || last - first >= max_span) {
+            problem(c, "%s: '%s' has the range #%llu-#%llu (next_seq %llu)", name, kt,
+                    (unsigned long long)first, (unsigned long long)last,
+                    (unsigned long long)c->m.next_seq);
             continue;
         }
-        kb_codec_str field = {NULL, 0};
-        if (to_tasks) {
-            kb_codec_str id;
-            if (kb_codec_peek_id(&id, &field, KB_RECORD_TASK, rec.mv_data, rec.mv_size, NULL) !=
-                KB_OK) {
-                continue;
-            }
-        } else {
-            kb_codec_run_head h;
-            if (kb_codec_peek_run(&h, rec.mv_data, rec.mv_size, NULL) != KB_OK) {
-                continue;
-            }
-            field = idx == KB_STORE__DB_IDX_TASK_RUNS    ? h.task_id
-                    : idx == KB_STORE__DB_IDX_SPACE_RUNS ? h.space
-                                                         : h.backbone_id;
-            if (idx == KB_STORE__DB_IDX_STUDY_RUNS &&
-                kb_codec__peek_run_study(&field, rec.mv_data, rec.mv_size, NULL) != KB_OK) {
-                continue;
-            }
+        if (same_key && first <= prev_last) {
+            problem(c, "%s: '%s' has overlapping ranges at #%llu", name, kt,
+                    (unsigned long long)first);
         }
-        MDB_val fv = val_view(field);
-        if (field.ptr == NULL || !val_eq(&fv, &k)) {
-            problem(c, "%s: '%s' -> %s, which does not have that value", name, kt, vt);
+        prev_last = last;
+        for (uint64_t seq = first; rc == KB_OK && seq <= last; seq++) {
+            unsigned char seqkey[SEQ_BYTES];
+            kb_be64_encode(seqkey, seq);
+            rc = check_member(c, idx, &k, (MDB_val){SEQ_BYTES, seqkey}, err);
         }
     }
     if (rc == KB_OK && mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND) {

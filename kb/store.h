@@ -7,8 +7,8 @@
  * map (id -> kind and seq, in two levels so that random ids are inserted in bulk; see
  * docs/ARCHITECTURE.md) answers "is this id known, and as what" for deduplication. Secondary
  * indexes (task -> runs, space -> runs, backbone -> runs, study -> runs) are DUPSORT databases
- * keyed by the owner's id with the run's sequence number as the fixed-size duplicate value;
- * team -> tasks holds task ids. A small "cache" database keeps data derived from the store
+ * keyed by the owner's id whose fixed-size duplicates are ranges of run sequence numbers (a
+ * batch of one task's runs is one range); team -> tasks holds task ids. A small "cache" database keeps data derived from the store
  * (e.g. the recommender's task-feature matrix) with the generation it was derived from.
  *
  * Concurrency is LMDB's: any number of readers (threads or processes) with one writer at a
@@ -25,7 +25,8 @@
  *
  * Schema history: 1 one-level id map; 2 two-level id map; 3 studies, the study -> runs index,
  * the task generation counter and the cache database (migrating builds the study index from
- * the stored runs' study_id fields).
+ * the stored runs' study_id fields); 4 run indexes hold ranges of sequence numbers instead of
+ * one entry per run (migrating rewrites them).
  */
 #ifndef KB_KB_STORE_H
 #define KB_KB_STORE_H
@@ -42,7 +43,7 @@ extern "C" {
 #endif
 
 /** The schema version this build writes; opening a newer store fails with KB_EVERSION. */
-#define KB_STORE_SCHEMA_VERSION 3
+#define KB_STORE_SCHEMA_VERSION 4
 
 typedef struct kb_store kb_store;
 

@@ -88,6 +88,6 @@ cp -r "$SRC/tests/data/store_v2" v2
 expect_code 0 $KB list tasks --kb v2
 expect_out "wine"
 expect_code 0 $KB stats --kb v2
-expect_out "schema 3"
+expect_out "schema 4"
 
 finish

@@ -45,7 +45,7 @@ expect_out '"study_id":[[:space:]]+"st-1"'
 
 expect_code 0 "$KB" stats --json
 json studies == 2
-json schema_version == 3
+json schema_version == 4
 expect_code 0 "$KB" check
 expect_out '2 studies; every index agrees'
 

@@ -18,6 +18,7 @@
 
 #include "check.h"
 #include "engine/core/alloc.h"
+#include "engine/core/buf.h"
 #include "kb/store.h"
 #include "kb/store_priv.h"
 #include "unit/record_fixtures.h"
@@ -642,12 +643,72 @@ static void seq_key(unsigned char *b, uint64_t seq)
     }
 }
 
+/* A run index's range value: first and last seq, big-endian */
+static MDB_val range_val(unsigned char *b, uint64_t first, uint64_t last)
+{
+    seq_key(b, first);
+    seq_key(b + 8, last);
+    return (MDB_val){16, b};
+}
+
+/* Take `seq` out of the range [first, last] of `key` in a run index (raw) */
+static void raw_drop_seq(MDB_txn *txn, MDB_dbi dbi, const char *key, uint64_t first,
+                         uint64_t last, uint64_t seq)
+{
+    unsigned char b[16];
+    MDB_val k = {strlen(key), (void *)key}, v = range_val(b, first, last);
+    CHECK(mdb_del(txn, dbi, &k, &v) == 0);
+    if (seq > first) {
+        v = range_val(b, first, seq - 1);
+        CHECK(mdb_put(txn, dbi, &k, &v, 0) == 0);
+    }
+    if (seq < last) {
+        v = range_val(b, seq + 1, last);
+        CHECK(mdb_put(txn, dbi, &k, &v, 0) == 0);
+    }
+}
+
+/* "k:1-2,4-4;..." : a run index's keys and ranges, read raw */
+static const char *raw_ranges(MDB_txn *txn, MDB_dbi dbi)
+{
+    static char out[1024];
+    out[0] = '\0';
+    MDB_cursor *cur;
+    MDB_val k, v, prev = {0, NULL};
+    CHECK(mdb_cursor_open(txn, dbi, &cur) == 0);
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        CHECK(v.mv_size == 16);
+        int same = prev.mv_data != NULL && prev.mv_size == k.mv_size &&
+                   memcmp(prev.mv_data, k.mv_data, k.mv_size) == 0;
+        size_t n = strlen(out);
+        snprintf(out + n, sizeof out - n, "%s%.*s%s%llu-%llu", same ? "," : n ? ";" : "",
+                 same ? 0 : (int)k.mv_size, (const char *)k.mv_data, same ? "" : ":",
+                 (unsigned long long)kb_be64_decode(v.mv_data),
+                 (unsigned long long)kb_be64_decode((const char *)v.mv_data + 8));
+        prev = k;
+    }
+    mdb_cursor_close(cur);
+    return out;
+}
+
 static void drop_index_entry(MDB_txn *txn, MDB_dbi *dbi)
 {
-    unsigned char seq[8];
-    seq_key(seq, 2); /* r-2 */
-    MDB_val k = {3, "t-1"}, v = {8, seq};
-    CHECK(mdb_del(txn, dbi[KB_STORE__DB_IDX_TASK_RUNS], &k, &v) == 0);
+    raw_drop_seq(txn, dbi[KB_STORE__DB_IDX_TASK_RUNS], "t-1", 1, 2, 2); /* r-2 */
+}
+
+static void add_overlapping_range(MDB_txn *txn, MDB_dbi *dbi)
+{
+    unsigned char b[16];
+    MDB_val k = {3, "t-2"}, v = range_val(b, 3, 4); /* t-2 holds 3-3 and 5-5; r-4 is t-1's */
+    CHECK(mdb_put(txn, dbi[KB_STORE__DB_IDX_TASK_RUNS], &k, &v, 0) == 0);
+}
+
+static void add_range_past_next_seq(MDB_txn *txn, MDB_dbi *dbi)
+{
+    unsigned char b[16];
+    MDB_val k = {4, "sp-1"}, v = range_val(b, 7, 1u << 30);
+    CHECK(mdb_put(txn, dbi[KB_STORE__DB_IDX_SPACE_RUNS], &k, &v, 0) == 0);
 }
 
 static void add_dangling_id(MDB_txn *txn, MDB_dbi *dbi)
@@ -689,10 +750,7 @@ static void dup_id_in_both_levels(MDB_txn *txn, MDB_dbi *dbi)
 
 static void drop_study_index_entry(MDB_txn *txn, MDB_dbi *dbi)
 {
-    unsigned char seq[8];
-    seq_key(seq, 3); /* r-3 */
-    MDB_val k = {7, "study-1"}, v = {8, seq};
-    CHECK(mdb_del(txn, dbi[KB_STORE__DB_IDX_STUDY_RUNS], &k, &v) == 0);
+    raw_drop_seq(txn, dbi[KB_STORE__DB_IDX_STUDY_RUNS], "study-1", 1, 6, 3); /* r-3 */
 }
 
 static void short_cache_entry(MDB_txn *txn, MDB_dbi *dbi)
@@ -737,6 +795,141 @@ static void test_store_check_detects_injected_corruption(void)
     /* a run missing from the study index; a cache entry without its header */
     CHECK(problems_after(drop_study_index_entry) == 1);
     CHECK(problems_after(short_cache_entry) == 1);
+    /* run index ranges: overlapping (and naming a run of another task), past next_seq */
+    CHECK(problems_after(add_overlapping_range) == 2);
+    CHECK(problems_after(add_range_past_next_seq) == 1);
+}
+
+/* Schema 3 and before: one 8-byte seq per run in the run indexes instead of ranges */
+static void ranges_to_seqs(MDB_txn *txn, MDB_dbi dbi)
+{
+    struct {
+        char key[32];
+        uint64_t first, last;
+    } e[64];
+    int n = 0;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    CHECK(mdb_cursor_open(txn, dbi, &cur) == 0);
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < 64;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), n++) {
+        CHECK(v.mv_size == 16 && k.mv_size < 32);
+        snprintf(e[n].key, sizeof e[n].key, "%.*s", (int)k.mv_size, (const char *)k.mv_data);
+        e[n].first = kb_be64_decode(v.mv_data);
+        e[n].last = kb_be64_decode((const char *)v.mv_data + 8);
+    }
+    mdb_cursor_close(cur);
+    CHECK(mdb_drop(txn, dbi, 0) == 0);
+    for (int i = 0; i < n; i++) {
+        for (uint64_t q = e[i].first; q <= e[i].last; q++) {
+            unsigned char b[8];
+            seq_key(b, q);
+            MDB_val kk = {strlen(e[i].key), e[i].key}, vv = {8, b};
+            CHECK(mdb_put(txn, dbi, &kk, &vv, 0) == 0);
+        }
+    }
+}
+
+static void make_version_3(MDB_txn *txn, MDB_dbi *dbi)
+{
+    const kb_store__db idx[4] = {KB_STORE__DB_IDX_TASK_RUNS, KB_STORE__DB_IDX_SPACE_RUNS,
+                                 KB_STORE__DB_IDX_BACKBONE_RUNS, KB_STORE__DB_IDX_STUDY_RUNS};
+    for (int j = 0; j < 4; j++) {
+        ranges_to_seqs(txn, dbi[idx[j]]);
+    }
+    unsigned char b[8];
+    seq_key(b, 3);
+    MDB_val sk = {14, "schema_version"}, sv = {8, b};
+    CHECK(mdb_put(txn, dbi[KB_STORE__DB_META], &sk, &sv, 0) == 0);
+}
+
+static void on_migrated_4(kb_log_level level, const char *msg, void *payload)
+{
+    (void)level;
+    if (strcmp(msg, "store migrated to schema version 4") == 0) {
+        (*(int *)payload)++;
+    }
+}
+
+static const char *idx_task_ranges;
+static const char *idx_study_ranges;
+
+static void read_ranges(MDB_txn *txn, MDB_dbi *dbi)
+{
+    static char task[1024], study[1024];
+    snprintf(task, sizeof task, "%s", raw_ranges(txn, dbi[KB_STORE__DB_IDX_TASK_RUNS]));
+    snprintf(study, sizeof study, "%s", raw_ranges(txn, dbi[KB_STORE__DB_IDX_STUDY_RUNS]));
+    idx_task_ranges = task;
+    idx_study_ranges = study;
+}
+
+/*
+ * A batch's runs of one key are one range; the next batch's runs extend it when their seqs
+ * follow; an update that moves a run splits its old range and joins its new neighbours
+ */
+static void test_store_run_indexes_hold_ranges(void)
+{
+    kb_store *s = create_store();
+    fill_small(s);
+    kb_store_close(s);
+    raw_write(store_dir, read_ranges);
+    CHECK_STR(idx_task_ranges, "t-1:1-2,4-4,6-6;t-2:3-3,5-5");
+    CHECK_STR(idx_study_ranges, "study-1:1-6");
+    kb_log quiet = {NULL, NULL};
+    s = open_store(store_dir, 0, 0, quiet);
+    kb_record r[2];
+    kb_put_result res[2];
+    rec_run(&r[0], "r-7", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    rec_run(&r[1], "r-8", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    put_all(s, r, 2, res);
+    CHECK(res[0] == KB_PUT_ADDED && res[1] == KB_PUT_ADDED);
+    release_all(r, 2);
+    kb_error err = KB_ERROR_INIT;
+    kb_run u;
+    fx_run(&u, "r-4", "t-2", "sp-2", "bb-1", "team-b", KB_RUN_STATUS_OK);
+    CHECK_OK(kb_store_update_run(s, &u, &err), err);
+    kb_run_release(&u);
+    kb_store_filter f = KB_STORE_FILTER_INIT;
+    f.task_id = "t-1";
+    CHECK_STR(runs_where(s, &f), "r-1,r-2,r-6,r-7,r-8");
+    f.task_id = "t-2";
+    CHECK_STR(runs_where(s, &f), "r-3,r-4,r-5");
+    int n_problems;
+    CHECK_OK(check_store(s, &n_problems), err);
+    kb_store_close(s);
+    raw_write(store_dir, read_ranges);
+    CHECK_STR(idx_task_ranges, "t-1:1-2,6-8;t-2:3-5");
+    CHECK_STR(idx_study_ranges, "study-1:1-8");
+    remove_store_dir();
+}
+
+static void test_store_version_3_is_migrated_on_open(void)
+{
+    kb_store *s = create_store();
+    fill_small(s);
+    kb_store_close(s);
+    raw_write(store_dir, make_version_3);
+    int n_migrated = 0;
+    kb_log log = {on_migrated_4, &n_migrated};
+    s = open_store(store_dir, 0, 0, log);
+    CHECK(n_migrated == 1);
+    kb_error err = KB_ERROR_INIT;
+    kb_store_stats st;
+    CHECK_OK(kb_store_stats_get(&st, s, &err), err);
+    CHECK(st.schema_version == 4 && st.n_runs == 6);
+    kb_store_filter f = KB_STORE_FILTER_INIT;
+    f.task_id = "t-1";
+    CHECK_STR(runs_where(s, &f), "r-1,r-2,r-4,r-6");
+    f = (kb_store_filter)KB_STORE_FILTER_INIT;
+    f.backbone_id = "bb-1";
+    CHECK_STR(runs_where(s, &f), "r-2,r-4");
+    int n_problems;
+    CHECK_OK(check_store(s, &n_problems), err);
+    kb_store_close(s);
+    raw_write(store_dir, read_ranges);
+    CHECK_STR(idx_task_ranges, "t-1:1-2,4-4,6-6;t-2:3-3,5-5");
+    CHECK_STR(idx_study_ranges, "study-1:1-6");
+    remove_store_dir();
 }
 
 /* Make the store look like schema version 1: one-level id map, no ids_recent, nothing of 3 */
@@ -751,6 +944,7 @@ static void make_version_1(MDB_txn *txn, MDB_dbi *dbi)
     }
     mdb_cursor_close(cur);
     CHECK(mdb_drop(txn, dbi[KB_STORE__DB_IDS_RECENT], 1) == 0);
+    make_version_3(txn, dbi);
     CHECK(mdb_drop(txn, dbi[KB_STORE__DB_STUDIES], 1) == 0);
     CHECK(mdb_drop(txn, dbi[KB_STORE__DB_IDX_STUDY_RUNS], 1) == 0);
     CHECK(mdb_drop(txn, dbi[KB_STORE__DB_CACHE], 1) == 0);
@@ -1460,7 +1654,7 @@ static void test_store_real_version_2_store_is_migrated(void)
     CHECK(n_migrated == 1);
     kb_store_stats st;
     CHECK_OK(kb_store_stats_get(&st, s, &err), err);
-    CHECK(st.schema_version == 3 && st.n_runs == 4 && st.n_tasks == 2 && st.n_studies == 0);
+    CHECK(st.schema_version == 4 && st.n_runs == 4 && st.n_tasks == 2 && st.n_studies == 0);
     kb_store_filter f = KB_STORE_FILTER_INIT;
     f.study_id = "s1";
     CHECK_STR(runs_where(s, &f), "r1,r4");
@@ -1638,6 +1832,8 @@ int main(void)
     test_store_check_detects_injected_corruption();
     test_store_newer_schema_is_eversion();
     test_store_version_1_is_migrated_on_open();
+    test_store_version_3_is_migrated_on_open();
+    test_store_run_indexes_hold_ranges();
     test_store_second_writer_waits_for_the_first();
     test_store_reader_snapshot_is_stable_during_a_commit();
     test_store_adopts_a_map_grown_by_another_process();
