@@ -827,7 +827,7 @@ static int ids_get(id_entry *out, int *found, MDB_txn *txn, const kb_store *s, M
     return KB_OK;
 }
 
-/* Put an id map entry through `cur` (on ids_recent) */
+/* Put an id map entry through `cur` (on either level) */
 static int ids_put(MDB_cursor *cur, MDB_val key, unsigned kind, uint64_t seq, kb_error *err)
 {
     unsigned char b[1 + SEQ_BYTES];
@@ -1117,11 +1117,34 @@ static int tbl_flush(kb_store *s, MDB_txn *txn, kb_error *err)
         return KB_OK;
     }
     /*
-     * One cursor for the whole sorted run of puts: LMDB's put first checks the page the
-     * cursor is on, so consecutive keys that land on the same leaf need no search from the root
+     * The batch's ids go straight into `ids` when no key of it lies between their first and
+     * their last (a source's own numbering: each batch goes on where the one before stopped,
+     * into one spot of the tree), else into `ids_recent` to be merged later. Either way each
+     * id is in exactly one level. One cursor for the whole sorted run of puts: LMDB's put
+     * first checks the page the cursor is on, so consecutive keys that land on the same leaf
+     * need no search from the root.
      */
     MDB_cursor *cur;
-    int mrc = mdb_cursor_open(txn, s->dbi[KB_STORE__DB_IDS_RECENT], &cur);
+    int mrc = mdb_cursor_open(txn, s->dbi[KB_STORE__DB_IDS], &cur);
+    if (mrc != MDB_SUCCESS) {
+        return mdb_fail(err, mrc, "writing the id map");
+    }
+    const batch_id *lo = s->tbl_sorted[0], *hi = s->tbl_sorted[n - 1];
+    MDB_val above = {lo->len, (void *)lo->key}, v;
+    mrc = mdb_cursor_get(cur, &above, &v, MDB_SET_RANGE);
+    if (mrc == MDB_SUCCESS) { /* the first stored key above `lo`: is it above `hi` too? */
+        batch_id next = {above.mv_data, above.mv_size, 0, 0, 0, 0};
+        const batch_id *pair[2] = {hi, &next};
+        mrc = batch_id_cmp(&pair[0], &pair[1]) < 0 ? MDB_NOTFOUND : MDB_KEYEXIST;
+    }
+    if (mrc == MDB_KEYEXIST) {
+        mdb_cursor_close(cur);
+        mrc = mdb_cursor_open(txn, s->dbi[KB_STORE__DB_IDS_RECENT], &cur);
+    } else if (mrc == MDB_NOTFOUND) {
+        mrc = MDB_SUCCESS;
+    } else {
+        mdb_cursor_close(cur);
+    }
     if (mrc != MDB_SUCCESS) {
         return mdb_fail(err, mrc, "writing the id map");
     }

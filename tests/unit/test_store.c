@@ -562,6 +562,79 @@ static void test_store_id_map_levels_merge_without_losing_ids(void)
     remove_store_dir();
 }
 
+static int count_each_run(const kb_run *r, void *payload)
+{
+    (void)r;
+    (*(int *)payload)++;
+    return 0;
+}
+
+static size_t ids_entries(kb_store *s, kb_store__db level)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    CHECK(mdb_txn_begin(kb_store__env(s), NULL, MDB_RDONLY, &txn) == 0);
+    CHECK(mdb_stat(txn, kb_store__dbi(s, level), &st) == 0);
+    mdb_txn_abort(txn);
+    return st.ms_entries;
+}
+
+/* Put runs s-<first>..s-<first + n - 1> (plus `extra`, may be NULL) of t-1 in one batch */
+static void put_numbered(kb_store *s, int first, int n, const char *extra, kb_put_result want)
+{
+    kb_record r[51];
+    kb_put_result res[51];
+    int m = 0;
+    for (; m < n; m++) {
+        char id[32];
+        snprintf(id, sizeof id, "s-%04d", first + m);
+        rec_run(&r[m], id, "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    }
+    if (extra != NULL) {
+        rec_run(&r[m++], extra, "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    }
+    put_all(s, r, (size_t)m, res);
+    int all = 1;
+    for (int i = 0; i < m; i++) {
+        all &= res[i] == want;
+    }
+    CHECK(all);
+    release_all(r, (size_t)m);
+}
+
+/*
+ * A batch of ids with no stored id between its first and its last (a source's own numbering)
+ * goes straight into the large level; one that straddles stored ids goes to the recent one
+ */
+static void test_store_ids_in_order_skip_the_recent_level(void)
+{
+    kb_store *s = create_store();
+    fill_small(s); /* into an empty tree */
+    CHECK(ids_entries(s, KB_STORE__DB_IDS_RECENT) == 0 && ids_entries(s, KB_STORE__DB_IDS) == 10);
+    put_numbered(s, 1, 50, NULL, KB_PUT_ADDED); /* between "r-6" and "sp-1" */
+    put_numbered(s, 51, 50, NULL, KB_PUT_ADDED);
+    CHECK(ids_entries(s, KB_STORE__DB_IDS_RECENT) == 0 && ids_entries(s, KB_STORE__DB_IDS) == 110);
+    put_numbered(s, 101, 10, "a-1", KB_PUT_ADDED); /* "a-1" is below every stored id */
+    CHECK(ids_entries(s, KB_STORE__DB_IDS_RECENT) == 11 &&
+          ids_entries(s, KB_STORE__DB_IDS) == 110);
+    put_numbered(s, 1, 50, NULL, KB_PUT_DUPLICATE);
+    put_numbered(s, 100, 10, "a-1", KB_PUT_DUPLICATE);
+    kb_error err = KB_ERROR_INIT;
+    kb_run got;
+    CHECK_OK(kb_store_get_run(&got, s, "s-0077", &err), err);
+    CHECK_STR(got.id, "s-0077");
+    kb_run_release(&got);
+    kb_store_filter f = KB_STORE_FILTER_INIT;
+    f.task_id = "t-1";
+    int n = 0;
+    CHECK_OK(kb_store_foreach_run(s, &f, count_each_run, &n, &err), err);
+    CHECK(n == 4 + 111);
+    int n_problems;
+    CHECK_OK(check_store(s, &n_problems), err);
+    kb_store_close(s);
+    remove_store_dir();
+}
+
 static void test_store_map_grows_from_64_kib(void)
 {
     int n_grown = 0;
@@ -744,8 +817,10 @@ static void bump_schema(MDB_txn *txn, MDB_dbi *dbi)
 static void dup_id_in_both_levels(MDB_txn *txn, MDB_dbi *dbi)
 {
     MDB_val k = {3, "r-1"}, v;
-    CHECK(mdb_get(txn, dbi[KB_STORE__DB_IDS_RECENT], &k, &v) == 0);
-    CHECK(mdb_put(txn, dbi[KB_STORE__DB_IDS], &k, &v, 0) == 0);
+    int in_recent = mdb_get(txn, dbi[KB_STORE__DB_IDS_RECENT], &k, &v) == 0;
+    CHECK(in_recent || mdb_get(txn, dbi[KB_STORE__DB_IDS], &k, &v) == 0);
+    CHECK(mdb_put(txn, dbi[in_recent ? KB_STORE__DB_IDS : KB_STORE__DB_IDS_RECENT], &k, &v, 0) ==
+          0);
 }
 
 static void drop_study_index_entry(MDB_txn *txn, MDB_dbi *dbi)
@@ -1829,6 +1904,7 @@ int main(void)
     test_store_reopen_keeps_everything_and_rdonly_cannot_write();
     test_store_map_grows_from_64_kib();
     test_store_id_map_levels_merge_without_losing_ids();
+    test_store_ids_in_order_skip_the_recent_level();
     test_store_check_detects_injected_corruption();
     test_store_newer_schema_is_eversion();
     test_store_version_1_is_migrated_on_open();
