@@ -75,6 +75,7 @@ struct kb_store {
     unsigned char *idx_vals; /* one key's ranges, contiguous for MDB_MULTIPLE */
     size_t idx_vals_cap;
     MDB_cursor *ids_cur[2]; /* during a put batch: on ids_recent and ids (see ids_seek) */
+    int batch_fresh; /* during a put batch: no stored id lies within the batch's (ids_fresh) */
 };
 
 /* --- small helpers ------------------------------------------------------------------------ */
@@ -1019,12 +1020,18 @@ static int ids_seek(id_entry *out, int *found, kb_store *s, MDB_val key, kb_erro
     return KB_OK;
 }
 
-/* Look `key` up in the batch table, then in the store; store hits are cached if `cache` */
+enum lookup_flags {
+    LOOKUP_CACHE = 1u << 0,     /* remember a store hit in the batch table */
+    LOOKUP_OWN_ID = 1u << 1     /* a record's own id: not stored if the batch is fresh */
+};
+
+/* Look `key` up in the batch table, then in the store (lookup_flags) */
 static int lookup_id(id_entry *out, int *found, kb_store *s, MDB_txn *txn, const char *key,
-                     size_t len, int cache, kb_error *err)
+                     size_t len, unsigned flags, kb_error *err)
 {
     uint64_t h = hash_bytes(key, len);
     uint32_t *slot = tbl_slot(s, key, len, h);
+    *found = 0;
     if (*slot != 0) {
         const batch_id *e = &s->tbl_ent[*slot - 1];
         out->kind = e->kind;
@@ -1032,21 +1039,71 @@ static int lookup_id(id_entry *out, int *found, kb_store *s, MDB_txn *txn, const
         *found = 1;
         return KB_OK;
     }
+    if ((flags & LOOKUP_OWN_ID) && s->batch_fresh) {
+        return KB_OK;
+    }
     MDB_val k = {len, (void *)key};
     int rc = s->ids_cur[0] != NULL ? ids_seek(out, found, s, k, err)
                                    : ids_get(out, found, txn, s, k, err);
-    if (rc == KB_OK && *found && cache) {
+    if (rc == KB_OK && *found && (flags & LOOKUP_CACHE)) {
         tbl_add(s, slot, key, len, h, out->kind, out->seq, 0);
     }
     return rc;
 }
 
+/* LMDB's default key order: bytes, then length */
+static int key_cmp(const void *a, size_t a_len, const void *b, size_t b_len)
+{
+    int c = memcmp(a, b, a_len < b_len ? a_len : b_len);
+    return c != 0 ? c : (a_len > b_len) - (a_len < b_len);
+}
+
 static int batch_id_cmp(const void *a, const void *b)
 {
     const batch_id *x = *(const batch_id *const *)a, *y = *(const batch_id *const *)b;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int c = memcmp(x->key, y->key, n);
-    return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+    return key_cmp(x->key, x->len, y->key, y->len);
+}
+
+/*
+ * Is no stored id (in either level) between the lowest and the highest id of the batch's
+ * records? Then none of them is stored, and their own ids need no lookup in the store: the
+ * common case of a source's own numbering, batch after batch. Two seeks per batch.
+ */
+static int ids_fresh(int *fresh, kb_store *s, const batch *b, kb_error *err)
+{
+    const char *lo = NULL, *hi = NULL;
+    size_t lo_len = 0, hi_len = 0;
+    *fresh = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const char *id = kb_record_id(&b->recs[i]);
+        size_t n = id != NULL ? strlen(id) : 0;
+        if (n == 0 || n > (size_t)s->max_key) {
+            continue; /* rejected by put_one */
+        }
+        if (lo == NULL || key_cmp(id, n, lo, lo_len) < 0) {
+            lo = id;
+            lo_len = n;
+        }
+        if (hi == NULL || key_cmp(id, n, hi, hi_len) > 0) {
+            hi = id;
+            hi_len = n;
+        }
+    }
+    if (lo == NULL) {
+        return KB_OK;
+    }
+    for (int i = 0; i < 2; i++) {
+        MDB_val k = {lo_len, (void *)lo}, v;
+        int mrc = mdb_cursor_get(s->ids_cur[i], &k, &v, MDB_SET_RANGE);
+        if (mrc == MDB_SUCCESS && key_cmp(k.mv_data, k.mv_size, hi, hi_len) <= 0) {
+            return KB_OK;
+        }
+        if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND) {
+            return mdb_fail(err, mrc, "looking up an id");
+        }
+    }
+    *fresh = 1;
+    return KB_OK;
 }
 
 /*
@@ -1133,9 +1190,8 @@ static int tbl_flush(kb_store *s, MDB_txn *txn, kb_error *err)
     MDB_val above = {lo->len, (void *)lo->key}, v;
     mrc = mdb_cursor_get(cur, &above, &v, MDB_SET_RANGE);
     if (mrc == MDB_SUCCESS) { /* the first stored key above `lo`: is it above `hi` too? */
-        batch_id next = {above.mv_data, above.mv_size, 0, 0, 0, 0};
-        const batch_id *pair[2] = {hi, &next};
-        mrc = batch_id_cmp(&pair[0], &pair[1]) < 0 ? MDB_NOTFOUND : MDB_KEYEXIST;
+        mrc = key_cmp(hi->key, hi->len, above.mv_data, above.mv_size) < 0 ? MDB_NOTFOUND
+                                                                          : MDB_KEYEXIST;
     }
     if (mrc == MDB_KEYEXIST) {
         mdb_cursor_close(cur);
@@ -1457,7 +1513,7 @@ static int check_run_refs(kb_put_result *res, kb_store *s, MDB_txn *txn, const b
         }
         id_entry e;
         int found;
-        int rc = lookup_id(&e, &found, s, txn, refs[j], strlen(refs[j]), 1, err);
+        int rc = lookup_id(&e, &found, s, txn, refs[j], strlen(refs[j]), LOOKUP_CACHE, err);
         if (rc != KB_OK) {
             return rc;
         }
@@ -1499,7 +1555,7 @@ static int check_study_refs(kb_put_result *res, kb_store *s, MDB_txn *txn, const
     }
     id_entry e;
     int found;
-    int rc = lookup_id(&e, &found, s, txn, st->task_id, strlen(st->task_id), 1, err);
+    int rc = lookup_id(&e, &found, s, txn, st->task_id, strlen(st->task_id), LOOKUP_CACHE, err);
     if (rc == KB_OK && (!found || e.kind != KB_RECORD_TASK)) {
         *res = set_reason(b, i, KB_PUT_REJECTED, "study '%s': unknown task '%s'", st->id,
                           st->task_id);
@@ -1606,7 +1662,7 @@ static int put_one(kb_put_result *res, kb_store *s, MDB_txn *txn, put_state *ps,
     MDB_val key = val_str(id);
     id_entry ent;
     int found;
-    rc = lookup_id(&ent, &found, s, txn, id, key.mv_size, 0, err);
+    rc = lookup_id(&ent, &found, s, txn, id, key.mv_size, LOOKUP_OWN_ID, err);
     if (rc != KB_OK) {
         return rc;
     }
@@ -1658,8 +1714,12 @@ static int put_batch_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
     if (rc == KB_OK) {
         rc = meta_load(&ps.m, txn, s, err);
     }
+    s->batch_fresh = 0;
     if (rc == KB_OK) {
         rc = ids_cursors_open(s, txn, err);
+    }
+    if (rc == KB_OK) {
+        rc = ids_fresh(&s->batch_fresh, s, b, err);
     }
     for (size_t i = 0; rc == KB_OK && i < b->n; i++) {
         if (b->reasons != NULL) {
@@ -1671,6 +1731,7 @@ static int put_batch_body(kb_store *s, MDB_txn *txn, void *ctx, kb_error *err)
         mdb_cursor_close(ps.runs);
     }
     ids_cursors_close(s); /* before tbl_flush writes the id map */
+    s->batch_fresh = 0;
     if (rc == KB_OK && (b->flags & KB_STORE_PUT_ALL_OR_NOTHING)) {
         size_t n_refused = 0;
         for (size_t i = 0; i < b->n; i++) {

@@ -619,6 +619,15 @@ static void test_store_ids_in_order_skip_the_recent_level(void)
           ids_entries(s, KB_STORE__DB_IDS) == 110);
     put_numbered(s, 1, 50, NULL, KB_PUT_DUPLICATE);
     put_numbered(s, 100, 10, "a-1", KB_PUT_DUPLICATE);
+    /* only the recent level holds an id between "a-0" and "a-2": still found */
+    kb_record r[3];
+    kb_put_result res[3];
+    rec_run(&r[0], "a-0", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    rec_run(&r[1], "a-1", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    rec_run(&r[2], "a-2", "t-1", NULL, NULL, NULL, KB_RUN_STATUS_OK);
+    put_all(s, r, 3, res);
+    CHECK(res[0] == KB_PUT_ADDED && res[1] == KB_PUT_DUPLICATE && res[2] == KB_PUT_ADDED);
+    release_all(r, 3);
     kb_error err = KB_ERROR_INIT;
     kb_run got;
     CHECK_OK(kb_store_get_run(&got, s, "s-0077", &err), err);
@@ -628,7 +637,7 @@ static void test_store_ids_in_order_skip_the_recent_level(void)
     f.task_id = "t-1";
     int n = 0;
     CHECK_OK(kb_store_foreach_run(s, &f, count_each_run, &n, &err), err);
-    CHECK(n == 4 + 111);
+    CHECK(n == 4 + 113);
     int n_problems;
     CHECK_OK(check_store(s, &n_problems), err);
     kb_store_close(s);
