@@ -2019,6 +2019,7 @@ typedef struct pipeline {
     const char *path;
     size_t batch_size;
     int cur;
+    int encode_here; /* the parser encodes the batch it fills (see pipe_push_full) */
     int parse_rc;
     kb_error parse_err;
 } pipeline;
@@ -2039,9 +2040,17 @@ static int pipe_take_free(pipeline *pl)
     return slot;
 }
 
+/*
+ * Queue a filled batch for the writer. Who encodes the next batch's records follows the
+ * writer's backlog: while a filled batch still waits for it (the writer is the slower
+ * thread), the parser thread encodes, as the writer then only puts bytes; otherwise the
+ * writer encodes them itself (kb_store__put_batch_encoded with no encoding), taking work off
+ * the parser thread, which is then the slower one. Either way the bytes are the same.
+ */
 static void pipe_push_full(pipeline *pl, int slot)
 {
     pthread_mutex_lock(&pl->mu);
+    pl->encode_here = pl->n_full > 0;
     pl->full[(pl->head + pl->n_full) % PIPE_SLOTS] = slot;
     pl->n_full++;
     pthread_cond_broadcast(&pl->cond);
@@ -2054,7 +2063,9 @@ static int pipe_add(kb_record *rec, const char *file, size_t line, int in_arena,
     if (batch_push(&pl->slots[pl->cur], rec, file, pl->path, line, in_arena) != KB_OK) {
         return nomem(&pl->parse_err);
     }
-    batch_encode_last(&pl->slots[pl->cur]);
+    if (pl->encode_here) {
+        batch_encode_last(&pl->slots[pl->cur]);
+    }
     if (interrupted(pl->user, &pl->parse_err) != KB_OK) {
         return KB_ECANCELED;
     }
