@@ -1,9 +1,12 @@
 #include "engine/recommend.h"
 
+#include <cblas.h>
+#include <lapacke.h>
 #include <math.h>
 #include <string.h>
 
 #include "engine/core/alloc.h"
+#include "engine/linalg.h"
 #include "engine/stats.h"
 
 #define LIST_TIE 1e-9
@@ -334,6 +337,21 @@ static void tune_held_out(tune_work *x, const double *scores, const double *dist
     }
 }
 
+/* Task t's regret 1 - max(score) of list[0..n), averaged over list lengths 1..k_eval. */
+static double list_regret(const double *scores, size_t n_tasks, size_t t, const size_t *list,
+                          size_t n, size_t k_eval)
+{
+    double bst = 0, sum = 0;
+    for (size_t i = 0; i < k_eval; i++) {
+        if (i < n) {
+            double sv = scores[t + list[i] * n_tasks];
+            bst = !isnan(sv) && sv > bst ? sv : bst;
+        }
+        sum += 1.0 - bst;
+    }
+    return sum / (double)k_eval;
+}
+
 /*
  * Held-out task t's regret, averaged over list lengths 1..k_eval, under grid weighting g and
  * hedge beta (its sub-table prepared by tune_held_out). KB_EINVAL if every weight is zero.
@@ -353,15 +371,7 @@ static int tune_regret(double *out, tune_work *x, const double *scores, size_t n
     }
     size_t n = list_only(x->list, x->sub, x->sub0, m, n_configs, x->w, wsum, k_eval, beta,
                          x->mean, x->acc, x->lin, x->best, x->changed, x->taken);
-    double bst = 0, sum = 0;
-    for (size_t i = 0; i < k_eval; i++) {
-        if (i < n) {
-            double sv = scores[t + x->list[i] * n_tasks];
-            bst = !isnan(sv) && sv > bst ? sv : bst;
-        }
-        sum += 1.0 - bst;
-    }
-    *out = sum / (double)k_eval;
+    *out = list_regret(scores, n_tasks, t, x->list, n, k_eval);
     return KB_OK;
 }
 
@@ -610,4 +620,319 @@ int kb_recommend_backbones(kb_recommend_backbone *out, size_t *n_out, const doub
     kb_free(work);
     kb_free(all);
     return KB_OK;
+}
+
+/* ---- the similarity model (kb_recommend_model_fit, kb_recommend_model_weights) ---- */
+
+#define N_MODEL_BANDWIDTHS 5
+#define N_SIGNALS 10
+
+static const double model_bandwidths[N_MODEL_BANDWIDTHS] = {0.25, 0.5, 1.0, 2.0, 4.0};
+/* r = 0 first: the uniform model wins every tie, so the data must ask for similarity */
+static const double signals[N_SIGNALS] = {0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0,
+                                          100.0};
+/* floor on a configuration's residual variance: a configuration equal on every task adds the
+ * same constant to every grid point's likelihood instead of log 0 */
+#define MODEL_VAR_FLOOR 1e-12
+
+/* Laplacian kernel exp(-d / h) of an L1 distance (positive semi-definite: a product of 1-D
+ * Laplacian kernels); an infinite or NaN distance (no shared feature) gives 0. */
+static double laplace(double d, double h)
+{
+    double z = d / h;
+    return isfinite(z) ? exp(-z) : 0.0;
+}
+
+/* Median of the finite off-diagonal distances of the n x n matrix `pair`, or 1 if none. */
+static int pair_median(double *out, const double *pair, size_t n, kb_error *err)
+{
+    size_t m = n * (n - 1) / 2, k = 0;
+    double *v = kb_malloc_array(m ? m : 1, sizeof *v);
+    if (v == NULL) {
+        return kb_error_set(err, KB_ENOMEM, "out of memory for %zu task distances", m);
+    }
+    for (size_t j = 0; j < n; j++) {
+        for (size_t i = 0; i < j; i++) {
+            if (isfinite(pair[i + j * n])) {
+                v[k++] = pair[i + j * n];
+            }
+        }
+    }
+    double med = k > 0 ? kb_stats_median(v, k, NULL) : NAN;
+    kb_free(v);
+    *out = med > 0 && isfinite(med) ? med : 1.0;
+    return KB_OK;
+}
+
+int kb_recommend_model_fit(kb_recommend_model *out, const double *scores, const double *pair,
+                           size_t n_tasks, size_t n_configs, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && (n_tasks == 0 || (scores != NULL && pair != NULL)));
+    size_t n = n_tasks;
+    *out = (kb_recommend_model){1.0, 1.0, 0.0, 1.0, NAN};
+    if (n < 3) {
+        return KB_OK; /* REML needs n - 1 >= 2 residual degrees of freedom */
+    }
+    if (!kb_linalg_size_ok(n, n) || !kb_linalg_size_ok(n, n_configs)) {
+        return kb_error_set(err, KB_EINVAL, "%zu tasks x %zu configurations is too large",
+                            n, n_configs);
+    }
+    double med = 1.0;
+    int rc = pair_median(&med, pair, n, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    out->length = med;
+    /* only configurations every task evaluated: each is one draw of the n-task model */
+    size_t nc = 0;
+    double *y = kb_malloc_array(n * (n_configs ? n_configs : 1), sizeof *y);
+    double *k = kb_malloc_array(n * n, sizeof *k);
+    double *lam = kb_malloc_array(n, sizeof *lam), *ot = kb_malloc_array(n, sizeof *ot);
+    double *one = kb_malloc_array(n, sizeof *one);
+    double *yt = kb_malloc_array(n * (n_configs ? n_configs : 1), sizeof *yt);
+    if (y == NULL || k == NULL || lam == NULL || ot == NULL || one == NULL || yt == NULL) {
+        rc = kb_error_set(err, KB_ENOMEM, "out of memory fitting the similarity model");
+        goto done;
+    }
+    for (size_t c = 0; c < n_configs; c++) {
+        const double *s = scores + c * n;
+        size_t t = 0;
+        while (t < n && !isnan(s[t])) {
+            t++;
+        }
+        if (t == n) {
+            memcpy(y + nc++ * n, s, n * sizeof *y);
+        }
+    }
+    if (nc == 0) {
+        goto done; /* nothing every task evaluated: no evidence, the uniform model */
+    }
+    for (size_t i = 0; i < n; i++) {
+        one[i] = 1.0;
+    }
+    double best_ll = -INFINITY;
+    for (size_t bi = 0; bi < N_MODEL_BANDWIDTHS; bi++) {
+        double h = med * model_bandwidths[bi];
+        for (size_t j = 0; j < n; j++) {
+            for (size_t i = 0; i < n; i++) {
+                k[i + j * n] = i == j ? 1.0 : laplace(pair[i + j * n], h);
+            }
+        }
+        /* K = V diag(lam) V'; then every A = r K + I shares V and has eigenvalues r lam + 1 */
+        lapack_int info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'V', 'L', (lapack_int)n, k,
+                                         (lapack_int)n, lam);
+        if (info != 0) {
+            rc = kb_error_set(err, KB_ENUMERIC, "similarity model: eigendecomposition failed "
+                                                "(info %d)", (int)info);
+            if (err != NULL) {
+                err->cause = (int)info;
+            }
+            goto done;
+        }
+        cblas_dgemv(CblasColMajor, CblasTrans, (blasint)n, (blasint)n, 1.0, k, (blasint)n, one,
+                    1, 0.0, ot, 1);
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (blasint)n, (blasint)nc,
+                    (blasint)n, 1.0, k, (blasint)n, y, (blasint)n, 0.0, yt, (blasint)n);
+        for (size_t i = 0; i < n; i++) {
+            lam[i] = lam[i] > 0 ? lam[i] : 0.0; /* rounding: K is PSD where no feature is missing */
+        }
+        for (size_t ri = 0; ri < N_SIGNALS; ri++) {
+            double r = signals[ri], logdet = 0, s = 0, sum_logvar = 0;
+            for (size_t i = 0; i < n; i++) {
+                double a = r * lam[i] + 1.0;
+                logdet += log(a);
+                s += ot[i] * ot[i] / a;
+            }
+            for (size_t c = 0; c < nc; c++) {
+                const double *yc = yt + c * n;
+                double m = 0, q = 0;
+                for (size_t i = 0; i < n; i++) {
+                    m += ot[i] * yc[i] / (r * lam[i] + 1.0);
+                }
+                m /= s; /* the configuration's generalised least-squares mean */
+                for (size_t i = 0; i < n; i++) {
+                    double e = yc[i] - ot[i] * m;
+                    q += e * e / (r * lam[i] + 1.0);
+                }
+                double v = q / (double)(n - 1);
+                sum_logvar += log(v > MODEL_VAR_FLOOR ? v : MODEL_VAR_FLOOR);
+            }
+            /* restricted log likelihood, each configuration's variance profiled out */
+            double ll = -0.5 * ((double)nc * (logdet + log(s)) + (double)(n - 1) * sum_logvar);
+            if (ll > best_ll + 1e-9) {
+                best_ll = ll;
+                out->bandwidth = model_bandwidths[bi];
+                out->length = h;
+                out->signal = r;
+            }
+        }
+    }
+done:
+    kb_free(y);
+    kb_free(k);
+    kb_free(lam);
+    kb_free(ot);
+    kb_free(one);
+    kb_free(yt);
+    return rc;
+}
+
+/*
+ * Regret of task `held` (its own scores), averaged over list lengths 1..k_eval, of the list
+ * ranked for it from the other tasks with weights x->w (x->w[held] = 0) and hedge beta; the
+ * table with NaN as 0 in x->sub0 (kb_recommend_tune's scratch, its other buffers unused).
+ */
+static double held_out_regret(tune_work *x, const double *scores, size_t n, size_t n_configs,
+                              size_t held, size_t k_eval, double beta)
+{
+    double wsum = 0;
+    for (size_t t = 0; t < n; t++) {
+        wsum += x->w[t];
+    }
+    size_t m = list_only(x->list, scores, x->sub0, n, n_configs, x->w, wsum, k_eval, beta,
+                         x->mean, x->acc, x->lin, x->best, x->changed, x->taken);
+    return list_regret(scores, n, held, x->list, m, k_eval);
+}
+
+int kb_recommend_model_weights(double *w_out, kb_recommend_model *model, const double *scores,
+                               const double *pair, const double *dist, size_t n_tasks,
+                               size_t n_configs, const size_t *inner, size_t n_inner,
+                               size_t k_eval, kb_error *err)
+{
+    KB_CHECK_ARG(w_out != NULL && model != NULL && pair != NULL && dist != NULL);
+    KB_CHECK_ARG(n_inner == 0 || (inner != NULL && scores != NULL && k_eval > 0));
+    size_t n = n_tasks, nr = 2 + n_inner;
+    if (n == 0) {
+        return kb_error_set(err, KB_EINVAL, "weighting needs 1 or more tasks");
+    }
+    if (!kb_linalg_size_ok(n, n) || !kb_linalg_size_ok(n, nr)) {
+        return kb_error_set(err, KB_EINVAL, "%zu tasks is too many for the similarity model", n);
+    }
+    for (size_t j = 0; j < n_inner; j++) {
+        KB_CHECK_ARG(inner[j] < n);
+    }
+    if (!(model->signal >= 0) || !(model->length > 0) || !isfinite(model->length)) {
+        return kb_error_set(err, KB_EINVAL, "similarity model signal %g, length %g are invalid",
+                            model->signal, model->length);
+    }
+    int rc = KB_OK;
+    double *a = kb_malloc_array(n * n, sizeof *a), *l = kb_malloc_array(n * n, sizeof *l);
+    double *b = kb_malloc_array(n * nr, sizeof *b);
+    tune_work x = {0};
+    if (a == NULL || l == NULL || b == NULL) {
+        rc = kb_error_set(err, KB_ENOMEM, "out of memory weighting %zu tasks", n);
+        goto done;
+    }
+    /*
+     * The Gaussian-process smoother (Rasmussen & Williams 2006, eq. 2.23 with a constant mean
+     * estimated by generalised least squares, sec. 2.7): A = r K + I, u = A^-1 1, s = 1'u;
+     * the query's prediction of every configuration is sum_t alpha_t y_t with
+     *   alpha = u / s + r (A^-1 k - (k'u / s) u),   sum_t alpha_t = 1.
+     * A fails to factor only where missing meta-features made K indefinite: then the uniform
+     * model (r = 0, A = I), which always factors.
+     */
+    double r = model->signal, h = model->length;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        for (size_t j = 0; j < n; j++) {
+            for (size_t i = j; i < n; i++) {
+                a[i + j * n] = i == j ? r + 1.0 : r * laplace(pair[i + j * n], h);
+            }
+        }
+        kb_error cerr = KB_ERROR_INIT;
+        if (kb_linalg_cholesky(l, n, a, n, n, NULL, &cerr) == KB_OK) {
+            break;
+        }
+        if (cerr.code != KB_ENUMERIC && cerr.code != KB_EINVAL) {
+            rc = kb_error_set(err, cerr.code, "%s", cerr.msg);
+            goto done;
+        }
+        r = model->signal = 0.0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        b[i] = 1.0;
+        b[i + n] = laplace(dist[i], h);
+    }
+    memset(b + 2 * n, 0, n * n_inner * sizeof *b);
+    for (size_t j = 0; j < n_inner; j++) {
+        b[inner[j] + (2 + j) * n] = 1.0;
+    }
+    lapack_int info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'L', (lapack_int)n, (lapack_int)nr, l,
+                                     (lapack_int)n, b, (lapack_int)n);
+    if (info != 0) {
+        rc = kb_error_set(err, KB_ENUMERIC, "similarity model: solve failed (info %d)",
+                          (int)info);
+        if (err != NULL) {
+            err->cause = (int)info;
+        }
+        goto done;
+    }
+    const double *u = b, *g = b + n;
+    double s = 0, ku = 0;
+    for (size_t i = 0; i < n; i++) {
+        s += u[i];
+        ku += laplace(dist[i], h) * u[i];
+    }
+    for (size_t i = 0; i < n; i++) {
+        double al = u[i] / s + r * (g[i] - ku * u[i] / s);
+        /* a negative weight would reward configurations for doing badly on a task; the
+         * smoother's few small negative weights are dropped (kb_recommend_rank rescales) */
+        w_out[i] = al > 0 ? al : 0.0;
+    }
+    model->hedge = 1.0;
+    model->loo_regret = NAN;
+    if (n_inner == 0 || n < 2) {
+        goto done;
+    }
+    size_t nc = n_configs ? n_configs : 1;
+    x.sub0 = kb_malloc_array(n * nc, sizeof(double));
+    x.w = kb_malloc_array(n, sizeof(double));
+    x.mean = kb_malloc_array(nc, sizeof(double));
+    x.acc = kb_malloc_array(nc, sizeof(double));
+    x.lin = kb_malloc_array(nc, sizeof(double));
+    x.best = kb_malloc_array(n, sizeof(double));
+    x.list = kb_malloc_array(k_eval, sizeof(size_t));
+    x.changed = kb_malloc_array(n, sizeof(size_t));
+    x.taken = kb_malloc_array(nc, 1);
+    if (x.sub0 == NULL || x.w == NULL || x.mean == NULL || x.acc == NULL || x.lin == NULL ||
+        x.best == NULL || x.list == NULL || x.changed == NULL || x.taken == NULL) {
+        rc = kb_error_set(err, KB_ENOMEM, "out of memory choosing the hedge");
+        goto done;
+    }
+    for (size_t i = 0; i < n * n_configs; i++) {
+        x.sub0[i] = isnan(scores[i]) ? 0.0 : scores[i];
+    }
+    double total[N_HEDGES] = {0};
+    for (size_t j = 0; j < n_inner; j++) {
+        /*
+         * Leave-one-out without refitting: with M = A^-1 - u u' / s (the constant mean
+         * integrated out), task i's prediction from the others weighs task t by
+         * -M_it / M_ii (R&W eq. 5.12), and those weights sum to 1 since M 1 = 0.
+         */
+        size_t i = inner[j];
+        const double *xi = b + (2 + j) * n;
+        double mii = xi[i] - u[i] * u[i] / s, wsum = 0;
+        for (size_t t = 0; t < n; t++) {
+            double al = t == i || !(mii > 0) ? 0.0 : -(xi[t] - u[i] * u[t] / s) / mii;
+            x.w[t] = al > 0 ? al : 0.0;
+            wsum += x.w[t];
+        }
+        if (!(wsum > 0)) {
+            continue;
+        }
+        for (size_t hi = 0; hi < N_HEDGES; hi++) {
+            total[hi] += held_out_regret(&x, scores, n, n_configs, i, k_eval, hedges[hi]);
+        }
+    }
+    size_t hbest = N_HEDGES - 1;
+    for (size_t hi = N_HEDGES - 1; hi-- > 0;) {
+        hbest = total[hi] < total[hbest] - 1e-12 ? hi : hbest;
+    }
+    model->hedge = hedges[hbest];
+    model->loo_regret = total[hbest] / (double)n_inner;
+done:
+    tune_work_release(&x);
+    kb_free(a);
+    kb_free(l);
+    kb_free(b);
+    return rc;
 }

@@ -108,6 +108,76 @@ typedef struct kb_recommend_weighting {
 int kb_recommend_tune(kb_recommend_weighting *out, const double *scores, const double *dist,
                       size_t n_tasks, size_t n_configs, size_t k_eval, kb_error *err);
 
+/* ---- the similarity model: task weights from a Gaussian process over meta-features ---- */
+
+/**
+ * How far meta-feature similarity predicts a task's scores, fitted on the knowledge base.
+ *
+ * Model: for every configuration c, the normalised scores of the n tasks are
+ *   y_c ~ N(m_c 1, sigma_c^2 (r K + I)),   K_ij = exp(-d_ij / h)
+ * (d = L1 meta-feature distance: the Laplacian kernel, positive semi-definite for L1), with its
+ * own mean m_c and variance sigma_c^2 per configuration and one (h, r) shared by all. r is the
+ * signal: the share of a task's deviation from the configuration's mean that similar tasks
+ * share, over the share that is the task's own; r = 0 says the meta-features do not predict
+ * scores, and the model's weights are then uniform (the greedy portfolio). (h, r) maximise the
+ * restricted likelihood (m_c and sigma_c^2 profiled out) summed over the configurations every
+ * task evaluated, on a grid: h = bandwidth x the median task distance, bandwidth in {0.25, 0.5,
+ * 1, 2, 4}, r in {0, 0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100}; ties keep r = 0 and the smaller
+ * bandwidth. Pooling the configurations gives the fit C draws of the same n-task structure,
+ * which is what lets it say "no signal" on a few dozen tasks where a leave-one-out choice among
+ * weightings mostly picks noise.
+ */
+typedef struct kb_recommend_model {
+    double bandwidth;  /* h as a multiple of the median task distance */
+    double length;     /* h itself */
+    double signal;     /* r (0: meta-features uninformative; uniform weights) */
+    double hedge;      /* kb_recommend_opts.hedge, chosen by kb_recommend_model_weights */
+    double loo_regret; /* the leave-one-out regret that chose the hedge; NaN when not chosen */
+} kb_recommend_model;
+
+/**
+ * How many of its nearest tasks `kb recommend` lets the similarity model weigh (the rest of
+ * the neighbourhood gets weight 0): a bound on the work per query, O(M^2) distances, an O(M^3)
+ * factorisation and a leave-one-out over M tasks.
+ */
+#define KB_RECOMMEND_MODEL_MAX_TASKS 128
+
+/**
+ * Fit the similarity model's (h, r) on n knowledge-base tasks (see kb_recommend_model).
+ * With fewer than 3 tasks, or no configuration evaluated on all of them, the uniform model
+ * (r = 0, bandwidth 1, h = the median distance or 1). `hedge` is set to 1, `loo_regret` NaN.
+ * @param scores T x C column-major normalised scores (kb_recommend_normalize), NaN unknown
+ * @param pair   T x T column-major meta-feature distances between the tasks
+ * @return KB_OK; KB_EINVAL; KB_ENOMEM; KB_ENUMERIC (eigendecomposition failed, cause = info).
+ */
+int kb_recommend_model_fit(kb_recommend_model *out, const double *scores, const double *pair,
+                           size_t n_tasks, size_t n_configs, kb_error *err);
+
+/**
+ * Task weights for a new task from the fitted model, and the hedge.
+ *
+ * Weights: the Gaussian-process posterior mean of the new task's score on any configuration is
+ * sum_t alpha_t y_t (alpha sums to 1; with r = 0 every alpha_t = 1/n); w_out[t] = max(alpha_t,
+ * 0). The model's tasks may be more than it was fitted on (e.g. fitted on the nearest 16, used
+ * on all). If r K + I does not factor (possible only where missing meta-features make the L1
+ * kernel indefinite), the uniform model is used and `model->signal` becomes 0.
+ *
+ * Hedge: for each task listed in `inner`, its own weights from the other tasks (the exact
+ * leave-one-out of the same model, no refit) rank a list with each hedge in {0, 0.25, 0.5,
+ * 0.75, 1}; the hedge with the lowest regret 1 - max(score), averaged over list lengths
+ * 1..k_eval and the inner tasks, is kept (ties to the larger) in `model->hedge`, its mean
+ * regret in `model->loo_regret`. n_inner = 0: hedge 1, loo_regret NaN.
+ *
+ * @param[out] w_out  n_tasks non-negative weights for kb_recommend_rank
+ * @param scores T x C normalised scores (NaN unknown); may be NULL when n_inner is 0
+ * @param pair   T x T distances between the tasks; dist: T distances from the new task
+ * @return KB_OK; KB_EINVAL (bad argument, invalid model); KB_ENOMEM; KB_ENUMERIC.
+ */
+int kb_recommend_model_weights(double *w_out, kb_recommend_model *model, const double *scores,
+                               const double *pair, const double *dist, size_t n_tasks,
+                               size_t n_configs, const size_t *inner, size_t n_inner,
+                               size_t k_eval, kb_error *err);
+
 /* ---- backbones ---- */
 
 /** What a backbone's ranking rests on. */

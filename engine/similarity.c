@@ -156,6 +156,16 @@ double kb_similarity_distance(const kb_similarity_index *ix, size_t task, const 
     return metric == KB_SIMILARITY_L2 ? sqrt(d) : d;
 }
 
+double kb_similarity_distance_imputed(const double *a, const double *b, size_t n_features)
+{
+    double d = 0;
+    for (size_t j = 0; j < n_features; j++) {
+        double x = isnan(a[j]) ? 0.0 : a[j], y = isnan(b[j]) ? 0.0 : b[j];
+        d += fabs(x - y);
+    }
+    return d;
+}
+
 /* Max-heap on (distance, task) of the k best so far: the root is the worst kept. */
 static int worse(const kb_similarity_hit *a, const kb_similarity_hit *b)
 {

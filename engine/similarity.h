@@ -83,6 +83,15 @@ typedef struct kb_similarity_hit {
 } kb_similarity_hit;
 
 /**
+ * L1 distance between two scaled task vectors (n_features each, NaN = missing) with every
+ * missing value taken as 0, the knowledge base's median after scaling, and no rescaling: a
+ * metric on the imputed vectors, so exp(-d / h) is a positive semi-definite (Laplacian)
+ * kernel, which kb_similarity_distance's rescaling to the shared features does not guarantee.
+ * The two agree where no feature is missing.
+ */
+double kb_similarity_distance_imputed(const double *a, const double *b, size_t n_features);
+
+/**
  * The k nearest tasks to the scaled query `q` (NaN = missing), nearest first (ties by task
  * index). `exclude` (or (size_t)-1) skips one task, for leave-one-out. `work` is n_tasks
  * doubles of scratch or NULL (then allocated). Tasks sharing no feature with q are skipped.

@@ -42,7 +42,7 @@ static const cli_opt opts[] = {
     {"configs", OPT_CONFIGS, 0, NULL, "print only the configurations, one JSON object per line"},
     {"signature", OPT_SIGNATURE, 1, "SIG", "input signature of the query for backbones (default: computed)"},
     {"neighborhood", OPT_NEIGHBORHOOD, 1, "N", "weigh only the N nearest tasks (default 256)"},
-    {"tune-tasks", OPT_TUNE_TASKS, 1, "N", "choose the weighting on the N nearest tasks (default 16)"},
+    {"tune-tasks", OPT_TUNE_TASKS, 1, "N", "fit the weighting model on the N nearest tasks (default 16)"},
     {"no-cache", OPT_NO_CACHE, 0, NULL, "read every task and run instead of the derived table"},
     {"transfer", OPT_TRANSFER, 1, "logme|none", "score compatible backbones on DATASET itself (default logme)"},
     {"transfer-rows", OPT_TRANSFER_ROWS, 1, "N", "rows of DATASET the transfer score reads (default 2000)"},
@@ -54,15 +54,17 @@ const cli_spec cmd_recommend_spec = {
     "recommend", "kb recommend DATASET [options]\n       kb recommend --task ID [options]",
     "Recommend configurations for a new dataset from the past tasks that behave most alike. "
     "kb computes the dataset's meta-features (or reads a stored task's), scales them robustly "
-    "on the stored tasks, and weighs every stored task by its L1 distance, with a bandwidth "
-    "and a floor of uniform weight chosen by leave-one-out on the knowledge base itself. Each "
+    "on the stored tasks, and weighs every stored task by a model fitted on the knowledge "
+    "base itself: a Gaussian process over meta-features (Laplacian kernel of the L1 distance) "
+    "whose fitted signal says how far similar tasks score alike; with no signal the weights "
+    "are uniform. Each "
     "task's results in the space are normalised to [0, 1] (1 = its best); configurations a "
     "task did not evaluate are filled from a GP fitted on that task's runs. The first "
     "recommendation has the best weighted mean score; the next ones maximise the expected "
     "best of the list, so the list hedges across neighbours (blended with the plain weighted "
     "mean as far as the same leave-one-out says hedging does not pay). Each comes with its predicted "
     "score and uncertainty, and the nearest tasks with the meta-features that make them "
-    "near. Only the nearest tasks (--neighborhood) are weighed, and the weighting is chosen on "
+    "near. Only the nearest tasks (--neighborhood) are weighed, and the model is fitted on "
     "the nearest few (--tune-tasks), so a large knowledge base costs one scan. Backbones whose "
     "input signature (image:CxHxW or tabular:<schema hash>, as kb train net computes it) "
     "matches the query's are ranked by their fine-tune results on the weighted tasks (each "
@@ -1643,7 +1645,8 @@ typedef struct cresult {
     size_t nt, nc, nf;
     size_t *rows;        /* nt rows of rctx.tasks used (the nearest N when there are more) */
     double *dist, *w;    /* nt */
-    kb_recommend_weighting wt;
+    kb_recommend_weighting wt; /* the backbones' weighting (kb_recommend_tune) */
+    kb_recommend_model model;  /* the configurations' similarity model */
     kb_recommend_item *items;
     size_t n_items;
     size_t n_candidates; /* tasks with runs in the space before the neighbourhood cut */
@@ -1683,20 +1686,145 @@ static void nearest_first(size_t *rows, double *dist, size_t nt, size_t n)
 }
 
 /*
+ * The backbones' weighting, as before the similarity model: kb_recommend_tune on the
+ * `nl` nearest tasks by the similarity distance, k_eval as there. Scratch: near, nd (nt), sub (nl x nc),
+ * pair (nl x nl), row (nf). Returns an exit code (errors printed).
+ */
+static int tune_backbone_weighting(cresult *r, const rctx *c, const double *scores, size_t nt,
+                                   size_t nc, size_t nl, size_t *near, double *nd, double *sub,
+                                   double *pair, double *row, size_t k_eval)
+{
+    size_t nf = r->nf;
+    kb_error err = KB_ERROR_INIT;
+    for (size_t i = 0; i < nt; i++) {
+        near[i] = i;
+        nd[i] = r->dist[i];
+    }
+    if (nl < nt) {
+        nearest_first(near, nd, nt, nl);
+    }
+    for (size_t i = 0; i < nl; i++) {
+        for (size_t j = 0; j < nc; j++) {
+            sub[i + j * nl] = scores[near[i] + j * nt];
+        }
+    }
+    /* task a's scaled vector keeps its missing values (NaN), as a query does */
+    for (size_t a = 0; a < nl; a++) {
+        memcpy(row, c->tasks[r->rows[near[a]]].f, nf * sizeof *row);
+        kb_similarity_scaler_apply(&r->scaler, row, 1);
+        for (size_t b = 0; b < nl; b++) {
+            pair[a + b * nl] = kb_similarity_distance(&r->ix, near[b], row, KB_SIMILARITY_L1,
+                                                      NULL);
+        }
+    }
+    if (nl >= 3 && kb_recommend_tune(&r->wt, sub, pair, nl, nc, k_eval, &err) != KB_OK) {
+        return cli_fail("recommend", &err);
+    }
+    return KB_EXIT_OK;
+}
+
+/*
+ * Task weights from the similarity model (engine/recommend.h) into r->w: its distance takes
+ * missing meta-features at the median (a metric, so the kernel is positive semi-definite; the
+ * index holds the scaled tasks with missing values as 0). Of the nt tasks it weighs the
+ * KB_RECOMMEND_MODEL_MAX_TASKS nearest (the others get weight 0), is fitted on the
+ * `tune_tasks` nearest (O(N^3) per bandwidth; the nearest are where the weights matter) and
+ * chooses the hedge by leave-one-out on them.
+ */
+static int model_weights(cresult *r, const double *scores, size_t nt, size_t nc,
+                         size_t tune_tasks, size_t k_eval, kb_error *err)
+{
+    size_t nf = r->nf;
+    size_t nm = nt < KB_RECOMMEND_MODEL_MAX_TASKS ? nt : KB_RECOMMEND_MODEL_MAX_TASKS;
+    size_t nl = tune_tasks < nm ? tune_tasks : nm, cap = nt ? nt : 1;
+    size_t *idx = kb_malloc_array(cap, sizeof *idx), *pos = kb_malloc_array(cap, sizeof *pos);
+    double *md = kb_malloc_array(cap, sizeof *md), *nd = kb_malloc_array(cap, sizeof *nd);
+    double *mpair = kb_malloc_array(nm * nm + 1, sizeof *mpair);
+    double *msc = kb_malloc_array(nm * nc + 1, sizeof *msc), *mw = kb_malloc_array(cap, sizeof *mw);
+    double *sub = kb_malloc_array(nl * nc + 1, sizeof *sub);
+    double *pair = kb_malloc_array(nl * nl + 1, sizeof *pair);
+    int rc = KB_OK;
+    if (idx == NULL || pos == NULL || md == NULL || nd == NULL || mpair == NULL || msc == NULL ||
+        mw == NULL || sub == NULL || pair == NULL) {
+        rc = kb_error_set(err, KB_ENOMEM, "out of memory weighting %zu tasks", nt);
+        goto done;
+    }
+    for (size_t i = 0; i < nt; i++) {
+        idx[i] = i;
+        md[i] = kb_similarity_distance_imputed(r->ix.x + i * nf, r->q, nf);
+        nd[i] = md[i];
+    }
+    if (nm < nt) {
+        nearest_first(idx, nd, nt, nm);
+    }
+    for (size_t a = 0; a < nm; a++) {
+        pos[a] = a;
+        nd[a] = md[idx[a]];
+        for (size_t j = 0; j < nc; j++) {
+            msc[a + j * nm] = scores[idx[a] + j * nt];
+        }
+        mpair[a + a * nm] = 0.0;
+        for (size_t b = 0; b < a; b++) {
+            mpair[a + b * nm] = mpair[b + a * nm] = kb_similarity_distance_imputed(
+                r->ix.x + idx[a] * nf, r->ix.x + idx[b] * nf, nf);
+        }
+    }
+    for (size_t a = 0; a < nm; a++) {
+        md[a] = nd[a]; /* the model tasks' query distances, in their order */
+    }
+    if (nl < nm) {
+        nearest_first(pos, nd, nm, nl);
+    }
+    for (size_t a = 0; a < nl; a++) {
+        for (size_t j = 0; j < nc; j++) {
+            sub[a + j * nl] = msc[pos[a] + j * nm];
+        }
+        for (size_t b = 0; b < nl; b++) {
+            pair[a + b * nl] = mpair[pos[a] + pos[b] * nm];
+        }
+    }
+    if (nm > 0 &&
+        ((rc = kb_recommend_model_fit(&r->model, sub, pair, nl, nc, err)) != KB_OK ||
+         (rc = kb_recommend_model_weights(mw, &r->model, msc, mpair, md, nm, nc, pos,
+                                          nl >= 3 ? nl : 0, k_eval, err)) != KB_OK)) {
+        goto done;
+    }
+    for (size_t i = 0; i < nt; i++) {
+        r->w[i] = 0.0;
+    }
+    for (size_t a = 0; a < nm; a++) {
+        r->w[idx[a]] = mw[a];
+    }
+done:
+    kb_free(idx);
+    kb_free(pos);
+    kb_free(md);
+    kb_free(nd);
+    kb_free(mpair);
+    kb_free(msc);
+    kb_free(mw);
+    kb_free(sub);
+    kb_free(pair);
+    return rc;
+}
+
+/*
  * Rank configurations: scale on every task with runs (or with `fixed`, the blob's scaler),
- * keep the `neighborhood` nearest tasks,
- * choose the weighting by leave-one-out on the `tune_tasks` nearest of them, rank.
- * Returns an exit code (errors printed).
+ * keep the `neighborhood` nearest tasks, fit the similarity model on the `tune_tasks` nearest
+ * of them (by the model's distance), weigh all of them by it, choose the hedge by its
+ * leave-one-out on those nearest, rank. With `backbones`, also choose the backbones' weighting
+ * by kb_recommend_tune on the `tune_tasks` nearest. Returns an exit code (errors printed).
  */
 static int rank_configs(cresult *r, const rctx *c, const kb_space *space, int use_model,
                         size_t top, size_t neighborhood, size_t tune_tasks,
-                        const kb_similarity_scaler *fixed)
+                        const kb_similarity_scaler *fixed, int backbones)
 {
     size_t nf = c->n_feat, nc = c->n_confs, all = 0;
     kb_error err = KB_ERROR_INIT;
     r->nf = nf;
     r->nc = nc;
     r->wt = (kb_recommend_weighting){1.0, 0.1, NAN, 1.0};
+    r->model = (kb_recommend_model){1.0, 1.0, 0.0, 1.0, NAN};
     size_t cap = c->n_tasks ? c->n_tasks : 1;
     r->rows = kb_malloc_array(cap, sizeof *r->rows);
     r->dist = kb_malloc_array(cap, sizeof *r->dist);
@@ -1778,46 +1906,20 @@ static int rank_configs(cresult *r, const rctx *c, const kb_space *space, int us
     if (use_model && space != NULL) {
         fill_with_models(scores, var, nt, nc, c, space);
     }
-    /*
-     * The weighting is chosen by leave-one-out among the query's nearest tasks only: on the
-     * whole knowledge base it would cost O(T^2 C); the nearest ones are where the weights
-     * matter. With no more tasks than `tune_tasks` it is the whole knowledge base.
-     */
-    for (size_t i = 0; i < nt; i++) {
-        near[i] = i;
-        nd[i] = r->dist[i];
-    }
-    if (nl < nt) {
-        nearest_first(near, nd, nt, nl);
-    } else {
-        for (size_t i = 0; i < nl; i++) {
-            near[i] = i; /* the rows' own order, so a small knowledge base is unchanged */
-        }
-    }
-    for (size_t i = 0; i < nl; i++) {
-        for (size_t j = 0; j < nc; j++) {
-            sub[i + j * nl] = scores[near[i] + j * nt];
-        }
-    }
-    /* task a's scaled vector keeps its missing values (NaN), as a query does */
-    for (size_t a = 0; a < nl; a++) {
-        memcpy(row, c->tasks[r->rows[near[a]]].f, nf * sizeof *row);
-        kb_similarity_scaler_apply(&r->scaler, row, 1);
-        for (size_t b = 0; b < nl; b++) {
-            pair[a + b * nl] = kb_similarity_distance(&r->ix, near[b], row, KB_SIMILARITY_L1,
-                                                      NULL);
-        }
-    }
-    if (nl >= 3 && kb_recommend_tune(&r->wt, sub, pair, nl, nc, top < 10 ? 10 : top, &err) != KB_OK) {
+    if (model_weights(r, scores, nt, nc, tune_tasks, top < 10 ? 10 : top, &err) != KB_OK) {
         code = cli_fail("recommend", &err);
         goto done;
     }
-    kb_recommend_weights(r->w, r->dist, nt, r->wt.bandwidth, r->wt.floor);
     kb_recommend_opts ro = KB_RECOMMEND_OPTS_INIT;
-    ro.hedge = r->wt.hedge;
+    ro.hedge = r->model.hedge;
     if (kb_recommend_rank(r->items, &r->n_items, scores, var, nt, nc, r->w, top, &ro, &err) !=
         KB_OK) {
         code = cli_fail("recommend", &err);
+        goto done;
+    }
+    if (backbones) {
+        code = tune_backbone_weighting(r, c, scores, nt, nc, nl, near, nd, sub, pair, row,
+                                       top < 10 ? 10 : top);
     }
 done:
     kb_free(scores);
@@ -1945,10 +2047,11 @@ static int print_result(const rctx *c, const cresult *r, const bctx *x,
         cJSON_AddNumberToObject(doc, "candidate_tasks", (double)r->n_candidates);
         cJSON_AddNumberToObject(doc, "configurations", (double)r->nc);
         cJSON *jw = cJSON_AddObjectToObject(doc, "weighting");
-        cJSON_AddNumberToObject(jw, "bandwidth", r->wt.bandwidth);
-        cJSON_AddNumberToObject(jw, "floor", r->wt.floor > 1e3 ? 1e3 : r->wt.floor);
-        cJSON_AddItemToObject(jw, "loo_regret", num_or_null(r->wt.loo_regret));
-        cJSON_AddNumberToObject(jw, "hedge", r->wt.hedge);
+        cJSON_AddStringToObject(jw, "model", "gp-laplace-l1");
+        cJSON_AddNumberToObject(jw, "signal", r->model.signal);
+        cJSON_AddNumberToObject(jw, "bandwidth", r->model.bandwidth);
+        cJSON_AddItemToObject(jw, "loo_regret", num_or_null(r->model.loo_regret));
+        cJSON_AddNumberToObject(jw, "hedge", r->model.hedge);
         jn = cJSON_AddArrayToObject(doc, "neighbors");
         jr = cJSON_AddArrayToObject(doc, "recommendations");
     } else if (nt > 0) {
@@ -2038,9 +2141,10 @@ static int print_result(const rctx *c, const cresult *r, const bctx *x,
         return cli_emit_json(doc);
     }
     if (nt > 0) {
-        printf("\nweighting chosen by leave-one-out on the knowledge base: bandwidth %.2g x "
-               "median distance, uniform floor %.3g, hedge %.2g\n", r->wt.bandwidth, r->wt.floor,
-               r->wt.hedge);
+        printf("\ntask weights from the similarity model fitted on the knowledge base: signal "
+               "%.3g (0: meta-features do not predict scores, uniform weights), bandwidth %.2g x "
+               "median distance; hedge %.2g by leave-one-out\n", r->model.signal,
+               r->model.bandwidth, r->model.hedge);
     }
     if (n_bitems > 0) {
         print_backbones(x, bitems, n_bitems, sig);
@@ -2340,7 +2444,7 @@ int cmd_recommend(int argc, char **argv)
     if (n_rows > 0 && c.n_confs > 0) {
         code = rank_configs(&res, &c, have_space ? &space : NULL, use_model, top,
                             blob_mode ? SIZE_MAX : neighborhood, tune_tasks,
-                            blob_mode ? &blob_scaler : NULL);
+                            blob_mode ? &blob_scaler : NULL, x.n_bb > 0);
         if (blob_mode) {
             res.n_candidates = blob_candidates;
         }

@@ -40,11 +40,23 @@ json .recommendations.0.predicted_score ">=" 0
 json .recommendations.0.predicted_score "<=" 1
 json .recommendations.0.sd ">=" 0
 json .recommendations.0.coverage == 1
+# three knowledge-base tasks that rank the four configurations differently: the similarity
+# model finds no signal (signal 0), so every task weighs 1/3 and the first prediction is the
+# plain mean of the normalised scores, (1 + 1 + 1/3) / 3 (haberman: 0.65 in [0.60, 0.75])
+json .weighting.model == gp-laplace-l1
+json .weighting.signal == 0
+json .weighting.bandwidth == 0.25
+json .weighting.hedge == 1
+json .neighbors.0.weight == 0.33333333333333331
+json .neighbors.2.weight == 0.33333333333333331
+json .recommendations.0.predicted_score == 0.77777777777777779
+json .recommendations.1.config.kernel == poly
 # the worst configuration everywhere is never in a 3-item list
 "$JC" "$T/out" .recommendations print | grep -q '0.03125' && fail "the worst configuration was recommended"
 expect_code 0 $KB recommend --task "$id_iris" --space svm
 expect_out "^nearest tasks \\(of 3 with runs in space 'svm'\\)"
 expect_out "^  1 +"
+expect_out "^task weights from the similarity model fitted on the knowledge base: signal 0 "
 # a dataset file: the same meta-features as the stored task, so it is the nearest itself
 expect_code 0 $KB recommend "$D/iris.csv.gz" --space svm --groups general,statistical,info --json
 json .neighbors.0.name == iris

@@ -1,9 +1,15 @@
-/* engine/recommend: normalisation, weighted prediction with uncertainty, hedged lists, tuning. */
+/*
+ * engine/recommend: normalisation, weighted prediction with uncertainty, hedged lists, tuning,
+ * and the similarity model, whose fit and weights match a textbook numpy Gaussian process
+ * (tests/ref/recommend_model_ref.py, output in tests/data/recommend_model_ref.txt).
+ */
 #include <math.h>
+#include <stdlib.h>
 
 #include "check.h"
 #include "engine/core/rng.h"
 #include "engine/recommend.h"
+#include "refdata.h"
 
 static void test_normalize_respects_direction_and_flat_tasks(void)
 {
@@ -341,6 +347,188 @@ static void test_tune_matches_plain_grid_search(void)
     }
 }
 
+
+/* The reference problem: 12 tasks x 15 configurations, one score missing, and a query. */
+typedef struct model_ref {
+    double *scores, *dist, *qdist, *fit, *alpha, *alpha_r3;
+} model_ref;
+
+enum { REF_T = 12, REF_C = 15 };
+
+static int model_ref_load(model_ref *r)
+{
+    const char *path = check_data_path("recommend_model_ref.txt");
+    size_t n[6];
+    r->scores = refdata_get(path, "scores", &n[0]);
+    r->dist = refdata_get(path, "dist", &n[1]);
+    r->qdist = refdata_get(path, "query_dist", &n[2]);
+    r->fit = refdata_get(path, "fit", &n[3]);
+    r->alpha = refdata_get(path, "alpha", &n[4]);
+    r->alpha_r3 = refdata_get(path, "alpha_r3", &n[5]);
+    return r->scores != NULL && r->dist != NULL && r->qdist != NULL && r->fit != NULL &&
+           r->alpha != NULL && r->alpha_r3 != NULL && n[0] == REF_T * REF_C &&
+           n[1] == REF_T * REF_T && n[2] == REF_T && n[3] == 4 && n[4] == REF_T &&
+           n[5] == REF_T;
+}
+
+static void model_ref_free(model_ref *r)
+{
+    free(r->scores);
+    free(r->dist);
+    free(r->qdist);
+    free(r->fit);
+    free(r->alpha);
+    free(r->alpha_r3);
+}
+
+static void test_model_fit_and_weights_match_textbook_gp(void)
+{
+    model_ref r;
+    CHECK(model_ref_load(&r));
+    if (r.alpha_r3 == NULL) {
+        model_ref_free(&r);
+        return;
+    }
+    kb_recommend_model m;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_recommend_model_fit(&m, r.scores, r.dist, REF_T, REF_C, &err), err);
+    CHECK(m.bandwidth == r.fit[0] && m.signal == r.fit[2]);
+    CHECK_NEAR(m.length, r.fit[1], 1e-12, 0);
+    CHECK(m.signal > 0 && m.hedge == 1.0 && isnan(m.loo_regret));
+    double w[REF_T];
+    CHECK_OK(kb_recommend_model_weights(w, &m, NULL, r.dist, r.qdist, REF_T, REF_C, NULL, 0, 0,
+                                        &err),
+             err);
+    size_t n_neg = 0;
+    for (size_t t = 0; t < REF_T; t++) {
+        /* the posterior mean's weights, the negative ones dropped */
+        CHECK_NEAR(w[t], r.alpha[t] > 0 ? r.alpha[t] : 0.0, 1e-9, 1e-12);
+        n_neg += r.alpha[t] < 0;
+    }
+    CHECK(n_neg > 0); /* the clamp is exercised */
+    double med = m.length / m.bandwidth;
+    kb_recommend_model m3 = {0.5, 0.5 * med, 3.0, 1.0, NAN};
+    CHECK_OK(kb_recommend_model_weights(w, &m3, NULL, r.dist, r.qdist, REF_T, REF_C, NULL, 0, 0,
+                                        &err),
+             err);
+    for (size_t t = 0; t < REF_T; t++) {
+        CHECK_NEAR(w[t], r.alpha_r3[t] > 0 ? r.alpha_r3[t] : 0.0, 1e-9, 1e-12);
+    }
+    model_ref_free(&r);
+}
+
+static void test_model_without_signal_weighs_uniformly(void)
+{
+    /* tasks that score every configuration alike: similarity cannot explain anything */
+    enum { T = 6, C = 4 };
+    double s[T * C], d[T * T], q[T], w[T];
+    for (size_t t = 0; t < T; t++) {
+        for (size_t c = 0; c < C; c++) {
+            s[t + c * T] = (double)((c * 3) % C) / (C - 1);
+        }
+        for (size_t u = 0; u < T; u++) {
+            d[t + u * T] = fabs((double)t - (double)u);
+        }
+        q[t] = (double)t + 0.5;
+    }
+    kb_recommend_model m;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_recommend_model_fit(&m, s, d, T, C, &err), err);
+    CHECK(m.signal == 0.0 && m.bandwidth == 0.25);
+    size_t inner[3] = {0, 2, 4};
+    CHECK_OK(kb_recommend_model_weights(w, &m, s, d, q, T, C, inner, 3, 3, &err), err);
+    for (size_t t = 0; t < T; t++) {
+        CHECK_NEAR(w[t], 1.0 / T, 0, 1e-15);
+    }
+    CHECK(m.hedge == 1.0 && m.loo_regret == 0.0);
+    /* fewer than 3 tasks: the uniform model without fitting */
+    CHECK_OK(kb_recommend_model_fit(&m, s, d, 2, C, &err), err);
+    CHECK(m.signal == 0.0 && m.bandwidth == 1.0);
+}
+
+static void test_model_falls_back_to_uniform_when_kernel_is_indefinite(void)
+{
+    /* not a metric: tasks 1 and 2 both at distance 0 from task 0, infinitely far apart */
+    double d[9] = {0, 0, 0, 0, 0, INFINITY, 0, INFINITY, 0};
+    double q[3] = {1, 1, 1}, w[3];
+    kb_recommend_model m = {1.0, 1.0, 100.0, 1.0, NAN};
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_recommend_model_weights(w, &m, NULL, d, q, 3, 1, NULL, 0, 0, &err), err);
+    CHECK(m.signal == 0.0);
+    CHECK_NEAR(w[0], 1.0 / 3, 0, 1e-15);
+    CHECK_NEAR(w[2], 1.0 / 3, 0, 1e-15);
+    kb_recommend_model bad = {1.0, 1.0, -1.0, 1.0, NAN};
+    CHECK_CODE(kb_recommend_model_weights(w, &bad, NULL, d, q, 3, 1, NULL, 0, 0, &err),
+               KB_EINVAL);
+}
+
+/*
+ * The hedge's leave-one-out, written plainly: each inner task's weights from a model on the
+ * other tasks alone (no downdate), its list from kb_recommend_rank.
+ */
+static void test_model_hedge_matches_plain_leave_one_out(void)
+{
+    model_ref r;
+    CHECK(model_ref_load(&r));
+    if (r.alpha_r3 == NULL) {
+        model_ref_free(&r);
+        return;
+    }
+    enum { M = REF_T - 1, K = 10 };
+    static const double hedges[5] = {0.0, 0.25, 0.5, 0.75, 1.0};
+    kb_recommend_model m;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_recommend_model_fit(&m, r.scores, r.dist, REF_T, REF_C, &err), err);
+    size_t inner[5] = {0, 3, 5, 8, 11};
+    double total[5] = {0};
+    for (size_t j = 0; j < 5; j++) {
+        size_t i = inner[j];
+        double sub[M * REF_C], d[M * M], q[M], w[M];
+        for (size_t a = 0, o = 0; a < REF_T; a++) {
+            if (a == i) {
+                continue;
+            }
+            for (size_t c = 0; c < REF_C; c++) {
+                sub[o + c * M] = r.scores[a + c * REF_T];
+            }
+            for (size_t b = 0, p = 0; b < REF_T; b++) {
+                if (b != i) {
+                    d[o + p++ * M] = r.dist[a + b * REF_T];
+                }
+            }
+            q[o++] = r.dist[i + a * REF_T];
+        }
+        kb_recommend_model mi = m;
+        CHECK_OK(kb_recommend_model_weights(w, &mi, NULL, d, q, M, REF_C, NULL, 0, 0, &err),
+                 err);
+        for (size_t hi = 0; hi < 5; hi++) {
+            kb_recommend_opts o = KB_RECOMMEND_OPTS_INIT;
+            o.hedge = hedges[hi];
+            kb_recommend_item it[K];
+            size_t n;
+            CHECK_OK(kb_recommend_rank(it, &n, sub, NULL, M, REF_C, w, K, &o, &err), err);
+            double b = 0, sum = 0;
+            for (size_t k = 0; k < K; k++) {
+                double v = k < n ? r.scores[i + it[k].config * REF_T] : NAN;
+                b = !isnan(v) && v > b ? v : b;
+                sum += 1 - b;
+            }
+            total[hi] += sum / K;
+        }
+    }
+    size_t best = 4;
+    for (size_t hi = 4; hi-- > 0;) {
+        best = total[hi] < total[best] - 1e-12 ? hi : best;
+    }
+    double w[REF_T];
+    CHECK_OK(kb_recommend_model_weights(w, &m, r.scores, r.dist, r.qdist, REF_T, REF_C, inner, 5,
+                                        K, &err),
+             err);
+    CHECK(m.hedge == hedges[best]);
+    CHECK_NEAR(m.loo_regret, total[best] / 5, 1e-9, 1e-12);
+    model_ref_free(&r);
+}
+
 int main(void)
 {
     test_normalize_respects_direction_and_flat_tasks();
@@ -353,5 +541,9 @@ int main(void)
     test_tune_matches_plain_grid_search();
     test_backbones_rank_by_weighted_finetune_results();
     test_backbones_fall_back_on_source_similarity();
+    test_model_fit_and_weights_match_textbook_gp();
+    test_model_without_signal_weighs_uniformly();
+    test_model_falls_back_to_uniform_when_kernel_is_indefinite();
+    test_model_hedge_matches_plain_leave_one_out();
     return check_exit();
 }

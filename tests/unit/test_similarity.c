@@ -247,6 +247,23 @@ static void test_i16_scan_is_within_its_bound_of_exact_l1(void)
     kb_free(d);
 }
 
+static void test_imputed_distance_takes_missing_as_the_median(void)
+{
+    /* scaled vectors: a missing value counts as 0 (the median), nothing is rescaled */
+    double a[3] = {1.0, NAN, 3.0}, b[3] = {NAN, 2.0, 1.0}, c[3] = {1.0, 2.0, 3.0};
+    CHECK(kb_similarity_distance_imputed(a, b, 3) == 5.0);
+    CHECK(kb_similarity_distance_imputed(b, a, 3) == 5.0);
+    CHECK(kb_similarity_distance_imputed(a, a, 3) == 0.0);
+    /* no missing value: the plain L1 distance, as kb_similarity_distance gives it */
+    kb_similarity_index ix;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_similarity_index_build(&ix, c, 1, 3, NULL, &err), err);
+    double q[3] = {0.5, -1.0, 3.25};
+    CHECK(kb_similarity_distance_imputed(c, q, 3) ==
+          kb_similarity_distance(&ix, 0, q, KB_SIMILARITY_L1, NULL));
+    kb_similarity_index_release(&ix);
+}
+
 int main(void)
 {
     test_scaler_uses_median_and_iqr();
@@ -258,5 +275,6 @@ int main(void)
     test_learned_weights_find_the_informative_feature();
     test_f32_scan_matches_exact_l1_over_blocks_and_missing();
     test_i16_scan_is_within_its_bound_of_exact_l1();
+    test_imputed_distance_takes_missing_as_the_median();
     return check_exit();
 }

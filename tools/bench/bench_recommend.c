@@ -11,11 +11,19 @@
  * normalised regret (best - best listed) / (best - worst) on the held-out dataset is averaged
  * over datasets, at K = 1, 3, 5, 10. Methods: the default configuration, random
  * configurations (mean over seeds), the greedy portfolio built on the other datasets, the best
- * configurations of the 5 nearest datasets by L1 on meta-features (round-robin), and kb
- * (kb_recommend_rank with similarity weights from kb_similarity + kb_recommend_weights, the
- * weighting and the hedge chosen by leave-one-out on the --tune-tasks nearest datasets, 16 as
- * in kb recommend; --hedge B fixes the hedge, 1 = the weighted greedy portfolio of before,
- * 0 = the list by weighted mean). Meta-features are scaled on the knowledge-base datasets only.
+ * configurations of the 5 nearest datasets by L1 on meta-features (round-robin), and kb as
+ * `kb recommend` ranks: kb_recommend_rank with task weights from the similarity model
+ * (kb_recommend_model_fit on the --tune-tasks nearest datasets, 16 as in kb recommend, by the
+ * model's distance kb_similarity_distance_imputed; kb_recommend_model_weights over all, which
+ * also chooses the hedge by leave-one-out on those nearest; --hedge B fixes it). Meta-features
+ * are scaled on the knowledge-base datasets only.
+ *
+ * Earlier rankings, for comparison: --grid-weighting is the one before 2026-11-28 (R3): weights
+ * floor + exp(-(d/h)^2) with (bandwidth, floor), then the hedge, chosen by kb_recommend_tune's
+ * leave-one-out (--hedge 1 with it: the ranking before R2's hedge); --floor W fixes the
+ * weighting instead (bandwidth 1); --learned (with --grid-weighting) measures distances with
+ * meta-feature weights learned on the knowledge-base datasets (kb_similarity_learn_weights).
+ * --per-task prints kb's regret on each held-out dataset to stderr.
  */
 #include <math.h>
 #include <stdio.h>
@@ -177,9 +185,13 @@ static void fill_scores(ctx *c, size_t held)
 
 /*
  * Meta-feature distances, scaled on the KB tasks only: from task `held` to the KB tasks into
- * `dist`, and between the KB tasks into `pair` (nt x nt column-major).
+ * `dist`, and between the KB tasks into `pair` (nt x nt column-major); the same with missing
+ * values imputed (kb_similarity_distance_imputed, the similarity model's) into `mdist`, `mpair`.
  */
-static void distances(const ctx *c, size_t held, double *dist, double *pair)
+static int learned = 0;
+
+static void distances(const ctx *c, size_t held, double *dist, double *pair, double *mdist,
+                      double *mpair)
 {
     const table *tb = c->tb;
     size_t nt = tb->n_tasks - 1, d = tb->n_features;
@@ -194,8 +206,30 @@ static void distances(const ctx *c, size_t held, double *dist, double *pair)
     kb_similarity_scaler_fit(&sc, z, nt, d, &err);
     kb_similarity_scaler_apply(&sc, z, nt);
     kb_similarity_scaler_apply(&sc, q, 1);
-    kb_similarity_index_build(&ix, z, nt, d, NULL, &err);
+    double *fw = NULL;
+    if (learned) {
+        double *tg = kb_malloc_array(nt * nt, sizeof *tg);
+        fw = kb_malloc_array(d, sizeof *fw);
+        for (size_t a = 0; a < nt; a++) {
+            for (size_t b = 0; b < nt; b++) {
+                tg[a + b * nt] = a == b ? NAN : 1.0 - kb_similarity_rank_agreement(
+                    tb->y + c->kb_rows[a] * tb->n_configs, tb->y + c->kb_rows[b] * tb->n_configs,
+                    tb->n_configs);
+            }
+        }
+        if (kb_similarity_learn_weights(fw, z, nt, d, tg, 300, &err) != KB_OK) {
+            kb_free(fw);
+            fw = NULL;
+        }
+        kb_free(tg);
+    }
+    kb_similarity_index_build(&ix, z, nt, d, fw, &err);
+    kb_free(fw);
     for (size_t r = 0; r < nt; r++) {
+        mdist[r] = kb_similarity_distance_imputed(z + r * d, q, d);
+        for (size_t o = 0; o < nt; o++) {
+            mpair[r + o * nt] = kb_similarity_distance_imputed(z + r * d, z + o * d, d);
+        }
         dist[r] = kb_similarity_distance(&ix, r, q, KB_SIMILARITY_L1, NULL);
         for (size_t o = 0; o < nt; o++) {
             pair[r + o * nt] = kb_similarity_distance(&ix, o, z + r * d, KB_SIMILARITY_L1, NULL);
@@ -386,7 +420,8 @@ int main(int argc, char **argv)
 {
     const char *tpath = NULL, *mpath = NULL, *objective = "accuracy";
     long def = 0;
-    int maximize = 1, seeds = 100, json = 0, tune = 1;
+    int maximize = 1, seeds = 100, json = 0, tune = 1, per_task = 0, old_weighting = 0;
+    size_t signal_zero = 0, signal_fallback = 0;
     size_t tune_tasks = 16;
     double floor_w = 0.05, hedge_fixed = -1;
     for (int i = 1; i < argc; i++) {
@@ -403,10 +438,17 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--floor") == 0 && i + 1 < argc) {
             floor_w = atof(argv[++i]);
             tune = 0;
+            old_weighting = 1;
         } else if (strcmp(argv[i], "--hedge") == 0 && i + 1 < argc) {
             hedge_fixed = atof(argv[++i]);
         } else if (strcmp(argv[i], "--tune-tasks") == 0 && i + 1 < argc) {
             tune_tasks = strtoul(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "--grid-weighting") == 0) {
+            old_weighting = 1;
+        } else if (strcmp(argv[i], "--per-task") == 0) {
+            per_task = 1;
+        } else if (strcmp(argv[i], "--learned") == 0) {
+            learned = 1;
         } else if (strcmp(argv[i], "--minimize") == 0) {
             maximize = 0;
         } else if (strcmp(argv[i], "--json") == 0) {
@@ -414,7 +456,8 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr, "usage: bench_recommend --table T.csv --metafeatures M.csv "
                             "[--objective NAME] [--default CONFIG] [--minimize] [--seeds N] "
-                            "[--floor W] [--hedge B] [--tune-tasks N] [--json]\n");
+                            "[--hedge B] [--tune-tasks N] [--grid-weighting [--floor W] "
+                            "[--learned]] [--per-task] [--json]\n");
             return 2;
         }
     }
@@ -427,12 +470,19 @@ int main(int argc, char **argv)
     if (load(&tb, &dt, &dm, tpath, mpath, objective) != 0) {
         return 1;
     }
+    if (tb.n_tasks > KB_RECOMMEND_MODEL_MAX_TASKS + 1) {
+        fprintf(stderr, "bench_recommend: warning: %zu tasks: kb recommend lets its similarity "
+                        "model weigh only the %d nearest, which this benchmark does not "
+                        "mirror\n", tb.n_tasks - 1, KB_RECOMMEND_MODEL_MAX_TASKS);
+    }
     size_t nt = tb.n_tasks - 1, C = tb.n_configs, kmax = ks[N_K - 1];
     ctx c = {&tb, maximize, kb_malloc_array(nt * C, sizeof(double)),
              kb_malloc_array(nt, sizeof(size_t))};
     double sum[N_METHODS][N_K] = {{0}};
     double *dist = kb_malloc_array(nt, sizeof *dist), *w = kb_malloc_array(nt, sizeof *w);
     double *pair = kb_malloc_array(nt * nt, sizeof *pair);
+    double *mdist = kb_malloc_array(nt, sizeof *mdist);
+    double *mpair = kb_malloc_array(nt * nt, sizeof *mpair);
     double *subpair = kb_malloc_array(nt * nt, sizeof *subpair);
     double *sub = kb_malloc_array(nt * C, sizeof *sub);
     size_t *near = kb_malloc_array(nt, sizeof *near);
@@ -446,7 +496,7 @@ int main(int argc, char **argv)
     kb_error err = KB_ERROR_INIT;
     for (size_t held = 0; held < tb.n_tasks; held++) {
         fill_scores(&c, held);
-        distances(&c, held, dist, pair);
+        distances(&c, held, dist, pair, mdist, mpair);
         size_t n;
         for (size_t ki = 0; ki < N_K; ki++) {
             size_t d1 = (size_t)def;
@@ -475,17 +525,19 @@ int main(int argc, char **argv)
             sum[M_NEAREST5][ki] += regret(&tb, held, list, ks[ki] < n ? ks[ki] : n, maximize);
         }
         kb_recommend_weighting wt = {1.0, floor_w, 0, hedge_fixed >= 0 ? hedge_fixed : 1.0};
-        /* as kb recommend: the weighting is chosen on the tune_tasks nearest tasks only */
+        /* as kb recommend: the weighting is fitted on the tune_tasks nearest tasks only */
         size_t nl = tune_tasks < nt ? tune_tasks : nt;
         for (size_t r = 0; r < nt; r++) {
             near[r] = r;
         }
+        /* the similarity model chooses its nearest tasks by its own distance */
+        const double *sd = old_weighting ? dist : mdist, *sp = old_weighting ? pair : mpair;
         if (nl < nt) {
             for (size_t a = 0; a < nl; a++) {
                 size_t b = a;
                 for (size_t i = a + 1; i < nt; i++) {
-                    if (dist[near[i]] < dist[near[b]] ||
-                        (dist[near[i]] == dist[near[b]] && near[i] < near[b])) {
+                    if (sd[near[i]] < sd[near[b]] ||
+                        (sd[near[i]] == sd[near[b]] && near[i] < near[b])) {
                         b = i;
                     }
                 }
@@ -499,27 +551,57 @@ int main(int argc, char **argv)
                 sub[a + cfg * nl] = c.scores[near[a] + cfg * nt];
             }
             for (size_t b = 0; b < nl; b++) {
-                subpair[a + b * nl] = pair[near[a] + near[b] * nt];
+                subpair[a + b * nl] = sp[near[a] + near[b] * nt];
             }
         }
-        if (tune && nl >= 3 && kb_recommend_tune(&wt, sub, subpair, nl, C, kmax, &err) != KB_OK) {
-            return die("tuning the weights", &err);
-        }
-        if (hedge_fixed >= 0) {
-            wt.hedge = hedge_fixed;
+        kb_recommend_opts ro = KB_RECOMMEND_OPTS_INIT;
+        if (old_weighting) {
+            /* the ranking before 2026-11-28 (R3): weighting chosen by leave-one-out on a grid */
+            if (tune && nl >= 3 &&
+                kb_recommend_tune(&wt, sub, subpair, nl, C, kmax, &err) != KB_OK) {
+                return die("tuning the weights", &err);
+            }
+            if (hedge_fixed >= 0) {
+                wt.hedge = hedge_fixed;
+            }
+            kb_recommend_weights(w, dist, nt, wt.bandwidth, wt.floor);
+        } else {
+            /* as kb recommend: the similarity model fitted on the tune_tasks nearest tasks,
+             * its weights over all, the hedge by its leave-one-out on those nearest */
+            kb_recommend_model md;
+            if (kb_recommend_model_fit(&md, sub, subpair, nl, C, &err) != KB_OK) {
+                return die("fitting the similarity model", &err);
+            }
+            double fitted_signal = md.signal;
+            size_t n_inner = hedge_fixed >= 0 || nl < 3 ? 0 : nl;
+            if (kb_recommend_model_weights(w, &md, c.scores, mpair, mdist, nt, C, near, n_inner,
+                                           kmax, &err) != KB_OK) {
+                return die("the similarity model's weights", &err);
+            }
+            wt.bandwidth = md.bandwidth;
+            wt.floor = md.signal; /* reported as the mean signal below */
+            wt.hedge = hedge_fixed >= 0 ? hedge_fixed : md.hedge;
+            signal_zero += md.signal == 0;
+            signal_fallback += md.signal == 0 && fitted_signal > 0;
         }
         bw_sum += wt.bandwidth;
-        floor_sum += wt.floor > 1 ? 1 : wt.floor;
+        floor_sum += old_weighting && wt.floor > 1 ? 1 : wt.floor;
         hedge_sum += wt.hedge;
-        kb_recommend_weights(w, dist, nt, wt.bandwidth, wt.floor);
-        kb_recommend_opts ro = KB_RECOMMEND_OPTS_INIT;
         ro.hedge = wt.hedge;
         if (kb_recommend_rank(items, &n, c.scores, NULL, nt, C, w, kmax, &ro, &err) != KB_OK) {
             return die("kb", &err);
         }
         list_from_items(list, items, n);
         for (size_t ki = 0; ki < N_K; ki++) {
-            sum[M_KB][ki] += regret(&tb, held, list, ks[ki] < n ? ks[ki] : n, maximize);
+            double rk = regret(&tb, held, list, ks[ki] < n ? ks[ki] : n, maximize);
+            sum[M_KB][ki] += rk;
+            if (per_task) {
+                fprintf(stderr, "%s%s %.3f", ki ? "" : tb.names[held], ki ? "" : " kb", rk);
+            }
+        }
+        if (per_task) {
+            fprintf(stderr, "  bandwidth %.2f %s %.3g hedge %.2f\n", wt.bandwidth,
+                    old_weighting ? "floor" : "signal", wt.floor, wt.hedge);
         }
     }
     if (json) {
@@ -547,14 +629,21 @@ int main(int argc, char **argv)
     }
     kb_free(c.scores);
     kb_free(c.kb_rows);
-    if (!json) {
+    if (!json && old_weighting) {
         printf("kb's weighting chosen by inner leave-one-out: mean bandwidth %.2f, mean floor "
                "%.3f (floors above 1 count as 1, i.e. uniform), mean hedge %.3f\n",
                bw_sum / tb.n_tasks, floor_sum / tb.n_tasks, hedge_sum / tb.n_tasks);
+    } else if (!json) {
+        printf("kb's similarity model: mean bandwidth %.2f, mean signal %.3f (0 on %zu of %zu "
+               "held-out tasks: uniform weights; %zu of them not positive definite), mean hedge %.3f\n",
+               bw_sum / tb.n_tasks, floor_sum / tb.n_tasks, signal_zero, tb.n_tasks, signal_fallback,
+               hedge_sum / tb.n_tasks);
     }
     similarity_quality(&tb, json);
     kb_free(dist);
     kb_free(pair);
+    kb_free(mdist);
+    kb_free(mpair);
     kb_free(subpair);
     kb_free(sub);
     kb_free(near);
