@@ -355,6 +355,51 @@ def m_gpb_imp(fit_n=16, n_inner=16, sel_imputed=False):
     return f
 
 
+# V19: the first pick by uniform weights where the leave-one-out says they do better at K = 1
+def greedy_from(S, w, k, beta, first):
+    # the weighted hedge list, its first item fixed
+    S0 = np.nan_to_num(S, nan=0.0); W = w.sum()
+    cnt = (~np.isnan(S)) * w[:, None]
+    mean = np.nansum(S * w[:, None], 0) / cnt.sum(0)
+    best = S0[:, first].copy(); taken = np.zeros(S.shape[1], bool); taken[first] = True; out = [first]
+    for i in range(1, k):
+        val = (w[:, None] * (beta * np.maximum(S0, best[:, None]) + (1 - beta) * S0)).sum(0) / W
+        val[taken] = -np.inf
+        m = val.max(); cand = np.where(val > m - 1e-9)[0]
+        p = cand[np.argmax(mean[cand])] if len(cand) > 1 else cand[0]
+        taken[p] = True; out.append(p); best = np.maximum(best, S0[:, p])
+    return np.array(out)
+
+def m_gate_imp(fit_n=16, n_inner=16):
+    def f(S, dq, P):
+        Z, q = CUR['Z'], CUR['q']
+        Zi = np.nan_to_num(Z, nan=0.0); qi = np.nan_to_num(q, nan=0.0)
+        dqi = np.abs(Zi - qi).sum(1)
+        Pi = np.abs(Zi[:, None, :] - Zi[None, :, :]).sum(-1)
+        n = len(dq)
+        order = np.argsort(dqi, kind='stable')
+        idx = order[:fit_n]
+        ll, h, r, hm = gp_fit(S[idx], Pi[np.ix_(idx, idx)], True)
+        tot = np.zeros(len(BETAS)); r1m = r1u = 0.0
+        for i in order[:n_inner]:
+            o = np.array([t for t in range(n) if t != i])
+            w = np.maximum(gp_alpha(Pi[np.ix_(o, o)], Pi[i, o], h, r), 0)
+            for bi, b_ in enumerate(BETAS):
+                tot[bi] += list_regret(S[i], greedy(S[o], w, 10, b_))
+            pm = greedy(S[o], w, 1)[0]; pu = greedy(S[o], np.ones(len(o)), 1)[0]
+            si = S[i]
+            r1m += 1 - (0 if np.isnan(si[pm]) else si[pm]); r1u += 1 - (0 if np.isnan(si[pu]) else si[pu])
+        bi = len(BETAS) - 1
+        for j in range(len(BETAS) - 2, -1, -1):
+            if tot[j] < tot[bi] - 1e-12: bi = j
+        w = np.maximum(gp_alpha(Pi, dqi, h, r), 0)
+        if r1u < r1m - 1e-12:
+            first = greedy(S, np.ones(n), 1)[0]
+            return greedy_from(S, w, 10, BETAS[bi], first), (hm, r, 1)
+        return greedy(S, w, 10, BETAS[bi]), (hm, r, 0)
+    return f
+
+
 def main():
     w, hs, hm, which = sys.argv[1:5]
     TABLES.update({
