@@ -13,6 +13,7 @@ typedef struct surrogate {
     const kb_transfer *t;
     const double *w;          /* RGPE: n_tasks + 1 weights; STACKED: n_tasks */
     double w_sum;             /* STACKED */
+    double spread;            /* STACKED: factor of the neighbours' spread added to var */
     double *bm, *bv;          /* scratch for base predictions */
     size_t cap;
     double *tm, *tv;          /* scratch for target predictions */
@@ -37,6 +38,10 @@ static void combine(double *mean, double *var, const surrogate *s, const double 
             }
             mean[r] = pm + tm[r];
             var[r] = tv[r];
+            if (s->spread > 0.0) {
+                /* the prior as a mixture of its tasks: their spread about its mean */
+                var[r] += s->spread * kb_transfer_spread(bm + r, m, s->w, nt);
+            }
         } else if (uses_base(s->warm)) {
             double mu = s->w[nt] * tm[r], v = s->w[nt] * s->w[nt] * tv[r];
             for (size_t i = 0; i < nt; i++) {
@@ -274,8 +279,12 @@ static int model_suggest(double *u_out, kb_bo_info *info, const kb_bo_problem *p
     if (warm == KB_BO_WARM_AUTO) {
         warm = KB_BO_WARM_STACKED_RGPE;
     }
+    if (warm == KB_BO_WARM_STACKED_RGPE && o->cold_every > 0 &&
+        (pr->n_obs + pr->n_pending) % o->cold_every == o->cold_every - 1) {
+        warm = KB_BO_WARM_NONE; /* a trial of the target's own model, for coverage */
+    }
     fit_state f = {0};
-    surrogate s = {warm, NULL, pr->transfer, NULL, 0.0, NULL, NULL, 256, NULL, NULL};
+    surrogate s = {warm, NULL, pr->transfer, NULL, 0.0, 0.0, NULL, NULL, 256, NULL, NULL};
     double *pm = NULL, *pv = NULL, *acq = NULL, *pbm = NULL, *pbv = NULL;
     size_t *rows = NULL;
     int rc = KB_OK;
@@ -468,6 +477,7 @@ static int model_suggest(double *u_out, kb_bo_info *info, const kb_bo_problem *p
         s.warm = KB_BO_WARM_STACKED;
         s.w = f.w;
         s.w_sum = 1.0;
+        s.spread = o->prior_spread;
     }
     for (size_t i = 0; i < nt; i++) {
         info->n_neighbours += kb_transfer_weight(pr->transfer, i) > 0.0;

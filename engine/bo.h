@@ -49,7 +49,8 @@ typedef enum kb_bo_warm {
     KB_BO_WARM_PRIORS = 4,    /* GP hyperparameter priors from the neighbours */
     KB_BO_WARM_RGPE = 5,      /* cold initial design, then the ranking-weighted ensemble */
     KB_BO_WARM_AUTO = 6,      /* kb's default: a greedy portfolio of auto_design points, then
-                                 STACKED_RGPE (no random points) */
+                                 STACKED_RGPE (no random points) with the neighbours' spread
+                                 in its variance (prior_spread) */
     KB_BO_WARM_STACKED_RGPE = 7 /* GP on residuals of a prior mean sum_t w_t mu_t whose weights
                                    are the RGPE weights of the neighbour GPs on the target's
                                    results (the target's own share left out, so the prior fades
@@ -71,11 +72,20 @@ typedef struct kb_bo_opts {
     uint64_t seed;
     size_t auto_design;  /* KB_BO_WARM_AUTO: greedy-portfolio points before the model (1:
                             chosen on Wistuba SVM among 0, 1, 3, 5 by AUC; docs/BENCHMARKS.md) */
+    double prior_spread;   /* STACKED_RGPE/AUTO: adds this times the weighted spread of the
+                              neighbours' means about the prior mean (kb_transfer_spread) to
+                              the predictive variance: the prior as a mixture of its tasks,
+                              so the search looks where some neighbours disagree with the
+                              rest; 0 = off (round 3's default); 1 chosen on Wistuba SVM and
+                              half of AdaBoost among 0, 0.5, 1, 2 (docs/BENCHMARKS.md) */
+    size_t cold_every;     /* STACKED_RGPE/AUTO: every cold_every-th model trial (n_obs +
+                              n_pending = cold_every - 1 mod cold_every) uses the target's own
+                              GP without the prior; 0 = never */
 } kb_bo_opts;
 
 #define KB_BO_OPTS_INIT                                                                      \
     {1, KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 3, 5, KB_ACQ_OPTS_INIT, KB_ACQ_LIAR_BELIEVER,      \
-     KB_GP_OPTS_INIT, KB_TPE_OPTS_INIT, 256, 0, 1}
+     KB_GP_OPTS_INIT, KB_TPE_OPTS_INIT, 256, 0, 1, 1.0, 0}
 
 typedef struct kb_bo_problem {
     const kb_encode *enc;

@@ -530,3 +530,21 @@ int kb_transfer_rgpe_weights(double *w_out, const kb_transfer *t, const double *
     kb_free(ylt);
     return KB_OK;
 }
+
+double kb_transfer_spread(const double *mu, size_t inc, const double *w, size_t n_tasks)
+{
+    double sw = 0.0, mbar = 0.0, ss = 0.0;
+    for (size_t t = 0; t < n_tasks; t++) {
+        sw += w[t];
+        mbar += w[t] * mu[t * inc];
+    }
+    if (!(sw > 0.0)) {
+        return 0.0;
+    }
+    mbar /= sw;
+    for (size_t t = 0; t < n_tasks; t++) {
+        double d = mu[t * inc] - mbar;
+        ss += w[t] * d * d;
+    }
+    return ss / sw;
+}

@@ -111,6 +111,15 @@ int kb_transfer_rgpe_weights(double *w_out, const kb_transfer *t, const double *
                              const double *loo_var, const double *y_obs, size_t n_obs,
                              size_t n_samples, kb_rng *rng, kb_error *err);
 
+/**
+ * Spread of the tasks' values about their weighted mean at one configuration:
+ * sum_t w_t (mu_t - mbar)^2 / sum_t w_t, mbar = sum_t w_t mu_t / sum_t w_t — the variance the
+ * prior mean sum_t w_t mu_t / sum_t w_t would have if the target were one of the tasks, task
+ * t with probability w_t / sum_t w_t. mu: n_tasks values, stride inc; w >= 0. 0 when the
+ * weights sum to 0.
+ */
+double kb_transfer_spread(const double *mu, size_t inc, const double *w, size_t n_tasks);
+
 #ifdef __cplusplus
 }
 #endif

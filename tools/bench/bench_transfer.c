@@ -9,9 +9,11 @@
  *                       [--methods m1,m2,...] [--first-task I] [--tasks N]
  * DIR holds svm_matrix.csv / adaboost_matrix.csv and metafeatures.csv (the Wistuba data), or
  * history_matrix.csv and metafeatures.csv (tools/bench/transfer_history.py: the bundled
- * history's svm design, the bundled svm space).
- * Methods: random gp tpe portfolio nearest5 stacked priors rgpe auto (+ auto0 auto1 auto2 auto3
- * auto5 auto10: auto with that many portfolio points first; auto = kb's default).
+ * history's svm or mlp design in the bundled space, told apart by the file's header).
+ * Methods: random gp tpe portfolio nearest5 stacked priors rgpe auto (kb's default) auto_r3
+ * (round 3's default: auto without prior_spread); variants of auto: auto0 auto1 auto2 auto3
+ * auto5 auto10 (that many portfolio points first), autos05 autos1 autos2 (prior_spread),
+ * autoc3 autoc4 autoc5 (cold_every), autos1c4 (both).
  * --print-init prints task,seed,row of the 3 shared cold initial configurations instead.
  */
 #include <getopt.h>
@@ -24,12 +26,14 @@
 #include "engine/bo.h"
 #include "engine/core/alloc.h"
 
-#define MAX_TASKS 64
+#define MAX_TASKS 128
 #define MAX_CONFIGS 512
 #define MAX_META 64
+#define MAX_PARAMS 10
 
-/* The tables: Wistuba's SVM and AdaBoost grids, and the bundled history's svm design. */
-enum { TABLE_ADABOOST = 0, TABLE_SVM = 1, TABLE_HISTORY = 2 };
+/* The tables: Wistuba's SVM and AdaBoost grids, and the bundled history's svm or mlp design
+   (TABLE_HISTORY_MLP is chosen by the history file's header). */
+enum { TABLE_ADABOOST = 0, TABLE_SVM = 1, TABLE_HISTORY = 2, TABLE_HISTORY_MLP = 3 };
 
 typedef struct table {
     size_t n_tasks, n_configs, n_meta;
@@ -46,11 +50,40 @@ static char *only_poly[1] = {"poly"};
 static char *hist_kernels[4] = {"rbf", "linear", "poly", "sigmoid"};
 static char *hist_gamma_in[3] = {"rbf", "poly", "sigmoid"};
 static char *hist_coef0_in[2] = {"poly", "sigmoid"};
+/* the bundled mlp space (datasets/spaces.jsonl) */
+static char *mlp_optimizers[7] = {"sgd", "momentum", "nesterov", "adagrad", "adadelta",
+                                  "rmsprop", "adam"};
+static char *mlp_momentum_in[2] = {"momentum", "nesterov"};
+static char *mlp_policies[6] = {"fixed", "step", "exp", "inv", "poly", "cosine"};
+static char *mlp_activations[3] = {"relu", "tanh", "sigmoid"};
 
 static void make_space(kb_space *s, kb_space_param *p, int kind)
 {
-    memset(p, 0, 5 * sizeof *p);
-    if (kind == TABLE_HISTORY) {
+    memset(p, 0, MAX_PARAMS * sizeof *p);
+    if (kind == TABLE_HISTORY_MLP) {
+        p[0] = (kb_space_param){.name = "optimizer", .type = KB_SPACE_PARAM_CATEGORICAL,
+                                .choices = mlp_optimizers, .n_choices = 7};
+        p[1] = (kb_space_param){.name = "base_lr", .type = KB_SPACE_PARAM_FLOAT, .low = 1e-5,
+                                .high = 1.0, .log = 1};
+        p[2] = (kb_space_param){.name = "momentum", .type = KB_SPACE_PARAM_FLOAT, .low = 0,
+                                .high = 0.99, .cond_parent = "optimizer",
+                                .cond_in = mlp_momentum_in, .n_cond_in = 2};
+        p[3] = (kb_space_param){.name = "weight_decay", .type = KB_SPACE_PARAM_FLOAT,
+                                .low = 1e-7, .high = 0.1, .log = 1};
+        p[4] = (kb_space_param){.name = "batch_size", .type = KB_SPACE_PARAM_INT, .low = 16,
+                                .high = 256, .log = 1};
+        p[5] = (kb_space_param){.name = "lr_policy", .type = KB_SPACE_PARAM_CATEGORICAL,
+                                .choices = mlp_policies, .n_choices = 6};
+        p[6] = (kb_space_param){.name = "layers", .type = KB_SPACE_PARAM_INT, .low = 1,
+                                .high = 3};
+        p[7] = (kb_space_param){.name = "units", .type = KB_SPACE_PARAM_INT, .low = 16,
+                                .high = 512, .log = 1};
+        p[8] = (kb_space_param){.name = "activation", .type = KB_SPACE_PARAM_CATEGORICAL,
+                                .choices = mlp_activations, .n_choices = 3};
+        p[9] = (kb_space_param){.name = "dropout", .type = KB_SPACE_PARAM_FLOAT, .low = 0,
+                                .high = 0.5};
+        *s = (kb_space){.name = "mlp", .params = p, .n_params = 10};
+    } else if (kind == TABLE_HISTORY) {
         p[0] = (kb_space_param){.name = "kernel", .type = KB_SPACE_PARAM_CATEGORICAL,
                                 .choices = hist_kernels, .n_choices = 4};
         p[1] = (kb_space_param){.name = "C", .type = KB_SPACE_PARAM_FLOAT, .low = 0.03125,
@@ -118,13 +151,60 @@ static size_t split(char *line, char **f, size_t max)
     return n;
 }
 
-static int load(table *t, const char *dir, int kind, const kb_encode *e)
+/* One table row's configuration as kb_params: columns 2.. named by the header (history) or
+   fixed (Wistuba); an empty field is an inactive parameter. */
+static size_t row_config(kb_param *cfg, char **fl, char **head, size_t n_cols, int kind,
+                         const kb_space *s)
+{
+    static const char *const wistuba[2][4] = {{"iterations", "product_terms", NULL, NULL},
+                                              {"kernel", "C", "gamma", "degree"}};
+    size_t n = 0;
+    for (size_t c = 2; c < n_cols; c++) {
+        const char *name = kind >= TABLE_HISTORY ? head[c] : wistuba[kind][c - 2];
+        if (name == NULL || fl[c][0] == '\0') {
+            continue;
+        }
+        for (size_t j = 0; j < s->n_params; j++) {
+            const kb_space_param *sp = &s->params[j];
+            if (strcmp(sp->name, name) != 0) {
+                continue;
+            }
+            cfg[n].name = sp->name;
+            if (sp->type == KB_SPACE_PARAM_CATEGORICAL) {
+                cfg[n].value = (kb_value){.type = KB_VALUE_TYPE_STR, .s = fl[c]};
+            } else if (sp->type == KB_SPACE_PARAM_INT) {
+                cfg[n].value = (kb_value){.type = KB_VALUE_TYPE_INT, .i = atol(fl[c])};
+            } else {
+                cfg[n].value = (kb_value){.type = KB_VALUE_TYPE_FLOAT, .f = atof(fl[c])};
+            }
+            n++;
+        }
+    }
+    return n;
+}
+
+/* The history table's space, from its header: svm (column 2 "kernel") or mlp. */
+static int history_kind(const char *dir)
 {
     char path[4096], line[4096];
-    static const char *const files[3] = {"adaboost_matrix.csv", "svm_matrix.csv",
-                                         "history_matrix.csv"};
-    static const size_t acc_col[3] = {4, 6, 7};
-    int svm = kind == TABLE_SVM;
+    snprintf(path, sizeof path, "%s/history_matrix.csv", dir);
+    FILE *f = fopen(path, "r");
+    int kind = TABLE_HISTORY;
+    if (f != NULL && fgets(line, sizeof line, f) != NULL &&
+        strncmp(line, "dataset,config,optimizer,", 25) == 0) {
+        kind = TABLE_HISTORY_MLP;
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    return kind;
+}
+
+static int load(table *t, const char *dir, int kind, const kb_encode *e, const kb_space *s)
+{
+    char path[4096], line[4096], header[4096];
+    static const char *const files[4] = {"adaboost_matrix.csv", "svm_matrix.csv",
+                                         "history_matrix.csv", "history_matrix.csv"};
     snprintf(path, sizeof path, "%s/%s", dir, files[kind]);
     FILE *f = fopen(path, "r");
     if (f == NULL) {
@@ -133,14 +213,16 @@ static int load(table *t, const char *dir, int kind, const kb_encode *e)
     }
     size_t p = kb_encode_n_params(e);
     t->u = calloc(MAX_CONFIGS * p, sizeof(double));
-    if (fgets(line, sizeof line, f) == NULL) {
+    char *head[MAX_PARAMS + 3];
+    if (t->u == NULL || fgets(header, sizeof header, f) == NULL) {
         fclose(f);
         return -1;
     }
+    /* the accuracy is the last column */
+    size_t n_cols = split(header, head, MAX_PARAMS + 3), acc_col = n_cols - 1;
     while (fgets(line, sizeof line, f) != NULL) {
-        char *fl[8];
-        size_t nf = split(line, fl, 8);
-        if (nf < acc_col[kind] + 1) {
+        char *fl[MAX_PARAMS + 3];
+        if (split(line, fl, MAX_PARAMS + 3) != n_cols || n_cols < 4) {
             continue;
         }
         size_t ti = task_index(t, fl[0]);
@@ -148,41 +230,16 @@ static int load(table *t, const char *dir, int kind, const kb_encode *e)
         if (ti == SIZE_MAX || c >= MAX_CONFIGS) {
             continue;
         }
-        t->acc[ti][c] = atof(fl[acc_col[kind]]);
+        t->acc[ti][c] = atof(fl[acc_col]);
         if (c + 1 > t->n_configs) {
             t->n_configs = c + 1;
         }
         if (ti != 0) {
             continue;
         }
-        kb_param cfg[5];
-        size_t n = 0;
-        if (kind == TABLE_HISTORY) {
-            cfg[n++] = (kb_param){"kernel", {.type = KB_VALUE_TYPE_STR, .s = fl[2]}};
-            cfg[n++] = (kb_param){"C", {.type = KB_VALUE_TYPE_FLOAT, .f = atof(fl[3])}};
-            if (fl[4][0] != '\0') {
-                cfg[n++] = (kb_param){"gamma", {.type = KB_VALUE_TYPE_FLOAT, .f = atof(fl[4])}};
-            }
-            if (fl[5][0] != '\0') {
-                cfg[n++] = (kb_param){"degree", {.type = KB_VALUE_TYPE_INT, .i = atol(fl[5])}};
-            }
-            if (fl[6][0] != '\0') {
-                cfg[n++] = (kb_param){"coef0", {.type = KB_VALUE_TYPE_FLOAT, .f = atof(fl[6])}};
-            }
-        } else if (svm) {
-            cfg[n++] = (kb_param){"kernel", {.type = KB_VALUE_TYPE_STR, .s = fl[2]}};
-            cfg[n++] = (kb_param){"C", {.type = KB_VALUE_TYPE_FLOAT, .f = atof(fl[3])}};
-            if (fl[4][0] != '\0') {
-                cfg[n++] = (kb_param){"gamma", {.type = KB_VALUE_TYPE_FLOAT, .f = atof(fl[4])}};
-            }
-            if (fl[5][0] != '\0') {
-                cfg[n++] = (kb_param){"degree", {.type = KB_VALUE_TYPE_INT, .i = atol(fl[5])}};
-            }
-        } else {
-            cfg[n++] = (kb_param){"iterations", {.type = KB_VALUE_TYPE_INT, .i = atol(fl[2])}};
-            cfg[n++] = (kb_param){"product_terms", {.type = KB_VALUE_TYPE_INT, .i = atol(fl[3])}};
-        }
-        double u[5];
+        kb_param cfg[MAX_PARAMS];
+        size_t n = row_config(cfg, fl, head, acc_col, kind, s);
+        double u[MAX_PARAMS];
         kb_error err = KB_ERROR_INIT;
         if (kb_encode_config(u, e, cfg, n, &err) != KB_OK) {
             fprintf(stderr, "bench_transfer: config %zu: %s\n", c, err.msg);
@@ -272,25 +329,39 @@ typedef struct method {
     size_t k_nearest; /* weights: 0 = all other tasks */
     size_t auto_design; /* KB_BO_WARM_AUTO: portfolio points before the model (SIZE_MAX:
                            KB_BO_OPTS_INIT's) */
+    double prior_spread;   /* < 0: KB_BO_OPTS_INIT's */
+    size_t cold_every;     /* SIZE_MAX: KB_BO_OPTS_INIT's */
 } method;
 
 static const method methods[] = {
-    {"random", KB_BO_METHOD_RANDOM, KB_BO_WARM_NONE, 0, 0, 0},
-    {"gp", KB_BO_METHOD_GP, KB_BO_WARM_NONE, 0, 0, 0},
-    {"tpe", KB_BO_METHOD_TPE, KB_BO_WARM_NONE, 0, 0, 0},
-    {"portfolio", KB_BO_METHOD_RANDOM, KB_BO_WARM_PORTFOLIO, 50, 0, 0},
-    {"nearest5", KB_BO_METHOD_GP, KB_BO_WARM_NEAREST, 5, 5, 0},
-    {"stacked", KB_BO_METHOD_GP, KB_BO_WARM_STACKED, 0, 5, 0},
-    {"priors", KB_BO_METHOD_GP, KB_BO_WARM_PRIORS, 0, 10, 0},
-    {"rgpe", KB_BO_METHOD_GP, KB_BO_WARM_RGPE, 0, 0, 0},
-    {"auto", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX}, /* the library's default */
+    {"random", KB_BO_METHOD_RANDOM, KB_BO_WARM_NONE, 0, 0, 0, -1, SIZE_MAX},
+    {"gp", KB_BO_METHOD_GP, KB_BO_WARM_NONE, 0, 0, 0, -1, SIZE_MAX},
+    {"tpe", KB_BO_METHOD_TPE, KB_BO_WARM_NONE, 0, 0, 0, -1, SIZE_MAX},
+    {"portfolio", KB_BO_METHOD_RANDOM, KB_BO_WARM_PORTFOLIO, 50, 0, 0, -1, SIZE_MAX},
+    {"nearest5", KB_BO_METHOD_GP, KB_BO_WARM_NEAREST, 5, 5, 0, -1, SIZE_MAX},
+    {"stacked", KB_BO_METHOD_GP, KB_BO_WARM_STACKED, 0, 5, 0, -1, SIZE_MAX},
+    {"priors", KB_BO_METHOD_GP, KB_BO_WARM_PRIORS, 0, 10, 0, -1, SIZE_MAX},
+    {"rgpe", KB_BO_METHOD_GP, KB_BO_WARM_RGPE, 0, 0, 0, -1, SIZE_MAX},
+    /* the library's default */
+    {"auto", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, -1, SIZE_MAX},
+    /* round 3's default: auto without the neighbours' spread (prior_spread 0) */
+    {"auto_r3", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, 0.0, SIZE_MAX},
     /* variants of auto for choosing its default (auto_design) */
-    {"auto0", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 0},
-    {"auto3", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 3},
-    {"auto1", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 1},
-    {"auto2", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 2},
-    {"auto5", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 5},
-    {"auto10", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 10},
+    {"auto0", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 0, -1, SIZE_MAX},
+    {"auto3", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 3, -1, SIZE_MAX},
+    {"auto1", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 1, -1, SIZE_MAX},
+    {"auto2", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 2, -1, SIZE_MAX},
+    {"auto5", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 5, -1, SIZE_MAX},
+    {"auto10", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 10, -1, SIZE_MAX},
+    /* variants: the neighbours' spread in the variance (prior_spread), and every k-th
+       trial from the target's own GP (cold_every) */
+    {"autos1", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, 1.0, SIZE_MAX},
+    {"autos05", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, 0.5, SIZE_MAX},
+    {"autoc3", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, -1, 3},
+    {"autoc4", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, -1, 4},
+    {"autoc5", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, -1, 5},
+    {"autos2", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, 2.0, SIZE_MAX},
+    {"autos1c4", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, 1.0, 4},
 };
 
 int main(int argc, char **argv)
@@ -325,10 +396,10 @@ int main(int argc, char **argv)
         return 2;
     }
     int kind = strcmp(tname, "svm") == 0       ? TABLE_SVM
-               : strcmp(tname, "history") == 0 ? TABLE_HISTORY
+               : strcmp(tname, "history") == 0 ? history_kind(dir)
                                                : TABLE_ADABOOST;
     kb_space space;
-    kb_space_param sp[5];
+    kb_space_param sp[MAX_PARAMS];
     make_space(&space, sp, kind);
     kb_encode *e = NULL;
     kb_error err = KB_ERROR_INIT;
@@ -337,7 +408,7 @@ int main(int argc, char **argv)
         return 1;
     }
     static table t;
-    if (load(&t, dir, kind, e) != 0) {
+    if (load(&t, dir, kind, e, &space) != 0) {
         return 1;
     }
     size_t p = kb_encode_n_params(e), nc = t.n_configs, nt = t.n_tasks;
@@ -360,18 +431,18 @@ int main(int argc, char **argv)
         return 1;
     }
     double *uo = kb_malloc_array(n_trials * p + 1, sizeof(double));
-    double yo[512], w[MAX_TASKS], dist[MAX_TASKS], u[8];
+    double yo[512], w[MAX_TASKS], dist[MAX_TASKS], u[MAX_PARAMS];
     unsigned char used[MAX_CONFIGS];
     char mbuf[1024];
     snprintf(mbuf, sizeof mbuf, "%s", mlist);
-    const method *ms[32];
+    const method *ms[64];
     size_t n_ms = 0;
     if (print_init) {
         /* the shared cold initial design of every (task, seed), for the Optuna peer */
         snprintf(mbuf, sizeof mbuf, "random");
         n_trials = 3;
     }
-    for (char *m = strtok(mbuf, ","); m != NULL && n_ms < 32; m = strtok(NULL, ",")) {
+    for (char *m = strtok(mbuf, ","); m != NULL && n_ms < 64; m = strtok(NULL, ",")) {
         const method *me = NULL;
         for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++) {
             if (strcmp(methods[k].name, m) == 0) {
@@ -410,6 +481,12 @@ int main(int argc, char **argv)
                     if (me->auto_design != SIZE_MAX) {
                         o.auto_design = me->auto_design;
                     }
+                    if (me->prior_spread >= 0.0) {
+                        o.prior_spread = me->prior_spread;
+                    }
+                    if (me->cold_every != SIZE_MAX) {
+                        o.cold_every = me->cold_every;
+                    }
                     o.seed = 1000003u * (target + 1) + seed;
                     o.rgpe_samples = 100;
                     o.gp.n_restarts = 1;
@@ -422,7 +499,7 @@ int main(int argc, char **argv)
                                 k, err.msg);
                         return 1;
                     }
-                    size_t r = info.pool_index;
+                                    size_t r = info.pool_index;
                     used[r] = 1;
 
                     for (size_t j = 0; j < p; j++) {

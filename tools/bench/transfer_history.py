@@ -1,48 +1,77 @@
 #!/usr/bin/python3
 """The bundled history as a cross-evaluated table for bench_transfer (--table history).
 
-    /usr/bin/python3 tools/bench/transfer_history.py datasets/history svm OUT_DIR
+    /usr/bin/python3 tools/bench/transfer_history.py datasets/history svm|mlp OUT_DIR
 
-writes OUT_DIR/history_matrix.csv (dataset,config,kernel,C,gamma,degree,coef0,accuracy: the
-svm space's runs with status ok and objective accuracy, config = design index i of run id
-hist:svm:<dataset>:<i>; a parameter the configuration does not set is empty) and
-OUT_DIR/metafeatures.csv (dataset + every kb-mf-1 meta-feature that all those datasets have).
-Only datasets with every design index evaluated are kept, so the table is complete.
+writes OUT_DIR/history_matrix.csv (dataset,config,<the space's parameters>,accuracy: the
+space's runs with the classification objective — svm: accuracy, mlp: val_accuracy —,
+config = design index i of run id hist:<space>:<dataset>:<i>; a parameter the configuration
+does not set is empty; the parameter columns name the space, which bench_transfer reads from
+the header) and OUT_DIR/metafeatures.csv (dataset + every kb-mf-1 meta-feature that all those
+datasets have).
+A design index whose run failed or diverged (status not ok) counts as the dataset's worst
+accuracy (a wasted trial, never better than anything that ran); datasets with a missing
+design index, or with fewer than half the design ok, are left out, so the table is complete.
 """
 import gzip
 import json
 import os
 import sys
 
+OBJECTIVE = {"svm": "accuracy", "mlp": "val_accuracy"}
+
+
+def space_params(hist, space):
+    with open(f"{os.path.dirname(os.path.abspath(hist))}/spaces.jsonl") as f:
+        for line in f:
+            s = json.loads(line)
+            if s.get("kind") == "space" and s.get("name") == space:
+                return [p["name"] for p in s["params"]]
+    sys.exit(f"transfer_history.py: space '{space}' not in spaces.jsonl")
+
 
 def main():
     hist, space, out = sys.argv[1], sys.argv[2], sys.argv[3]
-    if space != "svm":
-        sys.exit("transfer_history.py: only the svm space has a bench_transfer encoding")
+    if space not in OBJECTIVE:
+        sys.exit("transfer_history.py: bench_transfer encodes the svm and mlp spaces only")
+    objective = OBJECTIVE[space]
+    keys = space_params(hist, space)
     tasks = {}
     with gzip.open(f"{hist}/tasks.jsonl.gz", "rt") as f:
         for line in f:
             t = json.loads(line)
             tasks[t["id"]] = t
     rows = {}
+    failed = {}
     configs = {}
     with gzip.open(f"{hist}/{space}.jsonl.gz", "rt") as f:
         for line in f:
             r = json.loads(line)
-            if r.get("status") != "ok" or r.get("objective") != "accuracy":
+            if r.get("objective") != objective or r["task_id"] not in tasks:
                 continue
-            value = r.get("metrics", {}).get("accuracy")
-            if r["task_id"] not in tasks or not isinstance(value, (int, float)):
-                continue
+            name = tasks[r["task_id"]]["name"]
             i = int(r["id"].rsplit(":", 1)[1])
-            rows.setdefault(tasks[r["task_id"]]["name"], {})[i] = value
             configs[i] = r["config"]
+            value = (r.get("metrics") or {}).get(objective)
+            if r.get("status") == "ok" and isinstance(value, (int, float)):
+                rows.setdefault(name, {})[i] = value
+            else:
+                failed.setdefault(name, set()).add(i)
     n_cfg = len(configs)
     if sorted(configs) != list(range(n_cfg)):
         sys.exit("transfer_history.py: design indices are not 0..n-1")
-    names = sorted(n for n, v in rows.items() if len(v) == n_cfg)
+    names = []
+    n_filled = 0
+    for name in sorted(rows):
+        ok, bad = rows[name], failed.get(name, set())
+        if len(ok) + len(bad - set(ok)) != n_cfg or 2 * len(ok) < n_cfg:
+            continue
+        worst = min(ok.values())
+        for i in bad - set(ok):
+            ok[i] = worst
+            n_filled += 1
+        names.append(name)
     os.makedirs(out, exist_ok=True)
-    keys = ["kernel", "C", "gamma", "degree", "coef0"]
     with open(f"{out}/history_matrix.csv", "w") as f:
         f.write("dataset,config," + ",".join(keys) + ",accuracy\n")
         for name in names:
@@ -59,7 +88,8 @@ def main():
         for n in names:
             f.write(n + "," + ",".join(repr(float(by_name[n]["features"][k])) for k in feats)
                     + "\n")
-    print(len(names), "datasets,", n_cfg, "configurations,", len(feats), "meta-features")
+    print(len(names), "datasets,", n_cfg, "configurations,", len(feats), "meta-features,",
+          n_filled, "failed runs counted as the dataset's worst")
 
 
 if __name__ == "__main__":
