@@ -1763,6 +1763,43 @@ static void test_store_real_version_2_store_is_migrated(void)
     remove_store_dir();
 }
 
+/*
+ * tests/data/store_v3/data.mdb was written by kb at schema version 3 (commit d7a08cb, the last
+ * with one 8-byte seq per run in the run indexes) from made_from.jsonl, as store_v2.
+ */
+static void test_store_real_version_3_store_is_migrated(void)
+{
+    char file[256];
+    new_store_dir();
+    CHECK(mkdir(store_dir, 0777) == 0);
+    snprintf(file, sizeof file, "%s/data.mdb", store_dir);
+    copy_file(check_data_path("store_v3/data.mdb"), file);
+    int n_migrated = 0;
+    kb_log log = {on_migrated_4, &n_migrated};
+    kb_store *s = open_store(store_dir, 0, 0, log);
+    CHECK(n_migrated == 1);
+    kb_error err = KB_ERROR_INIT;
+    kb_store_stats st;
+    CHECK_OK(kb_store_stats_get(&st, s, &err), err);
+    CHECK(st.schema_version == 4 && st.n_runs == 4 && st.n_tasks == 2);
+    kb_store_filter f = KB_STORE_FILTER_INIT;
+    f.task_id = "t1";
+    CHECK_STR(runs_where(s, &f), "r1,r2,r4");
+    f = (kb_store_filter)KB_STORE_FILTER_INIT;
+    f.space = "svm";
+    CHECK_STR(runs_where(s, &f), "r1,r2");
+    f = (kb_store_filter)KB_STORE_FILTER_INIT;
+    f.study_id = "s1";
+    CHECK_STR(runs_where(s, &f), "r1,r4");
+    int n_problems;
+    CHECK_OK(check_store(s, &n_problems), err);
+    kb_store_close(s);
+    raw_write(store_dir, read_ranges);
+    CHECK_STR(idx_task_ranges, "t1:1-2,4-4;t2:3-3");
+    CHECK_STR(idx_study_ranges, "s1:1-1,4-4;s2:3-3");
+    remove_store_dir();
+}
+
 static int count_studies(const kb_study *st, void *payload)
 {
     (void)st;
@@ -1930,6 +1967,7 @@ int main(void)
     test_store_studies_put_get_update_and_filter();
     test_store_study_index_follows_puts_and_updates();
     test_store_real_version_2_store_is_migrated();
+    test_store_real_version_3_store_is_migrated();
     test_store_studies_clean_up_on_each_failed_allocation();
     return check_exit();
 }
