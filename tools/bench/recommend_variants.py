@@ -256,6 +256,22 @@ def list_regret(s, lst):
         if not np.isnan(v): b = max(b, v)
         tot += 1 - b
     return tot / 10
+def loo_beta(S, P, h, r, inner):
+    """Index into BETAS of the hedge with the lowest leave-one-out regret @10 over the tasks
+    `inner` (each weighted by the model from all other rows of S); ties keep the largest."""
+    m = len(S)
+    tot = np.zeros(len(BETAS))
+    for i in inner:
+        o = np.array([t for t in range(m) if t != i])
+        w = np.maximum(gp_alpha(P[np.ix_(o, o)], P[i, o], h, r), 0)
+        for bi, b_ in enumerate(BETAS):
+            tot[bi] += list_regret(S[i], greedy(S[o], w, 10, b_))
+    bi = len(BETAS) - 1
+    for j in range(len(BETAS) - 2, -1, -1):
+        if tot[j] < tot[bi] - 1e-12: bi = j
+    return bi
+
+
 def m_gpb(n_inner=16, fit_n=None, hs=GP_HS, rs=GP_RS, wmode='clamp'):
     def weights(P, dq, h, r):
         a = gp_alpha(P, dq, h, r)
@@ -317,15 +333,7 @@ def m_sub(N=32, n_inner=None, hs=GP_HS, rs=GP_RS):
         ll, h, r, hm = gp_fit(Ss, Ps, True, hs=hs, rs=rs)
         m = len(idx)
         inner = range(m) if n_inner is None else np.argsort(ds, kind='stable')[:n_inner]
-        tot = np.zeros(len(BETAS))
-        for i in inner:
-            o = np.array([t for t in range(m) if t != i])
-            w = np.maximum(gp_alpha(Ps[np.ix_(o, o)], Ps[i, o], h, r), 0)
-            for bi, b_ in enumerate(BETAS):
-                tot[bi] += list_regret(Ss[i], greedy(Ss[o], w, 10, b_))
-        bi = len(BETAS) - 1
-        for j in range(len(BETAS) - 2, -1, -1):
-            if tot[j] < tot[bi] - 1e-12: bi = j
+        bi = loo_beta(Ss, Ps, h, r, inner)
         w = np.maximum(gp_alpha(Ps, ds, h, r), 0)
         return greedy(Ss, w, 10, BETAS[bi]), (hm, r, BETAS[bi])
     return f
@@ -341,15 +349,7 @@ def m_gpb_imp(fit_n=16, n_inner=16, sel_imputed=False):
         idx = order[:fit_n]
         ll, h, r, hm = gp_fit(S[idx], Pi[np.ix_(idx, idx)], True)
         inner = order[:n_inner]
-        tot = np.zeros(len(BETAS))
-        for i in inner:
-            o = np.array([t for t in range(n) if t != i])
-            w = np.maximum(gp_alpha(Pi[np.ix_(o, o)], Pi[i, o], h, r), 0)
-            for bi, b_ in enumerate(BETAS):
-                tot[bi] += list_regret(S[i], greedy(S[o], w, 10, b_))
-        bi = len(BETAS) - 1
-        for j in range(len(BETAS) - 2, -1, -1):
-            if tot[j] < tot[bi] - 1e-12: bi = j
+        bi = loo_beta(S, Pi, h, r, inner)
         w = np.maximum(gp_alpha(Pi, dqi, h, r), 0)
         return greedy(S, w, 10, BETAS[bi]), (hm, r, BETAS[bi])
     return f
