@@ -337,14 +337,14 @@ def m_sub(N=32, n_inner=None, hs=GP_HS, rs=GP_RS):
         w = np.maximum(gp_alpha(Ps, ds, h, r), 0)
         return greedy(Ss, w, 10, BETAS[bi]), (hm, r, BETAS[bi])
     return f
+def imputed_distances():
+    """L1 distances with missing meta-features at the median (0 after robust scaling), as
+    kb_similarity_distance_imputed: query to tasks, and task to task."""
+    Zi = np.nan_to_num(CUR['Z'], nan=0.0); qi = np.nan_to_num(CUR['q'], nan=0.0)
+    return np.abs(Zi - qi).sum(1), np.abs(Zi[:, None, :] - Zi[None, :, :]).sum(-1)
 def m_gpb_imp(fit_n=16, n_inner=16, sel_imputed=False):
-    base = m_gpb(fit_n=fit_n, n_inner=n_inner)
     def f(S, dq, P):
-        Z, q = CUR['Z'], CUR['q']
-        Zi = np.nan_to_num(Z, nan=0.0); qi = np.nan_to_num(q, nan=0.0)
-        dqi = np.abs(Zi - qi).sum(1)
-        Pi = np.abs(Zi[:, None, :] - Zi[None, :, :]).sum(-1)
-        n = len(dq)
+        dqi, Pi = imputed_distances()
         order = np.argsort(dqi if sel_imputed else dq, kind='stable')
         idx = order[:fit_n]
         ll, h, r, hm = gp_fit(S[idx], Pi[np.ix_(idx, idx)], True)
@@ -372,10 +372,7 @@ def greedy_from(S, w, k, beta, first):
 
 def m_gate_imp(fit_n=16, n_inner=16):
     def f(S, dq, P):
-        Z, q = CUR['Z'], CUR['q']
-        Zi = np.nan_to_num(Z, nan=0.0); qi = np.nan_to_num(q, nan=0.0)
-        dqi = np.abs(Zi - qi).sum(1)
-        Pi = np.abs(Zi[:, None, :] - Zi[None, :, :]).sum(-1)
+        dqi, Pi = imputed_distances()
         n = len(dq)
         order = np.argsort(dqi, kind='stable')
         idx = order[:fit_n]
