@@ -74,6 +74,9 @@ int kb_recommend_rank(kb_recommend_item *out, size_t *n_out, const double *score
         if (opts->version < 2) {
             o.hedge = 1.0;
         }
+        if (opts->version < 3) {
+            o.first = SIZE_MAX;
+        }
     }
     *n_out = 0;
     if (!(o.hedge >= 0 && o.hedge <= 1)) {
@@ -163,6 +166,10 @@ int kb_recommend_rank(kb_recommend_item *out, size_t *n_out, const double *score
                 pick_val = val;
                 pick = c;
             }
+        }
+        if (kept == 0 && o.first < n_configs && !isnan(mean[o.first]) &&
+            cov[o.first] >= o.min_coverage) {
+            pick = o.first; /* the caller's first item; the rest continue from it */
         }
         if (pick == (size_t)-1) {
             break;
@@ -794,6 +801,34 @@ static double held_out_regret(tune_work *x, const double *scores, size_t n, size
     return list_regret(scores, n, held, x->list, m, k_eval);
 }
 
+/*
+ * The scratch of a leave-one-out over n tasks' lists (held_out_regret): x->sub0 = scores with
+ * NaN as 0, and the list buffers. 0 when out of memory (tune_work_release frees what was got).
+ */
+static int loo_work_alloc(tune_work *x, const double *scores, size_t n, size_t n_configs,
+                          size_t k_eval)
+{
+    size_t nc = n_configs ? n_configs : 1;
+    x->sub0 = kb_malloc_array(n * nc, sizeof(double));
+    x->w = kb_malloc_array(n, sizeof(double));
+    x->mean = kb_malloc_array(nc, sizeof(double));
+    x->acc = kb_malloc_array(nc, sizeof(double));
+    x->lin = kb_malloc_array(nc, sizeof(double));
+    x->best = kb_malloc_array(n, sizeof(double));
+    x->list = kb_malloc_array(k_eval, sizeof(size_t));
+    x->changed = kb_malloc_array(n, sizeof(size_t));
+    x->taken = kb_malloc_array(nc, 1);
+    if (x->sub0 == NULL || x->w == NULL || x->mean == NULL || x->acc == NULL ||
+        x->lin == NULL || x->best == NULL || x->list == NULL || x->changed == NULL ||
+        x->taken == NULL) {
+        return 0;
+    }
+    for (size_t i = 0; i < n * n_configs; i++) {
+        x->sub0[i] = isnan(scores[i]) ? 0.0 : scores[i];
+    }
+    return 1;
+}
+
 int kb_recommend_model_weights(double *w_out, kb_recommend_model *model, const double *scores,
                                const double *pair, const double *dist, size_t n_tasks,
                                size_t n_configs, const size_t *inner, size_t n_inner,
@@ -883,23 +918,9 @@ int kb_recommend_model_weights(double *w_out, kb_recommend_model *model, const d
     if (n_inner == 0 || n < 2) {
         goto done;
     }
-    size_t nc = n_configs ? n_configs : 1;
-    x.sub0 = kb_malloc_array(n * nc, sizeof(double));
-    x.w = kb_malloc_array(n, sizeof(double));
-    x.mean = kb_malloc_array(nc, sizeof(double));
-    x.acc = kb_malloc_array(nc, sizeof(double));
-    x.lin = kb_malloc_array(nc, sizeof(double));
-    x.best = kb_malloc_array(n, sizeof(double));
-    x.list = kb_malloc_array(k_eval, sizeof(size_t));
-    x.changed = kb_malloc_array(n, sizeof(size_t));
-    x.taken = kb_malloc_array(nc, 1);
-    if (x.sub0 == NULL || x.w == NULL || x.mean == NULL || x.acc == NULL || x.lin == NULL ||
-        x.best == NULL || x.list == NULL || x.changed == NULL || x.taken == NULL) {
+    if (!loo_work_alloc(&x, scores, n, n_configs, k_eval)) {
         rc = kb_error_set(err, KB_ENOMEM, "out of memory choosing the hedge");
         goto done;
-    }
-    for (size_t i = 0; i < n * n_configs; i++) {
-        x.sub0[i] = isnan(scores[i]) ? 0.0 : scores[i];
     }
     double total[N_HEDGES] = {0};
     for (size_t j = 0; j < n_inner; j++) {
@@ -934,5 +955,129 @@ done:
     kb_free(a);
     kb_free(l);
     kb_free(b);
+    return rc;
+}
+
+/* ---- the whole-knowledge-base check (kb_recommend_model_check) ---- */
+
+/* Task `held`'s regret of the list x->w and beta rank from the others (x->w[held] = 0): of
+ * its first item in *r1, averaged over list lengths 1..k_eval in *rk (one list: the first
+ * pick does not depend on the list's length). */
+static void check_regrets(double *r1, double *rk, tune_work *x, const double *scores, size_t n,
+                          size_t n_configs, size_t held, size_t k_eval, double beta)
+{
+    double wsum = 0;
+    for (size_t t = 0; t < n; t++) {
+        wsum += x->w[t];
+    }
+    size_t m = list_only(x->list, scores, x->sub0, n, n_configs, x->w, wsum, k_eval, beta,
+                         x->mean, x->acc, x->lin, x->best, x->changed, x->taken);
+    *r1 = list_regret(scores, n, held, x->list, m, 1);
+    *rk = list_regret(scores, n, held, x->list, m, k_eval);
+}
+
+int kb_recommend_model_check(kb_recommend_check *out, const kb_recommend_model *model,
+                             const double *scores, const double *pair, size_t n_tasks,
+                             size_t n_configs, size_t k_eval, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && model != NULL && k_eval > 0);
+    KB_CHECK_ARG(n_tasks == 0 || (scores != NULL && pair != NULL));
+    size_t n = n_tasks;
+    *out = (kb_recommend_check){NAN, NAN, NAN, NAN, 0, 0, 0};
+    if (n < 3) {
+        return KB_OK; /* no evidence: uniform */
+    }
+    if (!kb_linalg_size_ok(n, n) || !kb_linalg_size_ok(n, n_configs)) {
+        return kb_error_set(err, KB_EINVAL, "%zu tasks x %zu configurations is too large",
+                            n, n_configs);
+    }
+    if (!(model->signal >= 0) || !(model->length > 0) || !isfinite(model->length) ||
+        !(model->hedge >= 0 && model->hedge <= 1)) {
+        return kb_error_set(err, KB_EINVAL, "similarity model signal %g, length %g, hedge %g "
+                            "are invalid", model->signal, model->length, model->hedge);
+    }
+    double r = model->signal, h = model->length;
+    double *a = kb_malloc_array(n * n, sizeof *a), *l = kb_malloc_array(n * n, sizeof *l);
+    double *u = kb_malloc_array(n, sizeof *u);
+    tune_work x = {0};
+    int rc = KB_OK;
+    if (!loo_work_alloc(&x, scores, n, n_configs, k_eval) || a == NULL || l == NULL ||
+        u == NULL) {
+        rc = kb_error_set(err, KB_ENOMEM, "out of memory checking the similarity model");
+        goto done;
+    }
+    /* A^-1 of A = r K + I (lower triangle), as kb_recommend_model_weights factors it */
+    int model_ok = r > 0;
+    if (model_ok) {
+        for (size_t j = 0; j < n; j++) {
+            for (size_t i = j; i < n; i++) {
+                a[i + j * n] = i == j ? r + 1.0 : r * laplace(pair[i + j * n], h);
+            }
+        }
+        kb_error cerr = KB_ERROR_INIT;
+        if (kb_linalg_cholesky(l, n, a, n, n, NULL, &cerr) != KB_OK) {
+            if (cerr.code != KB_ENUMERIC && cerr.code != KB_EINVAL) {
+                rc = kb_error_set(err, cerr.code, "%s", cerr.msg);
+                goto done;
+            }
+            model_ok = 0; /* indefinite: the weights are uniform, so is the check */
+        } else if (LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', (lapack_int)n, l, (lapack_int)n) != 0) {
+            model_ok = 0;
+        }
+    }
+    double s = 0;
+    if (model_ok) {
+        for (size_t i = 0; i < n; i++) {
+            u[i] = 0;
+            for (size_t t = 0; t < n; t++) {
+                u[i] += t <= i ? l[i + t * n] : l[t + i * n];
+            }
+            s += u[i];
+        }
+    }
+    double sm = 0, su = 0, sm1 = 0, su1 = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* uniform: the greedy portfolio of the others */
+        for (size_t t = 0; t < n; t++) {
+            x.w[t] = t == i ? 0.0 : 1.0;
+        }
+        double ru1, ruk, rm1, rmk;
+        check_regrets(&ru1, &ruk, &x, scores, n, n_configs, i, k_eval, 1.0);
+        su1 += ru1;
+        su += ruk;
+        if (!model_ok) {
+            sm1 += ru1;
+            sm += ruk;
+            continue;
+        }
+        /* the model's exact leave-one-out weights (as kb_recommend_model_weights' hedge) */
+        double mii = l[i + i * n] - u[i] * u[i] / s, wsum = 0;
+        for (size_t t = 0; t < n; t++) {
+            double ait = t <= i ? l[i + t * n] : l[t + i * n];
+            double al = t == i || !(mii > 0) ? 0.0 : -(ait - u[i] * u[t] / s) / mii;
+            x.w[t] = al > 0 ? al : 0.0;
+            wsum += x.w[t];
+        }
+        if (!(wsum > 0)) {
+            sm1 += ru1;
+            sm += ruk;
+            continue;
+        }
+        check_regrets(&rm1, &rmk, &x, scores, n, n_configs, i, k_eval, model->hedge);
+        sm1 += rm1;
+        sm += rmk;
+    }
+    out->model_regret = sm / (double)n;
+    out->uniform_regret = su / (double)n;
+    out->model_first = sm1 / (double)n;
+    out->uniform_first = su1 / (double)n;
+    out->n_queries = n;
+    out->signal = sm < su - 1e-12;
+    out->first_signal = sm1 < su1 - 1e-12;
+done:
+    tune_work_release(&x);
+    kb_free(a);
+    kb_free(l);
+    kb_free(u);
     return rc;
 }

@@ -31,6 +31,7 @@
 #define KB_ENGINE_RECOMMEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "engine/core/error.h"
 
@@ -51,10 +52,13 @@ typedef struct kb_recommend_opts {
     int diversify;          /* 1: greedy expected-best list (default); 0: sort by mean */
     double min_coverage;    /* skip configurations evaluated by less than this weight share */
     double hedge;           /* beta in [0, 1] of the greedy key (version 2; 1 = portfolio) */
+    size_t first;           /* version 3: the configuration to list first (its mean, sd and
+                             * list value as any item's; ignored when out of range, unknown to
+                             * every weighted task or below min_coverage); SIZE_MAX: none */
 } kb_recommend_opts;
 
-#define KB_RECOMMEND_OPTS_VERSION 2
-#define KB_RECOMMEND_OPTS_INIT {KB_RECOMMEND_OPTS_VERSION, 1, 0.0, 1.0}
+#define KB_RECOMMEND_OPTS_VERSION 3
+#define KB_RECOMMEND_OPTS_INIT {KB_RECOMMEND_OPTS_VERSION, 1, 0.0, 1.0, SIZE_MAX}
 
 /**
  * Min-max normalise one task's raw results y[0..n) in place into [0, 1], 1 = best for the
@@ -177,6 +181,47 @@ int kb_recommend_model_weights(double *w_out, kb_recommend_model *model, const d
                                const double *pair, const double *dist, size_t n_tasks,
                                size_t n_configs, const size_t *inner, size_t n_inner,
                                size_t k_eval, kb_error *err);
+
+/**
+ * The whole-knowledge-base check of a fitted similarity model (R4): do its weights beat
+ * uniform weights on the stored tasks, or did its likelihood find structure that does not
+ * carry over to a new task?
+ *
+ * Each of the n tasks in turn plays the query and the others the knowledge base: its weights
+ * are the model's exact leave-one-out coefficients from the others (as the hedge's
+ * leave-one-out in kb_recommend_model_weights: -M_it / M_ii, negative ones dropped), its list
+ * the k_eval configurations kb_recommend_rank makes with them and `model->hedge`, and its
+ * regret 1 - max(own score) is averaged over list lengths 1..k_eval (model_regret) and taken at
+ * length 1 (model_first). The same with uniform weights and hedge 1 — the greedy portfolio of
+ * the others — gives uniform_regret and uniform_first. signal = 1 when model_regret <
+ * uniform_regret - 1e-12: only then should a caller weigh by the model; otherwise uniform
+ * weights and hedge 1, so that where the meta-features say nothing the list is the portfolio.
+ * first_signal: the same comparison at length 1. A model with signal 0 (or whose r K + I does
+ * not factor) has uniform weights: both regrets are equal, signal 0.
+ *
+ * The n tasks need not be those the model was fitted on (kb recommend: fitted on the 16
+ * nearest, checked on the KB_RECOMMEND_CHECK_MAX_TASKS nearest, a cost bound: O(n^3) + 2n
+ * lists). The check uses no query result. With fewer than 3 tasks: signal 0, regrets NaN.
+ * @param scores T x C column-major normalised scores (kb_recommend_normalize), NaN unknown
+ * @param pair   T x T column-major distances (the model's, kb_similarity_distance_imputed)
+ * @return KB_OK; KB_EINVAL (bad argument, invalid model); KB_ENOMEM.
+ */
+typedef struct kb_recommend_check {
+    double model_regret;   /* mean leave-one-out regret over list lengths 1..k_eval, model */
+    double uniform_regret; /* the same with uniform weights and hedge 1 (the portfolio) */
+    double model_first;    /* mean regret of the first pick, model */
+    double uniform_first;  /* the same, uniform */
+    size_t n_queries;      /* tasks that played the query (n, or 0 with fewer than 3) */
+    int signal;            /* 1: model_regret < uniform_regret: weigh by the model */
+    int first_signal;      /* 1: model_first < uniform_first */
+} kb_recommend_check;
+
+/** How many of the query's nearest tasks `kb recommend` runs kb_recommend_model_check on. */
+#define KB_RECOMMEND_CHECK_MAX_TASKS 64
+
+int kb_recommend_model_check(kb_recommend_check *out, const kb_recommend_model *model,
+                             const double *scores, const double *pair, size_t n_tasks,
+                             size_t n_configs, size_t k_eval, kb_error *err);
 
 /* ---- backbones ---- */
 

@@ -57,7 +57,10 @@ const cli_spec cmd_recommend_spec = {
     "on the stored tasks, and weighs every stored task by a model fitted on the knowledge "
     "base itself: a Gaussian process over meta-features (Laplacian kernel of the L1 distance) "
     "whose fitted signal says how far similar tasks score alike; with no signal the weights "
-    "are uniform. Each "
+    "are uniform. The model is then checked on the stored tasks themselves: each in turn is "
+    "the query and the others its knowledge base; unless the model's weights beat uniform "
+    "weights there, kb uses uniform weights (the greedy portfolio), and unless they also pick "
+    "a better first configuration, the first pick is uniform weights'. Each "
     "task's results in the space are normalised to [0, 1] (1 = its best); configurations a "
     "task did not evaluate are filled from a GP fitted on that task's runs. The first "
     "recommendation has the best weighted mean score; the next ones maximise the expected "
@@ -1647,6 +1650,9 @@ typedef struct cresult {
     double *dist, *w;    /* nt */
     kb_recommend_weighting wt; /* the backbones' weighting (kb_recommend_tune) */
     kb_recommend_model model;  /* the configurations' similarity model */
+    kb_recommend_check check;  /* its whole-knowledge-base check */
+    double fitted_signal;      /* the model's fitted signal (model.signal: the one weighed by) */
+    size_t first;              /* the first pick by uniform weights, or SIZE_MAX: the model's */
     kb_recommend_item *items;
     size_t n_items;
     size_t n_candidates; /* tasks with runs in the space before the neighbourhood cut */
@@ -1664,6 +1670,15 @@ static void cresult_release(cresult *r)
     kb_free(r->q);
     kb_similarity_index_release(&r->ix);
     kb_similarity_scaler_release(&r->scaler);
+}
+
+/* What the configurations were weighed by, after the whole-knowledge-base check. */
+static const char *weights_kind(const cresult *r)
+{
+    if (!r->check.signal) {
+        return "uniform";
+    }
+    return r->first != SIZE_MAX ? "model, first pick uniform" : "model";
 }
 
 /* The n nearest of rows[0..nt) by dist (ties: earlier row), moved to the front in order. */
@@ -1723,6 +1738,73 @@ static int tune_backbone_weighting(cresult *r, const rctx *c, const double *scor
     return KB_EXIT_OK;
 }
 
+/* Tasks pick[0..m) of an n-task score table (n x nc) and distance matrix into sub (m x nc)
+ * and pair (m x m), all column-major. */
+static void gather_tasks(double *sub, double *pair, const double *scores, const double *dist,
+                         size_t n, size_t nc, const size_t *pick, size_t m)
+{
+    for (size_t a = 0; a < m; a++) {
+        for (size_t j = 0; j < nc; j++) {
+            sub[a + j * m] = scores[pick[a] + j * n];
+        }
+        for (size_t b = 0; b < m; b++) {
+            pair[a + b * m] = dist[pick[a] + pick[b] * n];
+        }
+    }
+}
+
+/*
+ * The whole-knowledge-base check (kb_recommend_model_check) of the fitted model on the
+ * KB_RECOMMEND_CHECK_MAX_TASKS nearest of the nm model tasks (msc, mpair, md as model_weights
+ * lays them out). No signal: uniform weights over the model tasks and hedge 1 in mw (the
+ * greedy portfolio). Signal on the whole list but not on the first pick: r->first = the first
+ * pick by uniform weights. Scratch allocated here.
+ */
+static int check_model(cresult *r, const double *msc, const double *mpair, const double *md,
+                       size_t nm, size_t nc, double *mw, size_t k_eval, kb_error *err)
+{
+    size_t n = nm < KB_RECOMMEND_CHECK_MAX_TASKS ? nm : KB_RECOMMEND_CHECK_MAX_TASKS;
+    size_t *ix = kb_malloc_array(nm, sizeof *ix);
+    double *d = kb_malloc_array(nm, sizeof *d), *sc = kb_malloc_array(n * nc + 1, sizeof *sc);
+    double *pr = kb_malloc_array(n * n, sizeof *pr);
+    int rc = KB_OK;
+    if (ix == NULL || d == NULL || sc == NULL || pr == NULL) {
+        rc = kb_error_set(err, KB_ENOMEM, "out of memory checking the similarity model");
+        goto done;
+    }
+    for (size_t a = 0; a < nm; a++) {
+        ix[a] = a;
+        d[a] = md[a];
+    }
+    if (n < nm) {
+        nearest_first(ix, d, nm, n);
+    }
+    gather_tasks(sc, pr, msc, mpair, nm, nc, ix, n);
+    if ((rc = kb_recommend_model_check(&r->check, &r->model, sc, pr, n, nc, k_eval, err)) !=
+        KB_OK) {
+        goto done;
+    }
+    if (!r->check.signal) {
+        r->model.signal = 0.0; /* uniform weights, hedge 1: the portfolio of the model tasks */
+        rc = kb_recommend_model_weights(mw, &r->model, NULL, mpair, md, nm, nc, NULL, 0, k_eval,
+                                        err);
+    } else if (!r->check.first_signal) {
+        for (size_t a = 0; a < nm; a++) {
+            d[a] = 1.0;
+        }
+        kb_recommend_item it;
+        size_t got = 0;
+        rc = kb_recommend_rank(&it, &got, msc, NULL, nm, nc, d, 1, NULL, err);
+        r->first = rc == KB_OK && got == 1 ? it.config : SIZE_MAX;
+    }
+done:
+    kb_free(ix);
+    kb_free(d);
+    kb_free(sc);
+    kb_free(pr);
+    return rc;
+}
+
 /*
  * Task weights from the similarity model (engine/recommend.h) into r->w: its distance takes
  * missing meta-features at the median (a metric, so the kernel is positive semi-definite; the
@@ -1775,18 +1857,15 @@ static int model_weights(cresult *r, const double *scores, size_t nt, size_t nc,
     if (nl < nm) {
         nearest_first(pos, nd, nm, nl);
     }
-    for (size_t a = 0; a < nl; a++) {
-        for (size_t j = 0; j < nc; j++) {
-            sub[a + j * nl] = msc[pos[a] + j * nm];
-        }
-        for (size_t b = 0; b < nl; b++) {
-            pair[a + b * nl] = mpair[pos[a] + pos[b] * nm];
-        }
-    }
+    gather_tasks(sub, pair, msc, mpair, nm, nc, pos, nl);
     if (nm > 0 &&
         ((rc = kb_recommend_model_fit(&r->model, sub, pair, nl, nc, err)) != KB_OK ||
          (rc = kb_recommend_model_weights(mw, &r->model, msc, mpair, md, nm, nc, pos,
                                           nl >= 3 ? nl : 0, k_eval, err)) != KB_OK)) {
+        goto done;
+    }
+    r->fitted_signal = r->model.signal;
+    if (nm > 0 && (rc = check_model(r, msc, mpair, md, nm, nc, mw, k_eval, err)) != KB_OK) {
         goto done;
     }
     for (size_t i = 0; i < nt; i++) {
@@ -1825,6 +1904,9 @@ static int rank_configs(cresult *r, const rctx *c, const kb_space *space, int us
     r->nc = nc;
     r->wt = (kb_recommend_weighting){1.0, 0.1, NAN, 1.0};
     r->model = (kb_recommend_model){1.0, 1.0, 0.0, 1.0, NAN};
+    r->check = (kb_recommend_check){NAN, NAN, NAN, NAN, 0, 0, 0};
+    r->fitted_signal = 0.0;
+    r->first = SIZE_MAX;
     size_t cap = c->n_tasks ? c->n_tasks : 1;
     r->rows = kb_malloc_array(cap, sizeof *r->rows);
     r->dist = kb_malloc_array(cap, sizeof *r->dist);
@@ -1912,6 +1994,7 @@ static int rank_configs(cresult *r, const rctx *c, const kb_space *space, int us
     }
     kb_recommend_opts ro = KB_RECOMMEND_OPTS_INIT;
     ro.hedge = r->model.hedge;
+    ro.first = r->first;
     if (kb_recommend_rank(r->items, &r->n_items, scores, var, nt, nc, r->w, top, &ro, &err) !=
         KB_OK) {
         code = cli_fail("recommend", &err);
@@ -2048,10 +2131,17 @@ static int print_result(const rctx *c, const cresult *r, const bctx *x,
         cJSON_AddNumberToObject(doc, "configurations", (double)r->nc);
         cJSON *jw = cJSON_AddObjectToObject(doc, "weighting");
         cJSON_AddStringToObject(jw, "model", "gp-laplace-l1");
-        cJSON_AddNumberToObject(jw, "signal", r->model.signal);
+        cJSON_AddNumberToObject(jw, "signal", r->fitted_signal);
         cJSON_AddNumberToObject(jw, "bandwidth", r->model.bandwidth);
         cJSON_AddItemToObject(jw, "loo_regret", num_or_null(r->model.loo_regret));
         cJSON_AddNumberToObject(jw, "hedge", r->model.hedge);
+        cJSON_AddStringToObject(jw, "weights", weights_kind(r));
+        cJSON *jc = cJSON_AddObjectToObject(jw, "check");
+        cJSON_AddNumberToObject(jc, "tasks", (double)r->check.n_queries);
+        cJSON_AddItemToObject(jc, "model_regret", num_or_null(r->check.model_regret));
+        cJSON_AddItemToObject(jc, "uniform_regret", num_or_null(r->check.uniform_regret));
+        cJSON_AddItemToObject(jc, "model_first", num_or_null(r->check.model_first));
+        cJSON_AddItemToObject(jc, "uniform_first", num_or_null(r->check.uniform_first));
         jn = cJSON_AddArrayToObject(doc, "neighbors");
         jr = cJSON_AddArrayToObject(doc, "recommendations");
     } else if (nt > 0) {
@@ -2143,8 +2233,15 @@ static int print_result(const rctx *c, const cresult *r, const bctx *x,
     if (nt > 0) {
         printf("\ntask weights from the similarity model fitted on the knowledge base: signal "
                "%.3g (0: meta-features do not predict scores, uniform weights), bandwidth %.2g x "
-               "median distance; hedge %.2g by leave-one-out\n", r->model.signal,
+               "median distance; hedge %.2g by leave-one-out\n", r->fitted_signal,
                r->model.bandwidth, r->model.hedge);
+        if (r->check.n_queries > 0) {
+            printf("whole-knowledge-base check on %zu tasks (leave-one-out regret, model vs "
+                   "uniform weights): %.4f vs %.4f over the list, %.4f vs %.4f for the first "
+                   "pick; weights: %s\n", r->check.n_queries, r->check.model_regret,
+                   r->check.uniform_regret, r->check.model_first, r->check.uniform_first,
+                   weights_kind(r));
+        }
     }
     if (n_bitems > 0) {
         print_backbones(x, bitems, n_bitems, sig);

@@ -47,6 +47,20 @@ json .weighting.model == gp-laplace-l1
 json .weighting.signal == 0
 json .weighting.bandwidth == 0.25
 json .weighting.hedge == 1
+# the whole-knowledge-base check (each stored task as the query, the other two its knowledge
+# base): with signal 0 the model's weights are the uniform ones, so no signal, uniform weights.
+# By hand: first picks poly for wine (0.517 of its range), rbf C=1 for zoo (0.702), rbf C=100
+# for haberman (0.333): mean first-pick regret (0.483 + 0.298 + 0.667) / 3 = 0.4826; the
+# lists reach each task's best at item 2, 3, 3: (0.483 + (0.298 + 0.211) + (0.667 + 0.333))
+# / 10 / 3 = 0.0664 over list lengths 1..10
+json .weighting.weights == uniform
+json .weighting.check.tasks == 3
+json .weighting.check.uniform_first ">=" 0.4825
+json .weighting.check.uniform_first "<=" 0.4826
+json .weighting.check.model_first ">=" 0.4825
+json .weighting.check.model_first "<=" 0.4826
+json .weighting.check.uniform_regret ">=" 0.0663
+json .weighting.check.uniform_regret "<=" 0.0664
 json .neighbors.0.weight == 0.33333333333333331
 json .neighbors.2.weight == 0.33333333333333331
 json .recommendations.0.predicted_score == 0.77777777777777779
@@ -57,6 +71,7 @@ expect_code 0 $KB recommend --task "$id_iris" --space svm
 expect_out "^nearest tasks \\(of 3 with runs in space 'svm'\\)"
 expect_out "^  1 +"
 expect_out "^task weights from the similarity model fitted on the knowledge base: signal 0 "
+expect_out "^whole-knowledge-base check on 3 tasks .*; weights: uniform$"
 # a dataset file: the same meta-features as the stored task, so it is the nearest itself
 expect_code 0 $KB recommend "$D/iris.csv.gz" --space svm --groups general,statistical,info --json
 json .neighbors.0.name == iris

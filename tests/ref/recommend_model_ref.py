@@ -15,7 +15,10 @@ its algebra as well as its arithmetic.
 
 Run once with Debian's python:
   /usr/bin/python3 tests/ref/recommend_model_ref.py > tests/data/recommend_model_ref.txt
-Output: "name count values..." records (tests/refdata.h).
+Output: "name count values..." records (tests/refdata.h). check_* (R4): kb_recommend_model_check
+with each task's weights from a GP conditioned on the other tasks directly (the C code uses the
+leave-one-out identity of R&W eq. 5.12 on one inverse) and kb_recommend_rank's greedy list
+written as a plain loop.
 """
 import numpy as np
 
@@ -65,6 +68,58 @@ def alpha(D, dq, h, r):
     return u / s + r * g - r * (k @ u) / s * u
 
 
+def greedy(S, w, k, beta):
+    """kb_recommend_rank's list, written plainly: first the best weighted mean (over the tasks
+    with a score and a positive weight), then the best blend beta * (weighted expected best
+    with NaN as 0) + (1 - beta) * (weighted mean with NaN as 0); keys within 1e-9 go to the
+    higher mean, then the lower index (a scan in index order)."""
+    n, C = S.shape
+    S0 = np.nan_to_num(S, nan=0.0)
+    mean = np.full(C, np.nan)
+    for c in range(C):
+        ok = ~np.isnan(S[:, c]) & (w > 0)
+        if w[ok].sum() > 0:
+            mean[c] = (w[ok] * S[ok, c]).sum() / w[ok].sum()
+    best, out = np.zeros(n), []
+    while len(out) < k:
+        pick, pv = None, -np.inf
+        for c in range(C):
+            if c in out or np.isnan(mean[c]):
+                continue
+            if not out:
+                v = mean[c]
+            else:
+                v = (w * (beta * np.maximum(S0[:, c], best) + (1 - beta) * S0[:, c])).sum() / w.sum()
+            if pick is None or v > pv + 1e-9 or (v > pv - 1e-9 and mean[c] > mean[pick]):
+                pick, pv = c, v
+        if pick is None:
+            break
+        out.append(pick)
+        best = np.maximum(best, S0[:, pick])
+    return out
+
+
+def check(S, D, h, r, hedge, K=10):
+    """kb_recommend_model_check: every task as the query, its weights from a GP conditioned on
+    the others only (posterior mean, negative weights dropped), against uniform weights."""
+    n = S.shape[0]
+    tot = np.zeros(4)
+    for i in range(n):
+        o = [t for t in range(n) if t != i]
+        wm = np.maximum(alpha(D[np.ix_(o, o)], D[i, o], h, r), 0)
+        for j, (w, b) in enumerate([(wm, hedge), (np.ones(n - 1), 1.0)]):
+            lst = greedy(S[o], w, K, b)
+            got, acc = 0.0, 0.0
+            for q in range(K):
+                v = S[i, lst[q]] if q < len(lst) else np.nan
+                got = max(got, v) if not np.isnan(v) else got
+                acc += 1 - got
+                if q == 0:
+                    tot[2 + j] += 1 - got
+            tot[j] += acc / K
+    return tot / n
+
+
 def emit(name, values):
     values = np.asarray(values, dtype=float).ravel(order='F')
     print(name, len(values), ' '.join(repr(float(v)) if np.isfinite(v) else 'nan'
@@ -92,6 +147,10 @@ def main():
     emit('alpha', alpha(D, dq, h, r))
     # the same query at a fixed model with a larger signal, for the weights alone
     emit('alpha_r3', alpha(D, dq, 0.5 * np.median(D[np.triu_indices(T, 1)]), 3.0))
+    # kb_recommend_model_check: model regret, uniform regret (over list lengths 1..10), the
+    # same for the first pick; the fitted model at hedge 1, and r = 3 at hedge 0.5
+    emit('check_fit', check(S, D, h, r, 1.0))
+    emit('check_r3', check(S, D, 0.5 * np.median(D[np.triu_indices(T, 1)]), 3.0, 0.5))
 
 
 if __name__ == '__main__':

@@ -1,9 +1,11 @@
 /*
  * engine/recommend: normalisation, weighted prediction with uncertainty, hedged lists, tuning,
  * and the similarity model, whose fit and weights match a textbook numpy Gaussian process
- * (tests/ref/recommend_model_ref.py, output in tests/data/recommend_model_ref.txt).
+ * (tests/ref/recommend_model_ref.py, output in tests/data/recommend_model_ref.txt), as does its
+ * whole-knowledge-base check.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -529,6 +531,96 @@ static void test_model_hedge_matches_plain_leave_one_out(void)
     model_ref_free(&r);
 }
 
+/*
+ * The whole-knowledge-base check against the reference's plain version (each task's weights
+ * from a GP conditioned on the others, the greedy list as a loop): the fitted model at hedge 1
+ * and r = 3 at hedge 0.5; and a model without signal, whose weights are uniform: a tie, no
+ * signal.
+ */
+static void test_model_check_matches_plain_leave_one_out(void)
+{
+    const char *path = check_data_path("recommend_model_ref.txt");
+    size_t n1 = 0, n2 = 0;
+    double *want_fit = refdata_get(path, "check_fit", &n1);
+    double *want_r3 = refdata_get(path, "check_r3", &n2);
+    model_ref r;
+    CHECK(model_ref_load(&r) && want_fit != NULL && want_r3 != NULL && n1 == 4 && n2 == 4);
+    if (r.alpha_r3 == NULL || want_fit == NULL || want_r3 == NULL) {
+        model_ref_free(&r);
+        free(want_fit);
+        free(want_r3);
+        return;
+    }
+    kb_recommend_model m;
+    kb_recommend_check ck;
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_recommend_model_fit(&m, r.scores, r.dist, REF_T, REF_C, &err), err);
+    CHECK_OK(kb_recommend_model_check(&ck, &m, r.scores, r.dist, REF_T, REF_C, 10, &err), err);
+    const double got[4] = {ck.model_regret, ck.uniform_regret, ck.model_first,
+                           ck.uniform_first};
+    for (size_t j = 0; j < 4; j++) {
+        CHECK_NEAR(got[j], want_fit[j], 1e-9, 1e-12);
+    }
+    CHECK(ck.n_queries == REF_T && ck.signal == (want_fit[0] < want_fit[1]) &&
+          ck.first_signal == (want_fit[2] < want_fit[3]));
+    double med = m.length / m.bandwidth;
+    kb_recommend_model m3 = {0.5, 0.5 * med, 3.0, 0.5, NAN};
+    CHECK_OK(kb_recommend_model_check(&ck, &m3, r.scores, r.dist, REF_T, REF_C, 10, &err), err);
+    CHECK_NEAR(ck.model_regret, want_r3[0], 1e-9, 1e-12);
+    CHECK_NEAR(ck.uniform_regret, want_r3[1], 1e-9, 1e-12);
+    CHECK_NEAR(ck.model_first, want_r3[2], 1e-9, 1e-12);
+    CHECK_NEAR(ck.uniform_first, want_r3[3], 1e-9, 1e-12);
+    CHECK(ck.signal == 1 && ck.first_signal == 1);
+    /* no signal: the model's weights are the uniform ones, a tie */
+    kb_recommend_model m0 = {1.0, med, 0.0, 1.0, NAN};
+    CHECK_OK(kb_recommend_model_check(&ck, &m0, r.scores, r.dist, REF_T, REF_C, 10, &err), err);
+    CHECK(ck.model_regret == ck.uniform_regret && ck.model_first == ck.uniform_first);
+    CHECK_NEAR(ck.uniform_regret, want_fit[1], 1e-9, 1e-12);
+    CHECK(ck.signal == 0 && ck.first_signal == 0);
+    /* too few tasks: no evidence; a bad model is refused */
+    CHECK_OK(kb_recommend_model_check(&ck, &m, r.scores, r.dist, 2, REF_C, 10, &err), err);
+    CHECK(ck.n_queries == 0 && ck.signal == 0 && isnan(ck.model_regret));
+    kb_recommend_model bad = m;
+    bad.hedge = 2.0;
+    CHECK_CODE(kb_recommend_model_check(&ck, &bad, r.scores, r.dist, REF_T, REF_C, 10, &err),
+               KB_EINVAL);
+    model_ref_free(&r);
+    free(want_fit);
+    free(want_r3);
+}
+
+/* opts.first: the caller's first item, the rest hedged around it. */
+static void test_rank_with_a_fixed_first_item(void)
+{
+    /* the matrix of test_rank_mean_sd_and_hedging: config 1 first, then 0, then 2 */
+    double s[6] = {1.0, 0.0, 0.6, 0.6, 0.0, 1.0};
+    double w[2] = {1, 1};
+    kb_recommend_item it[3];
+    size_t n;
+    kb_error err = KB_ERROR_INIT;
+    kb_recommend_opts o = KB_RECOMMEND_OPTS_INIT;
+    CHECK(o.first == SIZE_MAX);
+    o.first = 2; /* config 2 first: task 1 at its best, so config 0 lifts task 0 to 1 */
+    CHECK_OK(kb_recommend_rank(it, &n, s, NULL, 2, 3, w, 3, &o, &err), err);
+    CHECK(n == 3 && it[0].config == 2 && it[1].config == 0 && it[2].config == 1);
+    CHECK_NEAR(it[0].mean, 0.5, 0, 1e-12);
+    CHECK_NEAR(it[0].list_value, 0.5, 0, 1e-12);
+    CHECK_NEAR(it[1].list_value, 1.0, 0, 1e-12);
+    /* out of range or below the coverage: ignored */
+    o.first = 3;
+    CHECK_OK(kb_recommend_rank(it, &n, s, NULL, 2, 3, w, 1, &o, &err), err);
+    CHECK(n == 1 && it[0].config == 1);
+    double u[6] = {1.0, 0.0, 0.6, 0.6, NAN, 1.0};
+    o.first = 2;
+    o.min_coverage = 0.75;
+    CHECK_OK(kb_recommend_rank(it, &n, u, NULL, 2, 3, w, 1, &o, &err), err);
+    CHECK(n == 1 && it[0].config == 1);
+    /* an older caller's options (version 2) have no first item */
+    kb_recommend_opts v2 = {2, 1, 0.0, 1.0, 2};
+    CHECK_OK(kb_recommend_rank(it, &n, s, NULL, 2, 3, w, 1, &v2, &err), err);
+    CHECK(n == 1 && it[0].config == 1);
+}
+
 int main(void)
 {
     test_normalize_respects_direction_and_flat_tasks();
@@ -545,5 +637,7 @@ int main(void)
     test_model_without_signal_weighs_uniformly();
     test_model_falls_back_to_uniform_when_kernel_is_indefinite();
     test_model_hedge_matches_plain_leave_one_out();
+    test_model_check_matches_plain_leave_one_out();
+    test_rank_with_a_fixed_first_item();
     return check_exit();
 }

@@ -416,12 +416,57 @@ static void similarity_quality(const table *tb, int json)
     kb_free(tl);
 }
 
+/*
+ * kb_recommend_model_check on the knowledge-base tasks as kb recommend runs it: on the
+ * KB_RECOMMEND_CHECK_MAX_TASKS nearest by the model's distance (all of them here up to that
+ * many), with the model fitted for the query.
+ */
+static int check_model(kb_recommend_check *ck, const ctx *c, const kb_recommend_model *md,
+                       const double *mdist, const double *mpair, size_t kmax)
+{
+    size_t nt = c->tb->n_tasks - 1, C = c->tb->n_configs;
+    size_t n = nt < KB_RECOMMEND_CHECK_MAX_TASKS ? nt : KB_RECOMMEND_CHECK_MAX_TASKS;
+    size_t *ix = kb_malloc_array(nt, sizeof *ix);
+    double *sc = kb_malloc_array(n * C, sizeof *sc), *pr = kb_malloc_array(n * n, sizeof *pr);
+    for (size_t r = 0; r < nt; r++) {
+        ix[r] = r;
+    }
+    for (size_t a = 0; a < n && n < nt; a++) {
+        size_t b = a;
+        for (size_t i = a + 1; i < nt; i++) {
+            if (mdist[ix[i]] < mdist[ix[b]] || (mdist[ix[i]] == mdist[ix[b]] && ix[i] < ix[b])) {
+                b = i;
+            }
+        }
+        size_t tmp = ix[a];
+        ix[a] = ix[b];
+        ix[b] = tmp;
+    }
+    for (size_t a = 0; a < n; a++) {
+        for (size_t cfg = 0; cfg < C; cfg++) {
+            sc[a + cfg * n] = c->scores[ix[a] + cfg * nt];
+        }
+        for (size_t b = 0; b < n; b++) {
+            pr[a + b * n] = mpair[ix[a] + ix[b] * nt];
+        }
+    }
+    kb_error err = KB_ERROR_INIT;
+    int rc = kb_recommend_model_check(ck, md, sc, pr, n, C, kmax, &err);
+    kb_free(ix);
+    kb_free(sc);
+    kb_free(pr);
+    return rc == KB_OK ? 0 : die("checking the similarity model", &err);
+}
+
 int main(int argc, char **argv)
 {
     const char *tpath = NULL, *mpath = NULL, *objective = "accuracy";
     long def = 0;
     int maximize = 1, seeds = 100, json = 0, tune = 1, per_task = 0, old_weighting = 0;
-    size_t signal_zero = 0, signal_fallback = 0;
+    size_t signal_zero = 0, signal_fallback = 0, check_signal = 0, check_first = 0;
+    int check = 1, first_rule = 1;
+    double check_model_sum = 0, check_uniform_sum = 0;
+    kb_recommend_check ck = {0};
     size_t tune_tasks = 16;
     double floor_w = 0.05, hedge_fixed = -1;
     for (int i = 1; i < argc; i++) {
@@ -445,6 +490,10 @@ int main(int argc, char **argv)
             tune_tasks = strtoul(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--grid-weighting") == 0) {
             old_weighting = 1;
+        } else if (strcmp(argv[i], "--no-check") == 0) {
+            check = 0;
+        } else if (strcmp(argv[i], "--no-first-check") == 0) {
+            first_rule = 0;
         } else if (strcmp(argv[i], "--per-task") == 0) {
             per_task = 1;
         } else if (strcmp(argv[i], "--learned") == 0) {
@@ -456,7 +505,7 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr, "usage: bench_recommend --table T.csv --metafeatures M.csv "
                             "[--objective NAME] [--default CONFIG] [--minimize] [--seeds N] "
-                            "[--hedge B] [--tune-tasks N] [--grid-weighting [--floor W] "
+                            "[--hedge B] [--tune-tasks N] [--no-check] [--no-first-check] [--grid-weighting [--floor W] "
                             "[--learned]] [--per-task] [--json]\n");
             return 2;
         }
@@ -517,6 +566,7 @@ int main(int argc, char **argv)
             return die("portfolio", &err);
         }
         list_from_items(list, items, n);
+        size_t uniform_first = n > 0 ? items[0].config : SIZE_MAX;
         for (size_t ki = 0; ki < N_K; ki++) {
             sum[M_PORTFOLIO][ki] += regret(&tb, held, list, ks[ki] < n ? ks[ki] : n, maximize);
         }
@@ -546,6 +596,7 @@ int main(int argc, char **argv)
                 near[b] = tmp;
             }
         }
+        kb_recommend_opts ro = KB_RECOMMEND_OPTS_INIT;
         for (size_t a = 0; a < nl; a++) {
             for (size_t cfg = 0; cfg < C; cfg++) {
                 sub[a + cfg * nl] = c.scores[near[a] + cfg * nt];
@@ -554,7 +605,6 @@ int main(int argc, char **argv)
                 subpair[a + b * nl] = sp[near[a] + near[b] * nt];
             }
         }
-        kb_recommend_opts ro = KB_RECOMMEND_OPTS_INIT;
         if (old_weighting) {
             /* the ranking before 2026-11-28 (R3): weighting chosen by leave-one-out on a grid */
             if (tune && nl >= 3 &&
@@ -574,15 +624,34 @@ int main(int argc, char **argv)
             }
             double fitted_signal = md.signal;
             size_t n_inner = hedge_fixed >= 0 || nl < 3 ? 0 : nl;
+            if (check && ck.signal && !ck.first_signal && first_rule) {
+                /* the first pick by uniform weights, where the check finds they pick better */
+                ro.first = uniform_first;
+            }
+            check_first += check && ck.signal && !ck.first_signal;
+            check_model_sum += check ? ck.model_regret : 0;
+            check_uniform_sum += check ? ck.uniform_regret : 0;
+            check_signal += check ? (size_t)ck.signal : 0;
             if (kb_recommend_model_weights(w, &md, c.scores, mpair, mdist, nt, C, near, n_inner,
                                            kmax, &err) != KB_OK) {
                 return die("the similarity model's weights", &err);
+            }
+            signal_fallback += md.signal == 0 && fitted_signal > 0;
+            if (check && check_model(&ck, &c, &md, mdist, mpair, kmax) != 0) {
+                return 1;
+            }
+            if (check && !ck.signal) {
+                /* no signal on the knowledge base: uniform weights, hedge 1 (the portfolio) */
+                md.signal = 0.0;
+                if (kb_recommend_model_weights(w, &md, NULL, mpair, mdist, nt, C, NULL, 0, kmax,
+                                               &err) != KB_OK) {
+                    return die("uniform weights", &err);
+                }
             }
             wt.bandwidth = md.bandwidth;
             wt.floor = md.signal; /* reported as the mean signal below */
             wt.hedge = hedge_fixed >= 0 ? hedge_fixed : md.hedge;
             signal_zero += md.signal == 0;
-            signal_fallback += md.signal == 0 && fitted_signal > 0;
         }
         bw_sum += wt.bandwidth;
         floor_sum += old_weighting && wt.floor > 1 ? 1 : wt.floor;
@@ -600,8 +669,13 @@ int main(int argc, char **argv)
             }
         }
         if (per_task) {
-            fprintf(stderr, "  bandwidth %.2f %s %.3g hedge %.2f\n", wt.bandwidth,
+            fprintf(stderr, "  bandwidth %.2f %s %.3g hedge %.2f", wt.bandwidth,
                     old_weighting ? "floor" : "signal", wt.floor, wt.hedge);
+            if (check && !old_weighting) {
+                fprintf(stderr, "  check model %.4f uniform %.4f (first %.4f %.4f)",
+                        ck.model_regret, ck.uniform_regret, ck.model_first, ck.uniform_first);
+            }
+            fprintf(stderr, "\n");
         }
     }
     if (json) {
@@ -638,6 +712,14 @@ int main(int argc, char **argv)
                "held-out tasks: uniform weights; %zu of them not positive definite), mean hedge %.3f\n",
                bw_sum / tb.n_tasks, floor_sum / tb.n_tasks, signal_zero, tb.n_tasks, signal_fallback,
                hedge_sum / tb.n_tasks);
+    }
+    if (!json && !old_weighting && check) {
+        printf("whole-knowledge-base check: the model beat uniform weights for %zu of %zu "
+               "held-out tasks (mean leave-one-out regret over K = 1..10: model %.4f, uniform "
+               "%.4f); uniform weights, hedge 1 for the others; the first pick by uniform "
+               "weights for %zu of the %zu\n", check_signal, tb.n_tasks,
+               check_model_sum / tb.n_tasks, check_uniform_sum / tb.n_tasks, check_first,
+               check_signal);
     }
     similarity_quality(&tb, json);
     kb_free(dist);
