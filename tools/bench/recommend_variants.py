@@ -7,8 +7,9 @@ the weighted greedy list with kb_recommend_rank's ties), which reproduces its gr
 row exactly, and the similarity-model variants measured with it: Gaussian-process task weights
 fitted by restricted likelihood (m_gp*, m_gpb*), scenario lists (m_scen), mixtures with
 uniform weights (m_mix), fits on the nearest tasks only (m_sub), learned feature weights
-(m_gpw), imputed distances (m_gpb_imp; sel_imputed=True is what kb recommend now does, and its
-figures equal bench_recommend's). Exploration code, kept so that the figures can be re-run;
+(m_gpw), imputed distances (m_gpb_imp; sel_imputed=True is R3's ranking = bench_recommend
+--no-check), and R4's whole-knowledge-base check with a refit per stored task (m_check_refit,
+not kept: minutes per table). Exploration code, kept so that the figures can be re-run;
 not used by kb.
 
   /usr/bin/python3 tools/bench/recommend_variants.py WISTUBA_DIR HIST_SVM HIST_MLP VARIANT [TABLES]
@@ -397,6 +398,39 @@ def m_gate_imp(fit_n=16, n_inner=16):
     return f
 
 
+# R4: the whole-knowledge-base check with a refit per pseudo-query (not kept: n model fits per
+# query). Every knowledge-base task in turn is the query of the kept procedure
+# (m_gpb_imp(sel_imputed=True): fit on its 16 nearest, hedge by leave-one-out, weights over all
+# others); where the mean of its regrets over list lengths 1..10 is not below the uniform
+# weights' (the portfolio of the others), the held-out task gets the portfolio.
+def _kept_list(S, dqi, Pi, fit_n=16, n_inner=16):
+    order = np.argsort(dqi, kind='stable'); idx = order[:fit_n]
+    ll, h, r, hm = gp_fit(S[idx], Pi[np.ix_(idx, idx)], True)
+    bi = loo_beta(S, Pi, h, r, order[:n_inner])
+    return greedy(S, np.maximum(gp_alpha(Pi, dqi, h, r), 0), 10, BETAS[bi]), (hm, r, BETAS[bi])
+def _regrets(s, lst):
+    out = np.zeros(10); b = 0
+    for i in range(10):
+        v = s[lst[i]] if i < len(lst) else np.nan
+        if not np.isnan(v): b = max(b, v)
+        out[i] = 1 - b
+    return out
+def m_check_refit():
+    def f(S, dq, P):
+        dqi, Pi = imputed_distances()
+        n = len(dq)
+        lst, inf = _kept_list(S, dqi, Pi)
+        gm = gu = 0.0
+        for i in range(n):
+            o = np.array([t for t in range(n) if t != i])
+            gm += _regrets(S[i], _kept_list(S[o], Pi[i, o], Pi[np.ix_(o, o)])[0]).mean()
+            gu += _regrets(S[i], greedy(S[o], np.ones(n - 1), 10)).mean()
+        if gm < gu - 1e-12:
+            return lst, (1,)
+        return greedy(S, np.ones(n), 10), (0,)
+    return f
+
+
 def main():
     w, hs, hm, which = sys.argv[1:5]
     TABLES.update({
@@ -407,7 +441,7 @@ def main():
     })
     names = tuple(sys.argv[5].split(',')) if len(sys.argv) > 5 else ('svm', 'ada', 'hsvm', 'hmlp')
     print('##', which, flush=True)
-    uses_features = 'gpw' in which or 'imp' in which
+    uses_features = 'gpw' in which or 'imp' in which or 'check' in which
     (evaluate2 if uses_features else evaluate)(eval(which), names)
 
 
