@@ -561,10 +561,18 @@ done:
 int kb_bo_suggest(double *u_out, kb_bo_info *info_out, const kb_bo_problem *prob,
                   const kb_bo_opts *opts, kb_error *err)
 {
+    return kb_bo_suggest_design(u_out, info_out, prob, NULL, 0, 0, opts, err);
+}
+
+int kb_bo_suggest_design(double *u_out, kb_bo_info *info_out, const kb_bo_problem *prob,
+                         const double *u_design, size_t ld_design, size_t n_design,
+                         const kb_bo_opts *opts, kb_error *err)
+{
     KB_CHECK_ARG(u_out != NULL && prob != NULL && prob->enc != NULL);
     KB_CHECK_ARG(prob->n_obs == 0 || (prob->u_obs != NULL && prob->y_obs != NULL));
     KB_CHECK_ARG(prob->ld_obs >= prob->n_obs && prob->ld_pending >= prob->n_pending);
     KB_CHECK_ARG(prob->n_pending == 0 || prob->u_pending != NULL);
+    KB_CHECK_ARG(n_design == 0 || (u_design != NULL && ld_design >= n_design));
     kb_bo_opts defaults = KB_BO_OPTS_INIT;
     const kb_bo_opts *o = opts != NULL ? opts : &defaults;
     kb_bo_info info = {KB_BO_PHASE_MODEL, SIZE_MAX, NAN, 1, NAN, 0};
@@ -575,17 +583,25 @@ int kb_bo_suggest(double *u_out, kb_bo_info *info_out, const kb_bo_problem *prob
     kb_rng_split(&rng, &base, 1000 + (uint64_t)n_hist);
     double *design = NULL;
     int rc = KB_OK;
-    int has_tasks = prob->transfer != NULL && kb_transfer_n_tasks(prob->transfer) > 0;
+    int has_tasks = (prob->transfer != NULL && kb_transfer_n_tasks(prob->transfer) > 0) ||
+                    n_design > 0;
     int warm_design = has_tasks &&
                       (o->warm == KB_BO_WARM_NEAREST || o->warm == KB_BO_WARM_PORTFOLIO ||
                        (o->warm == KB_BO_WARM_AUTO && o->auto_design > 0));
     /* auto: a short greedy portfolio, then the stacked model (KB_BO_WARM_AUTO above) */
-    size_t n_design = o->warm == KB_BO_WARM_AUTO ? o->auto_design : o->n_warm_init;
+    size_t n_first = o->warm == KB_BO_WARM_AUTO ? o->auto_design : o->n_warm_init;
     int cold_init = o->warm == KB_BO_WARM_NONE || o->warm == KB_BO_WARM_PRIORS ||
                     o->warm == KB_BO_WARM_RGPE || prob->transfer == NULL ||
-                    (warm_design && n_design == 0);
-    if (warm_design && n_design > 0) {
-        size_t k = n_design, got = 0;
+                    (warm_design && n_first == 0);
+    if (warm_design && n_first > 0 && n_design > 0) {
+        size_t k = n_first < n_design ? n_first : n_design;
+        if (from_design(u_out, prob, u_design, ld_design, k)) {
+            info.phase = KB_BO_PHASE_WARM_INIT;
+            info.pool_index = pool_row_of(prob->pool, u_out, 1, p);
+            goto done;
+        }
+    } else if (warm_design && n_first > 0) {
+        size_t k = n_first, got = 0;
         design = kb_malloc_array(k * p + 1, sizeof(double));
         if (design == NULL) {
             rc = kb_error_set(err, KB_ENOMEM, "bo: out of memory");

@@ -7,8 +7,8 @@
  *
  * Phases of a study (y minimised; NaN y = failed trial, kept out of every model):
  *  1. warm initial design (warm NEAREST or PORTFOLIO with neighbours, AUTO's short
- *     portfolio): the next configuration of kb_transfer_initial_design not yet observed or
- *     pending;
+ *     portfolio): the next configuration of the caller's design (kb_bo_suggest_design) or
+ *     else of kb_transfer_initial_design, not yet observed or pending;
  *  2. cold initial design (warm NONE, PRIORS or RGPE): n_init configurations drawn from
  *     `seed` alone, so every method shares them for a seed (BENCHMARK-PROTOCOL.md);
  *  3. the method: RANDOM; TPE (engine/tpe.h); GP with expected improvement (or PI/UCB) on
@@ -48,7 +48,8 @@ typedef enum kb_bo_warm {
     KB_BO_WARM_STACKED = 3,   /* GP on residuals of the neighbours' weighted mean */
     KB_BO_WARM_PRIORS = 4,    /* GP hyperparameter priors from the neighbours */
     KB_BO_WARM_RGPE = 5,      /* cold initial design, then the ranking-weighted ensemble */
-    KB_BO_WARM_AUTO = 6,      /* kb's default: a greedy portfolio of auto_design points, then
+    KB_BO_WARM_AUTO = 6,      /* kb's default: a greedy portfolio of auto_design points (or
+                                 the caller's design, kb_bo_suggest_design), then
                                  STACKED_RGPE (no random points) with the neighbours' spread
                                  in its variance (prior_spread) */
     KB_BO_WARM_STACKED_RGPE = 7 /* GP on residuals of a prior mean sum_t w_t mu_t whose weights
@@ -124,6 +125,17 @@ typedef struct kb_bo_info {
  */
 int kb_bo_suggest(double *u_out, kb_bo_info *info_out, const kb_bo_problem *prob,
                   const kb_bo_opts *opts, kb_error *err);
+
+/**
+ * kb_bo_suggest with the caller's warm initial design: u_design (n_design x P, column-major,
+ * ld_design >= n_design), best first — e.g. the list kb recommend ranks for the task — in
+ * place of kb_transfer_initial_design for phase 1 (warm NEAREST, PORTFOLIO, AUTO: its first
+ * n_warm_init or auto_design rows not yet observed or pending). n_design 0 = kb_bo_suggest.
+ * @return as kb_bo_suggest.
+ */
+int kb_bo_suggest_design(double *u_out, kb_bo_info *info_out, const kb_bo_problem *prob,
+                         const double *u_design, size_t ld_design, size_t n_design,
+                         const kb_bo_opts *opts, kb_error *err);
 
 #ifdef __cplusplus
 }

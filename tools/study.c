@@ -275,6 +275,7 @@ static void release_create(create_ctx *c)
 typedef struct ranked {
     size_t cand;
     double dist;
+    size_t row; /* of the candidates with runs, before sorting */
 } ranked;
 
 static int cmp_ranked(const void *a, const void *b)
@@ -292,15 +293,22 @@ static int cmp_ranked(const void *a, const void *b)
 /*
  * Order the candidates with runs: by meta-feature distance to the query when it has
  * meta-features (robust scaling learned from the candidates themselves), else by run count.
- * Fills ranked[0..*n_out) and, for the first `k`, weights.
+ * Fills ranked[0..*n_out) and, for the first m = min(k, *n_out), weight 1 and, with
+ * meta-features, the similarity model's distances (kb_similarity_distance_imputed, as
+ * `kb recommend` computes them) to the query in md[0..m) and between the first
+ * mm = min(m, KB_RECOMMEND_MODEL_MAX_TASKS) in mpair (mm x mm); *have_dist says whether they
+ * were computed.
  */
-static int rank_candidates(ranked *out, size_t *n_out, double *w, size_t k, create_ctx *c,
-                           const double *q, kb_error *err)
+static int rank_candidates(ranked *out, size_t *n_out, double *w, double *md, double *mpair,
+                           int *have_dist, size_t k, create_ctx *c, const double *q,
+                           kb_error *err)
 {
+    *have_dist = 0;
     size_t nf = kb_metafeatures_count(), n = 0;
     for (size_t i = 0; i < c->n; i++) {
         if (c->c[i].n_runs > 0) {
-            out[n++] = (ranked){i, INFINITY};
+            out[n] = (ranked){i, INFINITY, n};
+            n++;
         }
     }
     *n_out = n;
@@ -336,26 +344,27 @@ static int rank_candidates(ranked *out, size_t *n_out, double *w, size_t k, crea
             double d = kb_similarity_distance(&ix, r, qz, KB_SIMILARITY_L1, &shared);
             out[r].dist = shared > 0 ? d : INFINITY;
         }
+        size_t m = k < n ? k : n;
+        if (rc == KB_OK) {
+            qsort(out, n, sizeof *out, cmp_ranked);
+            /* the index holds the scaled tasks with missing values as 0, as kb recommend's */
+            size_t mm = m < KB_RECOMMEND_MODEL_MAX_TASKS ? m : KB_RECOMMEND_MODEL_MAX_TASKS;
+            for (size_t a = 0; a < m; a++) {
+                const double *xa = ix.x + out[a].row * nf;
+                w[a] = 1.0;
+                md[a] = kb_similarity_distance_imputed(xa, qz, nf);
+                for (size_t b = 0; a < mm && b <= a; b++) {
+                    mpair[a + b * mm] = mpair[b + a * mm] =
+                        kb_similarity_distance_imputed(xa, ix.x + out[b].row * nf, nf);
+                }
+            }
+            *have_dist = 1;
+        }
         kb_similarity_index_release(&ix);
         kb_similarity_scaler_release(&sc);
         kb_free(z);
         kb_free(qz);
-        if (rc != KB_OK) {
-            return rc;
-        }
-        qsort(out, n, sizeof *out, cmp_ranked);
-        size_t m = k < n ? k : n;
-        double *d = kb_malloc_array(m, sizeof *d);
-        if (d == NULL) {
-            return kb_error_set(err, KB_ENOMEM, "out of memory");
-        }
-        for (size_t r = 0; r < m; r++) {
-            d[r] = out[r].dist;
-        }
-        /* kb recommend's default weighting: a Gaussian kernel on the distance plus a floor */
-        kb_recommend_weights(w, d, m, 1.0, 0.1);
-        kb_free(d);
-        return KB_OK;
+        return rc;
     }
     /* no meta-features to compare: the tasks with the most runs, equally weighted */
     for (size_t r = 0; r < n; r++) {
@@ -367,6 +376,250 @@ static int rank_candidates(ranked *out, size_t *n_out, double *w, size_t k, crea
         w[r] = 1.0;
     }
     return KB_OK;
+}
+
+/* ---- the recommender's view of the neighbours (engine/recommend.h) ---- */
+
+/* kb recommend's --tune-tasks default: the similarity model is fitted on this many nearest */
+#define STUDY_MODEL_TUNE_TASKS 16
+/* kb recommend's list length for its leave-one-out choices (its default --top 5 -> 10) */
+#define STUDY_MODEL_K_EVAL 10
+
+/*
+ * A score table as kb recommend builds it: the best (minimised) result of each distinct
+ * configuration (kb_encode_same) per task, NaN where a task did not run it; configurations in
+ * order of first appearance.
+ */
+typedef struct score_table {
+    double *u;   /* n_configs x p, row-contiguous */
+    double *raw; /* n_tasks x cap, column-major */
+    size_t n_tasks, n_configs, cap, p;
+} score_table;
+
+static void score_table_release(score_table *t)
+{
+    kb_free(t->u);
+    kb_free(t->raw);
+}
+
+static int score_table_add(score_table *t, size_t task, const double *u, double y)
+{
+    size_t j = 0;
+    while (j < t->n_configs && !kb_encode_same(t->u + j * t->p, 1, u, 1, t->p)) {
+        j++;
+    }
+    if (j == t->n_configs) {
+        if (j == t->cap) {
+            size_t cap = t->cap ? 2 * t->cap : 64;
+            double *nu = kb_realloc_array(t->u, cap * t->p + 1, sizeof *nu);
+            if (nu == NULL) {
+                return KB_ENOMEM;
+            }
+            t->u = nu;
+            double *nr = kb_realloc_array(t->raw, cap * t->n_tasks + 1, sizeof *nr);
+            if (nr == NULL) {
+                return KB_ENOMEM;
+            }
+            t->raw = nr;
+            t->cap = cap;
+        }
+        memcpy(t->u + j * t->p, u, t->p * sizeof *u);
+        for (size_t i = 0; i < t->n_tasks; i++) {
+            t->raw[i + j * t->n_tasks] = NAN;
+        }
+        t->n_configs++;
+    }
+    double *cell = &t->raw[task + j * t->n_tasks];
+    if (isnan(*cell) || y < *cell) {
+        *cell = y;
+    }
+    return KB_OK;
+}
+
+/* The table's scores normalised per task (1 = the task's best), n_tasks x n_configs. */
+static double *score_table_scores(const score_table *t)
+{
+    size_t nt = t->n_tasks, nc = t->n_configs;
+    double *sc = kb_malloc_array(nt * nc + 1, sizeof *sc), *row = kb_malloc_array(nc + 1, sizeof *row);
+    if (sc == NULL || row == NULL) {
+        kb_free(sc);
+        kb_free(row);
+        return NULL;
+    }
+    for (size_t i = 0; i < nt; i++) {
+        for (size_t j = 0; j < nc; j++) {
+            row[j] = t->raw[i + j * nt];
+        }
+        kb_recommend_normalize(row, nc, 0);
+        for (size_t j = 0; j < nc; j++) {
+            sc[i + j * nt] = row[j];
+        }
+    }
+    kb_free(row);
+    return sc;
+}
+
+typedef struct table_ctx {
+    score_table *t;
+    const kb_encode *enc;
+    const char *objective;
+    int maximize;
+    size_t task;
+    double *u; /* p values of scratch */
+    int rc;
+} table_ctx;
+
+static int on_table_run(const kb_run *r, void *payload)
+{
+    table_ctx *c = payload;
+    if (r->objective == NULL || strcmp(r->objective, c->objective) != 0) {
+        return 0;
+    }
+    double v = metric_value(r->metrics, r->n_metrics, c->objective);
+    kb_error e2 = KB_ERROR_INIT;
+    if (!isfinite(v) || kb_encode_config(c->u, c->enc, r->config, r->n_config, &e2) != KB_OK) {
+        return 0; /* no result, or a run from an older version of the space */
+    }
+    c->rc = score_table_add(c->t, c->task, c->u, c->maximize ? -v : v);
+    return c->rc != KB_OK;
+}
+
+/*
+ * kb recommend's whole-knowledge-base check of the fitted model (kb_recommend_model_check on
+ * the KB_RECOMMEND_CHECK_MAX_TASKS nearest of the m model tasks, nearest first in `pos`):
+ * without signal, uniform weights in w (the greedy portfolio's). NEEDSWORK: with signal on
+ * the list but not on its first pick, kb recommend lists uniform weights' first pick first;
+ * the study record has no field to carry that, so kb search's first trial is then the
+ * model's first pick.
+ */
+static int check_model(double *w, kb_recommend_model *model, const double *sc, const double *pm,
+                       const double *dm, const size_t *pos, size_t m, size_t nc, kb_error *err)
+{
+    size_t n = m < KB_RECOMMEND_CHECK_MAX_TASKS ? m : KB_RECOMMEND_CHECK_MAX_TASKS;
+    double *csc = kb_malloc_array(n * nc + 1, sizeof *csc), *cpr = kb_malloc_array(n * n + 1, sizeof *cpr);
+    int rc = csc == NULL || cpr == NULL ? kb_error_set(err, KB_ENOMEM, "out of memory") : KB_OK;
+    for (size_t a = 0; rc == KB_OK && a < n; a++) {
+        for (size_t j = 0; j < nc; j++) {
+            csc[a + j * n] = sc[pos[a] + j * m];
+        }
+        for (size_t b = 0; b < n; b++) {
+            cpr[a + b * n] = pm[pos[a] + pos[b] * m];
+        }
+    }
+    kb_recommend_check check;
+    if (rc == KB_OK) {
+        rc = kb_recommend_model_check(&check, model, csc, cpr, n, nc, STUDY_MODEL_K_EVAL, err);
+    }
+    if (rc == KB_OK && !check.signal) {
+        model->signal = 0.0;
+        rc = kb_recommend_model_weights(w, model, NULL, pm, dm, m, nc, NULL, 0,
+                                        STUDY_MODEL_K_EVAL, err);
+    }
+    kb_free(csc);
+    kb_free(cpr);
+    return rc;
+}
+
+/*
+ * The neighbours' task weights as `kb recommend` computes them: the similarity model
+ * (kb_recommend_model_fit) fitted on the STUDY_MODEL_TUNE_TASKS nearest of the first
+ * m <= KB_RECOMMEND_MODEL_MAX_TASKS neighbours by its distance md, then
+ * kb_recommend_model_weights for all m (the rest get 0), uniform unless kb recommend's
+ * whole-knowledge-base check finds signal (check_model). Scores from the neighbours' ok runs
+ * in the space; md, mpair (m x m): imputed distances (rank_candidates).
+ */
+static int model_weights(double *w, kb_store *store, const create_ctx *c, const ranked *rk,
+                         size_t n_nb, const double *md, const double *mpair,
+                         const kb_space *space, const char *objective, int maximize,
+                         kb_error *err)
+{
+    size_t m = n_nb < KB_RECOMMEND_MODEL_MAX_TASKS ? n_nb : KB_RECOMMEND_MODEL_MAX_TASKS;
+    size_t nl = m < STUDY_MODEL_TUNE_TASKS ? m : STUDY_MODEL_TUNE_TASKS;
+    kb_encode *enc = NULL;
+    score_table t = {NULL, NULL, m, 0, 0, 0};
+    double *u = NULL, *sc = NULL, *sub = NULL, *pair = NULL, *dm = NULL, *pm = NULL;
+    size_t *pos = NULL;
+    int rc = kb_encode_new(&enc, space, err);
+    if (rc != KB_OK) {
+        return rc;
+    }
+    t.p = kb_encode_n_params(enc);
+    u = kb_malloc_array(t.p + 1, sizeof *u);
+    pos = kb_malloc_array(m + 1, sizeof *pos);
+    dm = kb_malloc_array(m + 1, sizeof *dm);
+    pm = kb_malloc_array(m * m + 1, sizeof *pm);
+    if (u == NULL || pos == NULL || dm == NULL || pm == NULL) {
+        rc = kb_error_set(err, KB_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < m && rc == KB_OK; i++) {
+        table_ctx tc = {&t, enc, objective, maximize, i, u, KB_OK};
+        kb_store_filter f = KB_STORE_FILTER_INIT;
+        f.task_id = c->c[rk[i].cand].id;
+        f.space = space->name;
+        f.status = KB_RUN_STATUS_OK;
+        rc = kb_store_foreach_run(store, &f, on_table_run, &tc, err);
+        if (rc == 1 || tc.rc != KB_OK) {
+            rc = kb_error_set(err, KB_ENOMEM, "out of memory");
+        }
+    }
+    size_t nc = t.n_configs;
+    if (rc != KB_OK || nc == 0) {
+        goto done;
+    }
+    sc = score_table_scores(&t);
+    sub = kb_malloc_array(nl * nc + 1, sizeof *sub);
+    pair = kb_malloc_array(nl * nl + 1, sizeof *pair);
+    if (sc == NULL || sub == NULL || pair == NULL) {
+        rc = kb_error_set(err, KB_ENOMEM, "out of memory");
+        goto done;
+    }
+    /* the model's tasks: the m nearest in the ranking; it is fitted on the nl nearest of
+       them by its own distance (ties to the earlier) */
+    for (size_t a = 0; a < m; a++) {
+        dm[a] = md[a];
+        for (size_t b = 0; b < m; b++) {
+            pm[a + b * m] = mpair[a + b * m];
+        }
+        size_t k = a;
+        while (k > 0 && md[pos[k - 1]] > md[a]) {
+            pos[k] = pos[k - 1];
+            k--;
+        }
+        pos[k] = a;
+    }
+    for (size_t a = 0; a < nl; a++) {
+        for (size_t j = 0; j < nc; j++) {
+            sub[a + j * nl] = sc[pos[a] + j * m];
+        }
+        for (size_t b = 0; b < nl; b++) {
+            pair[a + b * nl] = pm[pos[a] + pos[b] * m];
+        }
+    }
+    kb_recommend_model model;
+    rc = kb_recommend_model_fit(&model, sub, pair, nl, nc, err);
+    if (rc == KB_OK) {
+        /* the hedge by the leave-one-out on the nl nearest, as kb recommend (its check uses it) */
+        rc = kb_recommend_model_weights(w, &model, sc, pm, dm, m, nc, pos, nl >= 3 ? nl : 0,
+                                        STUDY_MODEL_K_EVAL, err);
+    }
+    if (rc == KB_OK) {
+        rc = check_model(w, &model, sc, pm, dm, pos, m, nc, err);
+    }
+    for (size_t a = m; rc == KB_OK && a < n_nb; a++) {
+        w[a] = 0.0;
+    }
+done:
+    score_table_release(&t);
+    kb_encode_free(enc);
+    kb_free(u);
+    kb_free(sc);
+    kb_free(sub);
+    kb_free(pair);
+    kb_free(dm);
+    kb_free(pm);
+    kb_free(pos);
+    return rc;
 }
 
 static int make_id(char out[16], const study_create_opts *o, int64_t created)
@@ -419,7 +672,6 @@ int study_create(kb_study *out, kb_store *store, const study_create_opts *o, kb_
                                                  o->space)
                                   : rc;
     }
-    kb_space_release(&space);
 
     create_ctx c = {o, task.type, NULL, 0, 0, NULL, 0, 0, -1, 0};
     double *q = task_feature_vector(&task);
@@ -465,15 +717,26 @@ int study_create(kb_study *out, kb_store *store, const study_create_opts *o, kb_
 
     size_t k = o->n_neighbours ? o->n_neighbours : STUDY_DEFAULT_NEIGHBOURS;
     ranked *rk = NULL;
-    double *w = NULL;
+    double *w = NULL, *md = NULL, *mpair = NULL;
     size_t n_ranked = 0;
+    int have_dist = 0;
     if (rc == KB_OK) {
+        size_t nk = k < c.n ? k : c.n;
+        size_t mm = nk < KB_RECOMMEND_MODEL_MAX_TASKS ? nk : KB_RECOMMEND_MODEL_MAX_TASKS;
         rk = kb_malloc_array(c.n ? c.n : 1, sizeof *rk);
-        w = kb_malloc_array(k, sizeof *w);
-        rc = rk == NULL || w == NULL ? kb_error_set(err, KB_ENOMEM, "out of memory")
-                                     : rank_candidates(rk, &n_ranked, w, k, &c, q, err);
+        w = kb_malloc_array(nk + 1, sizeof *w);
+        md = kb_malloc_array(nk + 1, sizeof *md);
+        mpair = kb_malloc_array(mm * mm + 1, sizeof *mpair);
+        rc = rk == NULL || w == NULL || md == NULL || mpair == NULL
+                 ? kb_error_set(err, KB_ENOMEM, "out of memory")
+                 : rank_candidates(rk, &n_ranked, w, md, mpair, &have_dist, k, &c, q, err);
     }
     size_t n_nb = n_ranked < k ? n_ranked : k;
+    if (rc == KB_OK && have_dist && n_nb > 0 && wm != KB_BO_WARM_NONE && scheduler != 2) {
+        /* the same task weights as kb recommend gives these neighbours */
+        rc = model_weights(w, store, &c, rk, n_nb, md, mpair, &space, objective,
+                           direction == KB_DIRECTION_MAXIMIZE, err);
+    }
     /* the architecture searches sample on their own: no warm start; the schedulers start
        from the neighbours' initial design (study_initial_design), which needs no model */
     const char *warm_name = scheduler == 2 ? "none" : o->warm_start ? o->warm_start : "auto";
@@ -532,7 +795,10 @@ int study_create(kb_study *out, kb_store *store, const study_create_opts *o, kb_
     }
     kb_free(rk);
     kb_free(w);
+    kb_free(md);
+    kb_free(mpair);
     kb_free(q);
+    kb_space_release(&space);
     release_create(&c);
     kb_task_release(&task);
     return rc;
@@ -555,6 +821,10 @@ struct study {
     double *nb_y;
     double *nb_rows;       /* the neighbours' configurations, row-contiguous (n_nb_rows x P) */
     size_t n_nb_rows;
+    size_t *nb_start;      /* rec.n_neighbours + 1: neighbour i's rows of nb_rows / nb_y */
+    double *design;        /* AUTO's warm design, kb recommend's list (STUDY_DESIGN_MAX x P) */
+    size_t n_design;
+    int design_built;
     int pool_built;
     kb_encode_pool pool;   /* the candidates (see build_pool); `used` refreshed per ask */
     double *pool_u;
@@ -789,6 +1059,8 @@ void study_close(study *s)
     kb_free(s->nb_u);
     kb_free(s->nb_y);
     kb_free(s->nb_rows);
+    kb_free(s->nb_start);
+    kb_free(s->design);
     kb_free(s->pool_u);
     kb_free(s->pool_used);
     kb_encode_free(s->enc);
@@ -897,7 +1169,7 @@ static int load_transfer(study *s, kb_store *store, kb_error *err)
         rc = kb_transfer_new(&s->transfer, s->enc, tasks, nt, &to, err);
     }
     kb_free(tasks);
-    kb_free(start);
+    s->nb_start = start;
     s->nb_rows = c.u; /* the candidate pool starts with them */
     s->n_nb_rows = c.n;
     s->nb_y = c.y; /* the transfer copied them; kept for its lifetime all the same */
@@ -1072,6 +1344,67 @@ int study_add_trial(size_t *index_out, study *s, kb_store *store, const kb_param
     return put_trial(index_out, s, store, config, n_config, fidelity, n_fidelity, extra, err);
 }
 
+/*
+ * AUTO's warm initial design: the list `kb recommend` ranks from these neighbours
+ * (kb_recommend_rank over their results, weighted by the study's neighbour weights, which
+ * study_create took from the recommender's similarity model), so that a warm-started search
+ * begins where kb recommend points. The list hedges as the greedy portfolio (hedge 1): the
+ * first configuration is kb recommend's first whatever its hedge. No design (n_design 0) when
+ * no neighbour with runs has weight.
+ */
+#define STUDY_DESIGN_MAX 32
+
+static int build_design(study *s, kb_error *err)
+{
+    if (s->design_built || s->nb_start == NULL) {
+        return KB_OK;
+    }
+    size_t nn = s->rec.n_neighbours, p = s->p;
+    score_table t = {NULL, NULL, nn, 0, 0, p};
+    double *w = kb_malloc_array(nn + 1, sizeof *w), *sc = NULL;
+    kb_recommend_item *items = kb_malloc_array(STUDY_DESIGN_MAX, sizeof *items);
+    int rc = w == NULL || items == NULL ? KB_ENOMEM : KB_OK;
+    double w_sum = 0.0;
+    for (size_t i = 0; rc == KB_OK && i < nn; i++) {
+        w[i] = s->nb_start[i + 1] > s->nb_start[i] ? s->rec.neighbour_weights[i] : 0.0;
+        w[i] = isfinite(w[i]) && w[i] > 0.0 ? w[i] : 0.0;
+        w_sum += w[i];
+        for (size_t r = s->nb_start[i]; rc == KB_OK && r < s->nb_start[i + 1]; r++) {
+            rc = score_table_add(&t, i, s->nb_rows + r * p, s->nb_y[r]);
+        }
+    }
+    if (rc == KB_OK && w_sum > 0.0 && t.n_configs > 0) {
+        sc = score_table_scores(&t);
+        rc = sc == NULL ? KB_ENOMEM : KB_OK;
+        size_t n_items = 0;
+        if (rc == KB_OK) {
+            rc = kb_recommend_rank(items, &n_items, sc, NULL, nn, t.n_configs, w,
+                                   STUDY_DESIGN_MAX, NULL, err);
+        }
+        if (rc == KB_OK && n_items > 0) {
+            s->design = kb_malloc_array(n_items * p + 1, sizeof *s->design);
+            rc = s->design == NULL ? KB_ENOMEM : KB_OK;
+            for (size_t i = 0; rc == KB_OK && i < n_items; i++) {
+                for (size_t j = 0; j < p; j++) {
+                    s->design[i + j * n_items] = t.u[items[i].config * p + j];
+                }
+            }
+            s->n_design = rc == KB_OK ? n_items : 0;
+        }
+    }
+    score_table_release(&t);
+    kb_free(w);
+    kb_free(sc);
+    kb_free(items);
+    if (rc == KB_ENOMEM) {
+        return kb_error_set(err, KB_ENOMEM, "out of memory");
+    }
+    if (rc == KB_OK) {
+        s->design_built = 1;
+    }
+    return rc;
+}
+
 static const char *phase_name(kb_bo_phase p)
 {
     switch (p) {
@@ -1107,8 +1440,20 @@ int study_initial_design(double *u_out, size_t *n_out, study *s, kb_store *store
        design does not depend on what the study has tried (a resumed study gets the same) */
     kb_encode_pool all = s->pool;
     all.used = NULL;
-    rc = kb_transfer_initial_design(design, k, &got, s->transfer, k,
-                                    s->bo.warm != KB_BO_WARM_NEAREST, &all, err);
+    if (s->bo.warm == KB_BO_WARM_AUTO) {
+        rc = build_design(s, err);
+    }
+    if (rc == KB_OK && s->bo.warm == KB_BO_WARM_AUTO && s->n_design > 0) {
+        got = k < s->n_design ? k : s->n_design;
+        for (size_t i = 0; i < got; i++) {
+            for (size_t j = 0; j < p; j++) {
+                design[i + j * k] = s->design[i + j * s->n_design];
+            }
+        }
+    } else if (rc == KB_OK) {
+        rc = kb_transfer_initial_design(design, k, &got, s->transfer, k,
+                                        s->bo.warm != KB_BO_WARM_NEAREST, &all, err);
+    }
     for (size_t i = 0; rc == KB_OK && i < got; i++) {
         for (size_t j = 0; j < p; j++) {
             u_out[i * p + j] = design[i + j * k];
@@ -1144,6 +1489,9 @@ int study_ask(size_t *index_out, kb_bo_info *info_out, study *s, kb_store *store
     }
     if (rc == KB_OK && use_pool) {
         mark_used(s);
+    }
+    if (rc == KB_OK && s->bo.warm == KB_BO_WARM_AUTO) {
+        rc = build_design(s, err);
     }
     size_t p = s->p, n_obs = 0, n_pend = 0;
     for (size_t i = 0; i < s->n_trials; i++) {
@@ -1186,11 +1534,13 @@ int study_ask(size_t *index_out, kb_bo_info *info_out, study *s, kb_store *store
     if (rc == KB_OK) {
         kb_bo_problem pr = {s->enc, uo, n_obs ? n_obs : 1, n_obs, yo, up, n_pend ? n_pend : 1,
                             n_pend, use_pool ? &s->pool : NULL, s->transfer};
-        rc = kb_bo_suggest(u, &info, &pr, &s->bo, err);
+        rc = kb_bo_suggest_design(u, &info, &pr, s->design, s->n_design, s->n_design, &s->bo,
+                                  err);
         if (rc == KB_ENOTFOUND) {
             /* every candidate tried: go on in the continuous space */
             pr.pool = NULL;
-            rc = kb_bo_suggest(u, &info, &pr, &s->bo, err);
+            rc = kb_bo_suggest_design(u, &info, &pr, s->design, s->n_design, s->n_design,
+                                      &s->bo, err);
         }
     }
     kb_param *config = NULL;

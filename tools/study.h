@@ -65,7 +65,10 @@ kb_direction study_guess_direction(const char *objective);
  * with ok runs in the space that report the objective, excluding the study's own task and
  * `exclude`; when the task has meta-features, the `n_neighbours` nearest by L1 distance on
  * robustly scaled meta-features (engine/similarity.h), weighted as `kb recommend` weights
- * them; otherwise up to `n_neighbours` of them (most runs first), weight 1.
+ * them (its similarity model, kb_recommend_model_fit on the 16 nearest by the model's distance
+ * and kb_recommend_model_weights, on the neighbours' results in the space; the nearest
+ * KB_RECOMMEND_MODEL_MAX_TASKS are weighed, the rest get 0); otherwise up to `n_neighbours`
+ * of them (most runs first), weight 1.
  * @param[out] out the stored study (caller releases with kb_study_release).
  * @return KB_OK; KB_ENOTFOUND (task or space not stored); KB_EINVAL (bad option, no objective
  *         known); KB_ESTORE, KB_ENOMEM.
@@ -113,9 +116,11 @@ int study_scheduler(const study *s); /* 1 for hyperband/bohb/asha, 2 for adarand
 /**
  * The first configurations of a scheduled study (hyperband, bohb, asha), warm-started from
  * its neighbours: up to `k` rows of the study's encoding (row i at u_out[i * p], p =
- * kb_encode_n_params) — the neighbours' greedy portfolio over their candidate pool (warm
- * start auto or portfolio) or each nearest neighbour's best (nearest). `*n_out` = 0 for warm
- * start none, no neighbours, or neighbours without runs in the space.
+ * kb_encode_n_params) — for warm start auto the list kb recommend ranks from the
+ * neighbours' results with the study's neighbour weights (as study_ask's first trials), for
+ * portfolio the neighbours' greedy portfolio over their candidate pool, for nearest each
+ * nearest neighbour's best. `*n_out` = 0 for warm start none, no neighbours, or neighbours
+ * without runs in the space.
  * @return KB_OK; the store's errors; KB_ENOMEM.
  */
 int study_initial_design(double *u_out, size_t *n_out, study *s, kb_store *store, size_t k,

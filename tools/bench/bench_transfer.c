@@ -13,7 +13,9 @@
  * Methods: random gp tpe portfolio nearest5 stacked priors rgpe auto (kb's default) auto_r3
  * (round 3's default: auto without prior_spread); variants of auto: auto0 auto1 auto2 auto3
  * auto5 auto10 (that many portfolio points first), autos05 autos1 autos2 (prior_spread),
- * autoc3 autoc4 autoc5 (cold_every), autos1c4 (both).
+ * autoc3 autoc4 autoc5 (cold_every), autos1c4 (both); autor (what `kb search --warm-start
+ * auto` does: the first trial is kb recommend's first configuration, task weights from the
+ * similarity model on the meta-features; then auto's model) and autor3 (its first three).
  * --print-init prints task,seed,row of the 3 shared cold initial configurations instead.
  */
 #include <getopt.h>
@@ -25,6 +27,8 @@
 
 #include "engine/bo.h"
 #include "engine/core/alloc.h"
+#include "engine/recommend.h"
+#include "engine/similarity.h"
 
 #define MAX_TASKS 128
 #define MAX_CONFIGS 512
@@ -321,6 +325,97 @@ static void nearest_weights(double *w, const double *dist, size_t n, size_t targ
     }
 }
 
+/*
+ * kb recommend's list for `target` from the other tasks, as kb search's warm start takes it
+ * (tools/study.c): task weights from the similarity model (kb_recommend_model_fit on the 16
+ * nearest by its imputed meta-feature distance, scaled robustly on the other tasks;
+ * kb_recommend_model_weights for all), then kb_recommend_rank over the normalised table with
+ * hedge 1. Writes up to k configuration rows into rows_out; returns how many.
+ */
+static size_t recommender_list(size_t *rows_out, size_t k, const table *t, size_t target)
+{
+    size_t nt = t->n_tasks - 1, nc = t->n_configs, d = t->n_meta, got = 0;
+    size_t nl = nt < 16 ? nt : 16;
+    double *z = kb_malloc_array(nt * d + 1, sizeof *z), *q = kb_malloc_array(d + 1, sizeof *q);
+    double *md = kb_malloc_array(nt + 1, sizeof *md), *mp = kb_malloc_array(nt * nt + 1, sizeof *mp);
+    double *sc = kb_malloc_array(nt * nc + 1, sizeof *sc), *w = kb_malloc_array(nt + 1, sizeof *w);
+    double *sub = kb_malloc_array(nl * nc + 1, sizeof *sub), *pair = kb_malloc_array(nl * nl + 1, sizeof *pair);
+    size_t *near = kb_malloc_array(nt + 1, sizeof *near), *other = kb_malloc_array(nt + 1, sizeof *other);
+    kb_recommend_item *items = kb_malloc_array(k + 1, sizeof *items);
+    kb_similarity_scaler sca = {0};
+    kb_error err = KB_ERROR_INIT;
+    if (z == NULL || q == NULL || md == NULL || mp == NULL || sc == NULL || w == NULL ||
+        sub == NULL || pair == NULL || near == NULL || other == NULL || items == NULL) {
+        goto done;
+    }
+    for (size_t i = 0, r = 0; i < t->n_tasks; i++) {
+        if (i != target) {
+            other[r++] = i;
+        }
+    }
+    for (size_t r = 0; r < nt; r++) {
+        double lo = INFINITY, hi = -INFINITY;
+        for (size_t j = 0; j < nc; j++) {
+            lo = fmin(lo, t->acc[other[r]][j]);
+            hi = fmax(hi, t->acc[other[r]][j]);
+        }
+        for (size_t j = 0; j < nc; j++) {
+            sc[r + j * nt] = hi > lo ? (t->acc[other[r]][j] - lo) / (hi - lo) : 1.0;
+        }
+        memcpy(z + r * d, t->meta[other[r]], d * sizeof *z);
+    }
+    memcpy(q, t->meta[target], d * sizeof *q);
+    if (kb_similarity_scaler_fit(&sca, z, nt, d, &err) != KB_OK) {
+        goto done;
+    }
+    kb_similarity_scaler_apply(&sca, z, nt);
+    kb_similarity_scaler_apply(&sca, q, 1);
+    for (size_t a = 0; a < nt; a++) {
+        md[a] = kb_similarity_distance_imputed(z + a * d, q, d);
+        for (size_t b = 0; b < nt; b++) {
+            mp[a + b * nt] = kb_similarity_distance_imputed(z + a * d, z + b * d, d);
+        }
+        size_t i = a;
+        while (i > 0 && md[near[i - 1]] > md[a]) {
+            near[i] = near[i - 1];
+            i--;
+        }
+        near[i] = a;
+    }
+    for (size_t a = 0; a < nl; a++) {
+        for (size_t j = 0; j < nc; j++) {
+            sub[a + j * nl] = sc[near[a] + j * nt];
+        }
+        for (size_t b = 0; b < nl; b++) {
+            pair[a + b * nl] = mp[near[a] + near[b] * nt];
+        }
+    }
+    kb_recommend_model model;
+    if (kb_recommend_model_fit(&model, sub, pair, nl, nc, &err) != KB_OK ||
+        kb_recommend_model_weights(w, &model, sc, mp, md, nt, nc, NULL, 0, 0, &err) != KB_OK ||
+        kb_recommend_rank(items, &got, sc, NULL, nt, nc, w, k, NULL, &err) != KB_OK) {
+        got = 0;
+        goto done;
+    }
+    for (size_t i = 0; i < got; i++) {
+        rows_out[i] = items[i].config;
+    }
+done:
+    kb_similarity_scaler_release(&sca);
+    kb_free(z);
+    kb_free(q);
+    kb_free(md);
+    kb_free(mp);
+    kb_free(sc);
+    kb_free(w);
+    kb_free(sub);
+    kb_free(pair);
+    kb_free(near);
+    kb_free(other);
+    kb_free(items);
+    return got;
+}
+
 typedef struct method {
     const char *name;
     kb_bo_method method;
@@ -331,37 +426,42 @@ typedef struct method {
                            KB_BO_OPTS_INIT's) */
     double prior_spread;   /* < 0: KB_BO_OPTS_INIT's */
     size_t cold_every;     /* SIZE_MAX: KB_BO_OPTS_INIT's */
+    int rec_design;        /* 1: the warm design is kb recommend's list (recommender_list) */
 } method;
 
 static const method methods[] = {
-    {"random", KB_BO_METHOD_RANDOM, KB_BO_WARM_NONE, 0, 0, 0, -1, SIZE_MAX},
-    {"gp", KB_BO_METHOD_GP, KB_BO_WARM_NONE, 0, 0, 0, -1, SIZE_MAX},
-    {"tpe", KB_BO_METHOD_TPE, KB_BO_WARM_NONE, 0, 0, 0, -1, SIZE_MAX},
-    {"portfolio", KB_BO_METHOD_RANDOM, KB_BO_WARM_PORTFOLIO, 50, 0, 0, -1, SIZE_MAX},
-    {"nearest5", KB_BO_METHOD_GP, KB_BO_WARM_NEAREST, 5, 5, 0, -1, SIZE_MAX},
-    {"stacked", KB_BO_METHOD_GP, KB_BO_WARM_STACKED, 0, 5, 0, -1, SIZE_MAX},
-    {"priors", KB_BO_METHOD_GP, KB_BO_WARM_PRIORS, 0, 10, 0, -1, SIZE_MAX},
-    {"rgpe", KB_BO_METHOD_GP, KB_BO_WARM_RGPE, 0, 0, 0, -1, SIZE_MAX},
+    {"random", KB_BO_METHOD_RANDOM, KB_BO_WARM_NONE, 0, 0, 0, -1, SIZE_MAX, 0},
+    {"gp", KB_BO_METHOD_GP, KB_BO_WARM_NONE, 0, 0, 0, -1, SIZE_MAX, 0},
+    {"tpe", KB_BO_METHOD_TPE, KB_BO_WARM_NONE, 0, 0, 0, -1, SIZE_MAX, 0},
+    {"portfolio", KB_BO_METHOD_RANDOM, KB_BO_WARM_PORTFOLIO, 50, 0, 0, -1, SIZE_MAX, 0},
+    {"nearest5", KB_BO_METHOD_GP, KB_BO_WARM_NEAREST, 5, 5, 0, -1, SIZE_MAX, 0},
+    {"stacked", KB_BO_METHOD_GP, KB_BO_WARM_STACKED, 0, 5, 0, -1, SIZE_MAX, 0},
+    {"priors", KB_BO_METHOD_GP, KB_BO_WARM_PRIORS, 0, 10, 0, -1, SIZE_MAX, 0},
+    {"rgpe", KB_BO_METHOD_GP, KB_BO_WARM_RGPE, 0, 0, 0, -1, SIZE_MAX, 0},
     /* the library's default */
-    {"auto", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, -1, SIZE_MAX},
+    {"auto", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, -1, SIZE_MAX, 0},
     /* round 3's default: auto without the neighbours' spread (prior_spread 0) */
-    {"auto_r3", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, 0.0, SIZE_MAX},
+    {"auto_r3", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, 0.0, SIZE_MAX, 0},
     /* variants of auto for choosing its default (auto_design) */
-    {"auto0", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 0, -1, SIZE_MAX},
-    {"auto3", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 3, -1, SIZE_MAX},
-    {"auto1", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 1, -1, SIZE_MAX},
-    {"auto2", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 2, -1, SIZE_MAX},
-    {"auto5", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 5, -1, SIZE_MAX},
-    {"auto10", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 10, -1, SIZE_MAX},
+    {"auto0", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 0, -1, SIZE_MAX, 0},
+    {"auto3", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 3, -1, SIZE_MAX, 0},
+    {"auto1", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 1, -1, SIZE_MAX, 0},
+    {"auto2", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 2, -1, SIZE_MAX, 0},
+    {"auto5", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 5, -1, SIZE_MAX, 0},
+    {"auto10", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 10, -1, SIZE_MAX, 0},
     /* variants: the neighbours' spread in the variance (prior_spread), and every k-th
        trial from the target's own GP (cold_every) */
-    {"autos1", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, 1.0, SIZE_MAX},
-    {"autos05", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, 0.5, SIZE_MAX},
-    {"autoc3", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, -1, 3},
-    {"autoc4", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, -1, 4},
-    {"autoc5", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, -1, 5},
-    {"autos2", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, 2.0, SIZE_MAX},
-    {"autos1c4", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, 1.0, 4},
+    {"autos1", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, 1.0, SIZE_MAX, 0},
+    {"autos05", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, 0.5, SIZE_MAX, 0},
+    {"autoc3", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, -1, 3, 0},
+    {"autoc4", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, -1, 4, 0},
+    {"autoc5", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, -1, 5, 0},
+    {"autos2", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, 2.0, SIZE_MAX, 0},
+    {"autos1c4", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, 1.0, 4, 0},
+    /* kb search's auto: kb recommend's first configuration (similarity-model weights), then
+       the model with every task (as auto) */
+    {"autor", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, -1, SIZE_MAX, 1},
+    {"autor3", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 3, -1, SIZE_MAX, 1},
 };
 
 int main(int argc, char **argv)
@@ -469,6 +569,16 @@ int main(int argc, char **argv)
                 worst = fmin(worst, t.acc[target][r]);
             }
             size_t n_seed_runs = me->method == KB_BO_METHOD_RANDOM && me->warm != KB_BO_WARM_NONE ? 1 : n_seeds;
+            size_t rec_rows[16], n_rec = 0;
+            double rec_u[16 * MAX_PARAMS];
+            if (me->rec_design) {
+                n_rec = recommender_list(rec_rows, 16, &t, target);
+                for (size_t i = 0; i < n_rec; i++) {
+                    for (size_t j = 0; j < p; j++) {
+                        rec_u[i + j * 16] = t.u[rec_rows[i] + j * MAX_CONFIGS];
+                    }
+                }
+            }
             for (size_t seed = 0; seed < n_seed_runs; seed++) {
                 memset(used, 0, sizeof used);
                 pool.used = used;
@@ -493,7 +603,7 @@ int main(int argc, char **argv)
                     o.gp.max_iter = 100;
                     kb_bo_problem pr = {e, uo, n_trials, k, yo, NULL, 0, 0, &pool, tr};
                     kb_bo_info info;
-                    if (kb_bo_suggest(u, &info, &pr, &o, &err) != KB_OK ||
+                    if (kb_bo_suggest_design(u, &info, &pr, rec_u, 16, n_rec, &o, &err) != KB_OK ||
                         info.pool_index == SIZE_MAX) {
                         fprintf(stderr, "bench_transfer: %s task %zu trial %zu: %s\n", m, target,
                                 k, err.msg);
