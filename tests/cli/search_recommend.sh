@@ -78,4 +78,21 @@ ask_c=$("$JC" -l "$T/out" 0.config.C print)
 ask_g=$("$JC" -l "$T/out" 0.config.gamma print)
 close "$ask_c" "$rec_c" || fail "no signal: first trial C $ask_c, kb recommend's first C $rec_c"
 close "$ask_g" "$rec_g" || fail "no signal: first trial gamma $ask_g, kb recommend's $rec_g"
+
+# 3. the model fits signal (30) but does not beat uniform weights on the stored tasks (kb
+# recommend's whole-knowledge-base check): uniform weights in both
+export KB_PATH="$T/kb3.lmdb"
+setup 0.80 0.75 0.70
+expect_code 0 $KB recommend --task "$id_iris" --space svm --no-model --json
+json .weighting.signal ">" 0
+rec_c=$("$JC" "$T/out" .recommendations.0.config.C print)
+rec_w=$("$JC" "$T/out" .neighbors.0.weight print)
+rec_w2=$("$JC" "$T/out" .neighbors.1.weight print)
+close "$rec_w" "$rec_w2" || fail "checked: kb recommend's weights $rec_w and $rec_w2 differ"
+expect_code 0 $KB ask --task "$id_iris" --space svm --seed 1 --study s-rec4 --json
+ask_c=$("$JC" -l "$T/out" 0.config.C print)
+close "$ask_c" "$rec_c" || fail "checked: first trial C $ask_c, kb recommend's first C $rec_c"
+expect_code 0 $KB show s-rec4 --json
+st_w=$("$JC" "$T/out" .record.neighbours.0.weight print)
+close "$st_w" "$rec_w" || fail "checked: study weight $st_w, kb recommend's $rec_w"
 finish

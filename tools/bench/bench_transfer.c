@@ -329,8 +329,9 @@ static void nearest_weights(double *w, const double *dist, size_t n, size_t targ
  * kb recommend's list for `target` from the other tasks, as kb search's warm start takes it
  * (tools/study.c): task weights from the similarity model (kb_recommend_model_fit on the 16
  * nearest by its imputed meta-feature distance, scaled robustly on the other tasks;
- * kb_recommend_model_weights for all), then kb_recommend_rank over the normalised table with
- * hedge 1. Writes up to k configuration rows into rows_out; returns how many.
+ * kb_recommend_model_weights for all; uniform unless kb_recommend_model_check on the 64
+ * nearest finds signal, and the first pick uniform weights' unless it finds signal there
+ * too), then kb_recommend_rank over the normalised table with hedge 1. Writes up to k configuration rows into rows_out; returns how many.
  */
 static size_t recommender_list(size_t *rows_out, size_t k, const table *t, size_t target)
 {
@@ -342,10 +343,13 @@ static size_t recommender_list(size_t *rows_out, size_t k, const table *t, size_
     double *sub = kb_malloc_array(nl * nc + 1, sizeof *sub), *pair = kb_malloc_array(nl * nl + 1, sizeof *pair);
     size_t *near = kb_malloc_array(nt + 1, sizeof *near), *other = kb_malloc_array(nt + 1, sizeof *other);
     kb_recommend_item *items = kb_malloc_array(k + 1, sizeof *items);
+    double *sub2 = kb_malloc_array(nt * nc + 1, sizeof *sub2);
+    double *pair2 = kb_malloc_array(nt * nt + 1, sizeof *pair2);
     kb_similarity_scaler sca = {0};
     kb_error err = KB_ERROR_INIT;
     if (z == NULL || q == NULL || md == NULL || mp == NULL || sc == NULL || w == NULL ||
-        sub == NULL || pair == NULL || near == NULL || other == NULL || items == NULL) {
+        sub == NULL || pair == NULL || near == NULL || other == NULL || items == NULL ||
+        sub2 == NULL || pair2 == NULL) {
         goto done;
     }
     for (size_t i = 0, r = 0; i < t->n_tasks; i++) {
@@ -391,9 +395,45 @@ static size_t recommender_list(size_t *rows_out, size_t k, const table *t, size_
         }
     }
     kb_recommend_model model;
+    kb_recommend_check check;
+    size_t nck = nt < KB_RECOMMEND_CHECK_MAX_TASKS ? nt : KB_RECOMMEND_CHECK_MAX_TASKS;
     if (kb_recommend_model_fit(&model, sub, pair, nl, nc, &err) != KB_OK ||
-        kb_recommend_model_weights(w, &model, sc, mp, md, nt, nc, NULL, 0, 0, &err) != KB_OK ||
-        kb_recommend_rank(items, &got, sc, NULL, nt, nc, w, k, NULL, &err) != KB_OK) {
+        kb_recommend_model_weights(w, &model, sc, mp, md, nt, nc, near, nl >= 3 ? nl : 0, 10,
+                                   &err) != KB_OK) {
+        goto done;
+    }
+    /* R4's whole-knowledge-base check on the nearest (as study.c): no signal, uniform */
+    for (size_t a = 0; a < nck; a++) {
+        for (size_t j = 0; j < nc; j++) {
+            sub2[a + j * nck] = sc[near[a] + j * nt];
+        }
+        for (size_t b = 0; b < nck; b++) {
+            pair2[a + b * nck] = mp[near[a] + near[b] * nt];
+        }
+    }
+    if (kb_recommend_model_check(&check, &model, sub2, pair2, nck, nc, 10, &err) != KB_OK) {
+        goto done;
+    }
+    if (!check.signal) {
+        model.signal = 0.0;
+        if (kb_recommend_model_weights(w, &model, NULL, mp, md, nt, nc, NULL, 0, 10, &err) !=
+            KB_OK) {
+            goto done;
+        }
+    }
+    kb_recommend_opts ro = KB_RECOMMEND_OPTS_INIT;
+    if (check.signal && !check.first_signal) {
+        /* kb recommend's first pick is then uniform weights' */
+        for (size_t a = 0; a < nt; a++) {
+            sub2[a] = 1.0;
+        }
+        if (kb_recommend_rank(items, &got, sc, NULL, nt, nc, sub2, 1, NULL, &err) != KB_OK) {
+            got = 0;
+            goto done;
+        }
+        ro.first = got == 1 ? items[0].config : SIZE_MAX;
+    }
+    if (kb_recommend_rank(items, &got, sc, NULL, nt, nc, w, k, &ro, &err) != KB_OK) {
         got = 0;
         goto done;
     }
@@ -413,6 +453,8 @@ done:
     kb_free(near);
     kb_free(other);
     kb_free(items);
+    kb_free(sub2);
+    kb_free(pair2);
     return got;
 }
 
