@@ -9,7 +9,8 @@ fitted by restricted likelihood (m_gp*, m_gpb*), scenario lists (m_scen), mixtur
 uniform weights (m_mix), fits on the nearest tasks only (m_sub), learned feature weights
 (m_gpw), imputed distances (m_gpb_imp; sel_imputed=True is R3's ranking = bench_recommend
 --no-check), and R4's whole-knowledge-base check with a refit per stored task (m_check_refit,
-not kept: minutes per table). Exploration code, kept so that the figures can be re-run;
+not kept: minutes per table) and with cross-fitted learned meta-feature weights
+(m_check_learned, not kept). Exploration code, kept so that the figures can be re-run;
 not used by kb.
 
   /usr/bin/python3 tools/bench/recommend_variants.py WISTUBA_DIR HIST_SVM HIST_MLP VARIANT [TABLES]
@@ -428,6 +429,56 @@ def m_check_refit():
         if gm < gu - 1e-12:
             return lst, (1,)
         return greedy(S, np.ones(n), 10), (0,)
+    return f
+
+
+
+# R4, direction 2: meta-feature weights learned on the knowledge base (learn_w, as V8), chosen
+# per query by a cross-fitted check: the stored tasks split in two by index parity; weights
+# learned on one half score the other half's leave-one-out lists (each task weighed by the
+# query's model on the learned distance, no refit), so no task's own pairs choose its weights.
+# mode 'learned': always learned weights (learned on all stored tasks); 'choose3': the lowest
+# check regret (over list lengths 1..10) of uniform, plain-distance model and learned-distance
+# model; 'choose2': uniform or learned. Measured, not kept.
+def _imp_pair(Zi, fw):
+    A = Zi * fw
+    return np.abs(A[:, None, :] - A[None, :, :]).sum(-1)
+def _query_model(S, dq, P):
+    order = np.argsort(dq, kind='stable'); idx = order[:16]
+    ll, h, r, hm = gp_fit(S[idx], P[np.ix_(idx, idx)], True)
+    return h, r, BETAS[loo_beta(S, P, h, r, order[:16])]
+def _check(S, P, h, r, beta, tasks):
+    n = len(S); gm = gu = 0.0
+    for i in tasks:
+        o = np.array([t for t in range(n) if t != i])
+        w = np.maximum(gp_alpha(P[np.ix_(o, o)], P[i, o], h, r), 0)
+        gm += _regrets(S[i], greedy(S[o], w, 10, beta)).mean()
+        gu += _regrets(S[i], greedy(S[o], np.ones(n - 1), 10)).mean()
+    return gm, gu
+def m_check_learned(mode='choose3'):
+    def f(S, dq, P):
+        Z, q = CUR['Z'], CUR['q']
+        Zi = np.nan_to_num(Z, nan=0.0); qi = np.nan_to_num(q, nan=0.0)
+        n = len(S)
+        Pi = _imp_pair(Zi, np.ones(Z.shape[1])); dqi = np.abs(Zi - qi).sum(1)
+        h, r, be = _query_model(S, dqi, Pi)
+        cp = _check(S, Pi, h, r, be, range(n))
+        cl = 0.0
+        for fold in range(2):
+            tr = [t for t in range(n) if t % 2 != fold]; te = [t for t in range(n) if t % 2 == fold]
+            fw = learn_w(Z[tr], S[tr])
+            Pw = _imp_pair(Zi, fw); dqw = np.abs((Zi - qi) * fw).sum(1)
+            hw, rw, bw = _query_model(S, dqw, Pw)
+            cl += _check(S, Pw, hw, rw, bw, te)[0]
+        fw = learn_w(Z, S); Pw = _imp_pair(Zi, fw); dqw = np.abs((Zi - qi) * fw).sum(1)
+        hw, rw, bw = _query_model(S, dqw, Pw)
+        lp = greedy(S, np.maximum(gp_alpha(Pi, dqi, h, r), 0), 10, be)
+        ll = greedy(S, np.maximum(gp_alpha(Pw, dqw, hw, rw), 0), 10, bw)
+        lu = greedy(S, np.ones(n), 10)
+        cands = {'learned': [(0, 2, ll)], 'choose2': [(cp[1], 0, lu), (cl, 2, ll)],
+                 'choose3': [(cp[1], 0, lu), (cp[0], 1, lp), (cl, 2, ll)]}[mode]
+        best = min(cands, key=lambda x: (x[0], x[1]))
+        return best[2], (best[1],)
     return f
 
 
