@@ -404,6 +404,8 @@ static void score_table_release(score_table *t)
     kb_free(t->raw);
 }
 
+/* NEEDSWORK: the linear search makes a table of R runs and C configurations O(R C); a hash
+   of the snapped encoding would make it O(R) for neighbours with thousands of runs each. */
 static int score_table_add(score_table *t, size_t task, const double *u, double y)
 {
     size_t j = 0;
