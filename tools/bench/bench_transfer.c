@@ -15,7 +15,8 @@
  * auto5 auto10 (that many portfolio points first), autos05 autos1 autos2 (prior_spread),
  * autoc3 autoc4 autoc5 (cold_every), autos1c4 (both); autor (what `kb search --warm-start
  * auto` does: the first trial is kb recommend's first configuration, task weights from the
- * similarity model on the meta-features; then auto's model) and autor3 (its first three).
+ * similarity model on the meta-features; then auto's model) and autor3 (its first three);
+ * autor20: autor with kb search's default neighbourhood, the 20 nearest tasks only.
  * --print-init prints task,seed,row of the 3 shared cold initial configurations instead.
  */
 #include <getopt.h>
@@ -331,11 +332,16 @@ static void nearest_weights(double *w, const double *dist, size_t n, size_t targ
  * nearest by its imputed meta-feature distance, scaled robustly on the other tasks;
  * kb_recommend_model_weights for all; uniform unless kb_recommend_model_check on the 64
  * nearest finds signal, and the first pick uniform weights' unless it finds signal there
- * too), then kb_recommend_rank over the normalised table with hedge 1. Writes up to k configuration rows into rows_out; returns how many.
+ * too), then kb_recommend_rank over the normalised table with hedge 1. Writes up to k
+ * configuration rows into rows_out; returns how many. k_near > 0: as kb search, only the
+ * k_near nearest tasks (L1 on the meta-features scaled robustly on all other tasks) are the
+ * knowledge base; mask_out (n_tasks) gets 1 for them, 0 for the rest.
  */
-static size_t recommender_list(size_t *rows_out, size_t k, const table *t, size_t target)
+static size_t recommender_list(size_t *rows_out, size_t k, const table *t, size_t target,
+                               size_t k_near, double *mask_out)
 {
-    size_t nt = t->n_tasks - 1, nc = t->n_configs, d = t->n_meta, got = 0;
+    size_t n_all = t->n_tasks - 1, nc = t->n_configs, d = t->n_meta, got = 0;
+    size_t nt = k_near > 0 && k_near < n_all ? k_near : n_all;
     size_t nl = nt < 16 ? nt : 16;
     double *z = kb_malloc_array(nt * d + 1, sizeof *z), *q = kb_malloc_array(d + 1, sizeof *q);
     double *md = kb_malloc_array(nt + 1, sizeof *md), *mp = kb_malloc_array(nt * nt + 1, sizeof *mp);
@@ -352,9 +358,59 @@ static size_t recommender_list(size_t *rows_out, size_t k, const table *t, size_
         sub2 == NULL || pair2 == NULL) {
         goto done;
     }
-    for (size_t i = 0, r = 0; i < t->n_tasks; i++) {
-        if (i != target) {
-            other[r++] = i;
+    if (nt < n_all) {
+        /* the k_near nearest by the robustly scaled L1 distance (no missing meta-features in
+           these tables, so kb_similarity_distance's and the imputed distance agree) */
+        double *za = kb_malloc_array(n_all * d + 1, sizeof *za);
+        size_t *all = kb_malloc_array(n_all + 1, sizeof *all);
+        double *da = kb_malloc_array(n_all + 1, sizeof *da);
+        if (za == NULL || all == NULL || da == NULL) {
+            kb_free(za);
+            kb_free(all);
+            kb_free(da);
+            goto done;
+        }
+        for (size_t i = 0, r = 0; i < t->n_tasks; i++) {
+            if (i != target) {
+                memcpy(za + r * d, t->meta[i], d * sizeof *za);
+                all[r++] = i;
+            }
+        }
+        memcpy(q, t->meta[target], d * sizeof *q);
+        if (kb_similarity_scaler_fit(&sca, za, n_all, d, &err) == KB_OK) {
+            kb_similarity_scaler_apply(&sca, za, n_all);
+            kb_similarity_scaler_apply(&sca, q, 1);
+        }
+        for (size_t a = 0; a < n_all; a++) {
+            da[a] = kb_similarity_distance_imputed(za + a * d, q, d);
+            size_t i = a;
+            while (i > 0 && da[all[i - 1]] > da[a]) {
+                all[i] = all[i - 1];
+                i--;
+            }
+            all[i] = a;
+        }
+        /* all[] now holds positions; map them back to task indices */
+        for (size_t r = 0; r < nt; r++) {
+            size_t pos = all[r];
+            other[r] = pos < target ? pos : pos + 1;
+        }
+        kb_free(za);
+        kb_free(all);
+        kb_free(da);
+    } else {
+        for (size_t i = 0, r = 0; i < t->n_tasks; i++) {
+            if (i != target) {
+                other[r++] = i;
+            }
+        }
+    }
+    if (mask_out != NULL) {
+        for (size_t i = 0; i < t->n_tasks; i++) {
+            mask_out[i] = 0.0;
+        }
+        for (size_t r = 0; r < nt; r++) {
+            mask_out[other[r]] = 1.0;
         }
     }
     for (size_t r = 0; r < nt; r++) {
@@ -369,7 +425,7 @@ static size_t recommender_list(size_t *rows_out, size_t k, const table *t, size_
         memcpy(z + r * d, t->meta[other[r]], d * sizeof *z);
     }
     memcpy(q, t->meta[target], d * sizeof *q);
-    if (kb_similarity_scaler_fit(&sca, z, nt, d, &err) != KB_OK) {
+    if (sca.center == NULL && kb_similarity_scaler_fit(&sca, z, nt, d, &err) != KB_OK) {
         goto done;
     }
     kb_similarity_scaler_apply(&sca, z, nt);
@@ -504,6 +560,8 @@ static const method methods[] = {
        the model with every task (as auto) */
     {"autor", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, SIZE_MAX, -1, SIZE_MAX, 1},
     {"autor3", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 0, 3, -1, SIZE_MAX, 1},
+    /* as kb search with its default 20 neighbours: autor on the 20 nearest tasks only */
+    {"autor20", KB_BO_METHOD_GP, KB_BO_WARM_AUTO, 0, 20, SIZE_MAX, -1, SIZE_MAX, 1},
 };
 
 int main(int argc, char **argv)
@@ -614,7 +672,12 @@ int main(int argc, char **argv)
             size_t rec_rows[16], n_rec = 0;
             double rec_u[16 * MAX_PARAMS];
             if (me->rec_design) {
-                n_rec = recommender_list(rec_rows, 16, &t, target);
+                double mask[MAX_TASKS];
+                n_rec = recommender_list(rec_rows, 16, &t, target, me->k_nearest, mask);
+                if (me->k_nearest > 0) {
+                    /* kb search: its neighbours take part in auto's model with weight 1 */
+                    kb_transfer_set_weights(tr, mask);
+                }
                 for (size_t i = 0; i < n_rec; i++) {
                     for (size_t j = 0; j < p; j++) {
                         rec_u[i + j * 16] = t.u[rec_rows[i] + j * MAX_CONFIGS];
