@@ -1570,6 +1570,19 @@ int study_ask(size_t *index_out, kb_bo_info *info_out, study *s, kb_store *store
     if (rc == KB_OK && (uo == NULL || yo == NULL || up == NULL || u == NULL)) {
         rc = kb_error_set(err, KB_ENOMEM, "out of memory");
     }
+    /* A trial that failed, timed out or diverged is observed at the worst value any trial
+       reached (SMAC's rule for crashed runs; the benchmarks' tables count a failed design
+       point the same way). Left out of the models, it would leave the region that failed
+       looking as promising as before, and the search would propose its neighbours again,
+       each costing a whole timeout. Before any trial succeeds there is no worst: NaN. */
+    double worst = NAN;
+    for (size_t i = 0; i < s->n_trials; i++) {
+        const study_trial *t = &s->trials[i];
+        if (t->encoded && study_trial_counts(t)) {
+            double v = minimised(s, t->value);
+            worst = isnan(worst) || v > worst ? v : worst;
+        }
+    }
     size_t io = 0, ip = 0;
     for (size_t i = 0; rc == KB_OK && i < s->n_trials; i++) {
         const study_trial *t = &s->trials[i];
@@ -1585,7 +1598,7 @@ int study_ask(size_t *index_out, kb_bo_info *info_out, study *s, kb_store *store
             for (size_t j = 0; j < p; j++) {
                 uo[io + j * n_obs] = t->u[j];
             }
-            yo[io++] = study_trial_counts(t) ? minimised(s, t->value) : NAN;
+            yo[io++] = study_trial_counts(t) ? minimised(s, t->value) : worst;
         }
     }
     kb_bo_info info;
