@@ -562,6 +562,21 @@ void kb_similarity_scan_l1_i16(float *dist_out, const int16_t *x, size_t ld, siz
             }
             const int16_t *col = x + j * ld + t0;
             float qj = (float)(q[j] * KB_SIMILARITY_I16_SCALE);
+            /*
+             * A full block has a constant trip count: GCC's -O2 (the default RelWithDebInfo
+             * build) vectorises only such loops, and the scan is the query's largest loop
+             * (scalar, it took 3-4 ms more per query at 100,000 tasks). Same arithmetic per
+             * task, so the same results.
+             */
+            if (nb == SCAN_BLOCK) {
+                for (size_t i = 0; i < SCAN_BLOCK; i++) {
+                    int v = col[i];
+                    float keep = v != KB_SIMILARITY_I16_MISSING ? 1.0f : 0.0f;
+                    acc[i] += fabsf((float)v - qj) * keep;
+                    cnt[i] += keep;
+                }
+                continue;
+            }
             for (size_t i = 0; i < nb; i++) {
                 /* a missing value gives a finite d times 0: branch-free, so it vectorises */
                 int v = col[i];
