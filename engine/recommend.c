@@ -199,15 +199,28 @@ int kb_recommend_rank(kb_recommend_item *out, size_t *n_out, const double *score
 }
 
 /*
- * The configurations kb_recommend_rank lists first (diversified with `beta`, no model
- * variance), without its sd and coverage: the inner loop of kb_recommend_tune. `s0` is `s`
- * with NaN as 0 (what the list value counts). Scratch: `mean`, `acc`, `lin` n_configs; `best`,
- * `changed` n_tasks; `taken` n_configs bytes.
+ * The scratch of kb_recommend_tune and of the leave-one-outs over lists: one allocation set
+ * for every held-out task and grid point. acc0, best0, taken0: a list's state after its first
+ * item (list_snapshot), shared by lists that differ only in the hedge.
  */
-static size_t list_only(size_t *list, const double *s, const double *s0, size_t n_tasks,
-                        size_t n_configs, const double *w, double wsum, size_t k, double beta,
-                        double *mean, double *acc, double *lin, double *best, size_t *changed,
-                        unsigned char *taken)
+typedef struct tune_work {
+    double *sub, *sub0, *d, *w, *mean, *best, *ex, *acc, *lin, *acc0, *best0;
+    unsigned char *taken, *taken0;
+    size_t *list, *changed;
+} tune_work;
+
+/*
+ * The configurations kb_recommend_rank lists first (diversified with `beta`, no model
+ * variance), without its sd and coverage: the inner loop of the leave-one-outs, in two steps.
+ * list_begin: each configuration's weighted mean of s (NaN unknown) and sum_t w_t s0[t, c]
+ * (`s0` is `s` with NaN as 0, what the list value counts), nothing listed yet. list_extend:
+ * greedy picks into x->list[kept..stop) of a list of k items (stop <= k; the running sums are
+ * kept up to date only while the list is shorter than k); returns the new length, shorter
+ * when no configuration is left. Scratch (tune_work): mean, acc, lin, taken n_configs; best,
+ * changed n_tasks.
+ */
+static void list_begin(tune_work *x, const double *s, const double *s0, size_t n_tasks,
+                       size_t n_configs, const double *w)
 {
     for (size_t c = 0; c < n_configs; c++) {
         const double *sc = s + c * n_tasks, *z = s0 + c * n_tasks;
@@ -219,20 +232,27 @@ static size_t list_only(size_t *list, const double *s, const double *s0, size_t 
             }
             a += w[t] * (z[t] > 0 ? z[t] : 0.0);
         }
-        mean[c] = wc > 0 ? m / wc : NAN;
-        acc[c] = a; /* sum_t w_t max(s0[t, c], best_t), with every best_t = 0 so far */
-        lin[c] = a; /* sum_t w_t s0[t, c]: the blend's other term, fixed */
-        taken[c] = 0;
+        x->mean[c] = wc > 0 ? m / wc : NAN;
+        x->acc[c] = a; /* sum_t w_t max(s0[t, c], best_t), with every best_t = 0 so far */
+        x->lin[c] = a; /* sum_t w_t s0[t, c]: the blend's other term, fixed */
+        x->taken[c] = 0;
     }
     for (size_t t = 0; t < n_tasks; t++) {
-        best[t] = 0;
+        x->best[t] = 0;
     }
-    size_t kept = 0;
-    while (kept < k) {
+}
+
+static size_t list_extend(tune_work *x, size_t kept, size_t stop, const double *s0,
+                          size_t n_tasks, size_t n_configs, const double *w, double wsum,
+                          size_t k, double beta)
+{
+    const double *mean = x->mean, *lin = x->lin;
+    double *acc = x->acc, *best = x->best;
+    while (kept < stop) {
         size_t pick = (size_t)-1;
         double pick_val = -INFINITY;
         for (size_t c = 0; c < n_configs; c++) {
-            if (taken[c] || isnan(mean[c])) {
+            if (x->taken[c] || isnan(mean[c])) {
                 continue;
             }
             double val = kept == 0 ? mean[c] : (beta * acc[c] + (1.0 - beta) * lin[c]) / wsum;
@@ -244,8 +264,8 @@ static size_t list_only(size_t *list, const double *s, const double *s0, size_t 
         if (pick == (size_t)-1) {
             break;
         }
-        taken[pick] = 1;
-        list[kept++] = pick;
+        x->taken[pick] = 1;
+        x->list[kept++] = pick;
         /*
          * Only the tasks whose best the pick raised change anyone's list value: update the
          * sums there (rounding differs from a full recount by far less than LIST_TIE).
@@ -254,17 +274,17 @@ static size_t list_only(size_t *list, const double *s, const double *s0, size_t 
         size_t n_changed = 0;
         for (size_t t = 0; t < n_tasks; t++) {
             if (zp[t] > best[t]) {
-                changed[n_changed++] = t;
+                x->changed[n_changed++] = t;
             }
         }
         for (size_t c = 0; c < n_configs && kept < k; c++) {
-            if (taken[c]) {
+            if (x->taken[c]) {
                 continue;
             }
             const double *z = s0 + c * n_tasks;
             double delta = 0;
             for (size_t i = 0; i < n_changed; i++) {
-                size_t t = changed[i];
+                size_t t = x->changed[i];
                 double old = z[t] > best[t] ? z[t] : best[t];
                 double now = z[t] > zp[t] ? z[t] : zp[t];
                 delta += w[t] * (now - old);
@@ -272,10 +292,28 @@ static size_t list_only(size_t *list, const double *s, const double *s0, size_t 
             acc[c] += delta;
         }
         for (size_t i = 0; i < n_changed; i++) {
-            best[changed[i]] = zp[changed[i]];
+            best[x->changed[i]] = zp[x->changed[i]];
         }
     }
     return kept;
+}
+
+/* The whole list of k items: list_begin, then list_extend. */
+static size_t list_only(tune_work *x, const double *s, const double *s0, size_t n_tasks,
+                        size_t n_configs, const double *w, double wsum, size_t k, double beta)
+{
+    list_begin(x, s, s0, n_tasks, n_configs, w);
+    return list_extend(x, 0, k, s0, n_tasks, n_configs, w, wsum, k, beta);
+}
+
+/* Save (to = 0) or restore (to = 1) a list's state after its first item. */
+static void list_snapshot(tune_work *x, size_t n_tasks, size_t n_configs, int restore)
+{
+    double *acc = restore ? x->acc : x->acc0, *best = restore ? x->best : x->best0;
+    unsigned char *taken = restore ? x->taken : x->taken0;
+    memcpy(acc, restore ? x->acc0 : x->acc, n_configs * sizeof *acc);
+    memcpy(best, restore ? x->best0 : x->best, n_tasks * sizeof *best);
+    memcpy(taken, restore ? x->taken0 : x->taken, n_configs);
 }
 
 static double finite_median(const double *x, size_t n, double *work);
@@ -288,13 +326,6 @@ static const double bandwidths[N_BANDWIDTHS] = {0.25, 0.5, 1.0, 2.0};
 static const double floors[N_FLOORS] = {0.0, 0.02, 0.1, 0.5, 1e6};
 /* the last is 1: the first step runs with it */
 static const double hedges[N_HEDGES] = {0.0, 0.25, 0.5, 0.75, 1.0};
-
-/* kb_recommend_tune's scratch: one allocation set for every held-out task and grid point */
-typedef struct tune_work {
-    double *sub, *sub0, *d, *w, *mean, *best, *ex, *acc, *lin;
-    unsigned char *taken;
-    size_t *list, *changed;
-} tune_work;
 
 static void tune_work_release(tune_work *x)
 {
@@ -310,6 +341,9 @@ static void tune_work_release(tune_work *x)
     kb_free(x->taken);
     kb_free(x->list);
     kb_free(x->changed);
+    kb_free(x->acc0);
+    kb_free(x->best0);
+    kb_free(x->taken0);
 }
 
 /*
@@ -376,8 +410,7 @@ static int tune_regret(double *out, tune_work *x, const double *scores, size_t n
     if (!(wsum > 0)) {
         return kb_error_set(err, KB_EINVAL, "every task weight is zero");
     }
-    size_t n = list_only(x->list, x->sub, x->sub0, m, n_configs, x->w, wsum, k_eval, beta,
-                         x->mean, x->acc, x->lin, x->best, x->changed, x->taken);
+    size_t n = list_only(x, x->sub, x->sub0, m, n_configs, x->w, wsum, k_eval, beta);
     *out = list_regret(scores, n_tasks, t, x->list, n, k_eval);
     return KB_OK;
 }
@@ -391,12 +424,14 @@ int kb_recommend_tune(kb_recommend_weighting *out, const double *scores, const d
     }
     size_t m = n_tasks - 1, nc = n_configs ? n_configs : 1;
     tune_work x = {
-        kb_malloc_array(m * nc, sizeof(double)), kb_malloc_array(m * nc, sizeof(double)),
-        kb_malloc_array(m, sizeof(double)), kb_malloc_array(m, sizeof(double)),
-        kb_malloc_array(nc, sizeof(double)), kb_malloc_array(m, sizeof(double)),
-        kb_malloc_array(N_BANDWIDTHS * m, sizeof(double)), kb_malloc_array(nc, sizeof(double)),
-        kb_malloc_array(nc, sizeof(double)), kb_malloc_array(nc, 1),
-        kb_malloc_array(k_eval, sizeof(size_t)), kb_malloc_array(m, sizeof(size_t))};
+        .sub = kb_malloc_array(m * nc, sizeof(double)),
+        .sub0 = kb_malloc_array(m * nc, sizeof(double)),
+        .d = kb_malloc_array(m, sizeof(double)), .w = kb_malloc_array(m, sizeof(double)),
+        .mean = kb_malloc_array(nc, sizeof(double)), .best = kb_malloc_array(m, sizeof(double)),
+        .ex = kb_malloc_array(N_BANDWIDTHS * m, sizeof(double)),
+        .acc = kb_malloc_array(nc, sizeof(double)), .lin = kb_malloc_array(nc, sizeof(double)),
+        .taken = kb_malloc_array(nc, 1), .list = kb_malloc_array(k_eval, sizeof(size_t)),
+        .changed = kb_malloc_array(m, sizeof(size_t))};
     if (x.sub == NULL || x.sub0 == NULL || x.d == NULL || x.w == NULL || x.mean == NULL ||
         x.best == NULL || x.ex == NULL || x.acc == NULL || x.lin == NULL || x.taken == NULL ||
         x.list == NULL || x.changed == NULL) {
@@ -785,24 +820,34 @@ done:
 }
 
 /*
- * Regret of task `held` (its own scores), averaged over list lengths 1..k_eval, of the list
- * ranked for it from the other tasks with weights x->w (x->w[held] = 0) and hedge beta; the
- * table with NaN as 0 in x->sub0 (kb_recommend_tune's scratch, its other buffers unused).
+ * Task `held`'s regret (its own scores), averaged over list lengths 1..k_eval, of the list
+ * ranked for it from the other tasks with weights x->w (x->w[held] = 0) and each hedge,
+ * added to total[0..N_HEDGES); the table with NaN as 0 in x->sub0 (loo_work_alloc). The
+ * first item and the sums after it do not depend on the hedge: computed once, each hedge's
+ * list continues from them (the same operations in the same order as a list of its own).
  */
-static double held_out_regret(tune_work *x, const double *scores, size_t n, size_t n_configs,
-                              size_t held, size_t k_eval, double beta)
+static void held_out_hedges(double *total, tune_work *x, const double *scores, size_t n,
+                            size_t n_configs, size_t held, size_t k_eval)
 {
     double wsum = 0;
     for (size_t t = 0; t < n; t++) {
         wsum += x->w[t];
     }
-    size_t m = list_only(x->list, scores, x->sub0, n, n_configs, x->w, wsum, k_eval, beta,
-                         x->mean, x->acc, x->lin, x->best, x->changed, x->taken);
-    return list_regret(scores, n, held, x->list, m, k_eval);
+    list_begin(x, scores, x->sub0, n, n_configs, x->w);
+    size_t first = list_extend(x, 0, 1, x->sub0, n, n_configs, x->w, wsum, k_eval, 1.0);
+    list_snapshot(x, n, n_configs, 0);
+    for (size_t hi = 0; hi < N_HEDGES; hi++) {
+        if (hi > 0) {
+            list_snapshot(x, n, n_configs, 1);
+        }
+        size_t m = list_extend(x, first, k_eval, x->sub0, n, n_configs, x->w, wsum, k_eval,
+                               hedges[hi]);
+        total[hi] += list_regret(scores, n, held, x->list, m, k_eval);
+    }
 }
 
 /*
- * The scratch of a leave-one-out over n tasks' lists (held_out_regret): x->sub0 = scores with
+ * The scratch of a leave-one-out over n tasks' lists (held_out_hedges, check_regrets): x->sub0 = scores with
  * NaN as 0, and the list buffers. 0 when out of memory (tune_work_release frees what was got).
  */
 static int loo_work_alloc(tune_work *x, const double *scores, size_t n, size_t n_configs,
@@ -818,9 +863,12 @@ static int loo_work_alloc(tune_work *x, const double *scores, size_t n, size_t n
     x->list = kb_malloc_array(k_eval, sizeof(size_t));
     x->changed = kb_malloc_array(n, sizeof(size_t));
     x->taken = kb_malloc_array(nc, 1);
+    x->acc0 = kb_malloc_array(nc, sizeof(double));
+    x->best0 = kb_malloc_array(n, sizeof(double));
+    x->taken0 = kb_malloc_array(nc, 1);
     if (x->sub0 == NULL || x->w == NULL || x->mean == NULL || x->acc == NULL ||
         x->lin == NULL || x->best == NULL || x->list == NULL || x->changed == NULL ||
-        x->taken == NULL) {
+        x->taken == NULL || x->acc0 == NULL || x->best0 == NULL || x->taken0 == NULL) {
         return 0;
     }
     for (size_t i = 0; i < n * n_configs; i++) {
@@ -940,9 +988,7 @@ int kb_recommend_model_weights(double *w_out, kb_recommend_model *model, const d
         if (!(wsum > 0)) {
             continue;
         }
-        for (size_t hi = 0; hi < N_HEDGES; hi++) {
-            total[hi] += held_out_regret(&x, scores, n, n_configs, i, k_eval, hedges[hi]);
-        }
+        held_out_hedges(total, &x, scores, n, n_configs, i, k_eval);
     }
     size_t hbest = N_HEDGES - 1;
     for (size_t hi = N_HEDGES - 1; hi-- > 0;) {
@@ -970,8 +1016,7 @@ static void check_regrets(double *r1, double *rk, tune_work *x, const double *sc
     for (size_t t = 0; t < n; t++) {
         wsum += x->w[t];
     }
-    size_t m = list_only(x->list, scores, x->sub0, n, n_configs, x->w, wsum, k_eval, beta,
-                         x->mean, x->acc, x->lin, x->best, x->changed, x->taken);
+    size_t m = list_only(x, scores, x->sub0, n, n_configs, x->w, wsum, k_eval, beta);
     *r1 = list_regret(scores, n, held, x->list, m, 1);
     *rk = list_regret(scores, n, held, x->list, m, k_eval);
 }
