@@ -8,7 +8,8 @@ run() { # task i C gamma accuracy
     printf '{"kind":"run","id":"r-%s-%s","task_id":"%s","space":"svm","config":{"kernel":"rbf","C":%s,"gamma":%s},"status":"ok","objective":"accuracy","direction":"maximize","metrics":{"accuracy":%s}}\n' "$1" "$2" "$1" "$3" "$4" "$5"
 }
 # A knowledge base in $KB_PATH whose neighbours ran different configurations and disagree on
-# the best one; $1..$3: wine's accuracy at C 10, sonar's at C 100, haberman's at C 10.
+# the best one; $1..$3: wine's accuracy at C 10, sonar's at C 100, haberman's at C 10;
+# $4..$6 (optional): zoo's at C 10, penguins' at C 100, zoo's at C 100.
 setup() {
     expect_code 0 $KB ingest "$D/spaces.jsonl"
     for ds in iris wine zoo penguins sonar haberman; do
@@ -18,11 +19,12 @@ setup() {
     {
         run "$id_wine" 0 0.1 0.01 0.40; run "$id_wine" 1 1.0 0.01 0.80; run "$id_wine" 2 100 0.01 0.97
         run "$id_wine" 3 5000 0.01 0.90; run "$id_wine" 4 10 0.1 "$1"
-        run "$id_zoo" 0 0.1 0.01 0.50; run "$id_zoo" 1 1.0 0.01 0.85; run "$id_zoo" 2 100 0.01 0.96
-        run "$id_zoo" 3 5000 0.01 0.93; run "$id_zoo" 4 10 0.1 0.97
+        run "$id_zoo" 0 0.1 0.01 0.50; run "$id_zoo" 1 1.0 0.01 0.85
+        run "$id_zoo" 2 100 0.01 "${6:-0.96}"; run "$id_zoo" 3 5000 0.01 0.93
+        run "$id_zoo" 4 10 0.1 "${4:-0.97}"
         run "$id_penguins" 0 0.1 0.01 0.70; run "$id_penguins" 1 10 0.1 0.99
         run "$id_penguins" 2 1000 1 0.95; run "$id_penguins" 3 1 0.001 0.75
-        run "$id_penguins" 4 100 0.01 0.72
+        run "$id_penguins" 4 100 0.01 "${5:-0.72}"
         run "$id_sonar" 0 10 0.1 0.80; run "$id_sonar" 1 100 0.01 "$2"; run "$id_sonar" 2 1 1 0.60
         run "$id_sonar" 3 1000 0.001 0.78
         run "$id_haberman" 0 0.1 0.01 0.73; run "$id_haberman" 1 10 0.1 "$3"
@@ -95,4 +97,23 @@ close "$ask_c" "$rec_c" || fail "checked: first trial C $ask_c, kb recommend's f
 expect_code 0 $KB show s-rec4 --json
 st_w=$("$JC" "$T/out" .record.neighbours.0.weight print)
 close "$st_w" "$rec_w" || fail "checked: study weight $st_w, kb recommend's $rec_w"
+
+# 4. the check keeps the model's weights but not its first pick: kb recommend lists uniform
+# weights' first pick first, and the study (its extra records it) starts there too
+export KB_PATH="$T/kb4.lmdb"
+setup 0.67 0.74 0.68 0.89 0.95 0.93
+expect_code 0 $KB recommend --task "$id_iris" --space svm --no-model --json
+json .weighting.weights == "model, first pick uniform"
+rec_c=$("$JC" "$T/out" .recommendations.0.config.C print)
+rec_g=$("$JC" "$T/out" .recommendations.0.config.gamma print)
+rec_w=$("$JC" "$T/out" .neighbors.0.weight print)
+expect_code 0 $KB ask --task "$id_iris" --space svm --seed 1 --study s-rec5 --json
+ask_c=$("$JC" -l "$T/out" 0.config.C print)
+ask_g=$("$JC" -l "$T/out" 0.config.gamma print)
+close "$ask_c" "$rec_c" || fail "first pick uniform: first trial C $ask_c, kb recommend's $rec_c"
+close "$ask_g" "$rec_g" || fail "first pick uniform: first trial gamma $ask_g, kb recommend's $rec_g"
+expect_code 0 $KB show s-rec5 --json
+json .record.extra.warm_first == uniform
+st_w=$("$JC" "$T/out" .record.neighbours.0.weight print)
+close "$st_w" "$rec_w" || fail "first pick uniform: study weight $st_w, kb recommend's $rec_w"
 finish
