@@ -166,6 +166,45 @@ double kb_similarity_distance_imputed(const double *a, const double *b, size_t n
     return d;
 }
 
+#define PAIR_LANES 8
+
+int kb_similarity_pairs_imputed(double *out, const double *x, const size_t *pick, size_t n,
+                                size_t n_features, kb_error *err)
+{
+    KB_CHECK_ARG(out != NULL && (n == 0 || (x != NULL && pick != NULL)));
+    /* the imputed tasks feature-major, padded to whole lanes with zero columns */
+    size_t np = (n + PAIR_LANES - 1) / PAIR_LANES * PAIR_LANES, nf = n_features;
+    double *f = kb_calloc(np * (nf ? nf : 1), sizeof *f);
+    if (f == NULL) {
+        return kb_error_set(err, KB_ENOMEM, "out of memory: %zu task distances", n);
+    }
+    for (size_t a = 0; a < n; a++) {
+        const double *row = x + pick[a] * nf;
+        for (size_t j = 0; j < nf; j++) {
+            f[a + j * np] = isnan(row[j]) ? 0.0 : row[j];
+        }
+    }
+    for (size_t a = 0; a < n; a++) {
+        out[a + a * n] = 0.0;
+        /* tasks b < a in blocks of PAIR_LANES: a constant trip count, so it vectorises */
+        for (size_t b0 = 0; b0 < a; b0 += PAIR_LANES) {
+            double acc[PAIR_LANES] = {0};
+            for (size_t j = 0; j < nf; j++) {
+                const double *col = f + j * np + b0;
+                double ya = f[a + j * np];
+                for (size_t l = 0; l < PAIR_LANES; l++) {
+                    acc[l] += fabs(ya - col[l]);
+                }
+            }
+            for (size_t l = 0; l < PAIR_LANES && b0 + l < a; l++) {
+                out[a + (b0 + l) * n] = out[b0 + l + a * n] = acc[l];
+            }
+        }
+    }
+    kb_free(f);
+    return KB_OK;
+}
+
 /* Max-heap on (distance, task) of the k best so far: the root is the worst kept. */
 static int worse(const kb_similarity_hit *a, const kb_similarity_hit *b)
 {

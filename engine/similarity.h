@@ -92,6 +92,15 @@ typedef struct kb_similarity_hit {
 double kb_similarity_distance_imputed(const double *a, const double *b, size_t n_features);
 
 /**
+ * Every pairwise kb_similarity_distance_imputed of n tasks, x + pick[a] * n_features for a <
+ * n, into out (n x n column-major, symmetric, zero diagonal); each value bit-identical to
+ * the single call (the same terms added in the same order), computed eight pairs at a time.
+ * @return KB_OK; KB_ENOMEM.
+ */
+int kb_similarity_pairs_imputed(double *out, const double *x, const size_t *pick, size_t n,
+                                size_t n_features, kb_error *err);
+
+/**
  * The k nearest tasks to the scaled query `q` (NaN = missing), nearest first (ties by task
  * index). `exclude` (or (size_t)-1) skips one task, for leave-one-out. `work` is n_tasks
  * doubles of scratch or NULL (then allocated). Tasks sharing no feature with q are skipped.

@@ -1845,11 +1845,9 @@ static int model_weights(cresult *r, const double *scores, size_t nt, size_t nc,
         for (size_t j = 0; j < nc; j++) {
             msc[a + j * nm] = scores[idx[a] + j * nt];
         }
-        mpair[a + a * nm] = 0.0;
-        for (size_t b = 0; b < a; b++) {
-            mpair[a + b * nm] = mpair[b + a * nm] = kb_similarity_distance_imputed(
-                r->ix.x + idx[a] * nf, r->ix.x + idx[b] * nf, nf);
-        }
+    }
+    if ((rc = kb_similarity_pairs_imputed(mpair, r->ix.x, idx, nm, nf, err)) != KB_OK) {
+        goto done;
     }
     for (size_t a = 0; a < nm; a++) {
         md[a] = nd[a]; /* the model tasks' query distances, in their order */

@@ -1,5 +1,6 @@
 /* engine/similarity: scaling, distances with missing values, k-NN, explanations, tau, weights. */
 #include <math.h>
+#include <string.h>
 
 #include "check.h"
 #include "engine/core/alloc.h"
@@ -241,10 +242,55 @@ static void test_i16_scan_is_within_its_bound_of_exact_l1(void)
         bad += t == 77 ? !(isinf(d[t]) && isinf(e)) : !(fabs(d[t] - e) <= bound + 1e-5 * e);
     }
     CHECK(bad == 0);
+    /* the full blocks (vectorised) and the tail give exactly the scalar sum, in feature order */
+    int differ = 0;
+    const float back = (float)D / (float)KB_SIMILARITY_I16_SCALE;
+    for (size_t t = 0; t < T; t++) {
+        float acc = 0.0f, cnt = 0.0f;
+        for (size_t j = 0; j < D; j++) {
+            int v = x[j * T + t];
+            if (!isnan(q[j]) && v != KB_SIMILARITY_I16_MISSING) {
+                acc += fabsf((float)v - (float)(q[j] * KB_SIMILARITY_I16_SCALE));
+                cnt += 1.0f;
+            }
+        }
+        float want = cnt > 0 ? acc * (back / cnt) : INFINITY;
+        differ += memcmp(&want, &d[t], sizeof want) != 0;
+    }
+    CHECK(differ == 0);
     kb_similarity_index_release(&ix);
     kb_free(x);
     kb_free(z);
     kb_free(d);
+}
+
+static void test_pairs_imputed_equal_single_distances_bit_for_bit(void)
+{
+    /* 21 tasks picked in scrambled order from 30 (lanes of 8 and a partial one), some NaN */
+    enum { T = 30, D = 7, N = 21 };
+    double x[T * D], out[N * N];
+    size_t pick[N];
+    kb_rng rng;
+    kb_rng_seed(&rng, 4);
+    for (size_t i = 0; i < T * D; i++) {
+        x[i] = i % 11 == 3 ? NAN : (kb_rng_uniform(&rng) - 0.5) * 6;
+    }
+    for (size_t a = 0; a < N; a++) {
+        pick[a] = (a * 7 + 2) % T;
+    }
+    kb_error err = KB_ERROR_INIT;
+    CHECK_OK(kb_similarity_pairs_imputed(out, x, pick, N, D, &err), err);
+    int differ = 0;
+    for (size_t a = 0; a < N; a++) {
+        for (size_t b = 0; b < N; b++) {
+            double want = a == b ? 0.0
+                                 : kb_similarity_distance_imputed(x + pick[a] * D,
+                                                                  x + pick[b] * D, D);
+            differ += memcmp(&want, &out[a + b * N], sizeof want) != 0;
+        }
+    }
+    CHECK(differ == 0);
+    CHECK_OK(kb_similarity_pairs_imputed(out, x, pick, 0, D, &err), err);
 }
 
 static void test_imputed_distance_takes_missing_as_the_median(void)
@@ -276,5 +322,6 @@ int main(void)
     test_f32_scan_matches_exact_l1_over_blocks_and_missing();
     test_i16_scan_is_within_its_bound_of_exact_l1();
     test_imputed_distance_takes_missing_as_the_median();
+    test_pairs_imputed_equal_single_distances_bit_for_bit();
     return check_exit();
 }
