@@ -277,7 +277,30 @@ static size_t list_extend(tune_work *x, size_t kept, size_t stop, const double *
                 x->changed[n_changed++] = t;
             }
         }
-        for (size_t c = 0; c < n_configs && kept < k; c++) {
+        size_t c = 0;
+        /*
+         * Four configurations per pass over the changed tasks: four independent sums (each
+         * still adds its terms in task order, as one at a time would) instead of one chain
+         * of dependent additions. A taken configuration's sum is computed and not used.
+         */
+        for (; c + 4 <= n_configs && kept < k; c += 4) {
+            const double *z0 = s0 + c * n_tasks, *z1 = z0 + n_tasks, *z2 = z1 + n_tasks,
+                         *z3 = z2 + n_tasks;
+            double d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+            for (size_t i = 0; i < n_changed; i++) {
+                size_t t = x->changed[i];
+                double b = best[t], p = zp[t], wt = w[t];
+                d0 += wt * ((z0[t] > p ? z0[t] : p) - (z0[t] > b ? z0[t] : b));
+                d1 += wt * ((z1[t] > p ? z1[t] : p) - (z1[t] > b ? z1[t] : b));
+                d2 += wt * ((z2[t] > p ? z2[t] : p) - (z2[t] > b ? z2[t] : b));
+                d3 += wt * ((z3[t] > p ? z3[t] : p) - (z3[t] > b ? z3[t] : b));
+            }
+            const double dl[4] = {d0, d1, d2, d3};
+            for (size_t l = 0; l < 4; l++) {
+                acc[c + l] += x->taken[c + l] ? 0.0 : dl[l];
+            }
+        }
+        for (; c < n_configs && kept < k; c++) {
             if (x->taken[c]) {
                 continue;
             }
