@@ -273,9 +273,8 @@ static size_t list_extend(tune_work *x, size_t kept, size_t stop, const double *
         const double *zp = s0 + pick * n_tasks;
         size_t n_changed = 0;
         for (size_t t = 0; t < n_tasks; t++) {
-            if (zp[t] > best[t]) {
-                x->changed[n_changed++] = t;
-            }
+            x->changed[n_changed] = t; /* kept when the pick raised t's best: no branch */
+            n_changed += zp[t] > best[t];
         }
         size_t c = 0;
         /*

@@ -867,29 +867,43 @@ static int cmp_size(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The k-th smallest of v[0..n) (k < n), reordering v so that v[0..k) holds smaller ones. */
+/*
+ * The k-th smallest of v[0..n) (k < n, no NaN), reordering v so that v[0..k) holds smaller
+ * ones and v(k..n) larger ones. Quickselect with branch-free partitions (values below the
+ * pivot to the front, then those equal to it): the branches of a three-way partition were
+ * mispredicted on every other value. Any partition selects the same value.
+ */
 static double kth_smallest(double *v, size_t n, size_t k)
 {
     size_t lo = 0, hi = n;
     while (hi - lo > 1) {
-        double p = v[lo + (hi - lo) / 2], t;
-        size_t lt = lo, i = lo, gt = hi;
-        while (i < gt) {
-            if (v[i] < p) {
-                t = v[lt], v[lt++] = v[i], v[i++] = t;
-            } else if (v[i] > p) {
-                t = v[--gt], v[gt] = v[i], v[i] = t;
-            } else {
-                i++;
-            }
+        /* pivot: the median of the first, middle and last values */
+        double a = v[lo], b = v[lo + (hi - lo) / 2], e = v[hi - 1];
+        double p = a < b ? (b < e ? b : (a < e ? e : a)) : (a < e ? a : (b < e ? e : b));
+        size_t lt = lo;
+        for (size_t i = lo; i < hi; i++) {
+            double x = v[i];
+            size_t below = x < p;
+            v[i] = v[lt];
+            v[lt] = x;
+            lt += below;
         }
         if (k < lt) {
             hi = lt;
-        } else if (k >= gt) {
-            lo = gt;
-        } else {
+            continue;
+        }
+        size_t ge = lt;
+        for (size_t i = lt; i < hi; i++) {
+            double x = v[i];
+            size_t equal = !(x > p);
+            v[i] = v[ge];
+            v[ge] = x;
+            ge += equal;
+        }
+        if (k < ge) {
             return p;
         }
+        lo = ge;
     }
     return v[lo];
 }
