@@ -1878,10 +1878,20 @@ static int model_weights(cresult *r, const double *scores, size_t nt, size_t nc,
      */
     int blas_threads = openblas_get_num_threads();
     openblas_set_num_threads(1);
+    /*
+     * A fitted signal of 0 gives uniform weights, the check then finds no signal (its model
+     * and uniform lists are the same) and check_model weighs again with hedge 1: the
+     * hedge's leave-one-out (5 x 16 lists over the model tasks) would be thrown away.
+     */
+    size_t n_inner = nl >= 3 ? nl : 0;
+    if (nm > 0 && (rc = kb_recommend_model_fit(&r->model, sub, pair, nl, nc, err)) == KB_OK &&
+        r->model.signal == 0.0) {
+        n_inner = 0;
+    }
     if (nm > 0 &&
-        ((rc = kb_recommend_model_fit(&r->model, sub, pair, nl, nc, err)) != KB_OK ||
-         (rc = kb_recommend_model_weights(mw, &r->model, msc, mpair, md, nm, nc, pos,
-                                          nl >= 3 ? nl : 0, k_eval, err)) != KB_OK)) {
+        (rc != KB_OK ||
+         (rc = kb_recommend_model_weights(mw, &r->model, msc, mpair, md, nm, nc, pos, n_inner,
+                                          k_eval, err)) != KB_OK)) {
         openblas_set_num_threads(blas_threads);
         goto done;
     }
