@@ -166,8 +166,25 @@ double kb_similarity_distance_imputed(const double *a, const double *b, size_t n
     return d;
 }
 
+/*
+ * The 16-bit scan is the one loop of a large query that reads every task, so on x86-64 with
+ * GCC or Clang it is also compiled for AVX2 and picked at load time (an ifunc; the default
+ * build targets baseline x86-64, SSE2: 8 lanes instead of 4, and a one-instruction sign
+ * extension). Same arithmetic, same results, either way. kb_similarity_pairs_imputed too
+ * (kb recommend's 128 x 128 model distances: 4 doubles per instruction instead of 2).
+ */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define SCAN_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef SCAN_CLONES
+#define SCAN_CLONES
+#endif
+
 #define PAIR_LANES 8
 
+SCAN_CLONES
 int kb_similarity_pairs_imputed(double *out, const double *x, const size_t *pick, size_t n,
                                 size_t n_features, kb_error *err)
 {
@@ -563,21 +580,6 @@ void kb_similarity_scan_l1_f32(float *dist_out, const float *x, size_t ld, size_
         }
     }
 }
-
-/*
- * The 16-bit scan is the one loop of a large query that reads every task, so on x86-64 with
- * GCC or Clang it is also compiled for AVX2 and picked at load time (an ifunc; the default
- * build targets baseline x86-64, SSE2: 8 lanes instead of 4, and a one-instruction sign
- * extension). Same arithmetic, same results, either way.
- */
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define SCAN_CLONES __attribute__((target_clones("avx2", "default")))
-#endif
-#endif
-#ifndef SCAN_CLONES
-#define SCAN_CLONES
-#endif
 
 SCAN_CLONES
 void kb_similarity_scan_l1_i16(float *dist_out, const int16_t *x, size_t ld, size_t n_tasks,
