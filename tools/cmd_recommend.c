@@ -1004,29 +1004,39 @@ static int rblob_neighborhood(rctx *c, size_t *n_candidates, const rblob *r,
         cut = (float)kth_smallest(tmp, n, neighborhood - 1);
     }
     float slack = (float)(2.0 * kb_similarity_i16_bound(nf) + 1e-5 * (isfinite(cut) ? cut : 0));
-    size_t n_cand = 0;
-    for (size_t i = 0; i < n; i++) {
-        n_cand += isfinite(d[i]) && (d[i] <= cut + slack || r->clamped[i]);
-    }
-    int slack_exact = 1;
-    if (n_cand > 2 * neighborhood && 2 * neighborhood < n) {
-        slack_exact = 0;
-        slack = cut2 - cut;
-        n_cand = 0;
-        for (size_t i = 0; i < n; i++) {
-            n_cand += isfinite(d[i]) && d[i] <= cut + slack;
-        }
-    }
-    cand = kb_malloc_array(n_cand ? n_cand : 1, sizeof *cand);
-    hits = kb_malloc_array(n_cand ? n_cand : 1, sizeof *hits);
-    if (cand == NULL || hits == NULL) {
+    /*
+     * One branch-free pass gathers them (room for n; only the candidates' entries are
+     * touched). In the crowded case the 2N band is a subset of them whenever cut + (cut2 -
+     * cut) <= cut + slack, and is filtered out of them in order; else a second pass.
+     */
+    cand = kb_malloc_array(n ? n : 1, sizeof *cand);
+    if (cand == NULL) {
         goto done;
     }
-    n_cand = 0;
+    size_t n_cand = 0;
     for (size_t i = 0; i < n; i++) {
-        if (isfinite(d[i]) && (d[i] <= cut + slack || (r->clamped[i] && slack_exact))) {
-            cand[n_cand++] = i;
+        cand[n_cand] = i;
+        n_cand += isfinite(d[i]) && (d[i] <= cut + slack || r->clamped[i]);
+    }
+    if (n_cand > 2 * neighborhood && 2 * neighborhood < n) {
+        float band = cut2 - cut;
+        size_t m = 0;
+        if (cut + band <= cut + slack) {
+            for (size_t a = 0; a < n_cand; a++) {
+                cand[m] = cand[a];
+                m += d[cand[a]] <= cut + band;
+            }
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                cand[m] = i;
+                m += isfinite(d[i]) && d[i] <= cut + band;
+            }
         }
+        n_cand = m;
+    }
+    hits = kb_malloc_array(n_cand ? n_cand : 1, sizeof *hits);
+    if (hits == NULL) {
+        goto done;
     }
     for (size_t a = 0; a < n_cand; a++) {
         double dd = 0;
