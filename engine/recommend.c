@@ -1148,3 +1148,116 @@ done:
     kb_free(u);
     return rc;
 }
+
+/* ---- the whole weighting for a query (kb_recommend_weigh) ---- */
+
+void kb_recommend_nearest(size_t *rows, const double *dist, size_t n, size_t k)
+{
+    for (size_t a = 0; a < k && a < n; a++) {
+        size_t b = a;
+        for (size_t i = a + 1; i < n; i++) {
+            if (dist[rows[i]] < dist[rows[b]] ||
+                (dist[rows[i]] == dist[rows[b]] && rows[i] < rows[b])) {
+                b = i;
+            }
+        }
+        size_t t = rows[a];
+        rows[a] = rows[b];
+        rows[b] = t;
+    }
+}
+
+/* Tasks pick[0..m) of an n-task score table (n x nc) and distance matrix into sub (m x nc)
+ * and sub_pair (m x m), all column-major. */
+static void weigh_gather(double *sub, double *sub_pair, const double *scores, const double *pair,
+                         size_t n, size_t nc, const size_t *pick, size_t m)
+{
+    for (size_t a = 0; a < m; a++) {
+        for (size_t j = 0; j < nc; j++) {
+            sub[a + j * m] = scores[pick[a] + j * n];
+        }
+        for (size_t b = 0; b < m; b++) {
+            sub_pair[a + b * m] = pair[pick[a] + pick[b] * n];
+        }
+    }
+}
+
+int kb_recommend_weigh(double *w_out, kb_recommend_weighed *out, const double *scores,
+                       const double *pair, const double *dist, size_t n_tasks, size_t n_configs,
+                       size_t k_eval, const kb_recommend_weigh_opts *opts, kb_error *err)
+{
+    static const kb_recommend_weigh_opts defaults = KB_RECOMMEND_WEIGH_OPTS_INIT;
+    const kb_recommend_weigh_opts *o = opts != NULL ? opts : &defaults;
+    KB_CHECK_ARG(w_out != NULL && out != NULL && scores != NULL && pair != NULL &&
+                 dist != NULL && n_tasks > 0 && k_eval > 0);
+    KB_CHECK_ARG(o->version >= 1 && o->version <= KB_RECOMMEND_WEIGH_OPTS_VERSION);
+    size_t n = n_tasks, nc = n_configs;
+    size_t nl = o->n_tune < n ? o->n_tune : n, nck = o->n_check < n ? o->n_check : n;
+    size_t ns = nl > nck ? nl : nck;
+    out->check = (kb_recommend_check){NAN, NAN, NAN, NAN, 0, 0, 0};
+    out->first = SIZE_MAX;
+    out->fitted_signal = 0.0;
+    out->weights_signal = 0.0;
+    size_t *fit = kb_malloc_array(n, sizeof *fit), *chk = kb_malloc_array(n, sizeof *chk);
+    double *ones = kb_malloc_array(n, sizeof *ones);
+    double *sub = kb_malloc_array(ns * nc + 1, sizeof *sub);
+    double *sub_pair = kb_malloc_array(ns * ns + 1, sizeof *sub_pair);
+    int rc = KB_OK;
+    if (fit == NULL || chk == NULL || ones == NULL || sub == NULL || sub_pair == NULL) {
+        rc = kb_error_set(err, KB_ENOMEM, "out of memory weighting %zu tasks", n);
+        goto done;
+    }
+    for (size_t a = 0; a < n; a++) {
+        fit[a] = a;
+        chk[a] = a;
+    }
+    if (nl < n || o->order_all) {
+        kb_recommend_nearest(fit, dist, n, nl);
+    }
+    weigh_gather(sub, sub_pair, scores, pair, n, nc, fit, nl);
+    if ((rc = kb_recommend_model_fit(&out->model, sub, sub_pair, nl, nc, err)) != KB_OK) {
+        goto done;
+    }
+    out->fitted_signal = out->model.signal;
+    size_t n_inner = nl >= 3 ? nl : 0;
+    if (o->hedge == KB_RECOMMEND_WEIGH_HEDGE_NONE ||
+        (o->hedge == KB_RECOMMEND_WEIGH_HEDGE_IF_SIGNAL && out->model.signal == 0.0)) {
+        n_inner = 0;
+    }
+    if ((rc = kb_recommend_model_weights(w_out, &out->model, scores, pair, dist, n, nc, fit,
+                                         n_inner, k_eval, err)) != KB_OK) {
+        goto done;
+    }
+    out->weights_signal = out->model.signal;
+    if (nck == 0) {
+        goto done;
+    }
+    if (nck < n || o->order_all) {
+        kb_recommend_nearest(chk, dist, n, nck);
+    }
+    weigh_gather(sub, sub_pair, scores, pair, n, nc, chk, nck);
+    if ((rc = kb_recommend_model_check(&out->check, &out->model, sub, sub_pair, nck, nc, k_eval,
+                                       err)) != KB_OK) {
+        goto done;
+    }
+    if (!out->check.signal) {
+        out->model.signal = 0.0; /* uniform weights, hedge 1: the greedy portfolio */
+        rc = kb_recommend_model_weights(w_out, &out->model, NULL, pair, dist, n, nc, NULL, 0,
+                                        k_eval, err);
+    } else if (!out->check.first_signal) {
+        for (size_t a = 0; a < n; a++) {
+            ones[a] = 1.0;
+        }
+        kb_recommend_item it;
+        size_t got = 0;
+        rc = kb_recommend_rank(&it, &got, scores, NULL, n, nc, ones, 1, NULL, err);
+        out->first = rc == KB_OK && got == 1 ? it.config : SIZE_MAX;
+    }
+done:
+    kb_free(ones);
+    kb_free(fit);
+    kb_free(chk);
+    kb_free(sub);
+    kb_free(sub_pair);
+    return rc;
+}

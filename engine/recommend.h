@@ -223,6 +223,63 @@ int kb_recommend_model_check(kb_recommend_check *out, const kb_recommend_model *
                              const double *scores, const double *pair, size_t n_tasks,
                              size_t n_configs, size_t k_eval, kb_error *err);
 
+/**
+ * The k nearest of rows[0..n) by dist[rows[i]] (ties: the lower row; NaN-free distances),
+ * moved to the front of rows in order by a selection; the rest of rows in some order.
+ */
+void kb_recommend_nearest(size_t *rows, const double *dist, size_t n, size_t k);
+
+/** How kb_recommend_weigh runs the hedge's leave-one-out on the nearest tasks. */
+typedef enum kb_recommend_weigh_hedge {
+    KB_RECOMMEND_WEIGH_HEDGE_LOO = 0,       /* always (n_tune >= 3) */
+    KB_RECOMMEND_WEIGH_HEDGE_IF_SIGNAL = 1, /* only when the fitted signal is not 0 */
+    KB_RECOMMEND_WEIGH_HEDGE_NONE = 2       /* never: hedge 1 */
+} kb_recommend_weigh_hedge;
+
+typedef struct kb_recommend_weigh_opts {
+    int version;
+    size_t n_tune;  /* fit on (and run the hedge's leave-one-out on) this many nearest */
+    size_t n_check; /* check on this many nearest; 0: no check (no fallback) */
+    kb_recommend_weigh_hedge hedge;
+    int order_all;  /* 1: order the nearest by distance even when all the tasks are taken;
+                     * 0: then keep the given order */
+} kb_recommend_weigh_opts;
+
+#define KB_RECOMMEND_WEIGH_OPTS_VERSION 1
+#define KB_RECOMMEND_WEIGH_OPTS_INIT                                                          \
+    {KB_RECOMMEND_WEIGH_OPTS_VERSION, 16, KB_RECOMMEND_CHECK_MAX_TASKS,                      \
+     KB_RECOMMEND_WEIGH_HEDGE_LOO, 1}
+
+/** What kb_recommend_weigh found. */
+typedef struct kb_recommend_weighed {
+    kb_recommend_model model; /* as weighed at the end (signal 0 after a fallback) */
+    double fitted_signal;     /* the signal kb_recommend_model_fit chose */
+    double weights_signal;    /* model.signal after kb_recommend_model_weights, before the
+                               * check (0 with a fitted signal: r K + I did not factor) */
+    kb_recommend_check check; /* NaN regrets, n_queries 0 and no signal when not run */
+    size_t first;             /* the check's signal on the list but not on its first pick:
+                               * uniform weights' first pick (kb_recommend_rank); SIZE_MAX */
+} kb_recommend_weighed;
+
+/**
+ * The similarity model's task weights for a query, as `kb recommend` composes them: order the
+ * n tasks by their distance `dist` to the query (ties to the lower index; NaN-free distances),
+ * fit the model (kb_recommend_model_fit) on the n_tune nearest, weigh all n
+ * (kb_recommend_model_weights, the hedge's leave-one-out on those nearest as opts->hedge
+ * says), check it (kb_recommend_model_check) on the n_check nearest and fall back as the check
+ * says: no signal, uniform weights and hedge 1 (the greedy portfolio); signal on the list but
+ * not on its first pick, out->first = uniform weights' first pick.
+ * @param[out] w_out  n_tasks non-negative weights
+ * @param scores T x C column-major normalised scores, NaN unknown
+ * @param pair   T x T column-major model distances (kb_similarity_distance_imputed)
+ * @param dist   T model distances to the query
+ * @param opts   NULL: KB_RECOMMEND_WEIGH_OPTS_INIT
+ * @return KB_OK; KB_EINVAL; KB_ENOMEM; KB_ENUMERIC.
+ */
+int kb_recommend_weigh(double *w_out, kb_recommend_weighed *out, const double *scores,
+                       const double *pair, const double *dist, size_t n_tasks, size_t n_configs,
+                       size_t k_eval, const kb_recommend_weigh_opts *opts, kb_error *err);
+
 /* ---- backbones ---- */
 
 /** What a backbone's ranking rests on. */

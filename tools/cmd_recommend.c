@@ -1763,96 +1763,27 @@ static int tune_backbone_weighting(cresult *r, const rctx *c, const double *scor
     return KB_EXIT_OK;
 }
 
-/* Tasks pick[0..m) of an n-task score table (n x nc) and distance matrix into sub (m x nc)
- * and pair (m x m), all column-major. */
-static void gather_tasks(double *sub, double *pair, const double *scores, const double *dist,
-                         size_t n, size_t nc, const size_t *pick, size_t m)
-{
-    for (size_t a = 0; a < m; a++) {
-        for (size_t j = 0; j < nc; j++) {
-            sub[a + j * m] = scores[pick[a] + j * n];
-        }
-        for (size_t b = 0; b < m; b++) {
-            pair[a + b * m] = dist[pick[a] + pick[b] * n];
-        }
-    }
-}
-
-/*
- * The whole-knowledge-base check (kb_recommend_model_check) of the fitted model on the
- * KB_RECOMMEND_CHECK_MAX_TASKS nearest of the nm model tasks (msc, mpair, md as model_weights
- * lays them out). No signal: uniform weights over the model tasks and hedge 1 in mw (the
- * greedy portfolio). Signal on the whole list but not on the first pick: r->first = the first
- * pick by uniform weights. Scratch allocated here.
- */
-static int check_model(cresult *r, const double *msc, const double *mpair, const double *md,
-                       size_t nm, size_t nc, double *mw, size_t k_eval, kb_error *err)
-{
-    size_t n = nm < KB_RECOMMEND_CHECK_MAX_TASKS ? nm : KB_RECOMMEND_CHECK_MAX_TASKS;
-    size_t *ix = kb_malloc_array(nm, sizeof *ix);
-    double *d = kb_malloc_array(nm, sizeof *d), *sc = kb_malloc_array(n * nc + 1, sizeof *sc);
-    double *pr = kb_malloc_array(n * n, sizeof *pr);
-    int rc = KB_OK;
-    if (ix == NULL || d == NULL || sc == NULL || pr == NULL) {
-        rc = kb_error_set(err, KB_ENOMEM, "out of memory checking the similarity model");
-        goto done;
-    }
-    for (size_t a = 0; a < nm; a++) {
-        ix[a] = a;
-        d[a] = md[a];
-    }
-    if (n < nm) {
-        nearest_first(ix, d, nm, n);
-    }
-    gather_tasks(sc, pr, msc, mpair, nm, nc, ix, n);
-    if ((rc = kb_recommend_model_check(&r->check, &r->model, sc, pr, n, nc, k_eval, err)) !=
-        KB_OK) {
-        goto done;
-    }
-    if (!r->check.signal) {
-        r->model.signal = 0.0; /* uniform weights, hedge 1: the portfolio of the model tasks */
-        rc = kb_recommend_model_weights(mw, &r->model, NULL, mpair, md, nm, nc, NULL, 0, k_eval,
-                                        err);
-    } else if (!r->check.first_signal) {
-        for (size_t a = 0; a < nm; a++) {
-            d[a] = 1.0;
-        }
-        kb_recommend_item it;
-        size_t got = 0;
-        rc = kb_recommend_rank(&it, &got, msc, NULL, nm, nc, d, 1, NULL, err);
-        r->first = rc == KB_OK && got == 1 ? it.config : SIZE_MAX;
-    }
-done:
-    kb_free(ix);
-    kb_free(d);
-    kb_free(sc);
-    kb_free(pr);
-    return rc;
-}
-
 /*
  * Task weights from the similarity model (engine/recommend.h) into r->w: its distance takes
  * missing meta-features at the median (a metric, so the kernel is positive semi-definite; the
  * index holds the scaled tasks with missing values as 0). Of the nt tasks it weighs the
- * KB_RECOMMEND_MODEL_MAX_TASKS nearest (the others get weight 0), is fitted on the
- * `tune_tasks` nearest (O(N^3) per bandwidth; the nearest are where the weights matter) and
- * chooses the hedge by leave-one-out on them.
+ * KB_RECOMMEND_MODEL_MAX_TASKS nearest (the others get weight 0); kb_recommend_weigh fits it
+ * on the `tune_tasks` nearest (O(N^3) per bandwidth; the nearest are where the weights
+ * matter), chooses the hedge by leave-one-out on them and checks it on the
+ * KB_RECOMMEND_CHECK_MAX_TASKS nearest.
  */
 static int model_weights(cresult *r, const double *scores, size_t nt, size_t nc,
                          size_t tune_tasks, size_t k_eval, kb_error *err)
 {
     size_t nf = r->nf;
     size_t nm = nt < KB_RECOMMEND_MODEL_MAX_TASKS ? nt : KB_RECOMMEND_MODEL_MAX_TASKS;
-    size_t nl = tune_tasks < nm ? tune_tasks : nm, cap = nt ? nt : 1;
-    size_t *idx = kb_malloc_array(cap, sizeof *idx), *pos = kb_malloc_array(cap, sizeof *pos);
+    size_t cap = nt ? nt : 1;
+    size_t *idx = kb_malloc_array(cap, sizeof *idx);
     double *md = kb_malloc_array(cap, sizeof *md), *nd = kb_malloc_array(cap, sizeof *nd);
     double *mpair = kb_malloc_array(nm * nm + 1, sizeof *mpair);
     double *msc = kb_malloc_array(nm * nc + 1, sizeof *msc), *mw = kb_malloc_array(cap, sizeof *mw);
-    double *sub = kb_malloc_array(nl * nc + 1, sizeof *sub);
-    double *pair = kb_malloc_array(nl * nl + 1, sizeof *pair);
     int rc = KB_OK;
-    if (idx == NULL || pos == NULL || md == NULL || nd == NULL || mpair == NULL || msc == NULL ||
-        mw == NULL || sub == NULL || pair == NULL) {
+    if (idx == NULL || md == NULL || nd == NULL || mpair == NULL || msc == NULL || mw == NULL) {
         rc = kb_error_set(err, KB_ENOMEM, "out of memory weighting %zu tasks", nt);
         goto done;
     }
@@ -1865,7 +1796,6 @@ static int model_weights(cresult *r, const double *scores, size_t nt, size_t nc,
         nearest_first(idx, nd, nt, nm);
     }
     for (size_t a = 0; a < nm; a++) {
-        pos[a] = a;
         nd[a] = md[idx[a]];
         for (size_t j = 0; j < nc; j++) {
             msc[a + j * nm] = scores[idx[a] + j * nt];
@@ -1877,39 +1807,30 @@ static int model_weights(cresult *r, const double *scores, size_t nt, size_t nc,
     for (size_t a = 0; a < nm; a++) {
         md[a] = nd[a]; /* the model tasks' query distances, in their order */
     }
-    if (nl < nm) {
-        nearest_first(pos, nd, nm, nl);
-    }
-    gather_tasks(sub, pair, msc, mpair, nm, nc, pos, nl);
-    /*
-     * The model's matrices are at most 128 x 128: OpenBLAS's worker threads only add their
-     * start-up and spinning there (~1 ms CPU per query at 100,000 tasks). One thread for the
-     * fit, the weights and the check; the caller's setting back afterwards.
-     */
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-    /*
-     * A fitted signal of 0 gives uniform weights, the check then finds no signal (its model
-     * and uniform lists are the same) and check_model weighs again with hedge 1: the
-     * hedge's leave-one-out (5 x 16 lists over the model tasks) would be thrown away.
-     */
-    size_t n_inner = nl >= 3 ? nl : 0;
-    if (nm > 0 && (rc = kb_recommend_model_fit(&r->model, sub, pair, nl, nc, err)) == KB_OK &&
-        r->model.signal == 0.0) {
-        n_inner = 0;
-    }
-    if (nm > 0 &&
-        (rc != KB_OK ||
-         (rc = kb_recommend_model_weights(mw, &r->model, msc, mpair, md, nm, nc, pos, n_inner,
-                                          k_eval, err)) != KB_OK)) {
+    if (nm > 0) {
+        /*
+         * The model's matrices are at most 128 x 128: OpenBLAS's worker threads only add their
+         * start-up and spinning there (~1 ms CPU per query at 100,000 tasks). One thread for
+         * the fit, the weights and the check; the caller's setting back afterwards. A fitted
+         * signal of 0 gives uniform weights, the check then finds no signal (its model and
+         * uniform lists are the same) and weighs again with hedge 1: the hedge's leave-one-out
+         * (5 x 16 lists over the model tasks) would be thrown away, so it is skipped.
+         */
+        kb_recommend_weigh_opts wo = {KB_RECOMMEND_WEIGH_OPTS_VERSION, tune_tasks,
+                                      KB_RECOMMEND_CHECK_MAX_TASKS,
+                                      KB_RECOMMEND_WEIGH_HEDGE_IF_SIGNAL, 0};
+        kb_recommend_weighed got;
+        int blas_threads = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+        rc = kb_recommend_weigh(mw, &got, msc, mpair, md, nm, nc, k_eval, &wo, err);
         openblas_set_num_threads(blas_threads);
-        goto done;
-    }
-    r->fitted_signal = r->model.signal;
-    rc = nm > 0 ? check_model(r, msc, mpair, md, nm, nc, mw, k_eval, err) : KB_OK;
-    openblas_set_num_threads(blas_threads);
-    if (rc != KB_OK) {
-        goto done;
+        if (rc != KB_OK) {
+            goto done;
+        }
+        r->model = got.model;
+        r->fitted_signal = got.weights_signal;
+        r->check = got.check;
+        r->first = got.first;
     }
     for (size_t i = 0; i < nt; i++) {
         r->w[i] = 0.0;
@@ -1919,14 +1840,11 @@ static int model_weights(cresult *r, const double *scores, size_t nt, size_t nc,
     }
 done:
     kb_free(idx);
-    kb_free(pos);
     kb_free(md);
     kb_free(nd);
     kb_free(mpair);
     kb_free(msc);
     kb_free(mw);
-    kb_free(sub);
-    kb_free(pair);
     return rc;
 }
 

@@ -489,48 +489,11 @@ static int on_table_run(const kb_run *r, void *payload)
 }
 
 /*
- * kb recommend's whole-knowledge-base check of the fitted model (kb_recommend_model_check on
- * the KB_RECOMMEND_CHECK_MAX_TASKS nearest of the m model tasks, nearest first in `pos`):
- * without signal, uniform weights in w (the greedy portfolio's); with signal on the list but
- * not on its first pick, *first_uniform = 1: kb recommend then lists uniform weights' first
- * pick first (the study records it in its extra, STUDY_WARM_FIRST, for build_design).
- */
-static int check_model(double *w, int *first_uniform, kb_recommend_model *model,
-                       const double *sc, const double *pm, const double *dm, const size_t *pos,
-                       size_t m, size_t nc, kb_error *err)
-{
-    size_t n = m < KB_RECOMMEND_CHECK_MAX_TASKS ? m : KB_RECOMMEND_CHECK_MAX_TASKS;
-    double *csc = kb_malloc_array(n * nc + 1, sizeof *csc), *cpr = kb_malloc_array(n * n + 1, sizeof *cpr);
-    int rc = csc == NULL || cpr == NULL ? kb_error_set(err, KB_ENOMEM, "out of memory") : KB_OK;
-    for (size_t a = 0; rc == KB_OK && a < n; a++) {
-        for (size_t j = 0; j < nc; j++) {
-            csc[a + j * n] = sc[pos[a] + j * m];
-        }
-        for (size_t b = 0; b < n; b++) {
-            cpr[a + b * n] = pm[pos[a] + pos[b] * m];
-        }
-    }
-    kb_recommend_check check;
-    if (rc == KB_OK) {
-        rc = kb_recommend_model_check(&check, model, csc, cpr, n, nc, STUDY_MODEL_K_EVAL, err);
-    }
-    if (rc == KB_OK && !check.signal) {
-        model->signal = 0.0;
-        rc = kb_recommend_model_weights(w, model, NULL, pm, dm, m, nc, NULL, 0,
-                                        STUDY_MODEL_K_EVAL, err);
-    }
-    *first_uniform = rc == KB_OK && check.signal && !check.first_signal;
-    kb_free(csc);
-    kb_free(cpr);
-    return rc;
-}
-
-/*
  * The neighbours' task weights as `kb recommend` computes them: the similarity model
  * (kb_recommend_model_fit) fitted on the STUDY_MODEL_TUNE_TASKS nearest of the first
  * m <= KB_RECOMMEND_MODEL_MAX_TASKS neighbours by its distance md, then
  * kb_recommend_model_weights for all m (the rest get 0), uniform unless kb recommend's
- * whole-knowledge-base check finds signal (check_model). Scores from the neighbours' ok runs
+ * whole-knowledge-base check finds signal (all in kb_recommend_weigh). Scores from the neighbours' ok runs
  * in the space; md, mpair (m x m): imputed distances (rank_candidates).
  */
 static int model_weights(double *w, int *first_uniform, kb_store *store, const create_ctx *c,
@@ -540,21 +503,16 @@ static int model_weights(double *w, int *first_uniform, kb_store *store, const c
 {
     *first_uniform = 0;
     size_t m = n_nb < KB_RECOMMEND_MODEL_MAX_TASKS ? n_nb : KB_RECOMMEND_MODEL_MAX_TASKS;
-    size_t nl = m < STUDY_MODEL_TUNE_TASKS ? m : STUDY_MODEL_TUNE_TASKS;
     kb_encode *enc = NULL;
     score_table t = {NULL, NULL, m, 0, 0, 0};
-    double *u = NULL, *sc = NULL, *sub = NULL, *pair = NULL, *dm = NULL, *pm = NULL;
-    size_t *pos = NULL;
+    double *u = NULL, *sc = NULL;
     int rc = kb_encode_new(&enc, space, err);
     if (rc != KB_OK) {
         return rc;
     }
     t.p = kb_encode_n_params(enc);
     u = kb_malloc_array(t.p + 1, sizeof *u);
-    pos = kb_malloc_array(m + 1, sizeof *pos);
-    dm = kb_malloc_array(m + 1, sizeof *dm);
-    pm = kb_malloc_array(m * m + 1, sizeof *pm);
-    if (u == NULL || pos == NULL || dm == NULL || pm == NULL) {
+    if (u == NULL) {
         rc = kb_error_set(err, KB_ENOMEM, "out of memory");
         goto done;
     }
@@ -574,44 +532,18 @@ static int model_weights(double *w, int *first_uniform, kb_store *store, const c
         goto done;
     }
     sc = score_table_scores(&t);
-    sub = kb_malloc_array(nl * nc + 1, sizeof *sub);
-    pair = kb_malloc_array(nl * nl + 1, sizeof *pair);
-    if (sc == NULL || sub == NULL || pair == NULL) {
+    if (sc == NULL) {
         rc = kb_error_set(err, KB_ENOMEM, "out of memory");
         goto done;
     }
     /* the model's tasks: the m nearest in the ranking; it is fitted on the nl nearest of
-       them by its own distance (ties to the earlier) */
-    for (size_t a = 0; a < m; a++) {
-        dm[a] = md[a];
-        for (size_t b = 0; b < m; b++) {
-            pm[a + b * m] = mpair[a + b * m];
-        }
-        size_t k = a;
-        while (k > 0 && md[pos[k - 1]] > md[a]) {
-            pos[k] = pos[k - 1];
-            k--;
-        }
-        pos[k] = a;
-    }
-    for (size_t a = 0; a < nl; a++) {
-        for (size_t j = 0; j < nc; j++) {
-            sub[a + j * nl] = sc[pos[a] + j * m];
-        }
-        for (size_t b = 0; b < nl; b++) {
-            pair[a + b * nl] = pm[pos[a] + pos[b] * m];
-        }
-    }
-    kb_recommend_model model;
-    rc = kb_recommend_model_fit(&model, sub, pair, nl, nc, err);
-    if (rc == KB_OK) {
-        /* the hedge by the leave-one-out on the nl nearest, as kb recommend (its check uses it) */
-        rc = kb_recommend_model_weights(w, &model, sc, pm, dm, m, nc, pos, nl >= 3 ? nl : 0,
-                                        STUDY_MODEL_K_EVAL, err);
-    }
-    if (rc == KB_OK) {
-        rc = check_model(w, first_uniform, &model, sc, pm, dm, pos, m, nc, err);
-    }
+       them by its own distance (ties to the earlier), the hedge by the leave-one-out on those
+       (as kb recommend: its check uses it), checked as kb recommend */
+    kb_recommend_weigh_opts wo = KB_RECOMMEND_WEIGH_OPTS_INIT; /* hedge LOO, order all */
+    wo.n_tune = STUDY_MODEL_TUNE_TASKS;
+    kb_recommend_weighed got;
+    rc = kb_recommend_weigh(w, &got, sc, mpair, md, m, nc, STUDY_MODEL_K_EVAL, &wo, err);
+    *first_uniform = rc == KB_OK && got.check.signal && !got.check.first_signal;
     for (size_t a = m; rc == KB_OK && a < n_nb; a++) {
         w[a] = 0.0;
     }
@@ -620,11 +552,6 @@ done:
     kb_encode_free(enc);
     kb_free(u);
     kb_free(sc);
-    kb_free(sub);
-    kb_free(pair);
-    kb_free(dm);
-    kb_free(pm);
-    kb_free(pos);
     return rc;
 }
 

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "engine/core/rng.h"
@@ -621,6 +622,166 @@ static void test_rank_with_a_fixed_first_item(void)
     CHECK(n == 1 && it[0].config == 1);
 }
 
+/* Step by step as the callers composed it before kb_recommend_weigh: a stable order of the
+ * tasks by query distance (all of them, or none when `order_all` is 0 and all are taken),
+ * fit on the nl nearest, weights with the hedge's leave-one-out on them, the check on the nck
+ * nearest, the fallbacks. */
+static void weigh_by_steps(double *w, kb_recommend_weighed *out, const double *s,
+                           const double *pair, const double *dist, size_t n, size_t nc,
+                           size_t nl, size_t nck, int loo, int order_all, size_t k_eval)
+{
+    size_t ord[32], fit[32], chk[32];
+    double sub[32 * 32], sp[32 * 32], ones[32];
+    kb_error err = KB_ERROR_INIT;
+    for (size_t a = 0; a < n; a++) { /* a's place: the tasks before it, ties to the lower */
+        size_t before = 0;
+        for (size_t b = 0; b < n; b++) {
+            before += dist[b] < dist[a] || (dist[b] == dist[a] && b < a);
+        }
+        ord[before] = a;
+    }
+    for (size_t a = 0; a < n; a++) {
+        fit[a] = nl < n || order_all ? ord[a] : a;
+        chk[a] = nck < n || order_all ? ord[a] : a;
+    }
+    for (size_t a = 0; a < nl; a++) {
+        for (size_t j = 0; j < nc; j++) {
+            sub[a + j * nl] = s[fit[a] + j * n];
+        }
+        for (size_t b = 0; b < nl; b++) {
+            sp[a + b * nl] = pair[fit[a] + fit[b] * n];
+        }
+    }
+    CHECK_OK(kb_recommend_model_fit(&out->model, sub, sp, nl, nc, &err), err);
+    out->fitted_signal = out->model.signal;
+    CHECK_OK(kb_recommend_model_weights(w, &out->model, s, pair, dist, n, nc, fit,
+                                        loo && nl >= 3 ? nl : 0, k_eval, &err),
+             err);
+    out->weights_signal = out->model.signal;
+    out->first = SIZE_MAX;
+    for (size_t a = 0; a < nck; a++) {
+        for (size_t j = 0; j < nc; j++) {
+            sub[a + j * nck] = s[chk[a] + j * n];
+        }
+        for (size_t b = 0; b < nck; b++) {
+            sp[a + b * nck] = pair[chk[a] + chk[b] * n];
+        }
+    }
+    CHECK_OK(kb_recommend_model_check(&out->check, &out->model, sub, sp, nck, nc, k_eval, &err),
+             err);
+    if (!out->check.signal) {
+        out->model.signal = 0.0;
+        CHECK_OK(kb_recommend_model_weights(w, &out->model, NULL, pair, dist, n, nc, NULL, 0,
+                                            k_eval, &err),
+                 err);
+    } else if (!out->check.first_signal) {
+        for (size_t a = 0; a < n; a++) {
+            ones[a] = 1.0;
+        }
+        kb_recommend_item it;
+        size_t got = 0;
+        CHECK_OK(kb_recommend_rank(&it, &got, s, NULL, n, nc, ones, 1, NULL, &err), err);
+        out->first = got == 1 ? it.config : SIZE_MAX;
+    }
+}
+
+static int same_double(double a, double b)
+{
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+/* kb_recommend_weigh gives bit for bit what the step-by-step composition gives. */
+static void test_weigh_matches_the_steps(void)
+{
+    enum { T = 20, C = 12 };
+    double s[T * C], pair[T * T], dist[T], pt[T * 2], q[2] = {0.3, 0.6};
+    kb_rng rng;
+    kb_rng_seed(&rng, 11);
+    for (size_t t = 0; t < T; t++) {
+        pt[t * 2] = kb_rng_uniform(&rng);
+        pt[t * 2 + 1] = kb_rng_uniform(&rng);
+        dist[t] = fabs(pt[t * 2] - q[0]) + fabs(pt[t * 2 + 1] - q[1]);
+    }
+    dist[7] = dist[3]; /* a tie: to the lower index */
+    for (size_t a = 0; a < T; a++) {
+        for (size_t b = 0; b < T; b++) {
+            pair[a + b * T] = fabs(pt[a * 2] - pt[b * 2]) + fabs(pt[a * 2 + 1] - pt[b * 2 + 1]);
+        }
+        double row[C];
+        for (size_t c = 0; c < C; c++) {
+            /* scores that follow the points: a signal for the model to find */
+            row[c] = sin(3.0 * pt[a * 2] * (double)(c + 1)) + cos(2.0 * pt[a * 2 + 1] * (double)c) +
+                     0.3 * kb_rng_uniform(&rng);
+        }
+        kb_recommend_normalize(row, C, 1);
+        for (size_t c = 0; c < C; c++) {
+            s[a + c * T] = row[c];
+        }
+    }
+    s[2 + 5 * T] = NAN;
+    const struct {
+        size_t n_tune, n_check;
+        kb_recommend_weigh_hedge hedge;
+        int order_all;
+    } cases[] = {
+        {6, 10, KB_RECOMMEND_WEIGH_HEDGE_LOO, 1},  {6, 10, KB_RECOMMEND_WEIGH_HEDGE_LOO, 0},
+        {30, 64, KB_RECOMMEND_WEIGH_HEDGE_LOO, 0}, {30, 64, KB_RECOMMEND_WEIGH_HEDGE_LOO, 1},
+        {8, 20, KB_RECOMMEND_WEIGH_HEDGE_NONE, 0}, {2, 5, KB_RECOMMEND_WEIGH_HEDGE_LOO, 1},
+    };
+    kb_error err = KB_ERROR_INIT;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kb_recommend_weigh_opts o = KB_RECOMMEND_WEIGH_OPTS_INIT;
+        o.n_tune = cases[i].n_tune;
+        o.n_check = cases[i].n_check;
+        o.hedge = cases[i].hedge;
+        o.order_all = cases[i].order_all;
+        double w[T], want_w[T];
+        kb_recommend_weighed got, want;
+        CHECK_OK(kb_recommend_weigh(w, &got, s, pair, dist, T, C, 5, &o, &err), err);
+        size_t nl = o.n_tune < T ? o.n_tune : T, nck = o.n_check < T ? o.n_check : T;
+        weigh_by_steps(want_w, &want, s, pair, dist, T, C, nl, nck,
+                       o.hedge == KB_RECOMMEND_WEIGH_HEDGE_LOO, o.order_all, 5);
+        for (size_t t = 0; t < T; t++) {
+            CHECK(same_double(w[t], want_w[t]));
+        }
+        CHECK(same_double(got.model.signal, want.model.signal) &&
+              same_double(got.model.bandwidth, want.model.bandwidth) &&
+              same_double(got.model.length, want.model.length) &&
+              same_double(got.model.hedge, want.model.hedge) &&
+              same_double(got.model.loo_regret, want.model.loo_regret));
+        CHECK(same_double(got.fitted_signal, want.fitted_signal) &&
+              same_double(got.weights_signal, want.weights_signal));
+        CHECK(same_double(got.check.model_regret, want.check.model_regret) &&
+              same_double(got.check.uniform_regret, want.check.uniform_regret) &&
+              same_double(got.check.model_first, want.check.model_first) &&
+              same_double(got.check.uniform_first, want.check.uniform_first) &&
+              got.check.n_queries == want.check.n_queries &&
+              got.check.signal == want.check.signal &&
+              got.check.first_signal == want.check.first_signal && got.first == want.first);
+    }
+    /* the hedge's leave-one-out only with a fitted signal: as HEDGE_LOO when there is one */
+    kb_recommend_weigh_opts o = KB_RECOMMEND_WEIGH_OPTS_INIT;
+    o.n_tune = 6;
+    o.n_check = 10;
+    o.hedge = KB_RECOMMEND_WEIGH_HEDGE_IF_SIGNAL;
+    double w1[T], w2[T];
+    kb_recommend_weighed g1, g2;
+    CHECK_OK(kb_recommend_weigh(w1, &g1, s, pair, dist, T, C, 5, &o, &err), err);
+    o.hedge = KB_RECOMMEND_WEIGH_HEDGE_LOO;
+    CHECK_OK(kb_recommend_weigh(w2, &g2, s, pair, dist, T, C, 5, &o, &err), err);
+    if (g1.fitted_signal > 0) {
+        CHECK(memcmp(w1, w2, sizeof w1) == 0 && same_double(g1.model.hedge, g2.model.hedge));
+    } else {
+        CHECK(isnan(g1.model.loo_regret));
+    }
+    /* no check: no fallback, the check left empty */
+    o.n_check = 0;
+    CHECK_OK(kb_recommend_weigh(w1, &g1, s, pair, dist, T, C, 5, &o, &err), err);
+    CHECK(g1.check.n_queries == 0 && isnan(g1.check.model_regret) && g1.first == SIZE_MAX &&
+          same_double(g1.model.signal, g1.weights_signal));
+    CHECK_CODE(kb_recommend_weigh(w1, &g1, s, pair, dist, 0, C, 5, &o, &err), KB_EINVAL);
+}
+
 int main(void)
 {
     test_normalize_respects_direction_and_flat_tasks();
@@ -639,5 +800,6 @@ int main(void)
     test_model_hedge_matches_plain_leave_one_out();
     test_model_check_matches_plain_leave_one_out();
     test_rank_with_a_fixed_first_item();
+    test_weigh_matches_the_steps();
     return check_exit();
 }

@@ -416,48 +416,6 @@ static void similarity_quality(const table *tb, int json)
     kb_free(tl);
 }
 
-/*
- * kb_recommend_model_check on the knowledge-base tasks as kb recommend runs it: on the
- * KB_RECOMMEND_CHECK_MAX_TASKS nearest by the model's distance (all of them here up to that
- * many), with the model fitted for the query.
- */
-static int check_model(kb_recommend_check *ck, const ctx *c, const kb_recommend_model *md,
-                       const double *mdist, const double *mpair, size_t kmax)
-{
-    size_t nt = c->tb->n_tasks - 1, C = c->tb->n_configs;
-    size_t n = nt < KB_RECOMMEND_CHECK_MAX_TASKS ? nt : KB_RECOMMEND_CHECK_MAX_TASKS;
-    size_t *ix = kb_malloc_array(nt, sizeof *ix);
-    double *sc = kb_malloc_array(n * C, sizeof *sc), *pr = kb_malloc_array(n * n, sizeof *pr);
-    for (size_t r = 0; r < nt; r++) {
-        ix[r] = r;
-    }
-    for (size_t a = 0; a < n && n < nt; a++) {
-        size_t b = a;
-        for (size_t i = a + 1; i < nt; i++) {
-            if (mdist[ix[i]] < mdist[ix[b]] || (mdist[ix[i]] == mdist[ix[b]] && ix[i] < ix[b])) {
-                b = i;
-            }
-        }
-        size_t tmp = ix[a];
-        ix[a] = ix[b];
-        ix[b] = tmp;
-    }
-    for (size_t a = 0; a < n; a++) {
-        for (size_t cfg = 0; cfg < C; cfg++) {
-            sc[a + cfg * n] = c->scores[ix[a] + cfg * nt];
-        }
-        for (size_t b = 0; b < n; b++) {
-            pr[a + b * n] = mpair[ix[a] + ix[b] * nt];
-        }
-    }
-    kb_error err = KB_ERROR_INIT;
-    int rc = kb_recommend_model_check(ck, md, sc, pr, n, C, kmax, &err);
-    kb_free(ix);
-    kb_free(sc);
-    kb_free(pr);
-    return rc == KB_OK ? 0 : die("checking the similarity model", &err);
-}
-
 int main(int argc, char **argv)
 {
     const char *tpath = NULL, *mpath = NULL, *objective = "accuracy";
@@ -575,38 +533,25 @@ int main(int argc, char **argv)
             sum[M_NEAREST5][ki] += regret(&tb, held, list, ks[ki] < n ? ks[ki] : n, maximize);
         }
         kb_recommend_weighting wt = {1.0, floor_w, 0, hedge_fixed >= 0 ? hedge_fixed : 1.0};
-        /* as kb recommend: the weighting is fitted on the tune_tasks nearest tasks only */
-        size_t nl = tune_tasks < nt ? tune_tasks : nt;
-        for (size_t r = 0; r < nt; r++) {
-            near[r] = r;
-        }
-        /* the similarity model chooses its nearest tasks by its own distance */
-        const double *sd = old_weighting ? dist : mdist, *sp = old_weighting ? pair : mpair;
-        if (nl < nt) {
-            for (size_t a = 0; a < nl; a++) {
-                size_t b = a;
-                for (size_t i = a + 1; i < nt; i++) {
-                    if (sd[near[i]] < sd[near[b]] ||
-                        (sd[near[i]] == sd[near[b]] && near[i] < near[b])) {
-                        b = i;
-                    }
-                }
-                size_t tmp = near[a];
-                near[a] = near[b];
-                near[b] = tmp;
-            }
-        }
         kb_recommend_opts ro = KB_RECOMMEND_OPTS_INIT;
-        for (size_t a = 0; a < nl; a++) {
-            for (size_t cfg = 0; cfg < C; cfg++) {
-                sub[a + cfg * nl] = c.scores[near[a] + cfg * nt];
-            }
-            for (size_t b = 0; b < nl; b++) {
-                subpair[a + b * nl] = sp[near[a] + near[b] * nt];
-            }
-        }
         if (old_weighting) {
-            /* the ranking before 2026-11-28 (R3): weighting chosen by leave-one-out on a grid */
+            /* the ranking before 2026-11-28 (R3): weighting chosen by leave-one-out on a grid,
+             * fitted on the tune_tasks nearest tasks only */
+            size_t nl = tune_tasks < nt ? tune_tasks : nt;
+            for (size_t r = 0; r < nt; r++) {
+                near[r] = r;
+            }
+            if (nl < nt) {
+                kb_recommend_nearest(near, dist, nt, nl);
+            }
+            for (size_t a = 0; a < nl; a++) {
+                for (size_t cfg = 0; cfg < C; cfg++) {
+                    sub[a + cfg * nl] = c.scores[near[a] + cfg * nt];
+                }
+                for (size_t b = 0; b < nl; b++) {
+                    subpair[a + b * nl] = pair[near[a] + near[b] * nt];
+                }
+            }
             if (tune && nl >= 3 &&
                 kb_recommend_tune(&wt, sub, subpair, nl, C, kmax, &err) != KB_OK) {
                 return die("tuning the weights", &err);
@@ -616,42 +561,38 @@ int main(int argc, char **argv)
             }
             kb_recommend_weights(w, dist, nt, wt.bandwidth, wt.floor);
         } else {
-            /* as kb recommend: the similarity model fitted on the tune_tasks nearest tasks,
-             * its weights over all, the hedge by its leave-one-out on those nearest */
-            kb_recommend_model md;
-            if (kb_recommend_model_fit(&md, sub, subpair, nl, C, &err) != KB_OK) {
-                return die("fitting the similarity model", &err);
-            }
-            double fitted_signal = md.signal;
-            size_t n_inner = hedge_fixed >= 0 || nl < 3 ? 0 : nl;
+            /* as kb recommend (kb_recommend_weigh): the similarity model fitted on the
+             * tune_tasks nearest tasks by its own distance, its weights over all, the hedge by
+             * its leave-one-out on those nearest, checked on the KB_RECOMMEND_CHECK_MAX_TASKS
+             * nearest (no signal: uniform weights, hedge 1) */
             if (check && ck.signal && !ck.first_signal && first_rule) {
-                /* the first pick by uniform weights, where the check finds they pick better */
+                /* the first pick by uniform weights, where the check finds they pick better
+                 * (ck: as this benchmark has always read it, the previous task's check) */
                 ro.first = uniform_first;
             }
             check_first += check && ck.signal && !ck.first_signal;
             check_model_sum += check ? ck.model_regret : 0;
             check_uniform_sum += check ? ck.uniform_regret : 0;
             check_signal += check ? (size_t)ck.signal : 0;
-            if (kb_recommend_model_weights(w, &md, c.scores, mpair, mdist, nt, C, near, n_inner,
-                                           kmax, &err) != KB_OK) {
+            kb_recommend_weigh_opts wo = KB_RECOMMEND_WEIGH_OPTS_INIT;
+            wo.n_tune = tune_tasks;
+            wo.n_check = check ? KB_RECOMMEND_CHECK_MAX_TASKS : 0;
+            wo.hedge = hedge_fixed >= 0 ? KB_RECOMMEND_WEIGH_HEDGE_NONE
+                                        : KB_RECOMMEND_WEIGH_HEDGE_LOO;
+            wo.order_all = 0;
+            kb_recommend_weighed wd;
+            if (kb_recommend_weigh(w, &wd, c.scores, mpair, mdist, nt, C, kmax, &wo, &err) !=
+                KB_OK) {
                 return die("the similarity model's weights", &err);
             }
-            signal_fallback += md.signal == 0 && fitted_signal > 0;
-            if (check && check_model(&ck, &c, &md, mdist, mpair, kmax) != 0) {
-                return 1;
+            signal_fallback += wd.weights_signal == 0 && wd.fitted_signal > 0;
+            if (check) {
+                ck = wd.check;
             }
-            if (check && !ck.signal) {
-                /* no signal on the knowledge base: uniform weights, hedge 1 (the portfolio) */
-                md.signal = 0.0;
-                if (kb_recommend_model_weights(w, &md, NULL, mpair, mdist, nt, C, NULL, 0, kmax,
-                                               &err) != KB_OK) {
-                    return die("uniform weights", &err);
-                }
-            }
-            wt.bandwidth = md.bandwidth;
-            wt.floor = md.signal; /* reported as the mean signal below */
-            wt.hedge = hedge_fixed >= 0 ? hedge_fixed : md.hedge;
-            signal_zero += md.signal == 0;
+            wt.bandwidth = wd.model.bandwidth;
+            wt.floor = wd.model.signal; /* reported as the mean signal below */
+            wt.hedge = hedge_fixed >= 0 ? hedge_fixed : wd.model.hedge;
+            signal_zero += wd.model.signal == 0;
         }
         bw_sum += wt.bandwidth;
         floor_sum += old_weighting && wt.floor > 1 ? 1 : wt.floor;

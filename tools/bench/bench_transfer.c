@@ -342,20 +342,15 @@ static size_t recommender_list(size_t *rows_out, size_t k, const table *t, size_
 {
     size_t n_all = t->n_tasks - 1, nc = t->n_configs, d = t->n_meta, got = 0;
     size_t nt = k_near > 0 && k_near < n_all ? k_near : n_all;
-    size_t nl = nt < 16 ? nt : 16;
     double *z = kb_malloc_array(nt * d + 1, sizeof *z), *q = kb_malloc_array(d + 1, sizeof *q);
     double *md = kb_malloc_array(nt + 1, sizeof *md), *mp = kb_malloc_array(nt * nt + 1, sizeof *mp);
     double *sc = kb_malloc_array(nt * nc + 1, sizeof *sc), *w = kb_malloc_array(nt + 1, sizeof *w);
-    double *sub = kb_malloc_array(nl * nc + 1, sizeof *sub), *pair = kb_malloc_array(nl * nl + 1, sizeof *pair);
-    size_t *near = kb_malloc_array(nt + 1, sizeof *near), *other = kb_malloc_array(nt + 1, sizeof *other);
+    size_t *other = kb_malloc_array(nt + 1, sizeof *other);
     kb_recommend_item *items = kb_malloc_array(k + 1, sizeof *items);
-    double *sub2 = kb_malloc_array(nt * nc + 1, sizeof *sub2);
-    double *pair2 = kb_malloc_array(nt * nt + 1, sizeof *pair2);
     kb_similarity_scaler sca = {0};
     kb_error err = KB_ERROR_INIT;
     if (z == NULL || q == NULL || md == NULL || mp == NULL || sc == NULL || w == NULL ||
-        sub == NULL || pair == NULL || near == NULL || other == NULL || items == NULL ||
-        sub2 == NULL || pair2 == NULL) {
+        other == NULL || items == NULL) {
         goto done;
     }
     if (nt < n_all) {
@@ -435,60 +430,16 @@ static size_t recommender_list(size_t *rows_out, size_t k, const table *t, size_
         for (size_t b = 0; b < nt; b++) {
             mp[a + b * nt] = kb_similarity_distance_imputed(z + a * d, z + b * d, d);
         }
-        size_t i = a;
-        while (i > 0 && md[near[i - 1]] > md[a]) {
-            near[i] = near[i - 1];
-            i--;
-        }
-        near[i] = a;
     }
-    for (size_t a = 0; a < nl; a++) {
-        for (size_t j = 0; j < nc; j++) {
-            sub[a + j * nl] = sc[near[a] + j * nt];
-        }
-        for (size_t b = 0; b < nl; b++) {
-            pair[a + b * nl] = mp[near[a] + near[b] * nt];
-        }
-    }
-    kb_recommend_model model;
-    kb_recommend_check check;
-    size_t nck = nt < KB_RECOMMEND_CHECK_MAX_TASKS ? nt : KB_RECOMMEND_CHECK_MAX_TASKS;
-    if (kb_recommend_model_fit(&model, sub, pair, nl, nc, &err) != KB_OK ||
-        kb_recommend_model_weights(w, &model, sc, mp, md, nt, nc, near, nl >= 3 ? nl : 0, 10,
-                                   &err) != KB_OK) {
+    /* as kb search's warm start (tools/study.c): fitted on the 16 nearest, hedge by their
+       leave-one-out, R4's whole-knowledge-base check on the nearest: no signal, uniform */
+    kb_recommend_weigh_opts wo = KB_RECOMMEND_WEIGH_OPTS_INIT; /* 16 nearest, check on 64 */
+    kb_recommend_weighed wd;
+    if (kb_recommend_weigh(w, &wd, sc, mp, md, nt, nc, 10, &wo, &err) != KB_OK) {
         goto done;
-    }
-    /* R4's whole-knowledge-base check on the nearest (as study.c): no signal, uniform */
-    for (size_t a = 0; a < nck; a++) {
-        for (size_t j = 0; j < nc; j++) {
-            sub2[a + j * nck] = sc[near[a] + j * nt];
-        }
-        for (size_t b = 0; b < nck; b++) {
-            pair2[a + b * nck] = mp[near[a] + near[b] * nt];
-        }
-    }
-    if (kb_recommend_model_check(&check, &model, sub2, pair2, nck, nc, 10, &err) != KB_OK) {
-        goto done;
-    }
-    if (!check.signal) {
-        model.signal = 0.0;
-        if (kb_recommend_model_weights(w, &model, NULL, mp, md, nt, nc, NULL, 0, 10, &err) !=
-            KB_OK) {
-            goto done;
-        }
     }
     kb_recommend_opts ro = KB_RECOMMEND_OPTS_INIT;
-    if (check.signal && !check.first_signal) {
-        /* kb recommend's first pick is then uniform weights' */
-        for (size_t a = 0; a < nt; a++) {
-            sub2[a] = 1.0;
-        }
-        if (kb_recommend_rank(items, &got, sc, NULL, nt, nc, sub2, 1, NULL, &err) != KB_OK) {
-            got = 0;
-            goto done;
-        }
-        ro.first = got == 1 ? items[0].config : SIZE_MAX;
-    }
+    ro.first = wd.first; /* kb recommend's first pick is then uniform weights' */
     if (kb_recommend_rank(items, &got, sc, NULL, nt, nc, w, k, &ro, &err) != KB_OK) {
         got = 0;
         goto done;
@@ -504,13 +455,8 @@ done:
     kb_free(mp);
     kb_free(sc);
     kb_free(w);
-    kb_free(sub);
-    kb_free(pair);
-    kb_free(near);
     kb_free(other);
     kb_free(items);
-    kb_free(sub2);
-    kb_free(pair2);
     return got;
 }
 
