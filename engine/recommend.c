@@ -1244,7 +1244,7 @@ int kb_recommend_weigh(double *w_out, kb_recommend_weighed *out, const double *s
         out->model.signal = 0.0; /* uniform weights, hedge 1: the greedy portfolio */
         rc = kb_recommend_model_weights(w_out, &out->model, NULL, pair, dist, n, nc, NULL, 0,
                                         k_eval, err);
-    } else if (!out->check.first_signal) {
+    } else if (o->version >= 2 && o->first_rule && !out->check.first_signal) {
         for (size_t a = 0; a < n; a++) {
             ones[a] = 1.0;
         }

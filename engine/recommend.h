@@ -243,12 +243,17 @@ typedef struct kb_recommend_weigh_opts {
     kb_recommend_weigh_hedge hedge;
     int order_all;  /* 1: order the nearest by distance even when all the tasks are taken;
                      * 0: then keep the given order */
+    int first_rule; /* version 2: 1 = where the check finds signal on the list but not on
+                     * its first pick, out->first = uniform weights' first pick. Off by
+                     * default: measured without a benchmark bug that had read the previous
+                     * query's check, it lost more first picks than it won (BENCHMARKS,
+                     * issue 5, "The first-pick rule re-measured") */
 } kb_recommend_weigh_opts;
 
-#define KB_RECOMMEND_WEIGH_OPTS_VERSION 1
+#define KB_RECOMMEND_WEIGH_OPTS_VERSION 2
 #define KB_RECOMMEND_WEIGH_OPTS_INIT                                                          \
     {KB_RECOMMEND_WEIGH_OPTS_VERSION, 16, KB_RECOMMEND_CHECK_MAX_TASKS,                      \
-     KB_RECOMMEND_WEIGH_HEDGE_LOO, 1}
+     KB_RECOMMEND_WEIGH_HEDGE_LOO, 1, 0}
 
 /** What kb_recommend_weigh found. */
 typedef struct kb_recommend_weighed {
@@ -257,8 +262,9 @@ typedef struct kb_recommend_weighed {
     double weights_signal;    /* model.signal after kb_recommend_model_weights, before the
                                * check (0 with a fitted signal: r K + I did not factor) */
     kb_recommend_check check; /* NaN regrets, n_queries 0 and no signal when not run */
-    size_t first;             /* the check's signal on the list but not on its first pick:
-                               * uniform weights' first pick (kb_recommend_rank); SIZE_MAX */
+    size_t first;             /* with opts->first_rule, the check's signal on the list but
+                               * not on its first pick: uniform weights' first pick
+                               * (kb_recommend_rank); else SIZE_MAX */
 } kb_recommend_weighed;
 
 /**
@@ -267,8 +273,8 @@ typedef struct kb_recommend_weighed {
  * fit the model (kb_recommend_model_fit) on the n_tune nearest, weigh all n
  * (kb_recommend_model_weights, the hedge's leave-one-out on those nearest as opts->hedge
  * says), check it (kb_recommend_model_check) on the n_check nearest and fall back as the check
- * says: no signal, uniform weights and hedge 1 (the greedy portfolio); signal on the list but
- * not on its first pick, out->first = uniform weights' first pick.
+ * says: no signal, uniform weights and hedge 1 (the greedy portfolio); with opts->first_rule,
+ * signal on the list but not on its first pick, out->first = uniform weights' first pick.
  * @param[out] w_out  n_tasks non-negative weights
  * @param scores T x C column-major normalised scores, NaN unknown
  * @param pair   T x T column-major model distances (kb_similarity_distance_imputed)

@@ -1818,7 +1818,7 @@ static int model_weights(cresult *r, const double *scores, size_t nt, size_t nc,
          */
         kb_recommend_weigh_opts wo = {KB_RECOMMEND_WEIGH_OPTS_VERSION, tune_tasks,
                                       KB_RECOMMEND_CHECK_MAX_TASKS,
-                                      KB_RECOMMEND_WEIGH_HEDGE_IF_SIGNAL, 0};
+                                      KB_RECOMMEND_WEIGH_HEDGE_IF_SIGNAL, 0, 0};
         kb_recommend_weighed got;
         int blas_threads = openblas_get_num_threads();
         openblas_set_num_threads(1);

@@ -543,7 +543,7 @@ static int model_weights(double *w, int *first_uniform, kb_store *store, const c
     wo.n_tune = STUDY_MODEL_TUNE_TASKS;
     kb_recommend_weighed got;
     rc = kb_recommend_weigh(w, &got, sc, mpair, md, m, nc, STUDY_MODEL_K_EVAL, &wo, err);
-    *first_uniform = rc == KB_OK && got.check.signal && !got.check.first_signal;
+    *first_uniform = rc == KB_OK && got.first != SIZE_MAX; /* wo.first_rule: off */
     for (size_t a = m; rc == KB_OK && a < n_nb; a++) {
         w[a] = 0.0;
     }

@@ -98,22 +98,29 @@ expect_code 0 $KB show s-rec4 --json
 st_w=$("$JC" "$T/out" .record.neighbours.0.weight print)
 close "$st_w" "$rec_w" || fail "checked: study weight $st_w, kb recommend's $rec_w"
 
-# 4. the check keeps the model's weights but not its first pick: kb recommend lists uniform
-# weights' first pick first, and the study (its extra records it) starts there too
+# 4. the check keeps the model's weights but finds its first pick worse than uniform weights':
+# the first-pick rule is off by default (measured, it lost more first picks than it won:
+# BENCHMARKS, issue 5), so both list the model's first pick first (C 100, not uniform weights'
+# C 5000) and the study's extra has no warm_first
 export KB_PATH="$T/kb4.lmdb"
 setup 0.67 0.74 0.68 0.89 0.95 0.93
 expect_code 0 $KB recommend --task "$id_iris" --space svm --no-model --json
-json .weighting.weights == "model, first pick uniform"
+json .weighting.weights == model
+mf=$("$JC" "$T/out" .weighting.check.model_first print)
+uf=$("$JC" "$T/out" .weighting.check.uniform_first print)
+awk -v m="$mf" -v u="$uf" 'BEGIN { exit !(m >= u) }' ||
+    fail "the check's first-pick regrets: model $mf, uniform $uf (this case needs the model's worse)"
 rec_c=$("$JC" "$T/out" .recommendations.0.config.C print)
 rec_g=$("$JC" "$T/out" .recommendations.0.config.gamma print)
 rec_w=$("$JC" "$T/out" .neighbors.0.weight print)
+close "$rec_c" 100 || fail "first pick: kb recommend's C $rec_c, expected the model's 100"
 expect_code 0 $KB ask --task "$id_iris" --space svm --seed 1 --study s-rec5 --json
 ask_c=$("$JC" -l "$T/out" 0.config.C print)
 ask_g=$("$JC" -l "$T/out" 0.config.gamma print)
-close "$ask_c" "$rec_c" || fail "first pick uniform: first trial C $ask_c, kb recommend's $rec_c"
-close "$ask_g" "$rec_g" || fail "first pick uniform: first trial gamma $ask_g, kb recommend's $rec_g"
+close "$ask_c" "$rec_c" || fail "model's first pick: first trial C $ask_c, kb recommend's $rec_c"
+close "$ask_g" "$rec_g" || fail "model's first pick: first trial gamma $ask_g, kb recommend's $rec_g"
 expect_code 0 $KB show s-rec5 --json
-json .record.extra.warm_first == uniform
+json .record.extra.warm_first missing
 st_w=$("$JC" "$T/out" .record.neighbours.0.weight print)
-close "$st_w" "$rec_w" || fail "first pick uniform: study weight $st_w, kb recommend's $rec_w"
+close "$st_w" "$rec_w" || fail "model's first pick: study weight $st_w, kb recommend's $rec_w"
 finish

@@ -628,7 +628,8 @@ static void test_rank_with_a_fixed_first_item(void)
  * nearest, the fallbacks. */
 static void weigh_by_steps(double *w, kb_recommend_weighed *out, const double *s,
                            const double *pair, const double *dist, size_t n, size_t nc,
-                           size_t nl, size_t nck, int loo, int order_all, size_t k_eval)
+                           size_t nl, size_t nck, int loo, int order_all, int first_rule,
+                           size_t k_eval)
 {
     size_t ord[32], fit[32], chk[32];
     double sub[32 * 32], sp[32 * 32], ones[32];
@@ -674,7 +675,7 @@ static void weigh_by_steps(double *w, kb_recommend_weighed *out, const double *s
         CHECK_OK(kb_recommend_model_weights(w, &out->model, NULL, pair, dist, n, nc, NULL, 0,
                                             k_eval, &err),
                  err);
-    } else if (!out->check.first_signal) {
+    } else if (first_rule && !out->check.first_signal) {
         for (size_t a = 0; a < n; a++) {
             ones[a] = 1.0;
         }
@@ -729,36 +730,44 @@ static void test_weigh_matches_the_steps(void)
         {8, 20, KB_RECOMMEND_WEIGH_HEDGE_NONE, 0}, {2, 5, KB_RECOMMEND_WEIGH_HEDGE_LOO, 1},
     };
     kb_error err = KB_ERROR_INIT;
+    size_t n_first = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        kb_recommend_weigh_opts o = KB_RECOMMEND_WEIGH_OPTS_INIT;
-        o.n_tune = cases[i].n_tune;
-        o.n_check = cases[i].n_check;
-        o.hedge = cases[i].hedge;
-        o.order_all = cases[i].order_all;
-        double w[T], want_w[T];
-        kb_recommend_weighed got, want;
-        CHECK_OK(kb_recommend_weigh(w, &got, s, pair, dist, T, C, 5, &o, &err), err);
-        size_t nl = o.n_tune < T ? o.n_tune : T, nck = o.n_check < T ? o.n_check : T;
-        weigh_by_steps(want_w, &want, s, pair, dist, T, C, nl, nck,
-                       o.hedge == KB_RECOMMEND_WEIGH_HEDGE_LOO, o.order_all, 5);
-        for (size_t t = 0; t < T; t++) {
-            CHECK(same_double(w[t], want_w[t]));
+        for (int first_rule = 0; first_rule <= 1; first_rule++) {
+            kb_recommend_weigh_opts o = KB_RECOMMEND_WEIGH_OPTS_INIT;
+            o.first_rule = first_rule;
+            o.n_tune = cases[i].n_tune;
+            o.n_check = cases[i].n_check;
+            o.hedge = cases[i].hedge;
+            o.order_all = cases[i].order_all;
+            double w[T], want_w[T];
+            kb_recommend_weighed got, want;
+            CHECK_OK(kb_recommend_weigh(w, &got, s, pair, dist, T, C, 5, &o, &err), err);
+            size_t nl = o.n_tune < T ? o.n_tune : T, nck = o.n_check < T ? o.n_check : T;
+            weigh_by_steps(want_w, &want, s, pair, dist, T, C, nl, nck,
+                           o.hedge == KB_RECOMMEND_WEIGH_HEDGE_LOO, o.order_all, o.first_rule, 5);
+            for (size_t t = 0; t < T; t++) {
+                CHECK(same_double(w[t], want_w[t]));
+            }
+            CHECK(same_double(got.model.signal, want.model.signal) &&
+                  same_double(got.model.bandwidth, want.model.bandwidth) &&
+                  same_double(got.model.length, want.model.length) &&
+                  same_double(got.model.hedge, want.model.hedge) &&
+                  same_double(got.model.loo_regret, want.model.loo_regret));
+            CHECK(same_double(got.fitted_signal, want.fitted_signal) &&
+                  same_double(got.weights_signal, want.weights_signal));
+            CHECK(same_double(got.check.model_regret, want.check.model_regret) &&
+                  same_double(got.check.uniform_regret, want.check.uniform_regret) &&
+                  same_double(got.check.model_first, want.check.model_first) &&
+                  same_double(got.check.uniform_first, want.check.uniform_first) &&
+                  got.check.n_queries == want.check.n_queries &&
+                  got.check.signal == want.check.signal &&
+                  got.check.first_signal == want.check.first_signal && got.first == want.first);
+            /* the rule is off by default: no first pick without it */
+            CHECK(first_rule || got.first == SIZE_MAX);
+            n_first += got.first != SIZE_MAX;
         }
-        CHECK(same_double(got.model.signal, want.model.signal) &&
-              same_double(got.model.bandwidth, want.model.bandwidth) &&
-              same_double(got.model.length, want.model.length) &&
-              same_double(got.model.hedge, want.model.hedge) &&
-              same_double(got.model.loo_regret, want.model.loo_regret));
-        CHECK(same_double(got.fitted_signal, want.fitted_signal) &&
-              same_double(got.weights_signal, want.weights_signal));
-        CHECK(same_double(got.check.model_regret, want.check.model_regret) &&
-              same_double(got.check.uniform_regret, want.check.uniform_regret) &&
-              same_double(got.check.model_first, want.check.model_first) &&
-              same_double(got.check.uniform_first, want.check.uniform_first) &&
-              got.check.n_queries == want.check.n_queries &&
-              got.check.signal == want.check.signal &&
-              got.check.first_signal == want.check.first_signal && got.first == want.first);
     }
+    CHECK(n_first > 0); /* the table exercises the rule */
     /* the hedge's leave-one-out only with a fitted signal: as HEDGE_LOO when there is one */
     kb_recommend_weigh_opts o = KB_RECOMMEND_WEIGH_OPTS_INIT;
     o.n_tune = 6;

@@ -422,7 +422,7 @@ int main(int argc, char **argv)
     long def = 0;
     int maximize = 1, seeds = 100, json = 0, tune = 1, per_task = 0, old_weighting = 0;
     size_t signal_zero = 0, signal_fallback = 0, check_signal = 0, check_first = 0;
-    int check = 1, first_rule = 1;
+    int check = 1, first_rule = 0;
     double check_model_sum = 0, check_uniform_sum = 0;
     kb_recommend_check ck = {0};
     size_t tune_tasks = 16;
@@ -450,8 +450,8 @@ int main(int argc, char **argv)
             old_weighting = 1;
         } else if (strcmp(argv[i], "--no-check") == 0) {
             check = 0;
-        } else if (strcmp(argv[i], "--no-first-check") == 0) {
-            first_rule = 0;
+        } else if (strcmp(argv[i], "--first-check") == 0) {
+            first_rule = 1;
         } else if (strcmp(argv[i], "--per-task") == 0) {
             per_task = 1;
         } else if (strcmp(argv[i], "--learned") == 0) {
@@ -463,7 +463,7 @@ int main(int argc, char **argv)
         } else {
             fprintf(stderr, "usage: bench_recommend --table T.csv --metafeatures M.csv "
                             "[--objective NAME] [--default CONFIG] [--minimize] [--seeds N] "
-                            "[--hedge B] [--tune-tasks N] [--no-check] [--no-first-check] [--grid-weighting [--floor W] "
+                            "[--hedge B] [--tune-tasks N] [--no-check] [--first-check] [--grid-weighting [--floor W] "
                             "[--learned]] [--per-task] [--json]\n");
             return 2;
         }
@@ -524,7 +524,6 @@ int main(int argc, char **argv)
             return die("portfolio", &err);
         }
         list_from_items(list, items, n);
-        size_t uniform_first = n > 0 ? items[0].config : SIZE_MAX;
         for (size_t ki = 0; ki < N_K; ki++) {
             sum[M_PORTFOLIO][ki] += regret(&tb, held, list, ks[ki] < n ? ks[ki] : n, maximize);
         }
@@ -565,21 +564,13 @@ int main(int argc, char **argv)
              * tune_tasks nearest tasks by its own distance, its weights over all, the hedge by
              * its leave-one-out on those nearest, checked on the KB_RECOMMEND_CHECK_MAX_TASKS
              * nearest (no signal: uniform weights, hedge 1) */
-            if (check && ck.signal && !ck.first_signal && first_rule) {
-                /* the first pick by uniform weights, where the check finds they pick better
-                 * (ck: as this benchmark has always read it, the previous task's check) */
-                ro.first = uniform_first;
-            }
-            check_first += check && ck.signal && !ck.first_signal;
-            check_model_sum += check ? ck.model_regret : 0;
-            check_uniform_sum += check ? ck.uniform_regret : 0;
-            check_signal += check ? (size_t)ck.signal : 0;
             kb_recommend_weigh_opts wo = KB_RECOMMEND_WEIGH_OPTS_INIT;
             wo.n_tune = tune_tasks;
             wo.n_check = check ? KB_RECOMMEND_CHECK_MAX_TASKS : 0;
             wo.hedge = hedge_fixed >= 0 ? KB_RECOMMEND_WEIGH_HEDGE_NONE
                                         : KB_RECOMMEND_WEIGH_HEDGE_LOO;
             wo.order_all = 0;
+            wo.first_rule = first_rule;
             kb_recommend_weighed wd;
             if (kb_recommend_weigh(w, &wd, c.scores, mpair, mdist, nt, C, kmax, &wo, &err) !=
                 KB_OK) {
@@ -588,6 +579,11 @@ int main(int argc, char **argv)
             signal_fallback += wd.weights_signal == 0 && wd.fitted_signal > 0;
             if (check) {
                 ck = wd.check;
+                ro.first = wd.first; /* --first-check: the rule's first pick, as kb recommend */
+                check_first += wd.first != SIZE_MAX;
+                check_model_sum += ck.model_regret;
+                check_uniform_sum += ck.uniform_regret;
+                check_signal += (size_t)ck.signal;
             }
             wt.bandwidth = wd.model.bandwidth;
             wt.floor = wd.model.signal; /* reported as the mean signal below */
@@ -657,10 +653,15 @@ int main(int argc, char **argv)
     if (!json && !old_weighting && check) {
         printf("whole-knowledge-base check: the model beat uniform weights for %zu of %zu "
                "held-out tasks (mean leave-one-out regret over K = 1..10: model %.4f, uniform "
-               "%.4f); uniform weights, hedge 1 for the others; the first pick by uniform "
-               "weights for %zu of the %zu\n", check_signal, tb.n_tasks,
-               check_model_sum / tb.n_tasks, check_uniform_sum / tb.n_tasks, check_first,
-               check_signal);
+               "%.4f); uniform weights, hedge 1 for the others",
+               check_signal, tb.n_tasks, check_model_sum / tb.n_tasks,
+               check_uniform_sum / tb.n_tasks);
+        if (first_rule) {
+            printf("; the first pick by uniform weights for %zu of the %zu\n", check_first,
+                   check_signal);
+        } else {
+            printf("\n");
+        }
     }
     similarity_quality(&tb, json);
     kb_free(dist);
