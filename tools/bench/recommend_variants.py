@@ -486,7 +486,7 @@ def m_check_learned(mode='choose3'):
 # R4: the check's model fitted on all stored tasks (hedge by leave-one-out over all of them)
 # instead of the query's (fitted on its 16 nearest); the query still weighs by its own model
 # where the check finds signal. 'nofirst' is the kept check without the first-pick rule
-# (= bench_recommend --no-first-check). Measured, not kept (no better; a fit on 64 tasks and a
+# (= bench_recommend's default since the rule was turned off). Measured, not kept (no better; a fit on 64 tasks and a
 # hedge over 64 per query).
 def m_check_wholefit(which='wholefit'):
     def f(S, dq, P):
