@@ -15,9 +15,6 @@
 #include "engine/recommend.h"
 #include "engine/similarity.h"
 #include "engine/transfer.h"
-#include "kb/json.h"
-
-#include <cjson/cJSON.h>
 
 /* ---- names ---- */
 
@@ -496,12 +493,11 @@ static int on_table_run(const kb_run *r, void *payload)
  * whole-knowledge-base check finds signal (all in kb_recommend_weigh). Scores from the neighbours' ok runs
  * in the space; md, mpair (m x m): imputed distances (rank_candidates).
  */
-static int model_weights(double *w, int *first_uniform, kb_store *store, const create_ctx *c,
+static int model_weights(double *w, kb_store *store, const create_ctx *c,
                          const ranked *rk, size_t n_nb, const double *md, const double *mpair,
                          const kb_space *space, const char *objective, int maximize,
                          kb_error *err)
 {
-    *first_uniform = 0;
     size_t m = n_nb < KB_RECOMMEND_MODEL_MAX_TASKS ? n_nb : KB_RECOMMEND_MODEL_MAX_TASKS;
     kb_encode *enc = NULL;
     score_table t = {NULL, NULL, m, 0, 0, 0};
@@ -543,7 +539,6 @@ static int model_weights(double *w, int *first_uniform, kb_store *store, const c
     wo.n_tune = STUDY_MODEL_TUNE_TASKS;
     kb_recommend_weighed got;
     rc = kb_recommend_weigh(w, &got, sc, mpair, md, m, nc, STUDY_MODEL_K_EVAL, &wo, err);
-    *first_uniform = rc == KB_OK && got.first != SIZE_MAX; /* wo.first_rule: off */
     for (size_t a = m; rc == KB_OK && a < n_nb; a++) {
         w[a] = 0.0;
     }
@@ -553,33 +548,6 @@ done:
     kb_free(u);
     kb_free(sc);
     return rc;
-}
-
-/* The study's extra marks that kb recommend lists uniform weights' first pick first. */
-#define STUDY_WARM_FIRST "warm_first"
-
-/* `extra` (JSON object text or NULL) with STUDY_WARM_FIRST = "uniform", canonical; NULL when
-   out of memory or `extra` is not an object. */
-static char *extra_with_first(const char *extra)
-{
-    cJSON *o = cJSON_Parse(extra != NULL ? extra : "{}");
-    char *text = NULL, *out = NULL;
-    if (cJSON_IsObject(o) && cJSON_AddStringToObject(o, STUDY_WARM_FIRST, "uniform") != NULL) {
-        text = cJSON_PrintUnformatted(o);
-    }
-    cJSON_Delete(o);
-    kb_buf b = KB_BUF_INIT;
-    kb_json_reader *rd = NULL;
-    kb_error err = KB_ERROR_INIT;
-    if (text != NULL && kb_json_reader_new(&rd, &err) == KB_OK &&
-        kb_json_canonical_text(&b, rd, text, strlen(text), &err) == KB_OK &&
-        kb_buf_append(&b, "", 1) == KB_OK) {
-        out = kb_strdup((const char *)b.data);
-    }
-    kb_json_reader_free(rd);
-    kb_buf_release(&b);
-    cJSON_free(text);
-    return out;
 }
 
 static int make_id(char out[16], const study_create_opts *o, int64_t created)
@@ -679,7 +647,7 @@ int study_create(kb_study *out, kb_store *store, const study_create_opts *o, kb_
     ranked *rk = NULL;
     double *w = NULL, *md = NULL, *mpair = NULL;
     size_t n_ranked = 0;
-    int have_dist = 0, first_uniform = 0;
+    int have_dist = 0;
     if (rc == KB_OK) {
         size_t nk = k < c.n ? k : c.n;
         size_t mm = nk < KB_RECOMMEND_MODEL_MAX_TASKS ? nk : KB_RECOMMEND_MODEL_MAX_TASKS;
@@ -694,7 +662,7 @@ int study_create(kb_study *out, kb_store *store, const study_create_opts *o, kb_
     size_t n_nb = n_ranked < k ? n_ranked : k;
     if (rc == KB_OK && have_dist && n_nb > 0 && wm != KB_BO_WARM_NONE && scheduler != 2) {
         /* the same task weights as kb recommend gives these neighbours */
-        rc = model_weights(w, &first_uniform, store, &c, rk, n_nb, md, mpair, &space, objective,
+        rc = model_weights(w, store, &c, rk, n_nb, md, mpair, &space, objective,
                            direction == KB_DIRECTION_MAXIMIZE, err);
     }
     /* the architecture searches sample on their own: no warm start; the schedulers start
@@ -718,13 +686,13 @@ int study_create(kb_study *out, kb_store *store, const study_create_opts *o, kb_
         out->command = dup_or_null(o->command);
         out->team = dup_or_null(o->team);
         out->created_at = created;
-        out->extra = first_uniform ? extra_with_first(o->extra) : dup_or_null(o->extra);
+        out->extra = dup_or_null(o->extra);
         out->neighbours = kb_calloc(n_nb ? n_nb : 1, sizeof *out->neighbours);
         out->neighbour_weights = kb_malloc_array(n_nb ? n_nb : 1, sizeof *out->neighbour_weights);
         int nomem = out->id == NULL || out->task_id == NULL || out->space == NULL ||
                     out->objective == NULL || out->method == NULL || out->warm_start == NULL ||
                     (o->command && !out->command) || (o->team && !out->team) ||
-                    ((o->extra || first_uniform) && !out->extra) || out->neighbours == NULL ||
+                    (o->extra && !out->extra) || out->neighbours == NULL ||
                     out->neighbour_weights == NULL;
         for (size_t i = 0; !nomem && i < n_nb; i++) {
             out->neighbours[i] = kb_strdup(c.c[rk[i].cand].id);
@@ -1307,23 +1275,12 @@ int study_add_trial(size_t *index_out, study *s, kb_store *store, const kb_param
 /*
  * AUTO's warm initial design: the list `kb recommend` ranks from these neighbours
  * (kb_recommend_rank over their results, weighted by the study's neighbour weights, which
- * study_create took from the recommender's similarity model, and its first pick by uniform
- * weights where the study's extra says so), so that a warm-started search begins where kb
- * recommend points. The list hedges as the greedy portfolio (hedge 1): the first
+ * study_create took from the recommender's similarity model), so that a warm-started
+ * search begins where kb recommend points. The list hedges as the greedy portfolio (hedge 1): the first
  * configuration is kb recommend's first whatever its hedge. No design (n_design 0) when
  * no neighbour with runs has weight.
  */
 #define STUDY_DESIGN_MAX 32
-
-/* Whether the study's extra says kb recommend lists uniform weights' first pick first. */
-static int first_is_uniform(const study *s)
-{
-    cJSON *o = s->rec.extra != NULL ? cJSON_Parse(s->rec.extra) : NULL;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, STUDY_WARM_FIRST);
-    int yes = cJSON_IsString(v) && strcmp(v->valuestring, "uniform") == 0;
-    cJSON_Delete(o);
-    return yes;
-}
 
 static int build_design(study *s, kb_error *err)
 {
@@ -1349,20 +1306,6 @@ static int build_design(study *s, kb_error *err)
         rc = sc == NULL ? KB_ENOMEM : KB_OK;
         size_t n_items = 0;
         kb_recommend_opts ro = KB_RECOMMEND_OPTS_INIT;
-        if (rc == KB_OK && first_is_uniform(s)) {
-            /* kb recommend's first pick by uniform weights over the tasks with results */
-            double *ones = kb_malloc_array(nn + 1, sizeof *ones);
-            rc = ones == NULL ? KB_ENOMEM : KB_OK;
-            for (size_t i = 0; rc == KB_OK && i < nn; i++) {
-                ones[i] = s->nb_start[i + 1] > s->nb_start[i] ? 1.0 : 0.0;
-            }
-            if (rc == KB_OK) {
-                rc = kb_recommend_rank(items, &n_items, sc, NULL, nn, t.n_configs, ones, 1, NULL,
-                                       err);
-                ro.first = rc == KB_OK && n_items == 1 ? items[0].config : SIZE_MAX;
-            }
-            kb_free(ones);
-        }
         if (rc == KB_OK) {
             rc = kb_recommend_rank(items, &n_items, sc, NULL, nn, t.n_configs, w,
                                    STUDY_DESIGN_MAX, &ro, err);
